@@ -1,0 +1,35 @@
+# Everything a fresh machine with only Python 3.11+ needs: `make demo` and `make test` create .venv,
+# install fdag with its dependencies, and install Graphviz (and redis-server) from Debian where missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: demo test lint bench system clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fdag needs Python 3.11+"'
+	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+system:
+	@command -v dot >/dev/null && command -v redis-server >/dev/null || \
+	  ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz redis-server >/dev/null )
+
+demo: $(STAMP) system
+	$(BIN)/python -m fdag demo
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+
+test: $(STAMP) system lint
+	$(BIN)/python -m pytest -q
+
+bench: $(STAMP) system
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) out .pytest_cache .ruff_cache .hypothesis

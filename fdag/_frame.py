@@ -1,0 +1,147 @@
+"""``FrameDriver``: the offline engine — a spine of requests in, one fused lazy Polars query, features out."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal
+
+import polars as pl
+
+from fdag._dag import Dag
+from fdag._framecode import SEPARATOR, Compiled, compile_feature, error_column
+from fdag._node import AS_OF
+from fdag._plan import Plan
+from fdag._spine import column_expr, to_polars
+from fdag._types import FType
+from fdag._vector import ErrorRecord
+from fdag._windows_offline import WindowStage
+from fdag.errors import FeatureError, InputError
+
+ROW = "__row"
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How one node is computed: ``input``, ``window``, ``translated`` or ``fallback`` (with the reason)."""
+
+    node: str
+    how: str
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.how}" + (f" ({self.reason})" if self.reason else "")
+
+
+class FrameDriver:
+    """Compute features for a whole spine of requests at once, point-in-time correct, over Polars.
+
+    Example::
+
+        frame = fdag.FrameDriver(dag, outputs=["amount_vs_mean_10d"])
+        out = frame.run(spine, sources={"transactions": events})   # spine: request inputs + "as_of"
+        print(frame.explain()); frame.errors
+    """
+
+    def __init__(
+        self, dag: Dag, outputs: Sequence[str] | None = None, errors: Literal["null", "raise"] = "null"
+    ) -> None:
+        if errors not in ("null", "raise"):
+            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+        self.dag = dag
+        self.plan: Plan = dag.plan(outputs)
+        self.errors_mode = errors
+        self.errors: list[ErrorRecord] = []
+        self._windows = WindowStage(self.plan)
+        schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
+        schema[AS_OF] = FType(datetime).polars
+        schema.update({spec.node: spec.returns.polars for specs in self.plan.windows.values() for spec in specs})
+        self._compiled: list[Compiled] = []
+        for node in self.plan.nodes:
+            if node.window is None:
+                compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
+                self._compiled.append(compiled)
+            schema[node.name] = node.returns.polars
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The features each run adds to the spine."""
+        return self.plan.outputs
+
+    def explain(self) -> str:
+        """One line per node: how it is computed and, for fallbacks, why it could not be translated."""
+        return "\n".join(str(e) for e in self.explanations())
+
+    def explanations(self) -> list[Explanation]:
+        """``explain()`` as data."""
+        rows = [Explanation(name, "input") for name in self.plan.inputs]
+        rows += [Explanation(spec.node, "window", f"{spec.agg.label} over {spec.over_label} of {source}")
+                 for source, specs in self.plan.windows.items() for spec in specs]
+        rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
+        return rows
+
+    def run(
+        self,
+        spine: Any,
+        sources: Mapping[str, Any] | None = None,
+        as_of: str = AS_OF,
+        check_as_of: bool = True,
+    ) -> pl.DataFrame:
+        """Features for every spine row; keeps the spine's columns and row order and adds one column per output.
+
+        ``spine`` (Polars, pandas or Arrow) holds the request inputs and the ``as_of`` column (naive instants
+        are read as UTC). ``sources`` maps each window source's name to its events. Errors inside features give
+        null and are listed in ``self.errors`` afterwards (or raise with ``errors="raise"``).
+        """
+        frame = to_polars(spine, "spine")
+        clashes = [name for name in self.plan.outputs if name in frame.columns]
+        if clashes:
+            raise InputError(clashes[0], "is both a spine column and a requested output",
+                             "rename or drop that spine column")
+        work = self._inputs(frame, as_of).lazy()
+        work = self._windows.attach(work, sources or {}, check_as_of)
+        for compiled in self._compiled:
+            if compiled.first:
+                work = work.with_columns(compiled.first)
+            work = work.with_columns(compiled.then)
+        error_columns = [error_column(c.name) for c in self._compiled if c.can_fail]
+        result = work.select([ROW, *self.plan.outputs, *error_columns]).collect()
+        if ROW in result.columns and self.plan.windows:
+            result = result.sort(ROW)
+        self.errors = self._collect_errors(result, error_columns, frame)
+        return frame.hstack(result.select(self.plan.outputs))
+
+    def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
+        schema = frame.schema
+        columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
+        if self.plan.uses_as_of or self.plan.windows:
+            columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
+        return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
+
+    def _collect_errors(self, result: pl.DataFrame, error_columns: list[str], spine: pl.DataFrame) -> list[ErrorRecord]:
+        records = []
+        first: tuple[int, int, str, str] | None = None
+        for position, column in enumerate(error_columns):
+            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
+            if failed.is_empty():
+                continue
+            node = column.removeprefix("__err__")
+            counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(ROW).min())
+            for text, count, row in counts.iter_rows():
+                kind, _, message = text.partition(SEPARATOR)
+                records.append(ErrorRecord(node, kind, message, count))
+                if first is None or (row, position) < first[:2]:
+                    first = (row, position, kind, message)
+        if first is not None and self.errors_mode == "raise":
+            row, position, kind, message = first
+            node = error_columns[position].removeprefix("__err__")
+            error_class = getattr(builtins, kind, None)
+            if not (isinstance(error_class, type) and issubclass(error_class, Exception)):
+                error_class = RuntimeError
+            raise FeatureError(node, self.dag.nodes[node].location, error_class(message), spine.row(row, named=True))
+        return records
+
+    def __repr__(self) -> str:
+        return f"FrameDriver(outputs={list(self.outputs)})"

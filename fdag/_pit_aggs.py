@@ -1,0 +1,167 @@
+"""Window aggregations over contiguous ranges of a sorted event array (the kernels of the offline PIT engine).
+
+Events are sorted by (key, timestamp, tie-break), so every request's window is a half-open range ``[a, b)`` of
+positions; null per-event values are dropped first, so ``[a, b)`` indexes non-null values only.
+Prefix-sum aggregations (count, sum, mean) cost O(1) per request; first/last/last_n read the range's ends;
+min, max, std, var and distinct_count reduce the range's values exactly, in bounded-memory chunks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import polars as pl
+import pyarrow as pa
+
+from fdag._window import WindowSpec
+
+# Bounds the exploded (request, event) pairs held at once by the range reductions: ~8 bytes x a few arrays each.
+_CHUNK = 1 << 23
+
+
+def compensated_prefix(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Prefix sums of ``values`` as (sum, compensation) pairs, both with a leading 0.
+
+    ``np.cumsum`` is strictly sequential, so each step's rounding error is recovered exactly (Knuth's TwoSum) and
+    accumulated separately: a window ``(P[b] - P[a]) + (C[b] - C[a])`` is then accurate to about double-double
+    precision, however large the history before the window (no catastrophic cancellation).
+    """
+    prefix = np.empty(len(values) + 1)
+    prefix[0] = 0.0
+    np.cumsum(values, out=prefix[1:])
+    before, after = prefix[:-1], prefix[1:]
+    virtual = after - before
+    errors = (before - (after - virtual)) + (values - virtual)
+    compensation = np.empty_like(prefix)
+    compensation[0] = 0.0
+    np.cumsum(errors, out=compensation[1:])
+    return prefix, compensation
+
+
+def prefix_sums(values: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
+    """Prefix sums with a leading 0: compensated for floats, wrapping int64 for integers (differences stay exact)."""
+    if values.dtype.kind == "f":
+        return compensated_prefix(values)
+    prefix = np.zeros(len(values) + 1, dtype=np.int64)
+    with np.errstate(over="ignore"):
+        np.cumsum(values.astype(np.int64, copy=False), out=prefix[1:])
+    return prefix, None
+
+
+def range_sum(prefix: tuple[np.ndarray, np.ndarray | None], a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """The sum of each range ``[a, b)`` from ``prefix_sums`` (int64 wraps back to the exact in-range value)."""
+    sums, compensation = prefix
+    with np.errstate(over="ignore"):
+        total = sums[b] - sums[a]
+    return total if compensation is None else total + (compensation[b] - compensation[a])
+
+
+def _chunks(a: np.ndarray, b: np.ndarray) -> Iterator[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+    """Non-empty ranges in chunks: (request positions, lengths, flat value positions, segment starts)."""
+    nonempty = np.flatnonzero(b > a)
+    lengths = (b - a)[nonempty]
+    ends = np.cumsum(lengths)
+    first = 0
+    while first < len(nonempty):
+        base = ends[first - 1] if first else 0
+        last = max(int(np.searchsorted(ends, base + _CHUNK, side="right")), first + 1)
+        rows, sizes = nonempty[first:last], lengths[first:last]
+        starts = np.zeros(len(sizes), dtype=np.int64)
+        np.cumsum(sizes[:-1], out=starts[1:])
+        flat = np.arange(int(sizes.sum()), dtype=np.int64) + np.repeat(a[rows] - starts, sizes)
+        yield rows, sizes, flat, starts
+        first = last
+
+
+def range_extreme(values: np.ndarray, a: np.ndarray, b: np.ndarray, largest: bool) -> np.ndarray:
+    """Minimum (or maximum) of ``values[a:b]`` per request; entries of empty ranges are left arbitrary."""
+    out = np.zeros(len(a), dtype=values.dtype)
+    reduce = np.maximum.reduceat if largest else np.minimum.reduceat
+    for rows, _, flat, starts in _chunks(a, b):
+        out[rows] = reduce(values[flat], starts)
+    return out
+
+
+def range_variance(values: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Sample variance (ddof=1) of ``values[a:b]`` by the corrected two-pass algorithm; NaN below two values."""
+    out = np.full(len(a), np.nan)
+    for rows, sizes, flat, starts in _chunks(a, b):
+        x = values[flat].astype(np.float64, copy=False)
+        mean = np.add.reduceat(x, starts) / sizes
+        deviation = x - np.repeat(mean, sizes)
+        residual = np.add.reduceat(deviation, starts)
+        squares = np.add.reduceat(deviation * deviation, starts) - residual * residual / sizes
+        with np.errstate(divide="ignore", invalid="ignore"):
+            out[rows] = np.where(sizes > 1, np.maximum(squares, 0.0) / (sizes - 1), np.nan)
+    return out
+
+
+def previous_equal(values: pl.Series) -> np.ndarray:
+    """For each position, the previous position holding an equal value, or -1 (one sort by (value, position))."""
+    frame = pl.DataFrame({"v": values}).with_row_index("i").sort("v", "i")
+    same = frame.select(pl.col("v").eq_missing(pl.col("v").shift(1)) & pl.col("i").shift(1).is_not_null())
+    before = frame["i"].shift(1).fill_null(0).to_numpy().astype(np.int64)
+    previous = np.full(len(values), -1, dtype=np.int64)
+    previous[frame["i"].to_numpy()] = np.where(same.to_series().to_numpy(), before, -1)
+    return previous
+
+
+def range_distinct(previous: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Distinct values in ``[a, b)``: positions whose previous equal value lies before ``a`` (or nowhere)."""
+    out = np.zeros(len(a), dtype=np.int64)
+    for rows, sizes, flat, starts in _chunks(a, b):
+        fresh = (previous[flat] < np.repeat(a[rows], sizes)).astype(np.int64)
+        out[rows] = np.add.reduceat(fresh, starts)
+    return out
+
+
+def range_tail(values: pl.Series, a: np.ndarray, b: np.ndarray, n: int) -> pl.Series:
+    """The newest ``n`` values of each range as a list (newest last); empty ranges give ``[]``."""
+    start = np.maximum(a, b - n)
+    sizes = b - start
+    offsets = np.zeros(len(a) + 1, dtype=np.int64)
+    np.cumsum(sizes, out=offsets[1:])
+    flat = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(start - offsets[:-1], sizes)
+    return _from_offsets(values.gather(pl.Series(flat)), offsets)
+
+
+def _from_offsets(items: pl.Series, offsets: np.ndarray) -> pl.Series:
+    """A List series whose i-th entry is ``items[offsets[i]:offsets[i+1]]``."""
+    array = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), items.to_arrow())
+    return pl.Series(items.name, pl.from_arrow(array)).cast(pl.List(items.dtype))
+
+
+def aggregate(spec: WindowSpec, values: pl.Series, ranges: tuple[np.ndarray, np.ndarray], cache: dict) -> pl.Series:
+    """One spec's result per request, before empty-window defaults: non-prefix aggregations over the ranges."""
+    a, b = ranges
+    name = spec.agg.name
+    if name in ("first", "last"):
+        position = np.where(b > a, a if name == "first" else b - 1, 0)
+        return values.gather(pl.Series(position)) if len(values) else pl.Series([None] * len(a), dtype=values.dtype)
+    if name == "last_n":
+        return range_tail(values, a, b, spec.agg.n or 0)
+    if name == "distinct_count":
+        if "previous" not in cache:
+            cache["previous"] = previous_equal(values)
+        return pl.Series(range_distinct(cache["previous"], a, b))
+    if name in ("std", "var"):
+        variance = range_variance(physical(values), a, b)
+        return pl.Series(np.sqrt(variance) if name == "std" else variance).fill_nan(None)
+    if name in ("min", "max"):
+        if values.dtype == pl.String:
+            if "ranks" not in cache:
+                uniques = values.unique().sort()
+                cache["ranks"] = (uniques, values.rank("dense").cast(pl.Int64).to_numpy() - 1)
+            uniques, ranks = cache["ranks"]
+            best = range_extreme(ranks, a, b, largest=name == "max")
+            return uniques.gather(pl.Series(np.where(b > a, best, 0))) if len(uniques) else values.clear(len(a))
+        return pl.Series(range_extreme(physical(values), a, b, largest=name == "max")).cast(values.dtype)
+    raise NotImplementedError(f"aggregation {name!r} has no offline kernel")
+
+
+def physical(values: pl.Series) -> np.ndarray:
+    """The values as a numeric numpy array (floats stay floats; ints, bools and temporals become their integers)."""
+    if values.dtype.is_float():
+        return values.to_numpy()
+    return values.to_physical().cast(pl.Int64).to_numpy()

@@ -1,0 +1,137 @@
+"""``RowDriver``: the online engine — one request in, one feature vector out, compiled once."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Literal
+
+from fdag._call import row_call
+from fdag._dag import Dag
+from fdag._plan import Plan
+from fdag._rowcode import compile_plan
+from fdag._source import Source
+from fdag._types import to_utc
+from fdag._vector import FeatureVector
+from fdag._window import WindowSpec
+from fdag.errors import InputError, InputTypeError
+
+
+class RowDriver:
+    """Compute features for one request at a time, in-process, from window state kept in ``store``.
+
+    Example::
+
+        row = fdag.RowDriver(dag, outputs=["amount_vs_mean_10d"])
+        row.ingest("transactions", {"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0})
+        vec = row.get({"user_id": "u1", "amount": 120.0})
+        vec["amount_vs_mean_10d"], vec.as_of, vec.errors
+    """
+
+    def __init__(
+        self,
+        dag: Dag,
+        outputs: Sequence[str] | None = None,
+        store: Any = None,
+        errors: Literal["null", "raise"] = "null",
+    ) -> None:
+        if errors not in ("null", "raise"):
+            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+        self.dag = dag
+        self.plan: Plan = dag.plan(outputs)
+        self._states = {}
+        if self.plan.windows:
+            if store is None:
+                from fdag._stores import MemoryStore
+
+                store = MemoryStore()
+            self._states = {
+                name: store.window_state(self.plan.sources[name], list(specs), _per_event_values(specs))
+                for name, specs in self.plan.windows.items()
+            }
+        self.store = store
+        self._compute = compile_plan(self.plan, self._states, errors)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The features each vector holds."""
+        return self.plan.outputs
+
+    def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
+        """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC."""
+        instant = _instant(as_of)
+        values, errors, watermarks = self._compute(request, instant)
+        return FeatureVector(values, instant, watermarks, self.plan.upstream_sources, self.plan.lineage, errors)
+
+    def get_many(
+        self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
+    ) -> list[FeatureVector]:
+        """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
+        requests = list(requests)
+        instants = as_of if isinstance(as_of, Sequence) else [as_of] * len(requests)
+        if len(instants) != len(requests):
+            raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
+                             "pass one instant, or one per request")
+        return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
+
+    def ingest(self, source: str | Source, events: Any) -> Any:
+        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state."""
+        return self._state(source).ingest(_event_dicts(events))
+
+    def bootstrap(self, source: str | Source, history: Any) -> Any:
+        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream."""
+        import polars as pl
+
+        if isinstance(history, str | Path):
+            history = pl.read_parquet(history)
+        elif not isinstance(history, pl.DataFrame):
+            history = pl.DataFrame(history)
+        return self._state(source).bootstrap(history)
+
+    def _state(self, source: str | Source) -> Any:
+        name = source.name if isinstance(source, Source) else source
+        if name not in self._states:
+            known = ", ".join(self._states) or "none"
+            raise InputError(name, "is not a source of this driver's outputs",
+                             f"ingest into one of: {known} (window features over other sources are not planned)")
+        return self._states[name]
+
+    def __repr__(self) -> str:
+        return f"RowDriver(outputs={list(self.outputs)})"
+
+
+def _instant(as_of: datetime | None) -> datetime:
+    if as_of is None:
+        return datetime.now(timezone.utc)
+    if not isinstance(as_of, datetime):
+        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
+                             "pass a datetime (naive ones are read as UTC) or None for now")
+    return to_utc(as_of)
+
+
+def _per_event_values(specs: Sequence[WindowSpec]) -> dict[str, Any]:
+    """value column -> fn(event) giving the per-event value under DESIGN §2's rules (an error gives null)."""
+    values = {}
+    for spec in specs:
+        if spec.value_column in values:
+            continue
+        params = spec.event_params()
+        call = row_call(spec.function, params, spec.value_type)
+        columns = spec.params
+
+        def value(event: Mapping[str, Any], call: Any = call, columns: tuple[str, ...] = columns) -> Any:
+            return call([event.get(column) for column in columns])[0]
+
+        values[spec.value_column] = value
+    return values
+
+
+def _event_dicts(events: Any) -> list[Mapping[str, Any]]:
+    if isinstance(events, Mapping):
+        return [events]
+    if hasattr(events, "to_dicts"):  # Polars
+        return events.to_dicts()
+    if hasattr(events, "to_pylist"):  # Arrow
+        return events.to_pylist()
+    return list(events)

@@ -1,0 +1,145 @@
+"""Feature types: Python annotations mapped to one small type model shared by both engines.
+
+Supported (DESIGN §1): ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
+``list[T]`` and ``T | None``; each maps to exactly one Polars dtype.
+"""
+
+from __future__ import annotations
+
+import math
+import types
+import typing
+from dataclasses import dataclass
+from datetime import date, datetime, timedelta, timezone
+from typing import Any
+
+import polars as pl
+
+INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1
+
+_SCALARS: dict[type, pl.DataType] = {
+    int: pl.Int64(),
+    float: pl.Float64(),
+    bool: pl.Boolean(),
+    str: pl.String(),
+    datetime: pl.Datetime("us", "UTC"),
+    date: pl.Date(),
+    timedelta: pl.Duration("us"),
+}
+
+
+class UnsupportedType(TypeError):
+    """An annotation outside the supported set; carries the reason for the DAG problem message."""
+
+
+@dataclass(frozen=True)
+class FType:
+    """A feature type: a base Python type, whether null is admitted, and the item type of lists."""
+
+    base: type
+    optional: bool = False
+    item: FType | None = None
+
+    def __str__(self) -> str:
+        text = f"list[{self.item}]" if self.base is list else self.base.__name__
+        return f"{text} | None" if self.optional else text
+
+    @property
+    def polars(self) -> pl.DataType:
+        """The Polars dtype of a column of this type."""
+        if self.base is list:
+            assert self.item is not None
+            return pl.List(self.item.polars)
+        return _SCALARS[self.base]
+
+    def required(self) -> FType:
+        """The same type without ``| None``."""
+        return FType(self.base, False, self.item)
+
+    def nullable(self) -> FType:
+        """The same type with ``| None``."""
+        return FType(self.base, True, self.item)
+
+    def accepts(self, producer: FType) -> bool:
+        """Whether a value of ``producer`` type may flow into a parameter of this type (``int`` widens to ``float``)."""
+        if producer.optional and not self.optional:
+            return False
+        if self.base is list or producer.base is list:
+            return (
+                self.base is producer.base
+                and self.item is not None
+                and producer.item is not None
+                and self.item.accepts(producer.item)
+            )
+        return self.base is producer.base or (self.base is float and producer.base is int)
+
+
+def ftype_of(annotation: Any) -> FType:
+    """Map a resolved annotation to an ``FType``; raise ``UnsupportedType`` with the reason otherwise."""
+    if annotation is None or annotation is type(None):
+        raise UnsupportedType("'None' alone is not a feature type")
+    if annotation in _SCALARS:
+        return FType(annotation)
+    origin = typing.get_origin(annotation)
+    args = typing.get_args(annotation)
+    if origin in (types.UnionType, typing.Union):
+        members = [a for a in args if a is not type(None)]
+        if len(members) != 1 or len(members) == len(args):
+            raise UnsupportedType(f"union '{_name(annotation)}' is not supported; only 'T | None' is")
+        return ftype_of(members[0]).nullable()
+    if origin is list:
+        if len(args) != 1:
+            raise UnsupportedType("a list needs its item type, e.g. 'list[str]'")
+        return FType(list, item=ftype_of(args[0]))
+    if annotation is list:
+        raise UnsupportedType("a list needs its item type, e.g. 'list[str]'")
+    raise UnsupportedType(f"type '{_name(annotation)}' is not supported")
+
+
+def _name(annotation: Any) -> str:
+    return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
+
+
+def to_utc(value: datetime) -> datetime:
+    """Read a naive datetime as UTC and convert an aware one, at microsecond precision (DESIGN §2)."""
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc)
+
+
+def coerce_value(value: Any, ftype: FType) -> Any:
+    """Return ``value`` in the canonical form of ``ftype``; raise ``TypeError``/``OverflowError`` if not admitted.
+
+    Canonical: ints within int64, NaN read as null, datetimes in UTC, lists item by item. Null is admitted
+    whatever the type: a non-optional parameter that receives it makes its feature null (DESIGN §2).
+    Both engines apply the same rule, so a value means the same thing online and offline.
+    """
+    if value is None:
+        return None
+    base = ftype.base
+    kind = type(value)
+    if base is float:
+        if kind is float:
+            return None if math.isnan(value) else value
+        if kind is int:
+            return float(value)
+    elif base is int:
+        if kind is int:
+            if not INT64_MIN <= value <= INT64_MAX:
+                raise OverflowError(f"int {value} does not fit in int64")
+            return value
+    elif base is bool or base is str or base is timedelta:
+        if kind is base:
+            return value
+    elif base is datetime:
+        if isinstance(value, datetime):
+            return to_utc(value)
+    elif base is date:
+        if kind is date:
+            return value
+    elif base is list:
+        if isinstance(value, list):
+            assert ftype.item is not None
+            return [coerce_value(v, ftype.item) for v in value]
+    raise TypeError(f"is a {kind.__name__} ({value!r}) but the type is '{ftype}'")
+

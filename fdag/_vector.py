@@ -1,0 +1,83 @@
+"""Feature vectors: what ``RowDriver.get`` returns — values, their as-of instants, lineage and errors."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fdag._lineage import Lineage
+
+
+@dataclass(frozen=True)
+class ErrorRecord:
+    """Errors of one kind raised by one feature: which node, which exception, its message, how many rows."""
+
+    node: str
+    type: str
+    message: str
+    count: int = 1
+
+    def __str__(self) -> str:
+        rows = "row" if self.count == 1 else "rows"
+        return f"{self.node}: {self.type}: {self.message} ({self.count} {rows})"
+
+
+class FeatureVector(Mapping[str, Any]):
+    """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
+
+    ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
+    first access, so ``get`` stays cheap for callers that only read values.
+    """
+
+    __slots__ = ("_as_of", "_request_as_of", "_upstream_sources", "_watermarks", "errors", "lineage", "values")
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        request_as_of: datetime,
+        watermarks: Mapping[str, datetime | None],
+        upstream_sources: Mapping[str, frozenset[str]],
+        lineage: Mapping[str, Lineage],
+        errors: list[ErrorRecord],
+    ) -> None:
+        self.values = values
+        self.lineage = lineage
+        self.errors = errors
+        self._request_as_of = request_as_of
+        self._watermarks = watermarks
+        self._upstream_sources = upstream_sources
+        self._as_of: dict[str, datetime | None] | None = None
+
+    @property
+    def as_of(self) -> dict[str, datetime | None]:
+        """Node → as-of: the request's ``as_of``, capped by the watermark of every source upstream of the node.
+
+        ``None`` when an upstream source has no events yet (nothing is known about it).
+        """
+        if self._as_of is None:
+            self._as_of = {name: self._node_as_of(name) for name in self.values}
+        return self._as_of
+
+    def _node_as_of(self, name: str) -> datetime | None:
+        instant: datetime | None = self._request_as_of
+        for source in self._upstream_sources.get(name, ()):
+            watermark = self._watermarks.get(source)
+            if watermark is None:
+                return None
+            instant = min(instant, watermark)
+        return instant
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __repr__(self) -> str:
+        errors = f", errors={[str(e) for e in self.errors]}" if self.errors else ""
+        return f"FeatureVector({self.values!r}{errors})"

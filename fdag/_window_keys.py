@@ -1,0 +1,173 @@
+"""One key's events in online window state: sorted parallel arrays plus lazily rebuilt per-column indexes.
+
+Events are held in (timestamp, id) order (arrival order among equal timestamps when the source has no id).
+Each value column keeps its per-event values (``None`` = skipped) and, derived from them on the first query
+after a change, the ranks of non-null values, prefix sums and monotonic stacks that make a window query a
+handful of list lookups. Derived arrays are rebuilt from the first changed position with C-level
+``itertools.accumulate``, so appends cost nothing until a query needs them.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from dataclasses import dataclass
+from itertools import accumulate, compress, repeat
+from operator import is_not, mul
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which derived arrays the specs over one value column need."""
+
+    sums: bool  # prefix sums (sum, mean, std, var)
+    squares: bool  # prefix sums of squares (std, var)
+    exact: bool  # int/bool values: prefix sums are exact Python ints, no error bounds needed
+    mins: bool
+    maxs: bool
+
+
+class ColumnIndex:
+    """Derived arrays of one value column of one key, indexed by rank among the column's non-null values.
+
+    ``counts[i]`` is the number of non-null values among the first ``i`` events, so events ``[lo, hi)`` hold
+    the non-null values of ranks ``[counts[lo], counts[hi])``. ``sums``/``squares`` are prefix sums over
+    ranks; for floats ``bounds``/``square_bounds`` accumulate ``|prefix|``, which bounds the rounding error
+    of any difference of prefixes (see ``_window_aggs``). ``mins``/``maxs`` are monotonic stacks of ranks.
+    """
+
+    __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "stacked", "sums", "values")
+
+    def __init__(self, plan: ColumnPlan) -> None:
+        self.plan = plan
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every derived array (the next ``refresh`` rebuilds from the first event)."""
+        zero = 0 if self.plan.exact else 0.0
+        self.counts: list[int] = [0]
+        self.values: list[Any] = []
+        self.sums: list[Any] = [zero]
+        self.bounds: list[float] = [0.0]
+        self.squares: list[Any] = [zero]
+        self.square_bounds: list[float] = [0.0]
+        self.mins: list[int] = []
+        self.maxs: list[int] = []
+        self.stacked = 0  # ranks the stacks cover
+
+    def refresh(self, raw: list[Any], start: int) -> None:
+        """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
+        segment = raw[start:]
+        flags = list(map(is_not, segment, repeat(None)))
+        counts = self.counts
+        counts[start:] = accumulate(flags, initial=counts[start])
+        rank = counts[start]
+        values = self.values
+        values[rank:] = compress(segment, flags)
+        plan = self.plan
+        if plan.sums:
+            fresh = values[rank:]
+            self.sums[rank:] = accumulate(fresh, initial=self.sums[rank])
+            if not plan.exact:
+                self.bounds[rank:] = accumulate(map(abs, self.sums[rank + 1 :]), initial=self.bounds[rank])
+            if plan.squares:
+                self.squares[rank:] = accumulate(map(mul, fresh, fresh), initial=self.squares[rank])
+                if not plan.exact:
+                    self.square_bounds[rank:] = accumulate(self.squares[rank + 1 :], initial=self.square_bounds[rank])
+        if plan.mins or plan.maxs:
+            if rank < self.stacked:  # a value before the stacks' end changed: they must be rebuilt
+                self.mins.clear()
+                self.maxs.clear()
+                rank = 0
+            if plan.mins:
+                _extend_min_stack(self.mins, values, rank)
+            if plan.maxs:
+                _extend_max_stack(self.maxs, values, rank)
+            self.stacked = len(values)
+
+
+def _extend_min_stack(stack: list[int], values: list[Any], start: int) -> None:
+    """Push ranks ``start..`` keeping values strictly increasing: the suffix minimum from rank ``a`` is at the
+    first stack entry ``>= a``."""
+    for i in range(start, len(values)):
+        value = values[i]
+        while stack and not values[stack[-1]] < value:
+            stack.pop()
+        stack.append(i)
+
+
+def _extend_max_stack(stack: list[int], values: list[Any], start: int) -> None:
+    """Push ranks ``start..`` keeping values strictly decreasing (the suffix-maximum twin of the above)."""
+    for i in range(start, len(values)):
+        value = values[i]
+        while stack and not values[stack[-1]] > value:
+            stack.pop()
+        stack.append(i)
+
+
+class KeyEvents:
+    """The held events of one key: timestamps (µs), ids and per-column values, in (timestamp, id) order."""
+
+    __slots__ = ("ids", "index", "raw", "stale", "ts")
+
+    def __init__(
+        self, plans: tuple[ColumnPlan, ...], with_ids: bool, ts: list[int] | None = None,
+        ids: list[Any] | None = None, raw: list[list[Any]] | None = None,
+    ) -> None:
+        self.ts: list[int] = ts if ts is not None else []
+        self.ids: list[Any] | None = (ids if ids is not None else []) if with_ids else None
+        self.raw: list[list[Any]] = raw if raw is not None else [[] for _ in plans]
+        self.index = [ColumnIndex(plan) for plan in plans]
+        self.stale: int | None = 0  # first event whose derived arrays are out of date; None = all fresh
+
+    def place(self, ts: int, event_id: Any, values: list[Any]) -> None:
+        """Insert one event at its (timestamp, id) position; an in-order event is a plain append."""
+        times, ids = self.ts, self.ids
+        n = len(times)
+        if not n or ts > times[-1] or (ts == times[-1] and (ids is None or event_id > ids[-1])):
+            times.append(ts)
+            if ids is not None:
+                ids.append(event_id)
+            for column, value in zip(self.raw, values, strict=True):
+                column.append(value)
+            position = n
+        else:
+            position = bisect_right(times, ts)
+            if ids is not None:
+                first_tie = bisect_left(times, ts, 0, position)
+                while position > first_tie and ids[position - 1] > event_id:
+                    position -= 1
+                ids.insert(position, event_id)
+            times.insert(position, ts)
+            for column, value in zip(self.raw, values, strict=True):
+                column.insert(position, value)
+        if self.stale is None or position < self.stale:
+            self.stale = position
+
+    def refresh(self) -> None:
+        """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""
+        start = self.stale
+        if start is not None:
+            for column, index in zip(self.raw, self.index, strict=True):
+                index.refresh(column, start)
+            self.stale = None
+
+    def evict_before(self, horizon: int) -> list[Any]:
+        """Drop events with timestamp < ``horizon``; return the dropped ids (to forget them for dedup).
+
+        Derived arrays are rebuilt from scratch afterwards, which also re-bases the float prefix sums at 0.
+        """
+        cut = bisect_left(self.ts, horizon)
+        if not cut:
+            return []
+        dropped: list[Any] = []
+        del self.ts[:cut]
+        if self.ids is not None:
+            dropped = self.ids[:cut]
+            del self.ids[:cut]
+        for column in self.raw:
+            del column[:cut]
+        for index in self.index:
+            index.reset()
+        self.stale = 0
+        return dropped

@@ -1,0 +1,60 @@
+"""Window features in the vectorized engine: validate each source's events, compute per-event values, join
+the point-in-time aggregates back onto the spine rows."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import polars as pl
+
+from fdag._framecode import compile_feature
+from fdag._node import AS_OF
+from fdag._pit import window_frame
+from fdag._plan import Plan
+from fdag._source import Source
+from fdag._spine import column_expr, to_polars
+from fdag._window import WindowSpec
+from fdag.errors import InputError, SourceError
+
+ROW = "__row"
+
+
+class WindowStage:
+    """Adds every window node of a plan to the working frame, one source at a time."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self.watermarks: dict[str, Any] = {}
+
+    def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any], check_as_of: bool) -> pl.LazyFrame:
+        """``work`` (``__row``, inputs, ``as_of``) with one column per window node of the plan."""
+        for name, specs in self.plan.windows.items():
+            if name not in sources:
+                raise InputError(name, "is a source of the requested windows but no events were given for it",
+                                 f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
+            source = self.plan.sources[name]
+            events = self._events(source, specs, to_polars(sources[name], f"events of source '{name}'"))
+            self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+            requests = work.select(ROW, source.key, AS_OF)
+            windows = window_frame(list(specs), events.lazy(), requests)
+            work = work.join(windows, on=ROW, how="left")
+        return work
+
+    def _events(self, source: Source, specs: tuple[WindowSpec, ...], raw: pl.DataFrame) -> pl.DataFrame:
+        what = f"events of source '{source.name}'"
+        identity = [source.key, source.timestamp] + ([source.id] if source.id else [])
+        columns = dict.fromkeys(identity + [c for spec in specs for c in spec.params])
+        frame = raw.select([column_expr(raw.schema, c, source.schema[c], what).alias(c) for c in columns])
+        nulls = frame.select(pl.col(c).null_count() for c in identity).row(0)
+        for column, count in zip(identity, nulls, strict=True):
+            if count:
+                raise SourceError(f"{count} events of source '{source.name}' have a null '{column}'. "
+                                  f"Hint: drop or repair them; every event needs its {column}.")
+        lazy, values = frame.lazy(), {spec.value_column: spec for spec in specs}
+        for column, spec in values.items():
+            compiled = compile_feature(column, spec.function, spec.event_params(), spec.value_type, frame.schema)
+            if compiled.first:
+                lazy = lazy.with_columns(compiled.first)
+            lazy = lazy.with_columns(compiled.then)
+        return lazy.select(*identity, *values).collect()

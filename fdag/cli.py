@@ -1,0 +1,123 @@
+"""The ``fdag`` command line: draw, check and catalog the features of modules; run the demo."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from types import ModuleType
+
+from fdag._dag import Dag
+from fdag.check import check
+from fdag.errors import FdagError
+
+
+def _modules(names: Sequence[str]) -> list[ModuleType]:
+    sys.path.insert(0, str(Path.cwd()))
+    modules = []
+    for name in names:
+        if name.endswith(".py"):
+            name = name.removesuffix(".py").replace("/", ".").replace("\\", ".")
+        modules.append(importlib.import_module(name))
+    return modules
+
+
+def _viz(args: argparse.Namespace) -> None:
+    dag = Dag.from_modules(*_modules(args.modules))
+    if args.output:
+        print(dag.render(args.output, args.outputs))
+    else:
+        print(dag.to_dot(args.outputs), end="")
+
+
+def _check(args: argparse.Namespace) -> None:
+    dag = Dag.from_modules(*_modules(args.modules))
+    check(dag, args.outputs, examples=args.examples)
+    print(f"ok: RowDriver and FrameDriver agree on {len(dag.plan(args.outputs).nodes)} nodes "
+          f"over {args.examples} generated batches")
+
+
+def catalog_records(dag: Dag) -> list[dict[str, object]]:
+    """One record per feature: name, doc, type, version, tags, kind and direct upstream."""
+    return [
+        {
+            "name": node.name,
+            "doc": node.doc,
+            "type": str(node.returns),
+            "kind": node.kind,
+            "version": dag.version(node.name),
+            "tags": dag.lineage(node.name).to_dict()["tags"],
+            "upstream": list(node.params),
+            "location": node.location,
+        }
+        for node in dag.nodes.values()
+    ]
+
+
+def _catalog(args: argparse.Namespace) -> None:
+    records = catalog_records(Dag.from_modules(*_modules(args.modules)))
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+        return
+    print("| feature | type | version | tags | upstream | description |\n|---|---|---|---|---|---|")
+    for r in records:
+        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())  # type: ignore[attr-defined]
+        doc = str(r["doc"]).split("\n")[0].replace("|", "\\|")
+        print(f"| `{r['name']}` | {r['type']} | {r['version']} | {tags} | {', '.join(r['upstream'])} | {doc} |")  # type: ignore[arg-type]
+
+
+def _demo(args: argparse.Namespace) -> None:
+    sys.path.insert(0, str(Path.cwd()))
+    try:
+        demo = importlib.import_module("drivers.demo")
+    except ModuleNotFoundError:
+        raise SystemExit("fdag demo runs from a checkout of the fdag repository (it needs drivers/ and "
+                         "feature_modules/). Hint: cd into the repository and run `make demo`.") from None
+    demo.main(Path(args.out))
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``fdag`` command."""
+    parser = argparse.ArgumentParser(prog="fdag", description="Features as plain Python functions, "
+                                     "served row-at-a-time and computed over Polars with identical results.")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    viz = commands.add_parser("viz", help="draw the DAG of modules as DOT text or an image")
+    viz.add_argument("modules", nargs="+", help="feature modules, e.g. feature_modules.payment")
+    viz.add_argument("--outputs", nargs="*", help="only what these features need")
+    viz.add_argument("-o", "--output", help="write an image (.svg, .png, .pdf) or .dot instead of printing DOT")
+    viz.set_defaults(run=_viz)
+
+    chk = commands.add_parser("check", help="prove RowDriver and FrameDriver agree on generated requests")
+    chk.add_argument("modules", nargs="+")
+    chk.add_argument("--outputs", nargs="*")
+    chk.add_argument("--examples", type=int, default=200, help="generated batches to try (default 200)")
+    chk.set_defaults(run=_check)
+
+    cat = commands.add_parser("catalog", help="list every feature with its doc, type, version, tags, upstream")
+    cat.add_argument("modules", nargs="+")
+    cat.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    cat.set_defaults(run=_catalog)
+
+    demo = commands.add_parser("demo", help="run the example features both ways and show they agree")
+    demo.add_argument("--out", default="out", help="folder for the DOT/SVG and Parquet files (default out/)")
+    demo.set_defaults(run=_demo)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``fdag`` command; fdag errors print as one clear message and exit 1."""
+    args = build_parser().parse_args(argv)
+    try:
+        args.run(args)
+    except FdagError as exc:
+        print(f"fdag: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

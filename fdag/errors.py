@@ -1,0 +1,105 @@
+"""The fdag error tree: every error fdag raises is an ``FdagError``.
+
+Each subclass also inherits the builtin a caller would expect (``ValueError``, ``TypeError``, ``KeyError``),
+keeps its data as fields, and builds its message in one place, ending with a ``Hint:`` that gives the fix.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+class FdagError(Exception):
+    """Base class of every error raised by fdag."""
+
+    def __str__(self) -> str:
+        # KeyError quotes its argument; fdag messages are sentences, so print them as they are.
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One problem found while validating a DAG: which feature, where, what, and how to fix it."""
+
+    feature: str
+    location: str
+    message: str
+    hint: str
+
+    def __str__(self) -> str:
+        where = f" ({self.location})" if self.location else ""
+        end = "" if self.hint.endswith((".", "?", "!")) else "."
+        return f"feature '{self.feature}'{where} {self.message}. Hint: {self.hint}{end}"
+
+
+class DagError(FdagError, ValueError):
+    """The DAG is invalid; ``problems`` lists every problem found, not just the first."""
+
+    def __init__(self, problems: list[Problem]) -> None:
+        self.problems = list(problems)
+        if len(self.problems) == 1:
+            message = str(self.problems[0])
+        else:
+            lines = "\n".join(f"  {i}. {p}" for i, p in enumerate(self.problems, 1))
+            message = f"{len(self.problems)} problems in the DAG:\n{lines}"
+        super().__init__(message)
+
+
+class FeatureError(FdagError, RuntimeError):
+    """A feature raised for a row while ``errors="raise"`` was asked for."""
+
+    def __init__(self, node: str, location: str, error: BaseException, row: object = None) -> None:
+        self.node, self.location, self.error, self.row = node, location, error, row
+        at_row = f" for row {row!r}" if row is not None else ""
+        super().__init__(
+            f"feature '{node}' ({location}) raised {type(error).__name__}: {error}{at_row}. "
+            "Hint: fix the function or pass errors='null' to record the error and return null."
+        )
+
+
+class InputError(FdagError, ValueError):
+    """A request or spine is missing an input, or gives one of the wrong type."""
+
+    def __init__(self, name: str, message: str, hint: str) -> None:
+        self.name = name
+        super().__init__(f"input '{name}' {message}. Hint: {hint}")
+
+
+class MissingInputError(InputError, KeyError):
+    """A request input the outputs need is absent."""
+
+
+class InputTypeError(InputError, TypeError):
+    """A request input has a value the declared type does not admit."""
+
+
+class PointInTimeError(FdagError, ValueError):
+    """A value would reflect data from after its row's ``as_of`` (a leak), or times are malformed."""
+
+
+class SourceError(FdagError, ValueError):
+    """Events of a source are malformed: missing columns, wrong types, null keys or timestamps."""
+
+
+class StoreError(FdagError, RuntimeError):
+    """A feature store failed to read or write state."""
+
+
+class NotTranslatable(FdagError, NotImplementedError):
+    """A Python construct has no exact Polars translation; the engine falls back to per-row evaluation."""
+
+    def __init__(self, reason: str) -> None:
+        self.reason = reason
+        super().__init__(reason)
+
+
+class ConsistencyError(FdagError, AssertionError):
+    """The row and vectorized engines disagree on a node for some input (found by ``fdag.check``)."""
+
+    def __init__(self, node: str, example: object, row_value: object, frame_value: object) -> None:
+        self.node, self.example, self.row_value, self.frame_value = node, example, row_value, frame_value
+        super().__init__(
+            f"engines disagree on '{node}': RowDriver gives {row_value!r}, FrameDriver gives {frame_value!r} "
+            f"for {example!r}. Hint: this is an fdag bug unless the feature is non-deterministic; report it "
+            "with this example."
+        )

@@ -1,0 +1,1 @@
+"""Tiny feature modules the tests build DAGs from (each one shows one rule, valid or broken)."""
