@@ -45,6 +45,7 @@ def amount(amount: float) -> float:
 
 
 def make_state() -> MemoryWindowState:
+    """A fresh state with the 10 benchmark specs over ``amount``."""
     source = Source("transactions", key="user_id", timestamp="ts", id="txn_id",
                     schema={"txn_id": int, "user_id": str, "ts": datetime, "amount": float})
     specs = []
@@ -127,6 +128,7 @@ def ingest_rate(events: list[dict[str, Any]], batch: int = 1_000) -> float:
 
 
 def main(quick: bool) -> None:
+    """Run every measurement and print the Markdown tables."""
     calls = 20_000 if quick else 60_000
     events = make_events(KEYS, EVENTS_PER_KEY // (5 if quick else 1))
     state = make_state()

@@ -100,6 +100,7 @@ class EventChecker:
         return event[self.source.key], micros(event[self.source.timestamp]), ident, event
 
     def _coerce(self, position: int, column: str, value: Any, ftype: FType, event: Any) -> Any:
+        """``value`` in canonical form, or a ``SourceError`` naming the event and column."""
         if ftype.base is datetime and isinstance(value, datetime) and value.__class__ is not datetime:
             # A datetime subclass (e.g. pandas.Timestamp): read it as a plain datetime, to the microsecond.
             value = to_utc(value)
@@ -113,6 +114,7 @@ class EventChecker:
                               event) from None
 
     def _needs(self) -> str:
+        """The hint for a missing column: every column an event must have."""
         source = self.source
         parts = [f"its key '{source.key}'", f"timestamp '{source.timestamp}'"]
         if source.id:
@@ -122,6 +124,7 @@ class EventChecker:
         return f"every event of '{source.name}' needs {', '.join(parts[:-1])} and {parts[-1]}"
 
     def _error(self, position: int, column: str | None, problem: str, hint: str, event: Any) -> SourceError:
+        """A ``SourceError`` for event ``position``, showing the event (shortened)."""
         text = repr(dict(event) if isinstance(event, Mapping) else event)
         if len(text) > 160:
             text = text[:157] + "..."

@@ -164,7 +164,10 @@ def _spec_values(spec: WindowSpec, values: pl.Series, a: np.ndarray, b: np.ndarr
     if name in ("sum", "mean"):
         if "prefix" not in cache:
             cache["prefix"] = prefix_sums(physical(values))
-        total = range_sum(cache["prefix"], a, b)
+        window = ("sum", spec.over, spec.closed)  # sum and mean of one window share it
+        if window not in cache:
+            cache[window] = range_sum(cache["prefix"], a, b)
+        total = cache[window]
         if name == "mean":
             with np.errstate(divide="ignore", invalid="ignore"):
                 return pl.Series(total / np.maximum(b - a, 1))

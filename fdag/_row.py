@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -13,7 +13,7 @@ from fdag._plan import Plan
 from fdag._rowcode import compile_plan
 from fdag._source import Source
 from fdag._types import to_utc
-from fdag._vector import FeatureVector
+from fdag._vector import FeatureVector, VectorContext
 from fdag._window import WindowSpec
 from fdag.errors import InputError, InputTypeError
 
@@ -52,6 +52,7 @@ class RowDriver:
             }
         self.store = store
         self._compute = compile_plan(self.plan, self._states, errors)
+        self._context = VectorContext(self.plan.upstream_sources, self.plan.lineage)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -62,7 +63,7 @@ class RowDriver:
         """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC."""
         instant = _instant(as_of)
         values, errors, watermarks = self._compute(request, instant)
-        return FeatureVector(values, instant, watermarks, self.plan.upstream_sources, self.plan.lineage, errors)
+        return FeatureVector(values, instant, watermarks, self._context, errors)
 
     def get_many(
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
@@ -102,8 +103,10 @@ class RowDriver:
 
 
 def _instant(as_of: datetime | None) -> datetime:
+    if as_of.__class__ is datetime and as_of.tzinfo is UTC:  # type: ignore[union-attr]
+        return as_of  # type: ignore[return-value]
     if as_of is None:
-        return datetime.now(timezone.utc)
+        return datetime.now(UTC)
     if not isinstance(as_of, datetime):
         raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
                              "pass a datetime (naive ones are read as UTC) or None for now")

@@ -8,7 +8,7 @@ window values from one state query per source. No dicts of intermediate results,
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from fdag._call import return_error
@@ -36,7 +36,7 @@ def _fast_test(ftype: FType, var: str) -> str:
 
 def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled:
     """Generate and compile ``compute(request, as_of) -> (values, errors, watermarks)`` for ``plan``."""
-    namespace: dict[str, Any] = {"datetime": datetime, "UTC": timezone.utc}
+    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
         namespace[f"in_{name}"] = _input_coercer(name, ftype)
@@ -62,7 +62,10 @@ def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled
             "    else:",
             f"        w_{index}, wm_{index} = state_{index}.query(v_{source.key}, as_of)",
         ]
-        lines += [f"    v_{spec.node} = w_{index}[{i}]" for i, spec in enumerate(specs)]
+        for i, spec in enumerate(specs):
+            lines.append(f"    v_{spec.node} = w_{index}[{i}]")
+            if spec.returns.base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
+                lines.append(f"    if v_{spec.node} != v_{spec.node}:\n        v_{spec.node} = None")
         watermarks.append(f"{source_name!r}: wm_{index}")
     for node in plan.nodes:
         if node.window is not None:
@@ -73,7 +76,7 @@ def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled
         namespace[f"fail_{node.name}"] = _failer(node.name, node.location, errors)
     values = ", ".join(f"{name!r}: v_{name}" for name in plan.outputs)
     lines.append(f"    return {{{values}}}, errors, {{{', '.join(watermarks)}}}")
-    exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)  # noqa: S102
+    exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute
 

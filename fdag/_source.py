@@ -29,7 +29,7 @@ class Source:
         key: str,
         timestamp: str,
         schema: Mapping[str, Any],
-        id: str | None = None,  # noqa: A002 - the public name DESIGN §1 fixes
+        id: str | None = None,
         allowed_lateness: str | timedelta = "0s",
     ) -> None:
         self.name = name

@@ -11,7 +11,6 @@ from fdag._types import FType
 from fdag.errors import InputTypeError, MissingInputError
 
 
-
 def to_polars(frame: Any, what: str) -> pl.DataFrame:
     """A Polars DataFrame from a Polars (lazy or eager), pandas or Arrow frame."""
     if isinstance(frame, pl.DataFrame):

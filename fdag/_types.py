@@ -10,7 +10,7 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -103,8 +103,8 @@ def _name(annotation: Any) -> str:
 def to_utc(value: datetime) -> datetime:
     """Read a naive datetime as UTC and convert an aware one, at microsecond precision (DESIGN §2)."""
     if value.tzinfo is None:
-        return value.replace(tzinfo=timezone.utc)
-    return value.astimezone(timezone.utc)
+        return value.replace(tzinfo=UTC)
+    return value.astimezone(UTC)
 
 
 def coerce_value(value: Any, ftype: FType) -> Any:
@@ -137,9 +137,8 @@ def coerce_value(value: Any, ftype: FType) -> Any:
     elif base is date:
         if kind is date:
             return value
-    elif base is list:
-        if isinstance(value, list):
-            assert ftype.item is not None
-            return [coerce_value(v, ftype.item) for v in value]
+    elif base is list and isinstance(value, list):
+        assert ftype.item is not None
+        return [coerce_value(v, ftype.item) for v in value]
     raise TypeError(f"is a {kind.__name__} ({value!r}) but the type is '{ftype}'")
 

@@ -24,6 +24,14 @@ class ErrorRecord:
         return f"{self.node}: {self.type}: {self.message} ({self.count} {rows})"
 
 
+@dataclass(frozen=True)
+class VectorContext:
+    """What every vector of one driver shares: which sources each node depends on, and the lineage."""
+
+    upstream_sources: Mapping[str, frozenset[str]]
+    lineage: Mapping[str, Lineage]
+
+
 class FeatureVector(Mapping[str, Any]):
     """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
 
@@ -31,24 +39,27 @@ class FeatureVector(Mapping[str, Any]):
     first access, so ``get`` stays cheap for callers that only read values.
     """
 
-    __slots__ = ("_as_of", "_request_as_of", "_upstream_sources", "_watermarks", "errors", "lineage", "values")
+    __slots__ = ("_as_of", "_context", "_request_as_of", "_watermarks", "errors", "values")
 
     def __init__(
         self,
         values: dict[str, Any],
         request_as_of: datetime,
         watermarks: Mapping[str, datetime | None],
-        upstream_sources: Mapping[str, frozenset[str]],
-        lineage: Mapping[str, Lineage],
+        context: VectorContext,
         errors: list[ErrorRecord],
     ) -> None:
         self.values = values
-        self.lineage = lineage
         self.errors = errors
         self._request_as_of = request_as_of
         self._watermarks = watermarks
-        self._upstream_sources = upstream_sources
+        self._context = context
         self._as_of: dict[str, datetime | None] | None = None
+
+    @property
+    def lineage(self) -> Mapping[str, Lineage]:
+        """Node → its lineage (upstream nodes and versions, inputs, sources)."""
+        return self._context.lineage
 
     @property
     def as_of(self) -> dict[str, datetime | None]:
@@ -62,7 +73,7 @@ class FeatureVector(Mapping[str, Any]):
 
     def _node_as_of(self, name: str) -> datetime | None:
         instant: datetime | None = self._request_as_of
-        for source in self._upstream_sources.get(name, ()):
+        for source in self._context.upstream_sources.get(name, ()):
             watermark = self._watermarks.get(source)
             if watermark is None:
                 return None

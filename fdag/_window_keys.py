@@ -36,7 +36,7 @@ class ColumnIndex:
     of any difference of prefixes (see ``_window_aggs``). ``mins``/``maxs`` are monotonic stacks of ranks.
     """
 
-    __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "stacked", "sums", "values")
+    __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
 
     def __init__(self, plan: ColumnPlan) -> None:
         self.plan = plan
@@ -53,7 +53,6 @@ class ColumnIndex:
         self.square_bounds: list[float] = [0.0]
         self.mins: list[int] = []
         self.maxs: list[int] = []
-        self.stacked = 0  # ranks the stacks cover
 
     def refresh(self, raw: list[Any], start: int) -> None:
         """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
@@ -75,15 +74,15 @@ class ColumnIndex:
                 if not plan.exact:
                     self.square_bounds[rank:] = accumulate(self.squares[rank + 1 :], initial=self.square_bounds[rank])
         if plan.mins or plan.maxs:
-            if rank < self.stacked:  # a value before the stacks' end changed: they must be rebuilt
-                self.mins.clear()
-                self.maxs.clear()
-                rank = 0
+            # Values were only inserted from ``rank`` on: entries before it that survived the old values after
+            # them must still face those values (now shifted), so dropping the rest and re-pushing from
+            # ``rank`` gives exactly the stack of the new values.
             if plan.mins:
+                del self.mins[bisect_left(self.mins, rank):]
                 _extend_min_stack(self.mins, values, rank)
             if plan.maxs:
+                del self.maxs[bisect_left(self.maxs, rank):]
                 _extend_max_stack(self.maxs, values, rank)
-            self.stacked = len(values)
 
 
 def _extend_min_stack(stack: list[int], values: list[Any], start: int) -> None:

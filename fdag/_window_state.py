@@ -79,11 +79,11 @@ class MemoryWindowState:
         self._ranges = tuple(ranges)
         self._closed_both = any(spec.closed == "both" for spec in self.specs)
         self._aggregators = tuple(
-            (*make_aggregator(spec, self._plans[self.columns.index(spec.value_column)].exact),
+            (make_aggregator(spec, self._plans[self.columns.index(spec.value_column)].exact),
              ranges.index(_range_of(spec, self.columns, overs)))
             for spec in self.specs
         )
-        self._empty = tuple(aggregate(_EMPTY_INDEX, 0, 0, empty) for aggregate, empty, _ in self._aggregators)
+        self._empty = tuple(aggregate(_EMPTY_INDEX, 0, 0) for aggregate, _ in self._aggregators)
         self._fresh_empty = any(isinstance(value, list) for value in self._empty)
         self._keys: dict[Any, KeyEvents] = {}
         self._seen: set[Any] | None = set() if source.id else None
@@ -165,9 +165,10 @@ class MemoryWindowState:
                 derived = index[column]
                 counts = derived.counts
                 ranges.append((derived, counts[starts[over]], counts[end_both if both else end_left]))
-            return [aggregate(*ranges[r], empty) for aggregate, empty, r in self._aggregators], self._watermark_at
+            return [aggregate(*ranges[r]) for aggregate, r in self._aggregators], self._watermark_at
 
     def _empty_values(self) -> list[Any]:
+        """The values of a key with no events (a fresh list for each ``last_n``)."""
         if self._fresh_empty:
             return [list(v) if isinstance(v, list) else v for v in self._empty]
         return list(self._empty)
@@ -205,6 +206,7 @@ class MemoryWindowState:
         return IngestReport(accepted, duplicates, too_late)
 
     def _advance(self, top: int) -> None:
+        """Move the watermark to ``top`` (µs), keeping its datetime ready for queries."""
         if top != self._watermark:
             self._watermark = top
             self._watermark_at = EPOCH + top * MICROSECOND
@@ -236,6 +238,7 @@ class MemoryWindowState:
 def _check_specs(
     source: Source, specs: Sequence[WindowSpec], columns: Sequence[str], values: Mapping[str, ValueFunction]
 ) -> None:
+    """Raise ``ValueError`` if a spec is over another source or a value column has no function."""
     foreign = [spec.node for spec in specs if spec.source is not source]
     if foreign:
         raise ValueError(f"window specs {foreign} are not over source '{source.name}'. "
@@ -252,6 +255,7 @@ def _range_of(spec: WindowSpec, columns: Sequence[str], overs: list[int]) -> tup
 
 
 def _column_plan(column: str, specs: Sequence[WindowSpec]) -> ColumnPlan:
+    """The derived arrays the specs over ``column`` need."""
     aggs = {spec.agg.name for spec in specs if spec.value_column == column}
     value_type = next(spec.value_type for spec in specs if spec.value_column == column)
     return ColumnPlan(

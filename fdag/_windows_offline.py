@@ -36,8 +36,11 @@ class WindowStage:
             source = self.plan.sources[name]
             events = self._events(source, specs, to_polars(sources[name], f"events of source '{name}'"))
             self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
-            requests = work.select(ROW, source.key, AS_OF)
-            windows = window_frame(list(specs), events.lazy(), requests)
+            # A null key or instant makes the window null (DESIGN §2: a null argument skips the node).
+            requests = work.select(ROW, source.key, AS_OF).drop_nulls()
+            windows = window_frame(list(specs), events.lazy(), requests).with_columns(
+                pl.col(spec.node).fill_nan(None) for spec in specs if spec.returns.base is float  # NaN is null
+            )
             work = work.join(windows, on=ROW, how="left")
         return work
 

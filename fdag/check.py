@@ -8,9 +8,10 @@ raises ``ConsistencyError`` naming the first mismatching node with the shrunk ex
 from __future__ import annotations
 
 import math
+import random
 from collections import Counter
-from collections.abc import Sequence
-from datetime import date, datetime, timedelta, timezone
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -19,11 +20,15 @@ from hypothesis import strategies as st
 
 from fdag._dag import Dag
 from fdag._frame import FrameDriver
+from fdag._histories import event_lists, instants, keys_of
 from fdag._node import AS_OF
 from fdag._row import RowDriver
+from fdag._source import Source
 from fdag._types import INT64_MAX, INT64_MIN, FType
+from fdag._vector import FeatureVector
 from fdag.errors import ConsistencyError
 
+_TICK = timedelta(microseconds=1)
 _EARLIEST = datetime(1970, 1, 1)
 _LATEST = datetime(2100, 1, 1)
 _EDGE_FLOATS = [0.0, -0.0, 1.0, -1.0, 0.5, -0.5, 2.5, 1e-300, -1e-300, 5e-324, 1e300, math.inf, -math.inf, math.nan]
@@ -43,7 +48,7 @@ def values_of(ftype: FType) -> st.SearchStrategy[Any]:
     elif ftype.base is str:
         base = st.one_of(st.text(max_size=12), st.sampled_from(["", " ", "a", "A b ", "ß", "İ", "\t x\u3000"]))
     elif ftype.base is datetime:
-        base = st.datetimes(_EARLIEST, _LATEST, timezones=st.just(timezone.utc))
+        base = st.datetimes(_EARLIEST, _LATEST, timezones=st.just(UTC))
     elif ftype.base is date:
         base = st.dates(_EARLIEST.date(), _LATEST.date())
     elif ftype.base is timedelta:
@@ -62,43 +67,94 @@ def _same(row_value: Any, frame_value: Any) -> bool:
     return type(row_value) is type(frame_value) and row_value == frame_value
 
 
-def compare(row: RowDriver, frame: FrameDriver, requests: list[dict[str, Any]]) -> None:
-    """Run both engines on ``requests`` (each with its ``as_of``) and raise on the first disagreement."""
+def compare(
+    row: RowDriver,
+    frame: FrameDriver,
+    requests: list[dict[str, Any]],
+    events: Mapping[str, list[dict[str, Any]]] | None = None,
+    arrival: random.Random | None = None,
+) -> None:
+    """Run both engines on ``requests`` (each with its ``as_of``) and raise on the first disagreement.
+
+    With ``events``, the frame engine reads each source's events as one frame, while ``row`` (fresh, with
+    empty state) is fed them as a stream: before each request, in the order of the requests' instants, every
+    event up to that instant arrives, shuffled by ``arrival`` (out of order, duplicates included).
+    """
     schema = {name: ftype.polars for name, ftype in row.plan.inputs.items()}
     schema[AS_OF] = pl.Datetime("us", "UTC")
     spine = pl.DataFrame(requests, schema=schema, orient="row") if requests else pl.DataFrame(schema=schema)
-    table = frame.run(spine)
-    vectors = [row.get(request, request[AS_OF]) for request in requests]
+    sources = {name: _events_frame(row.plan.sources[name], evts) for name, evts in (events or {}).items()}
+    table = frame.run(spine, sources=sources)
+    vectors = _replay(row, requests, events or {}, arrival or random.Random(0))
     for name in row.outputs:
         column = table[name].to_list()
         for request, vector, frame_value in zip(requests, vectors, column, strict=True):
             if not _same(vector[name], frame_value):
-                raise ConsistencyError(name, request, vector[name], frame_value)
+                raise ConsistencyError(name, {"request": request, "events": events}, vector[name], frame_value)
     row_errors = Counter((e.node, e.type) for vector in vectors for e in vector.errors)
-    frame_errors = Counter({(e.node, e.type): e.count for e in frame.errors})
+    frame_errors: Counter[tuple[str, str]] = Counter()
+    for e in frame.errors:
+        frame_errors[e.node, e.type] += e.count
     if row_errors != frame_errors:
         node = next(iter((row_errors - frame_errors) or (frame_errors - row_errors)))[0]
         raise ConsistencyError(node, requests, f"errors {dict(row_errors)}", f"errors {dict(frame_errors)}")
 
 
+def _events_frame(source: Source, events: list[dict[str, Any]]) -> pl.DataFrame:
+    schema = {column: ftype.polars for column, ftype in source.schema.items()}
+    return pl.DataFrame(events, schema=schema, orient="row") if events else pl.DataFrame(schema=schema)
+
+
+def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str, list[dict[str, Any]]],
+            arrival: random.Random) -> list[FeatureVector]:
+    pending = {name: sorted(evts, key=lambda e, ts=row.plan.sources[name].timestamp: e[ts])
+               for name, evts in events.items()}
+    vectors: list[FeatureVector | None] = [None] * len(requests)
+    for index in sorted(range(len(requests)), key=lambda i: requests[i][AS_OF]):
+        instant = requests[index][AS_OF]
+        for name, queue in pending.items():
+            timestamp = row.plan.sources[name].timestamp
+            due = 0
+            while due < len(queue) and queue[due][timestamp] <= instant:
+                due += 1
+            batch, pending[name] = queue[:due], queue[due:]
+            arrival.shuffle(batch)
+            if batch:
+                row.ingest(name, batch)
+        vectors[index] = row.get(requests[index], instant)
+    return [v for v in vectors if v is not None]
+
+
 def check(dag: Dag, outputs: Sequence[str] | None = None, examples: int = 200, seed: int | None = None) -> None:
-    """Search for requests on which ``RowDriver`` and ``FrameDriver`` disagree; raise ``ConsistencyError`` if any.
+    """Search for data on which ``RowDriver`` and ``FrameDriver`` disagree; raise ``ConsistencyError`` if any.
+
+    Requests come from the input types; for window features, event histories come from each source's schema
+    (edges, ties, duplicates, nulls) and the row engine replays them as a shuffled stream.
 
     Example::
 
         fdag.check(fdag.Dag.from_modules(fraud), examples=500)
     """
-    row, frame = RowDriver(dag, outputs), FrameDriver(dag, outputs)
-    plan = row.plan
-    request = st.fixed_dictionaries(
-        {**{name: values_of(ftype) for name, ftype in plan.inputs.items()},
-         AS_OF: st.datetimes(_EARLIEST, _LATEST, timezones=st.just(timezone.utc))}
-    )
+    frame = FrameDriver(dag, outputs)
+    plan = frame.plan
+    fields = {name: values_of(ftype) for name, ftype in plan.inputs.items()}
+    fields[AS_OF] = st.datetimes(_EARLIEST, _LATEST, timezones=st.just(UTC))
+    histories: dict[str, st.SearchStrategy[list[dict[str, Any]]]] = {}
+    grid: list[datetime] = []
+    for name, specs in plan.windows.items():
+        source = plan.sources[name]
+        overs = [spec.over for spec in specs]
+        grid += instants(overs)[0]
+        fields[source.key] = st.one_of(st.none(), keys_of(source))
+        histories[name] = event_lists(source, list(source.schema), overs, values_of)
+    if grid:  # requests at the grid's instants (window edges) and one microsecond after them
+        fields[AS_OF] = st.sampled_from(sorted(set(grid))).flatmap(lambda t: st.sampled_from([t, t + _TICK]))
 
     @settings(max_examples=examples, deadline=None, database=None, derandomize=seed is not None,
               suppress_health_check=list(HealthCheck))
-    @given(st.lists(request, min_size=1, max_size=6))
-    def agree(requests: list[dict[str, Any]]) -> None:
-        compare(row, frame, requests)
+    @given(st.lists(st.fixed_dictionaries(fields), min_size=1, max_size=6), st.fixed_dictionaries(histories),
+           st.randoms(use_true_random=False))
+    def agree(requests: list[dict[str, Any]], events: dict[str, list[dict[str, Any]]], arrival: Any) -> None:
+        compare(RowDriver(dag, outputs), frame, requests, events, arrival)
 
     agree()

@@ -11,7 +11,7 @@ import inspect
 import math
 import typing
 from collections import Counter
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import fdag
@@ -33,7 +33,7 @@ def _admitted(value: Any, annotation: Any) -> Any:
             raise OverflowError("out of int64")
         return value
     if kind is datetime and isinstance(value, datetime):
-        return value.astimezone(timezone.utc) if value.tzinfo else value.replace(tzinfo=timezone.utc)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
     if type(value) is kind:
         return value
     raise TypeError(f"{type(value).__name__} is not {kind.__name__}")

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import math
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pytest
 
 import fdag
 from tests.resources import semantics
 
-UTC = timezone.utc
+UTC = UTC
 DAG = fdag.Dag.from_modules(semantics)
 NOON = datetime(2024, 3, 9, 12, 30, 15, 250, tzinfo=UTC)  # a Saturday
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import pandas as pd
 import polars as pl
@@ -13,7 +13,7 @@ import fdag
 from fdag.errors import InputTypeError, MissingInputError
 from tests.resources import semantics, tiny
 
-UTC = timezone.utc
+UTC = UTC
 DAG = fdag.Dag.from_modules(tiny)
 SPINE = pl.DataFrame({"id": [3, 1, 2], "x": [1, 2, 3], "y": [2.0, 0.0, 4.0], "name": ["a", None, "c"]})
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -10,7 +10,7 @@ import fdag
 from fdag.errors import InputTypeError, MissingInputError
 from tests.resources import semantics, tiny
 
-UTC = timezone.utc
+UTC = UTC
 DAG = fdag.Dag.from_modules(tiny)
 
 

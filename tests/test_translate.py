@@ -11,7 +11,7 @@ import math
 import math as m
 import typing
 from collections.abc import Callable
-from datetime import date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from math import sqrt as root
 from typing import Any
 
@@ -21,11 +21,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fdag._translate import translate
-from fdag._translate._methods import PY_WHITESPACE
+from fdag._translate._methods import CASED_LIMIT, PY_WHITESPACE
 from fdag._types import INT64_MAX, INT64_MIN, FType, coerce_value, ftype_of
 from fdag.errors import NotTranslatable
 
-UTC = timezone.utc
 LIMIT = 10
 SCALE = 2.5
 NAMES = ("alice", "bob")
@@ -108,7 +107,7 @@ def in_constants(a: int, s: str, x: float) -> int:
 
 
 def in_substring(s: str, t: str | None) -> bool:
-    return t is not None and t in s or s in "abcdef"
+    return (t is not None and t in s) or s in "abcdef"
 
 
 def str_compare(s: str, t: str) -> int:
@@ -128,7 +127,7 @@ def or_str(s: str | None, t: str) -> str:
 
 
 def short_circuit(a: int, b: int) -> bool:
-    return b != 0 and a // b > 1 or not a
+    return (b != 0 and a // b > 1) or not a
 
 
 def guarded_optional(x: float | None) -> bool:
@@ -201,7 +200,7 @@ def min_optional(x: float | None, y: float) -> float:
 
 
 def conversions(x: float, a: int, p: bool) -> int:
-    return round(x) + int(x) - int(a) - round(a) + int(p) + len(str(a)) + round(p)
+    return round(x) + int(x) - int(a) + int(p) + len(str(a)) + round(p)
 
 
 def to_float(a: int, p: bool) -> float:
@@ -302,6 +301,34 @@ def datetime_shift(t: datetime, delta: timedelta) -> datetime:
     return t - delta + delta
 
 
+def timedelta_truth(delta: timedelta, x: float | None) -> float:
+    if not delta:
+        return -1.0
+    if x is None:
+        return 0.0
+    return x * 2 + (x if x is not None else 1.0)
+
+
+def narrowing(x: int | None, y: int | None) -> int:
+    z = x if x is not None else 0
+    if y is not None and y > z:
+        z = y
+    return z + 1
+
+
+def scoring(x: int, y: float) -> int:
+    score = 0
+    if x > 1:
+        score += 1
+    if y < 2.5:
+        score += 2
+    if x > y:
+        score *= 3
+    else:
+        score -= x
+    return score
+
+
 def date_compare(d: date, e: date) -> int:
     return (d < e) + 2 * (d - e).days
 
@@ -327,21 +354,24 @@ TRANSLATED: list[Callable[..., Any]] = [
     add, sub_mul, floordiv_mod, true_div, neg_abs, chained_sum, powers, mixed, floats, bool_arith, augmented,
     cmp_int_float, cmp_nan, cmp_chain, cmp_optional, cmp_optional_order, in_constants, in_substring, str_compare,
     or_default, and_value, or_str, short_circuit, guarded_optional, ratio, branches, early_return, ternary,
-    implicit_none, raises, max_mixed, min_ints, max_floats, min_optional, conversions, to_float, truthiness, lengths, str_of, math_basic,
-    math_log_base, math_log1p_exp, math_trig, math_rounding, math_predicates, math_pow, math_hypot_copysign,
-    math_optional, str_case, str_strip, str_affix, str_replace, str_optional, datetime_parts, datetime_more,
-    datetime_date, timestamps, timedelta_parts, datetime_shift, date_compare, list_len, closure_case,
+    implicit_none, raises, max_mixed, min_ints, max_floats, min_optional, conversions, to_float, truthiness, lengths,
+    str_of, math_basic, math_log_base, math_log1p_exp, math_trig, math_rounding, math_predicates, math_pow,
+    math_hypot_copysign, math_optional, str_case, str_strip, str_affix, str_replace, str_optional, datetime_parts,
+    datetime_more, datetime_date, timestamps, timedelta_parts, datetime_shift, timedelta_truth, narrowing,
+    scoring, date_compare, list_len, closure_case,
 ]
 
 # ---------------------------------------------------------------------------------------------- generated rows
 
 EDGE_INTS = [0, 1, -1, 2, -2, 3, 7, LIMIT, INT64_MIN, INT64_MAX, INT64_MIN + 1, INT64_MAX - 1, 2**53 + 1, 2**62]
 EDGE_FLOATS = [0.0, -0.0, 0.5, 1.5, 2.5, -2.5, 1.0, -1.0, 3.0, math.inf, -math.inf, 5e-324, 1.7976931348623157e308,
-               2.0**63, -(2.0**63), 2.0**53 + 2, 9.3e18, 709.8, 1e-300, 1e300, math.pi / 2]
+               2.0**63, -(2.0**63), 2.0**53 + 2, 9.3e18, 709.8, 1e-300, 1e300, math.pi / 2, 0.49999999999999994,
+               4503599627370497.0, 2.0**120, -(2.0**120), 1e38, -1.0, 1e-16]
 INTS = st.one_of(st.integers(INT64_MIN, INT64_MAX), st.sampled_from(EDGE_INTS), st.integers(-300, 300))
 FLOATS = st.one_of(st.floats(allow_nan=False), st.sampled_from(EDGE_FLOATS), st.floats(-1000, 1000),
                    st.integers(-10, 10).map(float))
-TEXT = st.one_of(st.text(max_size=8), st.text(alphabet=PY_WHITESPACE + "abΣσς AİßǅΐΣ", max_size=8),
+TRICKY_CHARS = "ab\u03a3\u03c3\u03c2 A\u0130\u00df\u01c5\u0390"  # sigmas, dotted I, sharp s, titlecase
+TEXT = st.one_of(st.text(max_size=8), st.text(alphabet=PY_WHITESPACE + TRICKY_CHARS, max_size=8),
                  st.sampled_from(["", "a", "bob", "abc", "ΑΣ", "ΣΑ", "a Σ b"]))
 DATETIMES = st.datetimes(datetime(1970, 1, 1), datetime(2100, 1, 1), timezones=st.just(UTC))
 DATES = st.dates(date(1970, 1, 1), date(2100, 1, 1))
@@ -434,14 +464,25 @@ def test_int64_overflow_is_an_error_exactly_at_the_boundary() -> None:
                                          (None, "OverflowError")]
 
 
+def test_datetime_arithmetic_outside_python_range_is_an_overflow() -> None:
+    late = datetime(9999, 12, 31, 23, tzinfo=UTC)
+    rows = [{"t": late, "delta": timedelta(hours=-1)}, {"t": late, "delta": timedelta(hours=1)}]
+    assert run_translated(datetime_shift, rows) == [(None, "OverflowError"), (late, None)]
+
+
 def test_zero_division_messages_are_cpythons() -> None:
     params, returns = _signature(floordiv_mod)
     messages = {message for _, _, message in translate(floordiv_mod, params, returns).errors}
     assert messages >= {"integer division or modulo by zero", "integer modulo by zero"}
 
 
+def test_no_case_mapping_beyond_the_scanned_code_points() -> None:
+    beyond = (chr(c) for c in range(CASED_LIMIT, 0x110000) if not 0xD800 <= c <= 0xDFFF)
+    assert not [c for c in beyond if c.lower() != c or c.upper() != c]
+
+
 def test_python_whitespace_is_what_strip_removes() -> None:
-    assert PY_WHITESPACE == "".join(c for c in map(chr, range(0x110000)) if c.isspace())
+    assert "".join(c for c in map(chr, range(0x110000)) if c.isspace()) == PY_WHITESPACE
 
 
 @given(st.lists(st.text(), min_size=1, max_size=20))
@@ -564,6 +605,29 @@ def global_statement(a: int) -> int:
     return LIMIT
 
 
+def rule_cascade(x: int) -> int:
+    score = 0
+    if x > 1:
+        score += 1
+    if x > 2:
+        score += 2
+    if x > 3:
+        score += 3
+    if x > 4:
+        score += 4
+    if x > 5:
+        score += 5
+    if x > 6:
+        score += 6
+    if x > 7:
+        score += 7
+    if x > 8:
+        score += 8
+    if x > 9:
+        score += 9
+    return score
+
+
 def with_list_in(a: int, xs: list[int]) -> bool:
     return a in xs
 
@@ -593,6 +657,7 @@ REFUSED: list[tuple[Callable[..., Any], str]] = [
     (subtract_to_self, r"^attribute 'int.real' \(not translated\)$"),
     (global_statement, r"^global statement$"),
     (with_list_in, r"^'in' between int and list$"),
+    (rule_cascade, r"^the translation would be too large \(e\.g\. many sequential ifs reassigning a variable\)$"),
     (lambda a: a, r"^lambda$"),
 ]
 

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from fdag._translate._body import Body, Path
+from fdag._translate._body import Body, Path, check_weight
 from fdag._translate._value import INT64, Error, Val, constant, merge, refuse
 from fdag._types import FType
 from fdag.errors import NotTranslatable
@@ -50,9 +50,11 @@ def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FT
     if end is not None:
         returns_.append((end.live, constant(None)))
     result = returns_[-1][1]
+    size = result.weight
     for live, value in reversed(returns_[:-1]):
         # paths are disjoint, so each return's rows pick its value; rows that raised are nulled by the engine
         result = merge(pl.lit(True) if live is None else live, value, result)
+        size = check_weight(size + value.weight)
     value = _result(result, returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
     return Translation(value, errors)
@@ -62,10 +64,9 @@ def _definition(func: Callable[..., Any]) -> ast.FunctionDef:
     if getattr(func, "__name__", "") == "<lambda>":
         raise refuse("lambda")
     try:
-        source = textwrap.dedent(inspect.getsource(func))
-    except (OSError, TypeError) as exc:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError) as exc:
         raise refuse(f"source code unavailable ({exc})") from None
-    tree = ast.parse(source)
     node = tree.body[0] if tree.body else None
     if isinstance(node, ast.AsyncFunctionDef):
         raise refuse("async function")
@@ -160,4 +161,5 @@ def _result(value: Val, returns: FType, errors: list[Error]) -> pl.Expr:
         return value.expr
     if base is not list and kind == _KINDS.get(base, base.__name__):
         return value.expr
-    raise NotTranslatable(f"returns a {kind} where '{returns}' is declared")
+    described = "an int or a float (depending on the row)" if kind == "num" else f"a {kind}"
+    raise NotTranslatable(f"returns {described} where '{returns}' is declared")

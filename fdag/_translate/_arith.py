@@ -8,12 +8,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import replace
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
 from fdag._translate._value import (
-    INT64,
     NO_CONST,
     NUMERIC,
     Scope,
@@ -139,7 +138,7 @@ def _other_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
         return Val("str", a.expr + b.expr, nullable)
     if op == "-" and kinds in (("datetime", "datetime"), ("date", "date")):
         return Val("timedelta", (a.expr - b.expr).cast(pl.Duration("us")), nullable)
-    if op in ("+", "-") and kinds == ("datetime", "timedelta") or op == "+" and kinds == ("timedelta", "datetime"):
+    if (op in ("+", "-") and kinds == ("datetime", "timedelta")) or (op == "+" and kinds == ("timedelta", "datetime")):
         when, delta = (a, b) if a.kind == "datetime" else (b, a)
         micros = when.expr.dt.epoch("us").cast(pl.Int128)
         step = delta.expr.cast(pl.Int64).cast(pl.Int128)
@@ -151,10 +150,10 @@ def _other_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
     raise refuse(f"'{op}' between {a.kind} and {b.kind}")
 
 
-_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _DATETIME_RANGE = (
-    (datetime.min.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1),
-    (datetime.max.replace(tzinfo=timezone.utc) - _EPOCH) // timedelta(microseconds=1),
+    (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1),
+    (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1),
 )
 
 
@@ -180,9 +179,3 @@ def unary(op: str, v: Val, scope: Scope) -> Val:
         const = -v.const if isinstance(v.const, float) else NO_CONST
         return Val(v.kind, -v.expr, v.nullable, -v.hi, -v.lo, nan=v.nan, const=const)
     raise refuse(f"unary '{op}' on a {v.kind}")
-
-
-def fits_int64(v: Val) -> bool:
-    """Whether an int value's bounds fit int64, so it needs no overflow check on return."""
-    return INT64[0] <= v.lo and v.hi <= INT64[1]
-

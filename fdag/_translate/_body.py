@@ -9,7 +9,7 @@ from __future__ import annotations
 import ast
 import builtins
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -17,6 +17,8 @@ from fdag._translate._arith import binop
 from fdag._translate._expr import _BINOPS, condition, evaluate, not_none
 from fdag._translate._value import Error, Scope, Val, both, constant, merge, refuse
 from fdag.errors import NotTranslatable
+
+MAX_WEIGHT = 4000  # beyond this the expression tree (which Polars expands) makes planning slower than the row path
 
 _REFUSED: dict[type, str] = {
     ast.For: "loop", ast.AsyncFor: "loop", ast.While: "loop", ast.Try: "try statement", ast.With: "with statement",
@@ -29,10 +31,28 @@ _REFUSED: dict[type, str] = {
 
 @dataclass
 class Path:
-    """Rows that reach a point of the body (``None``: every row) and the local names there."""
+    """Rows that reach a point of the body (``None``: every row), the local names there, and the size of ``live``."""
 
     live: pl.Expr | None
     env: dict[str, Val]
+    weight: int = 0
+
+
+def weight(node: ast.AST, env: dict[str, Val]) -> int:
+    """Estimated tree size of an expression's translation: its nodes plus the size of every local it reads."""
+    total = 0
+    for sub in ast.walk(node):
+        total += 1
+        if isinstance(sub, ast.Name) and sub.id in env:
+            total += env[sub.id].weight
+    return check_weight(total)
+
+
+def check_weight(total: int) -> int:
+    """``total``, or a refusal when the translation would be too large to plan quickly."""
+    if total > MAX_WEIGHT:
+        raise refuse("the translation would be too large (e.g. many sequential ifs reassigning a variable)")
+    return total
 
 
 class Body:
@@ -66,7 +86,8 @@ class Body:
         value = constant(None) if node.value is None else evaluate(node.value, self.scope(path))
         if value.kind in ("module", "function", "opaque", "tuple"):
             raise refuse(f"returns '{ast.unparse(node.value or node)}'")
-        self.returns.append((path.live, value))
+        size = 1 if node.value is None else weight(node.value, path.env)
+        self.returns.append((path.live, replace(value, weight=check_weight(size + path.weight))))
         return None
 
     def _assign(self, node: ast.Assign | ast.AnnAssign, path: Path) -> Path:
@@ -78,11 +99,12 @@ class Body:
         value = evaluate(node.value, self.scope(path))
         if value.kind in ("module", "function", "opaque", "tuple"):
             raise refuse(f"assigns '{ast.unparse(node.value)}' to a local name")
+        value = replace(value, weight=weight(node.value, path.env))
         env = dict(path.env)
         for target in targets:
             assert isinstance(target, ast.Name)
             env[target.id] = value
-        return Path(path.live, env)
+        return Path(path.live, env, path.weight)
 
     def _augassign(self, node: ast.AugAssign, path: Path) -> Path:
         op = _BINOPS.get(type(node.op))
@@ -91,29 +113,39 @@ class Body:
         scope = self.scope(path)
         current = evaluate(ast.Name(node.target.id, ast.Load()), scope)
         value = binop(op, current, evaluate(node.value, scope), scope)
-        return Path(path.live, {**path.env, node.target.id: value})
+        size = check_weight(current.weight + weight(node.value, path.env) + 1)
+        return Path(path.live, {**path.env, node.target.id: replace(value, weight=size)}, path.weight)
 
     def _if(self, node: ast.If, path: Path) -> Path | None:
         test = condition(node.test, self.scope(path))
-        yes = self.block(node.body, self._branch(path, test, not_none(node.test, True)))
-        no = self.block(node.orelse, self._branch(path, ~test, not_none(node.test, False)))
+        size = weight(node.test, path.env)
+        start_yes = self._branch(path, test, size, not_none(node.test, True))
+        start_no = self._branch(path, ~test, size, not_none(node.test, False))
+        yes, no = self.block(node.body, start_yes), self.block(node.orelse, start_no)
         if yes is None or no is None:
             return no if yes is None else yes
         assert yes.live is not None and no.live is not None
+        if yes.live is start_yes.live and no.live is start_no.live:
+            live, live_weight = path.live, path.weight  # no row returned inside: the same rows continue
+        else:
+            live, live_weight = yes.live | no.live, check_weight(yes.weight + no.weight)
         env: dict[str, Val] = {}
         for name in yes.env.keys() | no.env.keys():
             a, b = yes.env.get(name), no.env.get(name)
             if a is b:
                 assert a is not None
                 env[name] = a
+            elif a is not None and b is not None and a.expr is b.expr and a.kind == b.kind:
+                env[name] = a if a.nullable else b  # the same value, narrowed to "not None" in one branch
             elif a is None or b is None:
                 env[name] = _unbound(f"'{name}' may be used before it is assigned")
             else:
-                env[name] = _merged(name, yes.live, a, b)
-        return Path(yes.live | no.live, env)
+                merged = _merged(name, yes.live, a, b)
+                env[name] = replace(merged, weight=check_weight(a.weight + b.weight + yes.weight))
+        return Path(live, env, live_weight)
 
-    def _branch(self, path: Path, test: pl.Expr, known: set[str]) -> Path:
-        return Path(both(path.live, test), self.scope(path).narrow(known).env.copy())
+    def _branch(self, path: Path, test: pl.Expr, size: int, known: set[str]) -> Path:
+        return Path(both(path.live, test), self.scope(path).narrow(known).env.copy(), check_weight(path.weight + size))
 
     def _expr(self, node: ast.Expr, path: Path) -> Path:
         if isinstance(node.value, ast.Constant) and (isinstance(node.value.value, str) or node.value.value is ...):

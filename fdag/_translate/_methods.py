@@ -20,6 +20,7 @@ PY_WHITESPACE = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _SIGMA = "\u03a3"
+CASED_LIMIT = 0x20000  # no code point from here on has a case mapping (checked by a test)
 _US_PER_DAY = 86_400 * 10**6
 
 
@@ -27,7 +28,7 @@ _US_PER_DAY = 86_400 * 10**6
 def case_table(method: str) -> dict[str, str]:
     """Every code point that CPython's ``str.<method>`` changes, with its (full) mapping."""
     table = {}
-    for code in range(0x110000):
+    for code in range(CASED_LIMIT):
         if 0xD800 <= code <= 0xDFFF:
             continue
         char = chr(code)

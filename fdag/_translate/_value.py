@@ -41,6 +41,7 @@ class Val:
     nan: bool = False  # a float that may be NaN (params and constants never are)
     const: Any = NO_CONST  # the Python value, when known at translation time
     item: FType | None = None  # item type of lists
+    weight: int = 1  # estimated size of ``expr`` as a tree (Polars expands shared sub-expressions)
 
 
 def refuse(reason: str) -> NotTranslatable:

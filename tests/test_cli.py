@@ -1,0 +1,51 @@
+"""The fdag command line, run as a user would run it."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from fdag.cli import main
+from tests.conftest import ROOT
+
+
+def run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "fdag", *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_help_lists_every_command() -> None:
+    result = run("--help")
+    assert result.returncode == 0
+    for command in ("viz", "check", "catalog", "demo"):
+        assert command in result.stdout
+
+
+def test_viz_prints_dot_and_writes_images(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["viz", "tests.resources.tiny"]) == 0
+    assert capsys.readouterr().out.startswith("digraph fdag {")
+    assert main(["viz", "tests/resources/tiny.py", "-o", str(tmp_path / "g.dot")]) == 0
+    assert (tmp_path / "g.dot").read_text().startswith("digraph fdag {")
+
+
+def test_check_reports_agreement(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check", "tests.resources.tiny", "--examples", "20"]) == 0
+    assert "ok: RowDriver and FrameDriver agree on 3 nodes" in capsys.readouterr().out
+
+
+def test_catalog_as_json_and_markdown(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["catalog", "tests.resources.tiny", "--format", "json"]) == 0
+    records = json.loads(capsys.readouterr().out)
+    assert [r["name"] for r in records] == ["doubled", "ratio", "label"]
+    assert records[1]["tags"] == {"owner": "tests", "tier": 1} and records[1]["upstream"] == ["doubled", "y"]
+    assert main(["catalog", "tests.resources.tiny"]) == 0
+    assert "| `doubled` | int |" in capsys.readouterr().out
+
+
+def test_an_invalid_dag_prints_the_problems_and_exits_1() -> None:
+    result = run("viz", "tests.resources.cyclic")
+    assert result.returncode == 1
+    assert "fdag: feature 'a'" in result.stderr and "cycle: a -> b -> c -> a" in result.stderr
