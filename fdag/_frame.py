@@ -10,6 +10,7 @@ from typing import Any, Literal
 
 import polars as pl
 
+from fdag._as_of import as_of_columns, guard
 from fdag._dag import Dag
 from fdag._framecode import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._node import AS_OF
@@ -88,12 +89,15 @@ class FrameDriver:
         sources: Mapping[str, Any] | None = None,
         as_of: str = AS_OF,
         check_as_of: bool = True,
+        with_as_of: bool = False,
     ) -> pl.DataFrame:
         """Features for every spine row; keeps the spine's columns and row order and adds one column per output.
 
         ``spine`` (Polars, pandas or Arrow) holds the request inputs and the ``as_of`` column (naive instants
         are read as UTC). ``sources`` maps each window source's name to its events. Errors inside features give
         null and are listed in ``self.errors`` afterwards (or raise with ``errors="raise"``).
+        ``check_as_of`` raises ``PointInTimeError`` if a value's as-of is after its row's ``as_of``;
+        ``with_as_of`` adds a ``<feature>__as_of`` column per output.
         """
         frame = to_polars(spine, "spine")
         clashes = [name for name in self.plan.outputs if name in frame.columns]
@@ -101,22 +105,29 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work = self._windows.attach(work, sources or {}, check_as_of)
+        work = self._windows.attach(work, sources or {})
         for compiled in self._compiled:
             if compiled.first:
                 work = work.with_columns(compiled.first)
             work = work.with_columns(compiled.then)
         error_columns = [error_column(c.name) for c in self._compiled if c.can_fail]
-        result = work.select([ROW, *self.plan.outputs, *error_columns]).collect()
-        if ROW in result.columns and self.plan.windows:
+        has_as_of = AS_OF in work.collect_schema()
+        result = work.select([ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns]).collect()
+        if self.plan.windows:
             result = result.sort(ROW)
         self.errors = self._collect_errors(result, error_columns, frame)
-        return frame.hstack(result.select(self.plan.outputs))
+        instants = as_of_columns(self.plan, self._windows.watermarks) if has_as_of else {}
+        if check_as_of:
+            guard(result, instants, frame)
+        added = result.select(self.plan.outputs)
+        if with_as_of:
+            added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
+        return frame.hstack(added)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
         columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
-        if self.plan.uses_as_of or self.plan.windows:
+        if self.plan.uses_as_of or self.plan.windows or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
 

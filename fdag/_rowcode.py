@@ -30,8 +30,9 @@ _FAST_TESTS = {
 
 
 def _fast_test(ftype: FType, var: str) -> str:
+    """A test that is true for canonical values; the common (non-null) case is decided by the first clause."""
     template = _FAST_TESTS.get(ftype.base)
-    return f"{var} is None or " + template.format(v=var) if template else "False"
+    return f"{template.format(v=var)} or {var} is None" if template else "False"
 
 
 def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled:

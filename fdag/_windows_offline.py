@@ -27,7 +27,7 @@ class WindowStage:
         self.plan = plan
         self.watermarks: dict[str, Any] = {}
 
-    def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any], check_as_of: bool) -> pl.LazyFrame:
+    def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any]) -> pl.LazyFrame:
         """``work`` (``__row``, inputs, ``as_of``) with one column per window node of the plan."""
         for name, specs in self.plan.windows.items():
             if name not in sources:

@@ -350,8 +350,16 @@ def make_closure() -> Callable[[int], int]:
 
 closure_case = make_closure()
 
+def float_mod(x: float, y: float) -> float:
+    return x % 2.0 + x % y - y % -3.5
+
+
+def float_floordiv(x: float, y: float) -> float:
+    return x // y + (-x) // 0.1
+
+
 TRANSLATED: list[Callable[..., Any]] = [
-    add, sub_mul, floordiv_mod, true_div, neg_abs, chained_sum, powers, mixed, floats, bool_arith, augmented,
+    float_mod, float_floordiv, add, sub_mul, floordiv_mod, true_div, neg_abs, chained_sum, powers, mixed, floats, bool_arith, augmented,
     cmp_int_float, cmp_nan, cmp_chain, cmp_optional, cmp_optional_order, in_constants, in_substring, str_compare,
     or_default, and_value, or_str, short_circuit, guarded_optional, ratio, branches, early_return, ternary,
     implicit_none, raises, max_mixed, min_ints, max_floats, min_optional, conversions, to_float, truthiness, lengths,
@@ -539,10 +547,6 @@ def walrus(a: int) -> int:
     return (b := a) + b
 
 
-def float_mod(x: float) -> float:
-    return x % 2.0
-
-
 def variable_power(a: int, b: int) -> int:
     return a**b
 
@@ -641,7 +645,6 @@ REFUSED: list[tuple[Callable[..., Any], str]] = [
     (nested, r"^nested function$"),
     (comprehension, r"^comprehension$"),
     (walrus, r"^assignment expression \(:=\)$"),
-    (float_mod, r"^float '%' \(Polars does not round it like Python's fmod-based algorithm\)$"),
     (variable_power, r"^int \*\* int with an exponent that is not a constant$"),
     (fractional_power, r"Python returns a complex for a negative base"),
     (cube, r"^integer arithmetic that may exceed 128 bits$"),

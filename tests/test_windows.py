@@ -116,3 +116,28 @@ def test_null_keys_in_events_are_rejected_offline() -> None:
 @pytest.mark.parametrize("module", [fraud, reading], ids=lambda m: m.__name__)
 def test_engines_agree_on_generated_histories(module) -> None:  # type: ignore[no-untyped-def]
     fdag.check(fdag.Dag.from_modules(module), examples=60)
+
+
+def test_with_as_of_reports_each_values_as_of() -> None:
+    frame = fdag.FrameDriver(DAG, ["spend_sum_1h", "hour_of_day"])
+    late = T + timedelta(days=1)
+    out = frame.run(pl.DataFrame({"user_id": ["u1", "u1"], "as_of": [T, late]}),
+                    sources={"transactions": pl.DataFrame(EVENTS)}, with_as_of=True)
+    watermark = T + timedelta(hours=1)
+    assert out["spend_sum_1h__as_of"].to_list() == [T, watermark]
+    assert out["hour_of_day__as_of"].to_list() == [T, late]
+
+
+def test_the_leakage_guard_raises_on_a_value_from_the_future(monkeypatch: pytest.MonkeyPatch) -> None:
+    import fdag._frame
+
+    def leaky(plan, watermarks):  # type: ignore[no-untyped-def]
+        return {name: pl.col("as_of") + timedelta(microseconds=1) for name in plan.outputs}
+
+    monkeypatch.setattr(fdag._frame, "as_of_columns", leaky)
+    frame = fdag.FrameDriver(DAG, ["spend_sum_1h"])
+    spine = pl.DataFrame({"user_id": ["u1"], "as_of": [T]})
+    with pytest.raises(fdag.PointInTimeError, match=r"feature 'spend_sum_1h' has 1 values whose as-of is after their "
+                       r"row's as_of, first at spine row 0"):
+        frame.run(spine, sources={"transactions": pl.DataFrame(EVENTS)})
+    assert frame.run(spine, sources={"transactions": pl.DataFrame(EVENTS)}, check_as_of=False).height == 1

@@ -10,6 +10,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
+import numpy as np
 import polars as pl
 
 from fdag._translate._value import (
@@ -93,7 +94,35 @@ def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
     if op == "/":
         scope.fail(y.expr == 0, "ZeroDivisionError", "float division by zero")
         return Val("float", x.expr / y.expr, nullable, nan=True)
-    raise refuse(f"float '{op}' (Polars does not round it like Python's fmod-based algorithm)")
+    if op in ("%", "//"):
+        # Polars computes a - b * floor(a / b), which is not exact; CPython derives both from C's exact fmod.
+        message = "float modulo" if op == "%" else "float floor division by zero"
+        scope.fail(y.expr == 0, "ZeroDivisionError", message)
+        kernel = _python_float_mod if op == "%" else _python_float_floordiv
+        expr = pl.map_batches([x.expr.cast(pl.Float64), y.expr.cast(pl.Float64)],
+                              lambda s: pl.Series(kernel(s[0].to_numpy(), s[1].to_numpy())),
+                              return_dtype=pl.Float64, is_elementwise=True)
+        return Val("float", expr, nullable, nan=True)
+    raise refuse(f"float '{op}'")
+
+
+def _python_float_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CPython's ``float_rem``: C ``fmod``, then the remainder takes the divisor's sign."""
+    with np.errstate(all="ignore"):
+        mod = np.fmod(a, b)
+        flip = (mod != 0) & ((b < 0) != (mod < 0))
+        return np.where(flip, mod + b, np.where(mod == 0, np.copysign(0.0, b), mod))
+
+
+def _python_float_floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CPython's ``_float_div_mod`` quotient: ``(a - fmod(a, b)) / b`` adjusted and snapped to an integer."""
+    with np.errstate(all="ignore"):
+        mod = np.fmod(a, b)
+        div = (a - mod) / b
+        div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
+        floor = np.floor(div)
+        floor = np.where(div - floor > 0.5, floor + 1.0, floor)
+        return np.where(div == 0, np.copysign(0.0, a / b), floor)
 
 
 def _power(a: Val, b: Val, scope: Scope) -> Val:
