@@ -3,6 +3,7 @@
 from fdag._dag import Dag
 from fdag._frame import Explanation, FrameDriver
 from fdag._lineage import Lineage
+from fdag._lookup import lookup
 from fdag._node import Node, tag
 from fdag._row import RowDriver
 from fdag._source import Source
@@ -45,6 +46,7 @@ __all__ = [
     "SourceError",
     "StoreError",
     "check",
+    "lookup",
     "tag",
     "window",
 ]

@@ -15,14 +15,19 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 
 def as_of_columns(plan: Plan, watermarks: Mapping[str, datetime | None]) -> dict[str, pl.Expr]:
-    """Output → its as-of: the row's ``as_of`` capped by the watermark of every upstream source (null if none)."""
+    """Output → its as-of: the row's ``as_of`` capped by every upstream source's watermark and by the time of
+    every row an upstream lookup read (a lookup clock is a column of the working frame); null when unknown."""
     columns = {}
     for name in plan.outputs:
         instant = pl.col(AS_OF)
-        for source in sorted(plan.upstream_sources.get(name, ())):
-            watermark = watermarks.get(source)
-            instant = pl.lit(None, UTC_MICROS) if watermark is None else pl.min_horizontal(
-                instant, pl.lit(watermark, UTC_MICROS))
+        for clock in sorted(plan.clocks.get(name, ())):
+            if clock in plan.sources:
+                watermark = watermarks.get(clock)
+                limit = pl.lit(None, UTC_MICROS) if watermark is None else pl.lit(watermark, UTC_MICROS)
+            else:
+                limit = pl.col(clock)
+            # min_horizontal skips nulls; an unknown clock makes the as-of unknown.
+            instant = pl.when(limit.is_null()).then(None).otherwise(pl.min_horizontal(instant, limit))
         columns[name] = instant
     return columns
 

@@ -10,7 +10,9 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
+from fdag._lookup import LOOKUP_ATTRIBUTE, LookupDecl, lookup_spec
 from fdag._node import AS_OF, TAGS_ATTRIBUTE, Node
+from fdag._source import Source
 from fdag._types import FType, UnsupportedType, ftype_of
 from fdag._window import WINDOW_ATTRIBUTE, WindowDecl, WindowSpec, is_ordered
 from fdag.errors import Problem
@@ -66,6 +68,12 @@ def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
         return []
     doc = inspect.getdoc(func) or ""
     tags = dict(getattr(func, TAGS_ATTRIBUTE, {}))
+    found: LookupDecl | None = getattr(func, LOOKUP_ATTRIBUTE, None)
+    if found is not None:
+        if not _reads_source_columns(name, where, found.source, params, problems):
+            return []
+        spec = lookup_spec(name, found, func, tuple(params), returns)
+        return [Node(name, func, _request_params(found.source), returns.nullable(), where, doc, tags, spec)]
     decl: WindowDecl | None = getattr(func, WINDOW_ATTRIBUTE, None)
     if decl is None:
         if AS_OF in params and params[AS_OF].required() != FType(datetime):
@@ -104,6 +112,28 @@ def _annotation(name: str, where: str, what: str, hint: Any, problems: list[Prob
         return None
 
 
+def _request_params(source: Source) -> dict[str, FType]:
+    """What a window or lookup node depends on: the request's key and its instant."""
+    return {source.key: source.key_type, AS_OF: FType(datetime)}
+
+
+def _reads_source_columns(name: str, where: str, source: Source, params: dict[str, FType],
+                          problems: list[Problem]) -> bool:
+    """Whether every parameter of a window or lookup function is a source column of a compatible type."""
+    valid = True
+    for column, wanted in params.items():
+        have = source.schema.get(column)
+        if have is None:
+            problems.append(Problem(name, where, f"reads '{column}' but source '{source.name}' has no such column",
+                                    f"window and lookup functions take source columns: {', '.join(source.schema)}"))
+            valid = False
+        elif not wanted.nullable().accepts(have):
+            problems.append(Problem(name, where, f"takes '{column}: {wanted}' but source '{source.name}' has "
+                                    f"'{column}: {have}'", f"annotate it as '{have}'"))
+            valid = False
+    return valid
+
+
 def _window_nodes(
     func: Callable[..., Any],
     decl: WindowDecl,
@@ -115,19 +145,9 @@ def _window_nodes(
     problems: list[Problem],
 ) -> list[Node]:
     source, name = decl.source, func.__name__
-    valid = True
-    for column, wanted in params.items():
-        have = decl.source.schema.get(column)
-        if have is None:
-            problems.append(Problem(name, where, f"reads '{column}' but source '{source.name}' has no such column",
-                                    f"window functions take source columns: {', '.join(source.schema)}"))
-            valid = False
-        elif not wanted.nullable().accepts(have):
-            problems.append(Problem(name, where, f"takes '{column}: {wanted}' but source '{source.name}' has "
-                                    f"'{column}: {have}'", f"annotate it as '{have}'"))
-            valid = False
+    valid = _reads_source_columns(name, where, source, params, problems)
     nodes = []
-    key_param = {source.key: source.key_type, AS_OF: FType(datetime)}
+    key_param = _request_params(source)
     for node_name, agg, over, label in decl.node_names(name):
         if agg.name in ("sum", "mean", "std", "var") and returns.base not in (int, float, bool):
             problems.append(Problem(node_name, where, f"aggregates '{returns}' values with '{agg.name}'",

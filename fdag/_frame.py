@@ -6,13 +6,15 @@ import builtins
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
 from fdag._as_of import as_of_columns, guard
 from fdag._dag import Dag
 from fdag._framecode import SEPARATOR, Compiled, compile_feature, error_column
+from fdag._lookup import CLOCK_PREFIX, node_type
 from fdag._node import AS_OF
 from fdag._plan import Plan
 from fdag._spine import column_expr, to_polars
@@ -20,6 +22,9 @@ from fdag._types import FType
 from fdag._vector import ErrorRecord
 from fdag._windows_offline import WindowStage
 from fdag.errors import FeatureError, InputError
+
+if TYPE_CHECKING:
+    from fdag._backfill import BackfillReport
 
 ROW = "__row"
 
@@ -58,7 +63,7 @@ class FrameDriver:
         self._windows = WindowStage(self.plan)
         schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
         schema[AS_OF] = FType(datetime).polars
-        schema.update({spec.node: spec.returns.polars for specs in self.plan.windows.values() for spec in specs})
+        schema.update({spec.node: node_type(spec).polars for group in self.plan.groups for spec in group.specs})
         self._compiled: list[Compiled] = []
         for node in self.plan.nodes:
             if node.window is None:
@@ -79,6 +84,7 @@ class FrameDriver:
         """``explain()`` as data."""
         rows = [Explanation(name, "input") for name in self.plan.inputs]
         rows += [Explanation(spec.node, "window", f"{spec.agg.label} over {spec.over_label} of {source}")
+                 if spec.lag is None else Explanation(spec.node, "lookup", f"latest row of {source}, lag {spec.lag}")
                  for source, specs in self.plan.windows.items() for spec in specs]
         rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
         return rows
@@ -112,7 +118,9 @@ class FrameDriver:
             work = work.with_columns(compiled.then)
         error_columns = [error_column(c.name) for c in self._compiled if c.can_fail]
         has_as_of = AS_OF in work.collect_schema()
-        result = work.select([ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns]).collect()
+        clocks = [s.node for g in self.plan.groups for s in g.specs if s.node.startswith(CLOCK_PREFIX)]
+        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
+        result = work.select(kept).collect()
         if self.plan.windows:
             result = result.sort(ROW)
         self.errors = self._collect_errors(result, error_columns, frame)
@@ -123,6 +131,28 @@ class FrameDriver:
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
         return frame.hstack(added)
+
+    def backfill(
+        self,
+        spine: Any,
+        sources: Mapping[str, Any] | None,
+        path: str | Path,
+        partition_by: str = "day",
+        as_of: str = AS_OF,
+        engine: Literal["local", "ray"] = "local",
+        progress: bool = True,
+        workers: int | None = None,
+        overwrite: bool = False,
+    ) -> BackfillReport:
+        """Write features for the spine to a hive-partitioned Parquet dataset at ``path``; resumable.
+
+        One file per partition (the day of ``as_of``, or a spine column), each with fdag metadata; partitions
+        written by the same code are skipped. ``spine`` and events may be frames, LazyFrames or Parquet paths.
+        ``engine="ray"`` splits each partition by entity key over ``workers`` Ray tasks. See ``docs/pipelines.md``.
+        """
+        from fdag._backfill import backfill
+
+        return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema

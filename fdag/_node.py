@@ -28,8 +28,10 @@ class Node:
 
     @property
     def kind(self) -> str:
-        """``"window"`` or ``"feature"``."""
-        return "window" if self.window is not None else "feature"
+        """``"window"``, ``"lookup"`` or ``"feature"``."""
+        if self.window is None:
+            return "feature"
+        return "window" if self.window.lag is None else "lookup"
 
     @property
     def dependencies(self) -> tuple[str, ...]:

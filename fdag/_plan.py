@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import timedelta
 
 from fdag._lineage import Lineage
+from fdag._lookup import clock_spec
 from fdag._node import AS_OF, Node
 from fdag._source import Source
 from fdag._types import FType
 from fdag._window import WindowSpec
+
+
+@dataclass(frozen=True)
+class WindowGroup:
+    """Specs over one source queried at one instant: ``as_of`` for windows, ``as_of - lag`` for lookups."""
+
+    source: Source
+    lag: timedelta
+    specs: tuple[WindowSpec, ...]
 
 
 @dataclass(frozen=True)
@@ -20,9 +31,11 @@ class Plan:
     nodes: tuple[Node, ...]  # topological order; only what the outputs need
     inputs: Mapping[str, FType]  # request inputs the nodes read (``as_of`` excluded)
     uses_as_of: bool
-    windows: Mapping[str, tuple[WindowSpec, ...]]  # source name -> its window specs in this plan
+    windows: Mapping[str, tuple[WindowSpec, ...]]  # source name -> its window and lookup nodes' specs
+    groups: tuple[WindowGroup, ...]  # what the engines compute: the specs above plus lookup clocks, by instant
     sources: Mapping[str, Source]
-    upstream_sources: Mapping[str, frozenset[str]]  # node -> sources its value depends on (for as-of)
+    # node -> the clocks capping its as-of: a source name (its watermark) or a lookup clock spec (its row's time)
+    clocks: Mapping[str, frozenset[str]]
     lineage: Mapping[str, Lineage]
     versions: Mapping[str, str]
 
@@ -45,26 +58,33 @@ def build_plan(
     planned = tuple(nodes[name] for name in order if name in needed)
     params = {param for node in planned for param in node.params}
     windows: dict[str, list[WindowSpec]] = {}
+    groups: dict[tuple[str, timedelta], list[WindowSpec]] = {}
     sources: dict[str, Source] = {}
-    upstream_sources: dict[str, frozenset[str]] = {}
+    clocks: dict[str, frozenset[str]] = {}
     for node in planned:
-        if node.window is not None:
-            source = node.window.source
-            windows.setdefault(source.name, []).append(node.window)
-            sources[source.name] = source
-            upstream_sources[node.name] = frozenset([source.name])
+        spec = node.window
+        if spec is None:
+            clocks[node.name] = frozenset().union(*(clocks.get(p, frozenset()) for p in node.params))
+            continue
+        windows.setdefault(spec.source.name, []).append(spec)
+        sources[spec.source.name] = spec.source
+        group = groups.setdefault((spec.source.name, spec.lag or timedelta(0)), [])
+        group.append(spec)
+        if spec.lag is None:
+            clocks[node.name] = frozenset([spec.source.name])
         else:
-            upstream_sources[node.name] = frozenset().union(
-                *(upstream_sources.get(p, frozenset()) for p in node.params)
-            )
+            clock = clock_spec(spec)
+            group.append(clock)
+            clocks[node.name] = frozenset([clock.node])
     return Plan(
         outputs=outputs,
         nodes=planned,
         inputs={name: ftype for name, ftype in inputs.items() if name in params},
         uses_as_of=AS_OF in params,
         windows={name: tuple(specs) for name, specs in windows.items()},
+        groups=tuple(WindowGroup(sources[name], lag, tuple(specs)) for (name, lag), specs in groups.items()),
         sources=sources,
-        upstream_sources=upstream_sources,
+        clocks=clocks,
         lineage={name: lineage[name] for name in outputs},
         versions={node.name: versions[node.name] for node in planned},
     )

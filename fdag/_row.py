@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from fdag._call import row_call
 from fdag._dag import Dag
+from fdag._lookup import is_lookup_value
 from fdag._plan import Plan
 from fdag._rowcode import compile_plan
 from fdag._source import Source
@@ -40,19 +41,19 @@ class RowDriver:
             raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
-        self._states = {}
-        if self.plan.windows:
+        states = []
+        if self.plan.groups:
             if store is None:
                 from fdag._stores import MemoryStore
 
                 store = MemoryStore()
-            self._states = {
-                name: store.window_state(self.plan.sources[name], list(specs), _per_event_values(specs))
-                for name, specs in self.plan.windows.items()
-            }
+            states = [store.window_state(g.source, list(g.specs), _per_event_values(g.specs)) for g in self.plan.groups]
+        self._states: dict[str, list[Any]] = {}
+        for group, state in zip(self.plan.groups, states, strict=True):
+            self._states.setdefault(group.source.name, []).append(state)
         self.store = store
-        self._compute = compile_plan(self.plan, self._states, errors)
-        self._context = VectorContext(self.plan.upstream_sources, self.plan.lineage)
+        self._compute = compile_plan(self.plan, states, errors)
+        self._context = VectorContext(self.plan.clocks, self.plan.lineage)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -77,8 +78,13 @@ class RowDriver:
         return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
 
     def ingest(self, source: str | Source, events: Any) -> Any:
-        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state."""
-        return self._state(source).ingest(_event_dicts(events))
+        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state.
+
+        Returns the ingest report (accepted, duplicates, too late).
+        """
+        batch = _event_dicts(events)
+        reports = [state.ingest(batch) for state in self._state(source)]
+        return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
         """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream."""
@@ -88,14 +94,21 @@ class RowDriver:
             history = pl.read_parquet(history)
         elif not isinstance(history, pl.DataFrame):
             history = pl.DataFrame(history)
-        return self._state(source).bootstrap(history)
+        reports = [state.bootstrap(history) for state in self._state(source)]
+        return reports[0]
 
-    def _state(self, source: str | Source) -> Any:
+    def materialize(self, source: str | Source, snapshot: Any) -> Any:
+        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts."""
+        if isinstance(snapshot, str | Path) or hasattr(snapshot, "to_dicts") or hasattr(snapshot, "to_pylist"):
+            return self.bootstrap(source, snapshot)
+        return self.ingest(source, snapshot)
+
+    def _state(self, source: str | Source) -> list[Any]:
         name = source.name if isinstance(source, Source) else source
         if name not in self._states:
             known = ", ".join(self._states) or "none"
             raise InputError(name, "is not a source of this driver's outputs",
-                             f"ingest into one of: {known} (window features over other sources are not planned)")
+                             f"ingest into one of: {known} (features over other sources are not planned)")
         return self._states[name]
 
     def __repr__(self) -> str:
@@ -125,6 +138,11 @@ def _per_event_values(specs: Sequence[WindowSpec]) -> dict[str, Any]:
 
         def value(event: Mapping[str, Any], call: Any = call, columns: tuple[str, ...] = columns) -> Any:
             return call([event.get(column) for column in columns])[0]
+
+        if is_lookup_value(spec):
+
+            def value(event: Mapping[str, Any], call: Any = call, columns: tuple[str, ...] = columns) -> Any:
+                return [call([event.get(column) for column in columns])[0]]
 
         values[spec.value_column] = value
     return values

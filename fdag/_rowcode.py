@@ -7,11 +7,12 @@ window values from one state query per source. No dicts of intermediate results,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
 from fdag._call import return_error
+from fdag._lookup import CLOCK_PREFIX, is_lookup_value, node_type
 from fdag._plan import Plan
 from fdag._types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag._vector import ErrorRecord
@@ -35,8 +36,12 @@ def _fast_test(ftype: FType, var: str) -> str:
     return f"{template.format(v=var)} or {var} is None" if template else "False"
 
 
-def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled:
-    """Generate and compile ``compute(request, as_of) -> (values, errors, watermarks)`` for ``plan``."""
+def compile_plan(plan: Plan, states: Sequence[Any], errors: str) -> Compiled:
+    """Generate and compile ``compute(request, as_of) -> (values, errors, clocks)`` for ``plan``.
+
+    ``states`` holds one window state per ``plan.groups`` entry; ``clocks`` maps each source to its watermark and
+    each lookup clock to the time of the row it read (what the vector's as-of needs).
+    """
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
@@ -52,22 +57,29 @@ def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled
         ]
     if plan.uses_as_of:
         lines.append("    v_as_of = as_of")
-    watermarks = []
-    for index, (source_name, specs) in enumerate(plan.windows.items()):
-        source = plan.sources[source_name]
-        namespace[f"state_{index}"] = states[source_name]
-        namespace[f"empty_{index}"] = [None] * len(specs)
+    clocks = []
+    for index, group in enumerate(plan.groups):
+        key = group.source.key
+        namespace[f"state_{index}"] = states[index]
+        namespace[f"empty_{index}"] = [None] * len(group.specs)
+        namespace[f"lag_{index}"] = group.lag
+        instant = f"as_of - lag_{index}" if group.lag else "as_of"
         lines += [
-            f"    if v_{source.key} is None:",
+            f"    if v_{key} is None:",
             f"        w_{index}, wm_{index} = empty_{index}, state_{index}.watermark",
             "    else:",
-            f"        w_{index}, wm_{index} = state_{index}.query(v_{source.key}, as_of)",
+            f"        w_{index}, wm_{index} = state_{index}.query(v_{key}, {instant})",
         ]
-        for i, spec in enumerate(specs):
+        clocks.append(f"{group.source.name!r}: wm_{index}")
+        for i, spec in enumerate(group.specs):
+            if spec.node.startswith(CLOCK_PREFIX):
+                clocks.append(f"{spec.node!r}: w_{index}[{i}]")
+                continue
             lines.append(f"    v_{spec.node} = w_{index}[{i}]")
-            if spec.returns.base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
+            if is_lookup_value(spec):  # the newest row's value, wrapped so that a null value still counts
+                lines.append(f"    if v_{spec.node} is not None:\n        v_{spec.node} = v_{spec.node}[0]")
+            if node_type(spec).base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
                 lines.append(f"    if v_{spec.node} != v_{spec.node}:\n        v_{spec.node} = None")
-        watermarks.append(f"{source_name!r}: wm_{index}")
     for node in plan.nodes:
         if node.window is not None:
             continue
@@ -76,7 +88,7 @@ def compile_plan(plan: Plan, states: Mapping[str, Any], errors: str) -> Compiled
         namespace[f"out_{node.name}"] = _return_coercer(node.returns)
         namespace[f"fail_{node.name}"] = _failer(node.name, node.location, errors)
     values = ", ".join(f"{name!r}: v_{name}" for name in plan.outputs)
-    lines.append(f"    return {{{values}}}, errors, {{{', '.join(watermarks)}}}")
+    lines.append(f"    return {{{values}}}, errors, {{{', '.join(clocks)}}}")
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute

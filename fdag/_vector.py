@@ -26,9 +26,9 @@ class ErrorRecord:
 
 @dataclass(frozen=True)
 class VectorContext:
-    """What every vector of one driver shares: which sources each node depends on, and the lineage."""
+    """What every vector of one driver shares: the clocks capping each node's as-of, and the lineage."""
 
-    upstream_sources: Mapping[str, frozenset[str]]
+    clocks: Mapping[str, frozenset[str]]
     lineage: Mapping[str, Lineage]
 
 
@@ -63,9 +63,10 @@ class FeatureVector(Mapping[str, Any]):
 
     @property
     def as_of(self) -> dict[str, datetime | None]:
-        """Node → as-of: the request's ``as_of``, capped by the watermark of every source upstream of the node.
+        """Node → as-of: the request's ``as_of``, capped by the watermark of every window source upstream of the
+        node and by the timestamp of every snapshot row a lookup upstream read.
 
-        ``None`` when an upstream source has no events yet (nothing is known about it).
+        ``None`` when an upstream source has no events yet, or a lookup found no row (nothing is known).
         """
         if self._as_of is None:
             self._as_of = {name: self._node_as_of(name) for name in self.values}
@@ -73,11 +74,11 @@ class FeatureVector(Mapping[str, Any]):
 
     def _node_as_of(self, name: str) -> datetime | None:
         instant: datetime | None = self._request_as_of
-        for source in self._context.upstream_sources.get(name, ()):
-            watermark = self._watermarks.get(source)
-            if watermark is None:
+        for clock in self._context.clocks.get(name, ()):
+            limit = self._watermarks.get(clock)
+            if limit is None:
                 return None
-            instant = min(instant, watermark)
+            instant = min(instant, limit)
         return instant
 
     def __getitem__(self, name: str) -> Any:

@@ -54,7 +54,7 @@ def declaration_fingerprint(node: Node) -> str:
         return ""
     source = spec.source
     schema = sorted((column, str(ftype)) for column, ftype in source.schema.items())
-    return repr((spec.agg, spec.over, spec.closed, spec.default, source.name, source.key, source.timestamp,
+    return repr((spec.agg, spec.over, spec.closed, spec.default, spec.lag, source.name, source.key, source.timestamp,
                  source.id, schema, str(node.returns)))
 
 

@@ -45,7 +45,8 @@ def dag_to_dot(plan: Plan) -> str:
         attrs = {"label": label, "shape": "box", "tooltip": tooltip}
         if node.window is not None:
             spec = node.window
-            attrs["label"] = f"{node.name}\n{spec.agg.label} over {spec.over_label}\n{node.returns}"
+            how = f"{spec.agg.label} over {spec.over_label}" if spec.lag is None else f"lookup, lag {spec.lag}"
+            attrs["label"] = f"{node.name}\n{how}\n{node.returns}"
             attrs.update(style="filled", fillcolor="#e8f0fe")
         if node.name in outputs:
             attrs["penwidth"] = "2"

@@ -101,6 +101,7 @@ class WindowSpec:
     closed: Literal["left", "both"]
     default: Any
     returns: FType
+    lag: timedelta | None = None  # set for lookups: the value is as of ``as_of - lag``
 
     @property
     def value_column(self) -> str:

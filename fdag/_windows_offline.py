@@ -9,6 +9,7 @@ from typing import Any
 import polars as pl
 
 from fdag._framecode import compile_feature
+from fdag._lookup import event_time, is_lookup_value, node_type
 from fdag._node import AS_OF
 from fdag._pit import window_frame
 from fdag._plan import Plan
@@ -28,18 +29,24 @@ class WindowStage:
         self.watermarks: dict[str, Any] = {}
 
     def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any]) -> pl.LazyFrame:
-        """``work`` (``__row``, inputs, ``as_of``) with one column per window node of the plan."""
-        for name, specs in self.plan.windows.items():
+        """``work`` (``__row``, inputs, ``as_of``) with one column per window, lookup and lookup clock of the plan."""
+        self.watermarks = {}
+        events_by_source: dict[str, pl.DataFrame] = {}
+        for group in self.plan.groups:
+            source = group.source
+            name = source.name
             if name not in sources:
-                raise InputError(name, "is a source of the requested windows but no events were given for it",
+                raise InputError(name, "is a source of the requested features but no events were given for it",
                                  f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
-            source = self.plan.sources[name]
-            events = self._events(source, specs, to_polars(sources[name], f"events of source '{name}'"))
-            self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
-            # A null key or instant makes the window null (DESIGN §2: a null argument skips the node).
-            requests = work.select(ROW, source.key, AS_OF).drop_nulls()
-            windows = window_frame(list(specs), events.lazy(), requests).with_columns(
-                pl.col(spec.node).fill_nan(None) for spec in specs if spec.returns.base is float  # NaN is null
+            if name not in events_by_source:
+                specs = tuple(s for g in self.plan.groups if g.source.name == name for s in g.specs)
+                events = self._events(source, specs, to_polars(sources[name], f"events of source '{name}'"))
+                events_by_source[name] = events
+                self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+            # A null key or instant makes the value null (DESIGN §2: a null argument skips the node).
+            requests = work.select(ROW, source.key, (pl.col(AS_OF) - group.lag).alias(AS_OF)).drop_nulls()
+            windows = window_frame(list(group.specs), events_by_source[name].lazy(), requests).with_columns(
+                _unwrapped(spec) for spec in group.specs
             )
             work = work.join(windows, on=ROW, how="left")
         return work
@@ -56,8 +63,21 @@ class WindowStage:
                                   f"Hint: drop or repair them; every event needs its {column}.")
         lazy, values = frame.lazy(), {spec.value_column: spec for spec in specs}
         for column, spec in values.items():
+            if spec.function is event_time:  # a lookup's clock: the row's own timestamp, no function to run
+                lazy = lazy.with_columns(pl.col(source.timestamp).alias(column))
+                continue
             compiled = compile_feature(column, spec.function, spec.event_params(), spec.value_type, frame.schema)
             if compiled.first:
                 lazy = lazy.with_columns(compiled.first)
             lazy = lazy.with_columns(compiled.then)
+            if is_lookup_value(spec):  # every row counts for a lookup, even with a null value: wrap it
+                lazy = lazy.with_columns(pl.concat_list(pl.col(column)).alias(column))
         return lazy.select(*identity, *values).collect()
+
+
+def _unwrapped(spec: WindowSpec) -> pl.Expr:
+    """A window column as the node's value: lookups unwrapped from their one-item list, NaN read as null."""
+    column = pl.col(spec.node)
+    if is_lookup_value(spec):
+        column = column.list.first()
+    return column.fill_nan(None).alias(spec.node) if node_type(spec).base is float else column

@@ -143,7 +143,8 @@ def check(dag: Dag, outputs: Sequence[str] | None = None, examples: int = 200, s
     grid: list[datetime] = []
     for name, specs in plan.windows.items():
         source = plan.sources[name]
-        overs = [spec.over for spec in specs]
+        # Lookups read all history at as_of - lag: their edges are the lag (or an hour for lag 0).
+        overs = [spec.over if spec.lag is None else (spec.lag or timedelta(hours=1)) for spec in specs]
         grid += instants(overs)[0]
         fields[source.key] = st.one_of(st.none(), keys_of(source))
         histories[name] = event_lists(source, list(source.schema), overs, values_of)

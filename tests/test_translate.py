@@ -359,7 +359,8 @@ def float_floordiv(x: float, y: float) -> float:
 
 
 TRANSLATED: list[Callable[..., Any]] = [
-    float_mod, float_floordiv, add, sub_mul, floordiv_mod, true_div, neg_abs, chained_sum, powers, mixed, floats, bool_arith, augmented,
+    float_mod, float_floordiv,
+    add, sub_mul, floordiv_mod, true_div, neg_abs, chained_sum, powers, mixed, floats, bool_arith, augmented,
     cmp_int_float, cmp_nan, cmp_chain, cmp_optional, cmp_optional_order, in_constants, in_substring, str_compare,
     or_default, and_value, or_str, short_circuit, guarded_optional, ratio, branches, early_return, ternary,
     implicit_none, raises, max_mixed, min_ints, max_floats, min_optional, conversions, to_float, truthiness, lengths,

@@ -100,7 +100,7 @@ def test_window_grid_makes_one_node_per_combination() -> None:
 
 def test_missing_source_events_are_named() -> None:
     frame = fdag.FrameDriver(DAG, ["spend_sum_1h"])
-    with pytest.raises(fdag.InputError, match=r"input 'transactions' is a source of the requested windows but no "
+    with pytest.raises(fdag.InputError, match=r"input 'transactions' is a source of the requested features but no "
                        r"events were given for it\. Hint: pass sources=\{'transactions': events\}"):
         frame.run(pl.DataFrame({"user_id": ["u1"], "as_of": [T]}))
 
