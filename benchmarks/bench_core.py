@@ -11,6 +11,7 @@ Run: ``.venv/bin/python benchmarks/bench_core.py [--rows 1000000] [--repeat 7]``
 from __future__ import annotations
 
 import argparse
+import logging
 import math
 import statistics
 import time
@@ -80,6 +81,7 @@ def bench_row(repeat: int) -> list[tuple[str, float]]:
     ]
     from hamilton import driver
 
+    logging.getLogger("hamilton").setLevel(logging.ERROR)  # it warns on every execute()
     hamilton = driver.Driver({}, p)
     inputs = {**REQUEST, "as_of": AS_OF}
     outputs = list(dag.nodes)

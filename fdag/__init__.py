@@ -5,6 +5,7 @@ from fdag._frame import Explanation, FrameDriver
 from fdag._lineage import Lineage
 from fdag._lookup import lookup
 from fdag._node import Node, tag
+from fdag._redis_store import RedisStore
 from fdag._row import RowDriver
 from fdag._source import Source
 from fdag._stores import MemoryStore
@@ -41,6 +42,7 @@ __all__ = [
     "MemoryStore",
     "Node",
     "PointInTimeError",
+    "RedisStore",
     "RowDriver",
     "Source",
     "SourceError",

@@ -10,7 +10,7 @@ def test_exported_names() -> None:
     assert set(fdag.__all__) == {
         "ConsistencyError", "Dag", "DagError", "ErrorRecord", "Explanation", "FType", "FdagError", "FeatureError",
         "FeatureVector", "FrameDriver", "InputError", "Lineage", "MemoryStore", "Node", "PointInTimeError",
-        "RowDriver", "Source", "SourceError", "StoreError", "check", "lookup", "tag", "window",
+        "RedisStore", "RowDriver", "Source", "SourceError", "StoreError", "check", "lookup", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 

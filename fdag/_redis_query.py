@@ -1,0 +1,64 @@
+"""Answer window queries from a key's events fetched out of Redis, with the in-memory state's aggregations.
+
+``WindowQuery`` is the query half of ``MemoryWindowState`` for events that arrive as one decoded batch: the
+same spec plan (distinct window starts, distinct rank ranges, one ``make_aggregator`` closure per spec) run
+over ``ColumnIndex`` arrays rebuilt from the fetched values, so both stores give identical values.
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+from fdag._event_check import MICROSECOND
+from fdag._window import WindowSpec
+from fdag._window_aggs import make_aggregator
+from fdag._window_keys import ColumnIndex
+from fdag._window_state import _EMPTY_INDEX, _column_plan, _range_of
+
+
+class WindowQuery:
+    """The query plan of fixed specs over one source: window starts, rank ranges and one aggregator per spec."""
+
+    def __init__(self, specs: Sequence[WindowSpec]) -> None:
+        self.columns = tuple(dict.fromkeys(spec.value_column for spec in specs))
+        self.plans = tuple(_column_plan(column, specs) for column in self.columns)
+        overs = list(dict.fromkeys(spec.over // MICROSECOND for spec in specs))
+        ranges = list(dict.fromkeys(_range_of(spec, self.columns, overs) for spec in specs))
+        self.overs = tuple(overs)
+        self.longest = max(overs, default=0)
+        self.ranges = tuple(ranges)
+        self.closed_both = any(spec.closed == "both" for spec in specs)
+        self.aggregators = tuple(
+            (make_aggregator(spec, self.plans[self.columns.index(spec.value_column)].exact),
+             ranges.index(_range_of(spec, self.columns, overs)))
+            for spec in specs
+        )
+        self._empty = tuple(aggregate(_EMPTY_INDEX, 0, 0) for aggregate, _ in self.aggregators)
+        self._fresh_empty = any(isinstance(value, list) for value in self._empty)
+
+    def empty(self) -> list[Any]:
+        """The values of a key with no events (a fresh list for each ``last_n``)."""
+        if self._fresh_empty:
+            return [list(v) if isinstance(v, list) else v for v in self._empty]
+        return list(self._empty)
+
+    def values(self, ts: Sequence[int], raw: Sequence[list[Any]], t: int) -> list[Any]:
+        """Every spec's value at ``t`` (µs) over events sorted by (timestamp, id): ``ts`` and per-column ``raw``."""
+        if not ts:
+            return self.empty()
+        indexes = []
+        for plan, column in zip(self.plans, raw, strict=True):
+            index = ColumnIndex(plan)
+            index.refresh(column, 0)
+            indexes.append(index)
+        starts = [bisect_left(ts, t - over) for over in self.overs]
+        end_left = bisect_left(ts, t)
+        end_both = bisect_right(ts, t) if self.closed_both else end_left
+        ranges = []
+        for column, over, both in self.ranges:
+            index = indexes[column]
+            counts = index.counts
+            ranges.append((index, counts[starts[over]], counts[end_both if both else end_left]))
+        return [aggregate(*ranges[r]) for aggregate, r in self.aggregators]

@@ -1,0 +1,318 @@
+"""RedisStore against a real redis-server: the same values as MemoryStore, shared across processes, durable."""
+
+from __future__ import annotations
+
+import math
+import random
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+import pytest
+
+import fdag
+from fdag._event_check import micros
+from fdag._redis_store import RedisStore
+from fdag._source import Source
+from fdag._stores import IngestReport, MemoryStore
+from fdag._types import FType
+from fdag._window import WindowSpec, parse_aggregation
+from fdag.errors import StoreError
+from feature_modules import fraud
+from tests.conftest import ROOT
+from tests.redis_server import RedisServer, free_port
+from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+DAG = fdag.Dag.from_modules(fraud)
+REQUEST = {"amount": 40.0, "merchant": "m1"}
+
+
+def make_events(seed: int, count: int, users: int = 6, minutes: float = 3 * 24 * 60) -> list[dict[str, Any]]:
+    """Fraud transactions in time order, with null amounts and merchants, repeated amounts and equal timestamps."""
+    rng = random.Random(seed)
+    stamps = sorted(T0 + timedelta(minutes=rng.uniform(0, minutes)) for _ in range(count))
+    events = []
+    for i, ts in enumerate(stamps):
+        if i and rng.random() < 0.05:
+            ts = events[-1]["ts"]  # equal timestamps: ties are ordered by id
+        events.append({"txn_id": f"t{rng.randrange(10**6):06d}-{i}", "user_id": f"u{rng.randrange(users)}", "ts": ts,
+                       "amount": rng.choice([None, 5.0, 0.1, rng.uniform(0, 500), rng.uniform(-1, 1) * 1e6]),
+                       "merchant": rng.choice([None, "m1", "m2", "m3", "m\u00e9"])})
+    return events
+
+
+def arrival(events: list[dict[str, Any]], seed: int, lateness: timedelta) -> list[dict[str, Any]]:
+    """The events as a stream delivers them: shuffled within ``lateness``, with about 10% sent again."""
+    rng = random.Random(seed)
+    jittered = sorted(events, key=lambda e: e["ts"] + rng.random() * lateness)
+    for _ in range(len(events) // 10):
+        position = rng.randrange(len(jittered))
+        jittered.insert(min(len(jittered), position + rng.randrange(1, 30)), jittered[position])
+    return jittered
+
+
+def drivers(url: str, outputs: list[str] | None = None) -> tuple[fdag.RowDriver, fdag.RowDriver]:
+    """A RowDriver on a fresh Redis namespace and one on a MemoryStore."""
+    store = RedisStore(url, namespace=f"test-{uuid.uuid4().hex[:8]}")
+    return fdag.RowDriver(DAG, outputs, store=store), fdag.RowDriver(DAG, outputs, store=MemoryStore())
+
+
+def state_of(row: fdag.RowDriver) -> Any:
+    """The driver's window state of the transactions source (the fraud module has one)."""
+    return row._states["transactions"][0]
+
+
+def same(got: Any, want: Any) -> bool:
+    """Equal, floats to 1e-9 relative: float sums depend on the held history their prefix sums start from
+    (MemoryStore evicts lazily), and both stay within 1e-10 of the exact window value (``_window_aggs``)."""
+    if isinstance(got, float) and isinstance(want, float):
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9) or got == want
+    return type(got) is type(want) and got == want
+
+
+def assert_same(redis_row: fdag.RowDriver, memory_row: fdag.RowDriver, users: int, instants: list[datetime]) -> None:
+    """Every feature and as-of equal for every user at every instant (ints, strings and nulls exactly)."""
+    for user in range(users + 1):  # one user never seen
+        for as_of in instants:
+            request = {**REQUEST, "user_id": f"u{user}"}
+            got, want = redis_row.get(request, as_of), memory_row.get(request, as_of)
+            assert got.values.keys() == want.values.keys()
+            assert all(same(got[name], want[name]) for name in want.values), (user, as_of, got.values, want.values)
+            assert got.as_of == want.as_of
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_same_values_as_memory_store(redis_server: RedisServer, seed: int) -> None:
+    redis_row, memory_row = drivers(redis_server.url)
+    rng = random.Random(seed)
+    stream = arrival(make_events(seed, 600), seed, timedelta(minutes=12))  # a little beyond the 10m lateness
+    position = 0
+    while position < len(stream):
+        batch = stream[position : position + rng.randrange(1, 120)]
+        position += len(batch)
+        assert redis_row.ingest("transactions", batch) == memory_row.ingest("transactions", batch)
+        watermark = state_of(redis_row).watermark
+        assert watermark == state_of(memory_row).watermark
+        # Queries the contract covers: as_of at or after watermark - allowed_lateness.
+        instants = [watermark + timedelta(minutes=rng.uniform(-10, 10)) for _ in range(2)]
+        assert_same(redis_row, memory_row, 6, instants)
+
+
+def test_pinned_values(redis_server: RedisServer) -> None:
+    redis_row, _ = drivers(redis_server.url)
+    minute = timedelta(minutes=1)
+    redis_row.ingest("transactions", [
+        {"txn_id": "a", "user_id": "u1", "ts": T0, "amount": 10.0, "merchant": "m1"},
+        {"txn_id": "c", "user_id": "u1", "ts": T0 + 58 * minute, "amount": None, "merchant": "m2"},
+        {"txn_id": "b", "user_id": "u1", "ts": T0 + 58 * minute, "amount": 30.0, "merchant": "m3"},
+        {"txn_id": "d", "user_id": "u1", "ts": T0 + 60 * minute, "amount": 99.0, "merchant": "m4"},
+        {"txn_id": "e", "user_id": "u2", "ts": T0 + 59 * minute, "amount": 7.0, "merchant": "m1"},
+    ])
+    vec = redis_row.get({**REQUEST, "user_id": "u1"}, T0 + 60 * minute)
+    assert vec["spend_sum_1h"] == 40.0  # [T0, T0+60m): a, b; c's null is skipped, d is at as_of
+    assert vec["spend_count_1h"] == 2
+    assert vec["spend_count_5m"] == 1
+    assert vec["spend_mean_10d"] == 20.0
+    assert vec["merchants_1h"] == 3  # m1, m2, m3 (c's merchant counts though its amount is null)
+    assert vec["last_merchant_10d"] == "m2"  # (ts, id) order: b before c at the same instant
+    assert vec["largest_payment_10d"] == 30.0
+    assert vec["burst_ratio"] == 0.5
+    assert vec["amount_vs_mean_10d"] == 2.0
+    assert vec.as_of["spend_sum_1h"] == T0 + 60 * minute
+    empty = redis_row.get({**REQUEST, "user_id": "nobody"}, T0)
+    assert (empty["spend_sum_1h"], empty["spend_count_10d"], empty["spend_mean_1h"]) == (0.0, 0, None)
+
+
+def test_resending_a_batch_changes_nothing(redis_server: RedisServer) -> None:
+    redis_row, memory_row = drivers(redis_server.url)
+    events = make_events(4, 300)
+    first = redis_row.ingest("transactions", events)
+    assert first == memory_row.ingest("transactions", events)
+    state = state_of(redis_row)
+    sizes = [state.store.call("ZCARD", state._key_name(f"u{u}")) for u in range(6)]
+    again = redis_row.ingest("transactions", events)
+    assert again == IngestReport(0, 300, 0)
+    assert [state.store.call("ZCARD", state._key_name(f"u{u}")) for u in range(6)] == sizes
+    assert_same(redis_row, memory_row, 6, [events[-1]["ts"], events[-1]["ts"] + timedelta(hours=1)])
+
+
+def test_bootstrap_then_stream_matches_memory(redis_server: RedisServer) -> None:
+    redis_row, memory_row = drivers(redis_server.url)
+    events = make_events(5, 900, minutes=30 * 24 * 60)  # longer than the 10d + 10m retention
+    history, stream = pl.DataFrame(events[:700]), arrival(events[650:], 5, timedelta(minutes=5))
+    assert redis_row.bootstrap("transactions", history) == memory_row.bootstrap("transactions", history)
+    again = redis_row.bootstrap("transactions", history)
+    assert again == memory_row.bootstrap("transactions", history) and again.accepted == 0
+    for start in range(0, len(stream), 50):
+        batch = stream[start : start + 50]
+        assert redis_row.ingest("transactions", batch) == memory_row.ingest("transactions", batch)
+    watermark = state_of(memory_row).watermark
+    assert_same(redis_row, memory_row, 6, [watermark - timedelta(minutes=10), watermark + timedelta(days=2)])
+
+
+def test_state_is_bounded_by_retention(redis_server: RedisServer) -> None:
+    redis_row, _ = drivers(redis_server.url)
+    events = make_events(6, 600, users=30, minutes=40 * 24 * 60)
+    for start in range(0, len(events), 100):
+        redis_row.ingest("transactions", events[start : start + 100])
+    state = state_of(redis_row)
+    horizon = micros(events[-1]["ts"] - timedelta(days=10, minutes=10))
+    names = state.store.client.keys(state.prefix + "e:*")
+    oldest = [state.store.client.zrange(name, 0, 0, withscores=True)[0][1] for name in names]
+    assert oldest and min(oldest) >= horizon
+    held_ids = state.store.call("ZCARD", state.prefix + "ids")
+    assert held_ids == sum(state.store.call("ZCARD", name) for name in names) < len(events) / 2
+
+
+def test_sources_without_ids_keep_arrival_order(redis_server: RedisServer) -> None:
+    source = Source("clicks", key="user", timestamp="ts", schema={"user": int, "ts": datetime, "page": str})
+
+    def page(page: str) -> str:
+        return page
+
+    specs = []
+    for text in ("last", "count", "last_n(3)"):
+        agg = parse_aggregation(text)
+        specs.append(WindowSpec(f"page_{agg.label}", source, page, ("page",), FType(str), agg, timedelta(hours=1),
+                                "1h", "left", None, agg.result_type(FType(str))))
+    values = {"__value__page": lambda e: e["page"]}
+    redis_state = RedisStore(redis_server.url, namespace=uuid.uuid4().hex).window_state(source, specs, values)
+    memory_state = MemoryStore().window_state(source, specs, values)
+    events = [{"user": 1, "ts": T0, "page": p} for p in "abca"]
+    for state in (redis_state, memory_state):
+        state.ingest(events[:2])
+        state.ingest(events[2:])
+        state.ingest(events[:1])  # no id: the same event again is a new event
+    assert redis_state.query(1, T0 + timedelta(minutes=1)) == memory_state.query(1, T0 + timedelta(minutes=1))
+
+
+CHILD = """
+import sys
+import polars as pl
+import fdag
+from fdag._event_check import micros
+from fdag._redis_store import RedisStore
+from fdag.errors import StoreError
+from feature_modules import fraud
+
+url, namespace, path, start, stop, size = sys.argv[1:7]
+row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))
+events = pl.read_parquet(path).slice(int(start), int(stop) - int(start))
+for first in range(0, events.height, int(size)):
+    try:
+        row.ingest("transactions", events.slice(first, int(size)))
+    except StoreError as exc:
+        print("failed", first, exc, flush=True)
+        break
+    print("acked", first, flush=True)
+"""
+
+READER = """
+import sys, json
+from datetime import datetime
+import fdag
+from fdag._event_check import micros
+from fdag._redis_store import RedisStore
+from feature_modules import fraud
+
+url, namespace, as_of = sys.argv[1:4]
+row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))
+vectors = [row.get({"user_id": f"u{u}", "amount": 40.0, "merchant": "m1"}, datetime.fromisoformat(as_of)).values
+           for u in range(7)]
+print(json.dumps(vectors))
+"""
+
+
+def python(code: str, *args: Any) -> subprocess.Popen[str]:
+    """A separate Python process running ``code`` with ``args``, from the repository root."""
+    return subprocess.Popen([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={"PYTHONPATH": str(ROOT)})
+
+
+def test_processes_share_state(redis_server: RedisServer, tmp_path: Path) -> None:
+    import json
+
+    events = make_events(7, 2_000)
+    path = tmp_path / "events.parquet"
+    pl.DataFrame(events).write_parquet(path)
+    namespace = uuid.uuid4().hex
+    writers = [python(CHILD, redis_server.url, namespace, path, a, b, 250) for a, b in ((0, 1_000), (1_000, 2_000))]
+    for writer in writers:
+        out, err = writer.communicate(timeout=60)
+        assert writer.returncode == 0 and "failed" not in out, err
+    as_of = events[-1]["ts"] + timedelta(minutes=3)
+    reader = python(READER, redis_server.url, namespace, as_of.isoformat())
+    out, err = reader.communicate(timeout=60)
+    assert reader.returncode == 0, err
+    memory_row = fdag.RowDriver(DAG, store=MemoryStore())
+    memory_row.ingest("transactions", events)
+    want = [memory_row.get({**REQUEST, "user_id": f"u{u}"}, as_of).values for u in range(7)]
+    assert json.loads(out) == json.loads(json.dumps(want))
+
+
+def test_acknowledged_events_survive_kill_9(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "data").start()
+    try:
+        events = make_events(8, 6_000, users=4, minutes=5 * 24 * 60)
+        path = tmp_path / "events.parquet"
+        pl.DataFrame(events).write_parquet(path)
+        namespace, size = "durable", 100
+        writer = python(CHILD, server.url, namespace, path, 0, len(events), size)
+        acked = -1
+        assert writer.stdout is not None
+        for line in writer.stdout:
+            if line.startswith("acked"):
+                acked = int(line.split()[1])
+                if acked >= 5 * size:
+                    server.kill()
+                    break
+        writer.communicate(timeout=60)
+        assert 0 <= acked < len(events) - size, "the writer finished before the kill"
+        server.start()
+        # The same outputs as the writer: drivers share state when they store the same per-event values.
+        redis_row = fdag.RowDriver(DAG, store=RedisStore(server.url, namespace))
+        as_of = events[-1]["ts"] + timedelta(microseconds=1)
+        requests = [{**REQUEST, "user_id": f"u{u}"} for u in range(4)]
+        held = sum(vec["spend_count_10d"] for vec in redis_row.get_many(requests, as_of))
+        amounts = [e["amount"] is not None for e in events]
+        # The in-flight batch is all there or not at all.
+        assert held in (sum(amounts[: acked + size]), sum(amounts[: acked + 2 * size]))
+        for start in range(acked, len(events), 1_000):  # re-send from the last acknowledged batch
+            redis_row.ingest("transactions", events[start : start + 1_000])
+        memory_row = fdag.RowDriver(DAG, store=MemoryStore())
+        memory_row.ingest("transactions", events)
+        got = [vec.values for vec in redis_row.get_many(requests, as_of)]
+        want = [vec.values for vec in memory_row.get_many(requests, as_of)]
+        assert [(v["spend_count_10d"], v["spend_sum_10d"]) for v in got] == [
+            (v["spend_count_10d"], v["spend_sum_10d"]) for v in want]
+        assert sum(v["spend_count_10d"] for v in got) == sum(amounts)
+    finally:
+        server.stop()
+
+
+def test_unreachable_server() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    message = rf"cannot reach Redis at {url}\. Hint: start redis-server there or fix the url"
+    with pytest.raises(StoreError, match=message):
+        RedisStore(url)
+    with pytest.raises(StoreError, match=r"url 'http://x' is not a Redis url .* Hint: write it like 'redis://"):
+        RedisStore("http://x")
+
+
+def test_server_gone_after_start(tmp_path: Path) -> None:
+    server = RedisServer(tmp_path / "gone").start()
+    row = fdag.RowDriver(DAG, ["spend_sum_1h"], store=RedisStore(server.url, namespace="gone"))
+    server.stop()
+    with pytest.raises(StoreError, match=rf"cannot reach Redis at {server.url}\. .*re-send the batch that failed"):
+        row.ingest("transactions", make_events(9, 3))
+
+
+def test_missing_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)
+    with pytest.raises(StoreError, match=r"RedisStore needs the 'redis' package.*Hint: pip install 'fdag\[redis\]'"):
+        RedisStore()
