@@ -26,6 +26,7 @@ import fdag
 from drivers.demo import payments
 from feature_modules import payment as p
 
+Row = tuple[str, float, float]  # name, median time, median ratio to the baseline
 REQUEST = {
     "amount": 120.0, "merchant_category": " Gambling", "card_country": "FR", "merchant_country": "DE",
     "account_age_days": 12, "daily_limit": 2000.0, "card_present": False,
@@ -60,25 +61,28 @@ def by_hand(r: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     }
 
 
-def median_us(call: Callable[[], Any], calls: int, repeat: int) -> float:
-    """Median over ``repeat`` runs of the mean time per call, in microseconds."""
-    runs = []
+def interleaved(contenders: dict[str, tuple[Callable[[], Any], int]], repeat: int, scale: float) -> list[Row]:
+    """Time every contender once per round, ``repeat`` rounds, so a noisy neighbour hits them all alike.
+
+    Each contender is ``(call, calls per timing)``; a row holds the median time per call (times ``scale``) and
+    the median over rounds of its ratio to the first contender measured in the same round.
+    """
+    times: dict[str, list[float]] = {name: [] for name in contenders}
     for _ in range(repeat):
-        started = time.perf_counter()
-        for _ in range(calls):
-            call()
-        runs.append((time.perf_counter() - started) / calls * 1e6)
-    return statistics.median(runs)
+        for name, (call, calls) in contenders.items():
+            started = time.perf_counter()
+            for _ in range(calls):
+                call()
+            times[name].append((time.perf_counter() - started) / calls * scale)
+    base = times[next(iter(contenders))]
+    return [(name, statistics.median(t), statistics.median(x / b for x, b in zip(t, base, strict=True)))
+            for name, t in times.items()]
 
 
-def bench_row(repeat: int) -> list[tuple[str, float]]:
+def bench_row(repeat: int) -> list[Row]:
     dag = fdag.Dag.from_modules(p)
     row = fdag.RowDriver(dag)
     assert row.get(REQUEST, AS_OF).values == by_hand(REQUEST, AS_OF)
-    results = [
-        ("by hand (straight-line Python)", median_us(lambda: by_hand(REQUEST, AS_OF), 20000, repeat)),
-        ("fdag RowDriver.get", median_us(lambda: row.get(REQUEST, AS_OF), 20000, repeat)),
-    ]
     from hamilton import driver
 
     logging.getLogger("hamilton").setLevel(logging.ERROR)  # it warns on every execute()
@@ -86,9 +90,11 @@ def bench_row(repeat: int) -> list[tuple[str, float]]:
     inputs = {**REQUEST, "as_of": AS_OF}
     outputs = list(dag.nodes)
     hamilton.execute(outputs, inputs=inputs)
-    results.append(("Hamilton driver.execute", median_us(lambda: hamilton.execute(outputs, inputs=inputs),
-                                                          300, repeat)))
-    return results
+    return interleaved({
+        "by hand (straight-line Python)": (lambda: by_hand(REQUEST, AS_OF), 20000),
+        "fdag RowDriver.get": (lambda: row.get(REQUEST, AS_OF), 20000),
+        "Hamilton driver.execute": (lambda: hamilton.execute(outputs, inputs=inputs), 200),
+    }, repeat, 1e6)
 
 
 def hand_polars(lf: pl.LazyFrame) -> pl.LazyFrame:
@@ -118,16 +124,7 @@ def hand_polars(lf: pl.LazyFrame) -> pl.LazyFrame:
     )
 
 
-def median_s(call: Callable[[], Any], repeat: int) -> float:
-    runs = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        runs.append(time.perf_counter() - started)
-    return statistics.median(runs)
-
-
-def bench_frame(rows: int, repeat: int) -> list[tuple[str, float]]:
+def bench_frame(rows: int, repeat: int) -> list[Row]:
     sample = pl.DataFrame(payments(10_000)).with_columns(pl.col("amount").clip(-0.5, None))
     spine = pl.concat([sample] * math.ceil(rows / sample.height)).head(rows)
     frame = fdag.FrameDriver(fdag.Dag.from_modules(p))
@@ -135,16 +132,15 @@ def bench_frame(rows: int, repeat: int) -> list[tuple[str, float]]:
     assert_frame_equal(ours.select(frame.outputs), hand.select(frame.outputs), check_dtypes=False,
                        check_column_order=False, rel_tol=1e-9)
     fallbacks = [e.node for e in frame.explanations() if e.how == "fallback"]
-    return [
-        ("hand-written lazy Polars", median_s(lambda: hand_polars(spine.lazy()).collect(), repeat)),
-        (f"fdag FrameDriver.run (fallbacks: {fallbacks or 'none'})", median_s(lambda: frame.run(spine), repeat)),
-    ]
+    return interleaved({
+        "hand-written lazy Polars": (lambda: hand_polars(spine.lazy()).collect(), 1),
+        f"fdag FrameDriver.run (fallbacks: {fallbacks or 'none'})": (lambda: frame.run(spine), 1),
+    }, repeat, 1.0)
 
 
-def table(title: str, results: list[tuple[str, float]], unit: str) -> str:
-    base = results[0][1]
-    lines = [f"### {title}", "", f"| engine | median {unit} | ratio to baseline |", "|---|---|---|"]
-    lines += [f"| {name} | {value:.3g} | {value / base:.2f}x |" for name, value in results]
+def table(title: str, results: list[Row], unit: str) -> str:
+    lines = [f"### {title}", "", f"| engine | median {unit} | median ratio to baseline |", "|---|---|---|"]
+    lines += [f"| {name} | {value:.3g} | {ratio:.2f}x |" for name, value, ratio in results]
     return "\n".join(lines)
 
 

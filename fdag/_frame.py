@@ -70,6 +70,7 @@ class FrameDriver:
                 compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
+        self._stages = _stages(self._compiled, self.plan)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -112,18 +113,20 @@ class FrameDriver:
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
         work = self._windows.attach(work, sources or {})
-        for compiled in self._compiled:
-            if compiled.first:
-                work = work.with_columns(compiled.first)
-            work = work.with_columns(compiled.then)
-        error_columns = [error_column(c.name) for c in self._compiled if c.can_fail]
+        for stage in self._stages:
+            firsts = [expr for compiled in stage for expr in compiled.first]
+            if firsts:
+                work = work.with_columns(firsts)
+            work = work.with_columns([expr for compiled in stage for expr in compiled.then])
+        failing = [c for c in self._compiled if c.can_fail]
+        error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
         clocks = [s.node for g in self.plan.groups for s in g.specs if s.node.startswith(CLOCK_PREFIX)]
         kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
         result = work.select(kept).collect()
         if self.plan.windows:
             result = result.sort(ROW)
-        self.errors = self._collect_errors(result, error_columns, frame)
+        self.errors = self._collect_errors(result, failing, frame)
         instants = as_of_columns(self.plan, self._windows.watermarks) if has_as_of else {}
         if check_as_of:
             guard(result, instants, frame)
@@ -143,16 +146,19 @@ class FrameDriver:
         progress: bool = True,
         workers: int | None = None,
         overwrite: bool = False,
+        batch_rows: int = 1_000_000,
     ) -> BackfillReport:
         """Write features for the spine to a hive-partitioned Parquet dataset at ``path``; resumable.
 
         One file per partition (the day of ``as_of``, or a spine column), each with fdag metadata; partitions
-        written by the same code are skipped. ``spine`` and events may be frames, LazyFrames or Parquet paths.
-        ``engine="ray"`` splits each partition by entity key over ``workers`` Ray tasks. See ``docs/pipelines.md``.
+        written by the same code are skipped. ``spine`` and events may be frames, LazyFrames or Parquet paths;
+        consecutive partitions are computed together up to ``batch_rows`` spine rows (memory grows with it).
+        ``engine="ray"`` splits each batch by entity key over ``workers`` Ray tasks. See ``docs/pipelines.md``.
         """
         from fdag._backfill import backfill
 
-        return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite)
+        return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite,
+                        batch_rows)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
@@ -161,23 +167,28 @@ class FrameDriver:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
 
-    def _collect_errors(self, result: pl.DataFrame, error_columns: list[str], spine: pl.DataFrame) -> list[ErrorRecord]:
+    def _collect_errors(self, result: pl.DataFrame, failing: list[Compiled], spine: pl.DataFrame) -> list[ErrorRecord]:
         records = []
         first: tuple[int, int, str, str] | None = None
-        for position, column in enumerate(error_columns):
-            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
-            if failed.is_empty():
+        if not failing:
+            return records
+        any_failed = result.select(pl.col(error_column(c.name)).is_not_null().any() for c in failing).row(0)
+        for position, compiled in enumerate(failing):
+            if not any_failed[position]:
                 continue
-            node = column.removeprefix("__err__")
+            column = error_column(compiled.name)
+            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
+            node = compiled.name
             counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(ROW).min())
-            for text, count, row in counts.iter_rows():
+            for error, count, row in counts.iter_rows():
+                text = compiled.messages[error] if compiled.messages else error
                 kind, _, message = text.partition(SEPARATOR)
                 records.append(ErrorRecord(node, kind, message, count))
                 if first is None or (row, position) < first[:2]:
                     first = (row, position, kind, message)
         if first is not None and self.errors_mode == "raise":
             row, position, kind, message = first
-            node = error_columns[position].removeprefix("__err__")
+            node = failing[position].name
             error_class = getattr(builtins, kind, None)
             if not (isinstance(error_class, type) and issubclass(error_class, Exception)):
                 error_class = RuntimeError
@@ -186,3 +197,17 @@ class FrameDriver:
 
     def __repr__(self) -> str:
         return f"FrameDriver(outputs={list(self.outputs)})"
+
+
+def _stages(compiled: list[Compiled], plan: Plan) -> list[list[Compiled]]:
+    """Features grouped by depth, so that each ``with_columns`` computes all that is independent at once."""
+    depth: dict[str, int] = {}
+    stages: list[list[Compiled]] = []
+    nodes = {node.name: node for node in plan.nodes}
+    for feature in compiled:
+        level = 1 + max((depth.get(p, -1) for p in nodes[feature.name].params), default=-1)
+        depth[feature.name] = level
+        while len(stages) <= level:
+            stages.append([])
+        stages[level].append(feature)
+    return stages

@@ -1,8 +1,9 @@
 """One feature as Polars expressions: translated exactly when possible, else an exact per-row fallback.
 
-Every feature becomes two columns: its value and ``__err__<name>`` ("Type\\x1fmessage" where Python would
-have raised on that row, else null). The value is null where a non-optional argument is null or an error
-occurred, so the vectorized result follows DESIGN §2 exactly like the row engine.
+Every feature becomes two columns: its value and ``__err__<name>`` (where Python would have raised on a row:
+"Type\\x1fmessage", or a code into the feature's ``messages``; else null). The value is null where a
+non-optional argument is null or an error occurred, so the vectorized result follows DESIGN §2 exactly like
+the row engine.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class Compiled:
     can_fail: bool  # whether an ``__err__`` column is made
     how: str  # "translated" or "fallback"
     reason: str  # why it fell back ("" when translated)
+    messages: tuple[str, ...] = ()  # "Type\x1fmessage" per error code, when the error column holds codes
 
 
 def compile_feature(
@@ -71,11 +73,13 @@ def _translated(name: str, translation: Translation, params: Mapping[str, FType]
     guard = _null_guard(params)
     error: pl.Expr | None = None
     if translation.errors:
+        # Small integer codes, not strings: a million-row column of codes costs next to nothing.
         chain: Any = pl
-        for condition, kind, message in translation.errors:
+        for code, (condition, _, _) in enumerate(translation.errors):
             reached = condition.fill_null(False) if guard is None else (~guard & condition.fill_null(False))
-            chain = chain.when(reached).then(pl.lit(f"{kind}{SEPARATOR}{message}"))
-        error = chain.otherwise(pl.lit(None, pl.String))
+            chain = chain.when(reached).then(pl.lit(code, pl.UInt16))
+        error = chain.otherwise(pl.lit(None, pl.UInt16))
+    messages = tuple(f"{kind}{SEPARATOR}{message}" for _, kind, message in translation.errors)
     skip = guard
     if error is not None:
         failed = pl.col(error_column(name)).is_not_null()
@@ -84,7 +88,7 @@ def _translated(name: str, translation: Translation, params: Mapping[str, FType]
     if skip is not None:
         value = pl.when(skip).then(pl.lit(None, returns.polars)).otherwise(value)
     first = () if error is None else (error.alias(error_column(name)),)
-    return Compiled(name, first, (value.alias(name),), error is not None, "translated", "")
+    return Compiled(name, first, (value.alias(name),), error is not None, "translated", "", messages)
 
 
 def _fallback(name: str, function: Callable[..., Any], params: Mapping[str, FType], returns: FType,

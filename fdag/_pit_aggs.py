@@ -85,7 +85,12 @@ def range_sum(prefix: Prefix, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         total = prefix.sums[b] - prefix.sums[a]
     if prefix.compensation is None:
         return total
-    total = total + (prefix.compensation[b] - prefix.compensation[a])
+    # The difference's own rounding error (TwoSum) joins the compensation, so the result does not depend on
+    # where the prefix starts: a partition of the spine gives the same bits as the whole.
+    high, low = prefix.sums[b], prefix.sums[a]
+    virtual = total - high
+    rounding = (high - (total - virtual)) - (low + virtual)
+    total = total + (rounding + (prefix.compensation[b] - prefix.compensation[a]))
     assert prefix.values is not None and prefix.scale is not None
     # Tiny results after a huge history carry the history's rounding error: sum those windows exactly.
     doubtful = np.flatnonzero((b > a) & (np.abs(total) <= _DOUBTFUL * prefix.scale[b]))

@@ -118,7 +118,8 @@ def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str,
             while due < len(queue) and queue[due][timestamp] <= instant:
                 due += 1
             batch, pending[name] = queue[:due], queue[due:]
-            arrival.shuffle(batch)
+            if row.plan.sources[name].id is not None:  # without ids, ties are broken by arrival order: keep it
+                arrival.shuffle(batch)
             if batch:
                 row.ingest(name, batch)
         vectors[index] = row.get(requests[index], instant)

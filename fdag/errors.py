@@ -103,3 +103,12 @@ class ConsistencyError(FdagError, AssertionError):
             f"for {example!r}. Hint: this is an fdag bug unless the feature is non-deterministic; report it "
             "with this example."
         )
+
+
+class MissingDependencyError(FdagError, ImportError):
+    """An optional integration's package is not installed."""
+
+    def __init__(self, package: str, extra: str) -> None:
+        self.package, self.extra = package, extra
+        super().__init__(f"the {package} integration needs the '{package}' package, which is not installed. "
+                         f"Hint: pip install 'fdag[{extra}]'")

@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fdag._translate import translate
-from fdag._translate._methods import CASED_LIMIT, PY_WHITESPACE
+from fdag._translate._methods import PY_WHITESPACE
 from fdag._types import INT64_MAX, INT64_MIN, FType, coerce_value, ftype_of
 from fdag.errors import NotTranslatable
 
@@ -485,9 +485,22 @@ def test_zero_division_messages_are_cpythons() -> None:
     assert messages >= {"integer division or modulo by zero", "integer modulo by zero"}
 
 
-def test_no_case_mapping_beyond_the_scanned_code_points() -> None:
-    beyond = (chr(c) for c in range(CASED_LIMIT, 0x110000) if not 0xD800 <= c <= 0xDFFF)
-    assert not [c for c in beyond if c.lower() != c or c.upper() != c]
+def test_case_mapping_is_cpythons_for_every_code_point() -> None:
+    text = [chr(c) for c in range(0x110000) if not 0xD800 <= c <= 0xDFFF] + ["ΑΣ", "Σ", "ΣΑ ΣΑΣ.", "İx", "ß"]
+    frame = pl.DataFrame({"s": text})
+    for method in ("lower", "upper"):
+        params, returns = {"s": FType(str)}, FType(str)
+        func = {"lower": lambda_lower, "upper": lambda_upper}[method]
+        got = frame.select(translate(func, params, returns).value)["s"].to_list()
+        assert got == [getattr(t, method)() for t in text], method
+
+
+def lambda_lower(s: str) -> str:
+    return s.lower()
+
+
+def lambda_upper(s: str) -> str:
+    return s.upper()
 
 
 def test_python_whitespace_is_what_strip_removes() -> None:

@@ -1,13 +1,12 @@
 """Methods and attributes of str, datetime, date and timedelta values, one small rule each.
 
 Python's ``str.lower``/``upper`` follow CPython's Unicode tables, which differ from Rust's for a few code points,
-so they are translated with a mapping table built from CPython itself; ``strip()`` strips exactly the
-characters for which ``str.isspace()`` is true.
+so non-ASCII text is case-mapped by CPython itself; ``strip()`` strips exactly the characters for which
+``str.isspace()`` is true.
 """
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 
 import polars as pl
@@ -19,28 +18,27 @@ PY_WHITESPACE = (
     "\t\n\x0b\x0c\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006\u2007\u2008"
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
-_SIGMA = "\u03a3"
-CASED_LIMIT = 0x20000  # no code point from here on has a case mapping (checked by a test)
 _US_PER_DAY = 86_400 * 10**6
+_ASCII = r"^[\x00-\x7f]*$"
 
 
-@functools.cache
-def case_table(method: str) -> dict[str, str]:
-    """Every code point that CPython's ``str.<method>`` changes, with its (full) mapping."""
-    table = {}
-    for code in range(CASED_LIMIT):
-        if 0xD800 <= code <= 0xDFFF:
-            continue
-        char = chr(code)
-        mapped = getattr(char, method)()
-        if mapped != char and char != _SIGMA:
-            table[char] = mapped
-    return table
+def _python_case(method: str) -> Callable[[pl.Series], pl.Series]:
+    """``str.<method>`` per column: Polars where the text is ASCII (identical there), CPython for the rest.
 
+    CPython's Unicode case mappings differ from Rust's for some code points (and capital sigma lowercases by
+    context), so every row with a non-ASCII character is mapped by CPython itself: exact, and rare in practice.
+    """
+    fast = {"lower": "to_lowercase", "upper": "to_uppercase"}[method]
 
-def _python_lower_sigma(series: pl.Series) -> pl.Series:
-    # Capital sigma lowercases by context (final sigma); CPython decides it, on the few rows that need it.
-    return pl.Series([v.lower() if v is not None and _SIGMA in v else v for v in series], dtype=pl.String)
+    def apply(series: pl.Series) -> pl.Series:
+        result = getattr(series.str, fast)()
+        others = (~series.str.contains(_ASCII)).fill_null(False).arg_true()
+        if len(others):
+            mapped = [getattr(text, method)() for text in series.gather(others)]
+            result = result.scatter(others, pl.Series(mapped, dtype=pl.String))
+        return result
+
+    return apply
 
 
 def method_call(obj: Val, name: str, args: list[Val], scope: Scope) -> Val:
@@ -78,16 +76,14 @@ def _const_str(name: str, v: Val) -> str:
 
 def _lower(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("lower", args)
-    mapped = obj.expr.str.replace_many(case_table("lower"))
-    has_sigma = obj.expr.str.contains(_SIGMA, literal=True)
-    result = pl.when(has_sigma).then(obj.expr.map_batches(_python_lower_sigma, return_dtype=pl.String)).otherwise(
-        mapped)
-    return Val("str", result, obj.nullable)
+    expr = obj.expr.map_batches(_python_case("lower"), return_dtype=pl.String, is_elementwise=True)
+    return Val("str", expr, obj.nullable)
 
 
 def _upper(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("upper", args)
-    return Val("str", obj.expr.str.replace_many(case_table("upper")), obj.nullable)
+    expr = obj.expr.map_batches(_python_case("upper"), return_dtype=pl.String, is_elementwise=True)
+    return Val("str", expr, obj.nullable)
 
 
 def _strip(side: str) -> Callable[[Val, list[Val], Scope], Val]:
