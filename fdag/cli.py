@@ -40,6 +40,24 @@ def _check(args: argparse.Namespace) -> None:
           f"over {args.examples} generated batches")
 
 
+def _backfill(args: argparse.Namespace) -> None:
+    from fdag._frame import FrameDriver
+
+    dag = Dag.from_modules(*_modules(args.modules))
+    sources = {}
+    for item in args.source:
+        name, _, path = item.partition("=")
+        if not path:
+            raise SystemExit(f"fdag backfill: --source takes NAME=PATH, got {item!r}")
+        sources[name] = path
+    report = FrameDriver(dag, args.outputs).backfill(
+        args.spine, sources, args.out, partition_by=args.partition_by, engine=args.engine,
+        progress=not args.no_progress, workers=args.workers, overwrite=args.overwrite,
+    )
+    print(f"{report.partitions_written} partitions written, {report.partitions_skipped} skipped (up to date), "
+          f"{report.rows} rows in {report.seconds:.1f} s -> {report.path}")
+
+
 def catalog_records(dag: Dag) -> list[dict[str, object]]:
     """One record per feature: name, doc, type, version, tags, kind and direct upstream."""
     return [
@@ -96,6 +114,20 @@ def build_parser() -> argparse.ArgumentParser:
     chk.add_argument("--outputs", nargs="*")
     chk.add_argument("--examples", type=int, default=200, help="generated batches to try (default 200)")
     chk.set_defaults(run=_check)
+
+    fill = commands.add_parser("backfill", help="write features for a spine to partitioned Parquet, resumably")
+    fill.add_argument("modules", nargs="+")
+    fill.add_argument("--spine", required=True, help="Parquet path or glob of the spine (request inputs + as_of)")
+    fill.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                      help="events of a source, as a Parquet path or glob (repeat for each source)")
+    fill.add_argument("--out", required=True, help="folder of the partitioned dataset")
+    fill.add_argument("--outputs", nargs="*")
+    fill.add_argument("--partition-by", default="day", help="'day' (of as_of, the default) or a spine column")
+    fill.add_argument("--engine", choices=["local", "ray"], default="local")
+    fill.add_argument("--workers", type=int, default=None, help="Ray tasks per batch (default: CPUs)")
+    fill.add_argument("--overwrite", action="store_true", help="recompute partitions even when up to date")
+    fill.add_argument("--no-progress", action="store_true", help="no progress bar")
+    fill.set_defaults(run=_backfill)
 
     cat = commands.add_parser("catalog", help="list every feature with its doc, type, version, tags, upstream")
     cat.add_argument("modules", nargs="+")

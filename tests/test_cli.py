@@ -49,3 +49,22 @@ def test_an_invalid_dag_prints_the_problems_and_exits_1() -> None:
     result = run("viz", "tests.resources.cyclic")
     assert result.returncode == 1
     assert "fdag: feature 'a'" in result.stderr and "cycle: a -> b -> c -> a" in result.stderr
+
+
+def test_backfill_writes_partitions_then_skips_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from drivers.demo import transactions
+
+    events = transactions(users=20, count=400, days=3)
+    events.write_parquet(tmp_path / "events.parquet")
+    spine = events.unique("txn_id").head(50).select("user_id", "amount", "merchant", as_of="ts")
+    spine.write_parquet(tmp_path / "spine.parquet")
+    args = ["backfill", "feature_modules.fraud", "--spine", str(tmp_path / "spine.parquet"),
+            "--source", f"transactions={tmp_path / 'events.parquet'}", "--out", str(tmp_path / "out"),
+            "--outputs", "spend_sum_1h", "--no-progress"]
+    assert main(args) == 0
+    first = capsys.readouterr().out
+    assert main(args) == 0
+    second = capsys.readouterr().out
+    days = spine["as_of"].dt.date().n_unique()
+    assert first.startswith(f"{days} partitions written, 0 skipped") and ", 50 rows" in first
+    assert second.startswith(f"0 partitions written, {days} skipped")
