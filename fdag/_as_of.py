@@ -9,6 +9,7 @@ import polars as pl
 
 from fdag._node import AS_OF
 from fdag._plan import Plan
+from fdag._spine import ROW
 from fdag.errors import PointInTimeError
 
 UTC_MICROS = pl.Datetime("us", "UTC")
@@ -36,11 +37,11 @@ def guard(result: pl.DataFrame, as_of: Mapping[str, pl.Expr], spine: pl.DataFram
     """Raise ``PointInTimeError`` if any output's as-of is after its row's ``as_of`` (a value from the future)."""
     if not as_of:
         return
-    leaks = result.select(pl.col("__row"), AS_OF, **{name: expr > pl.col(AS_OF) for name, expr in as_of.items()})
+    leaks = result.select(pl.col(ROW), AS_OF, **{name: expr > pl.col(AS_OF) for name, expr in as_of.items()})
     for name in as_of:
         rows = leaks.filter(pl.col(name))
         if not rows.is_empty():
-            row = rows["__row"][0]
+            row = rows[ROW][0]
             raise PointInTimeError(
                 f"feature '{name}' has {rows.height} values whose as-of is after their row's as_of, first at "
                 f"spine row {row} ({spine.row(row, named=True)}). Hint: this is a leak of future data into "

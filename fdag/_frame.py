@@ -17,7 +17,7 @@ from fdag._framecode import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._lookup import CLOCK_PREFIX, node_type
 from fdag._node import AS_OF
 from fdag._plan import Plan
-from fdag._spine import column_expr, to_polars
+from fdag._spine import ROW, column_expr, to_polars
 from fdag._types import FType
 from fdag._vector import ErrorRecord
 from fdag._windows_offline import WindowStage
@@ -26,7 +26,6 @@ from fdag.errors import FeatureError, InputError
 if TYPE_CHECKING:
     from fdag._backfill import BackfillReport
 
-ROW = "__row"
 
 
 @dataclass(frozen=True)

@@ -15,9 +15,9 @@ import numpy as np
 import polars as pl
 
 from fdag._pit_aggs import aggregate, physical, prefix_sums, range_sum
+from fdag._spine import ROW
 from fdag._window import WindowSpec
 
-ROW = "__row"
 AS_OF = "as_of"
 _KEY_CODE, _TIME, _EVENT_CODE, _FRAME_ORDER = "__pit_key", "__pit_time", "__pit_code", "__pit_order"
 _ORDERED = ("first", "last", "last_n")

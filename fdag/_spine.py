@@ -10,6 +10,8 @@ import polars as pl
 from fdag._types import FType
 from fdag.errors import InputTypeError, MissingInputError
 
+ROW = "__row"  # the spine's row position in the working frame: joins and ordering go through it
+
 
 def to_polars(frame: Any, what: str) -> pl.DataFrame:
     """A Polars DataFrame from a Polars (lazy or eager), pandas or Arrow frame."""

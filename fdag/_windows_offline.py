@@ -14,11 +14,9 @@ from fdag._node import AS_OF
 from fdag._pit import window_frame
 from fdag._plan import Plan
 from fdag._source import Source
-from fdag._spine import column_expr, to_polars
+from fdag._spine import ROW, column_expr, to_polars
 from fdag._window import WindowSpec
 from fdag.errors import InputError, SourceError
-
-ROW = "__row"
 
 
 class WindowStage:
