@@ -12,7 +12,7 @@ Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryW
 event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
 horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
 changes nothing. A query is one script call returning the key's events in the longest window and the
-watermark; the values are computed here with the memory state's aggregations (``_redis_query``).
+watermark; the values are computed here with the shared query plan of every store (``_window_query``).
 """
 
 from __future__ import annotations
@@ -27,10 +27,10 @@ import polars as pl
 
 from fdag._event_check import EPOCH, MICROSECOND, EventChecker, micros
 from fdag._redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
-from fdag._redis_query import WindowQuery
 from fdag._source import Source
 from fdag._window import WindowSpec
 from fdag._window_bootstrap import prepare_history
+from fdag._window_query import WindowQuery
 from fdag._window_state import IngestReport, _check_specs
 from fdag.errors import StoreError
 

@@ -16,7 +16,7 @@ answered from what is held.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_left
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,9 +27,9 @@ import polars as pl
 from fdag._event_check import EPOCH, MICROSECOND, CheckedEvent, EventChecker, micros
 from fdag._source import Source
 from fdag._window import WindowSpec
-from fdag._window_aggs import make_aggregator
 from fdag._window_bootstrap import prepare_history
-from fdag._window_keys import ColumnIndex, ColumnPlan, KeyEvents
+from fdag._window_keys import KeyEvents
+from fdag._window_query import WindowQuery
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -68,23 +68,10 @@ class MemoryWindowState:
         self._functions = tuple(values[column] for column in self.columns)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
-        self._plans = tuple(_column_plan(column, self.specs) for column in self.columns)
+        self._query = WindowQuery(self.specs)
+        self._plans = self._query.plans
         longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
         self._retention = (longest + source.allowed_lateness) // MICROSECOND
-        # The query plan: distinct window starts, then distinct (column, start, end) rank ranges, then one
-        # aggregator per spec reading one range.
-        overs = list(dict.fromkeys(spec.over // MICROSECOND for spec in self.specs))
-        ranges = list(dict.fromkeys(_range_of(spec, self.columns, overs) for spec in self.specs))
-        self._overs = tuple(overs)
-        self._ranges = tuple(ranges)
-        self._closed_both = any(spec.closed == "both" for spec in self.specs)
-        self._aggregators = tuple(
-            (make_aggregator(spec, self._plans[self.columns.index(spec.value_column)].exact),
-             ranges.index(_range_of(spec, self.columns, overs)))
-            for spec in self.specs
-        )
-        self._empty = tuple(aggregate(_EMPTY_INDEX, 0, 0) for aggregate, _ in self._aggregators)
-        self._fresh_empty = any(isinstance(value, list) for value in self._empty)
         self._keys: dict[Any, KeyEvents] = {}
         self._seen: set[Any] | None = set() if source.id else None
         self._watermark = _NO_WATERMARK
@@ -153,25 +140,10 @@ class MemoryWindowState:
         with self._lock:
             events = self._keys.get(key)
             if events is None:
-                return self._empty_values(), self._watermark_at
+                return self._query.empty(), self._watermark_at
             if events.stale is not None:
                 events.refresh()
-            ts, index = events.ts, events.index
-            starts = [bisect_left(ts, t - over) for over in self._overs]
-            end_left = bisect_left(ts, t)
-            end_both = bisect_right(ts, t) if self._closed_both else end_left
-            ranges = []
-            for column, over, both in self._ranges:
-                derived = index[column]
-                counts = derived.counts
-                ranges.append((derived, counts[starts[over]], counts[end_both if both else end_left]))
-            return [aggregate(*ranges[r]) for aggregate, r in self._aggregators], self._watermark_at
-
-    def _empty_values(self) -> list[Any]:
-        """The values of a key with no events (a fresh list for each ``last_n``)."""
-        if self._fresh_empty:
-            return [list(v) if isinstance(v, list) else v for v in self._empty]
-        return list(self._empty)
+            return self._query.evaluate(events.ts, events.index, t), self._watermark_at
 
     def _apply(self, checked: list[CheckedEvent]) -> IngestReport:
         """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock."""
@@ -247,24 +219,3 @@ def _check_specs(
     if missing:
         raise ValueError(f"no per-event value function for {missing}. "
                          "Hint: pass values={value_column: fn(event) -> value} for every spec's value column.")
-
-
-def _range_of(spec: WindowSpec, columns: Sequence[str], overs: list[int]) -> tuple[int, int, bool]:
-    """(value column position, window start position, closed both) of ``spec``: what its rank range depends on."""
-    return columns.index(spec.value_column), overs.index(spec.over // MICROSECOND), spec.closed == "both"
-
-
-def _column_plan(column: str, specs: Sequence[WindowSpec]) -> ColumnPlan:
-    """The derived arrays the specs over ``column`` need."""
-    aggs = {spec.agg.name for spec in specs if spec.value_column == column}
-    value_type = next(spec.value_type for spec in specs if spec.value_column == column)
-    return ColumnPlan(
-        sums=bool(aggs & {"sum", "mean", "std", "var"}),
-        squares=bool(aggs & {"std", "var"}),
-        exact=value_type.base in (int, bool),
-        mins="min" in aggs,
-        maxs="max" in aggs,
-    )
-
-
-_EMPTY_INDEX = ColumnIndex(ColumnPlan(sums=False, squares=False, exact=True, mins=False, maxs=False))

@@ -1,8 +1,8 @@
-"""Answer window queries from a key's events fetched out of Redis, with the in-memory state's aggregations.
+"""The query plan of window specs, shared by every store: one plan, so all stores give identical values.
 
-``WindowQuery`` is the query half of ``MemoryWindowState`` for events that arrive as one decoded batch: the
-same spec plan (distinct window starts, distinct rank ranges, one ``make_aggregator`` closure per spec) run
-over ``ColumnIndex`` arrays rebuilt from the fetched values, so both stores give identical values.
+Distinct window starts, then distinct (column, start, end) rank ranges, then one ``make_aggregator`` closure
+per spec reading one range. ``evaluate`` runs it over a key's ``ColumnIndex`` arrays (held by the memory state,
+or rebuilt by ``values`` from events fetched out of Redis).
 """
 
 from __future__ import annotations
@@ -14,8 +14,7 @@ from typing import Any
 from fdag._event_check import MICROSECOND
 from fdag._window import WindowSpec
 from fdag._window_aggs import make_aggregator
-from fdag._window_keys import ColumnIndex
-from fdag._window_state import _EMPTY_INDEX, _column_plan, _range_of
+from fdag._window_keys import ColumnIndex, ColumnPlan
 
 
 class WindowQuery:
@@ -53,6 +52,10 @@ class WindowQuery:
             index = ColumnIndex(plan)
             index.refresh(column, 0)
             indexes.append(index)
+        return self.evaluate(ts, indexes, t)
+
+    def evaluate(self, ts: Sequence[int], indexes: Sequence[ColumnIndex], t: int) -> list[Any]:
+        """Every spec's value at ``t`` (µs) from a key's timestamps and its per-column derived arrays."""
         starts = [bisect_left(ts, t - over) for over in self.overs]
         end_left = bisect_left(ts, t)
         end_both = bisect_right(ts, t) if self.closed_both else end_left
@@ -62,3 +65,24 @@ class WindowQuery:
             counts = index.counts
             ranges.append((index, counts[starts[over]], counts[end_both if both else end_left]))
         return [aggregate(*ranges[r]) for aggregate, r in self.aggregators]
+
+
+def _range_of(spec: WindowSpec, columns: Sequence[str], overs: list[int]) -> tuple[int, int, bool]:
+    """(value column position, window start position, closed both) of ``spec``: what its rank range depends on."""
+    return columns.index(spec.value_column), overs.index(spec.over // MICROSECOND), spec.closed == "both"
+
+
+def _column_plan(column: str, specs: Sequence[WindowSpec]) -> ColumnPlan:
+    """The derived arrays the specs over ``column`` need."""
+    aggs = {spec.agg.name for spec in specs if spec.value_column == column}
+    value_type = next(spec.value_type for spec in specs if spec.value_column == column)
+    return ColumnPlan(
+        sums=bool(aggs & {"sum", "mean", "std", "var"}),
+        squares=bool(aggs & {"std", "var"}),
+        exact=value_type.base in (int, bool),
+        mins="min" in aggs,
+        maxs="max" in aggs,
+    )
+
+
+_EMPTY_INDEX = ColumnIndex(ColumnPlan(sums=False, squares=False, exact=True, mins=False, maxs=False))
