@@ -19,7 +19,6 @@ PY_WHITESPACE = (
     "\u2009\u200a\u2028\u2029\u202f\u205f\u3000"
 )
 _US_PER_DAY = 86_400 * 10**6
-_ASCII = r"^[\x00-\x7f]*$"
 
 
 def _python_case(method: str) -> Callable[[pl.Series], pl.Series]:
@@ -32,11 +31,12 @@ def _python_case(method: str) -> Callable[[pl.Series], pl.Series]:
 
     def apply(series: pl.Series) -> pl.Series:
         result = getattr(series.str, fast)()
-        others = (~series.str.contains(_ASCII)).fill_null(False).arg_true()
-        if len(others):
-            mapped = [getattr(text, method)() for text in series.gather(others)]
-            result = result.scatter(others, pl.Series(mapped, dtype=pl.String))
-        return result
+        non_ascii = (series.str.len_bytes() != series.str.len_chars()).fill_null(False)
+        if not non_ascii.any():
+            return result
+        others = non_ascii.arg_true()
+        mapped = [getattr(text, method)() for text in series.gather(others)]
+        return result.scatter(others, pl.Series(mapped, dtype=pl.String))
 
     return apply
 
