@@ -24,6 +24,7 @@ demo: $(STAMP) system
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/mypy fdag
 
 # The main suite (Dagster and Ray run in .venv and must not skip), then Airflow in its own venv (its pins clash).
 test: $(STAMP) system lint

@@ -41,7 +41,7 @@ class EventChecker:
         # Columns whose values pass a class test are already canonical; others go through the slow path.
         # The timestamp only needs to be UTC already when a window function reads it.
         tested = [c for c in (*self.roles, *self.columns) if c != source.timestamp or c in columns]
-        self._fast = tuple((c, source.schema[c].base) for c in tested)
+        self._fast: tuple[tuple[str, Any], ...] = tuple((c, source.schema[c].base) for c in tested)
         self._id = source.id
 
     def check(self, events: Iterable[Mapping[str, Any]]) -> list[CheckedEvent]:
@@ -52,7 +52,7 @@ class EventChecker:
         for position, event in enumerate(events):
             try:
                 for column, cls in fast:
-                    value = event[column]
+                    value: Any = event[column]
                     if value is None or value.__class__ is not cls:
                         break
                     if cls is float:

@@ -167,7 +167,7 @@ class FrameDriver:
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
 
     def _collect_errors(self, result: pl.DataFrame, failing: list[Compiled], spine: pl.DataFrame) -> list[ErrorRecord]:
-        records = []
+        records: list[ErrorRecord] = []
         first: tuple[int, int, str, str] | None = None
         if not failing:
             return records

@@ -135,7 +135,7 @@ class _Encoding:
         """The encoding for these times, window lengths (µs) and number of key codes."""
         lows = [t for t in (event_times.min(), ask_times.min(initial=2**62) - overs[-1]) if t is not None]
         highs = [t for t in (event_times.max(), ask_times.max(initial=-(2**62))) if t is not None]
-        origin, latest = int(min(lows)), int(max(highs))
+        origin, latest = int(min(lows)), int(max(highs))  # type: ignore[call-overload, arg-type]
         width = max(latest - origin + 1, 1)
         if keys * width < 2**62:
             return cls(width, origin, None)

@@ -35,7 +35,7 @@ class Source:
         self.name = name
         self.key = key
         self.timestamp = timestamp
-        self.id = id
+        self.id: str | None = id
         self.allowed_lateness = parse_duration(allowed_lateness)
         self.schema: dict[str, FType] = {}
         for column, annotation in schema.items():
@@ -46,11 +46,12 @@ class Source:
                     f"source '{name}' column '{column}': {exc}. "
                     "Hint: use int, float, bool, str, datetime, date, timedelta, list[T] or T | None."
                 ) from None
-        for role, column in (("key", key), ("timestamp", timestamp), ("id", id)):
-            if column is not None and column not in self.schema:
+        roles: tuple[tuple[str, str | None], ...] = (("key", key), ("timestamp", timestamp), ("id", id))
+        for role, named in roles:
+            if named is not None and named not in self.schema:
                 raise SourceError(
-                    f"source '{name}' names '{column}' as its {role} but its schema has no such column. "
-                    f"Hint: add '{column}' to the schema or fix the {role}= argument."
+                    f"source '{name}' names '{named}' as its {role} but its schema has no such column. "
+                    f"Hint: add '{named}' to the schema or fix the {role}= argument."
                 )
         if self.schema[timestamp].base is not datetime:
             raise SourceError(

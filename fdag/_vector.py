@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -32,8 +32,11 @@ class VectorContext:
     lineage: Mapping[str, Lineage]
 
 
-class FeatureVector(Mapping[str, Any]):
+class FeatureVector:
     """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
+
+    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values,
+    as DESIGN §4 names it, not ``Mapping.values()``.
 
     ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
     first access, so ``get`` stays cheap for callers that only read values.
@@ -76,7 +79,7 @@ class FeatureVector(Mapping[str, Any]):
         instant: datetime | None = self._request_as_of
         for clock in self._context.clocks.get(name, ()):
             limit = self._watermarks.get(clock)
-            if limit is None:
+            if limit is None or instant is None:
                 return None
             instant = min(instant, limit)
         return instant
@@ -89,6 +92,17 @@ class FeatureVector(Mapping[str, Any]):
 
     def __len__(self) -> int:
         return len(self.values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def keys(self) -> KeysView[str]:
+        """The output names (so ``dict(vec)`` works)."""
+        return self.values.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        """(output, value) pairs."""
+        return self.values.items()
 
     def __repr__(self) -> str:
         errors = f", errors={[str(e) for e in self.errors]}" if self.errors else ""

@@ -12,6 +12,7 @@ import random
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
+from operator import itemgetter
 from typing import Any
 
 import polars as pl
@@ -107,8 +108,7 @@ def _events_frame(source: Source, events: list[dict[str, Any]]) -> pl.DataFrame:
 
 def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str, list[dict[str, Any]]],
             arrival: random.Random) -> list[FeatureVector]:
-    pending = {name: sorted(evts, key=lambda e, ts=row.plan.sources[name].timestamp: e[ts])
-               for name, evts in events.items()}
+    pending = {name: sorted(evts, key=itemgetter(row.plan.sources[name].timestamp)) for name, evts in events.items()}
     vectors: list[FeatureVector | None] = [None] * len(requests)
     for index in sorted(range(len(requests)), key=lambda i: requests[i][AS_OF]):
         instant = requests[index][AS_OF]

@@ -55,9 +55,9 @@ def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FT
         # paths are disjoint, so each return's rows pick its value; rows that raised are nulled by the engine
         result = merge(pl.lit(True) if live is None else live, value, result)
         size = check_weight(size + value.weight)
-    value = _result(result, returns, body.errors)
+    expr = _result(result, returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return Translation(value, errors)
+    return Translation(expr, errors)
 
 
 def _definition(func: Callable[..., Any]) -> ast.FunctionDef:
@@ -136,9 +136,9 @@ def _from_python(value: Any) -> Val:
     for name in _BUILTINS:
         if getattr(builtins, name) is value:
             return Val("function", pl.lit(None), const=("builtin", name))
-    name = getattr(value, "__name__", None)
-    if isinstance(name, str) and getattr(math, name, None) is value:
-        return Val("function", pl.lit(None), const=("math", name))
+    function_name = getattr(value, "__name__", None)
+    if isinstance(function_name, str) and getattr(math, function_name, None) is value:
+        return Val("function", pl.lit(None), const=("math", function_name))
     return Val("opaque", pl.lit(None), const=value)
 
 
