@@ -302,6 +302,10 @@ class RedisWindowState:
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late)
 
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        self._checker.check(events)
+
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame in pipelined chunks, with ``MemoryWindowState.bootstrap``'s rules.
 

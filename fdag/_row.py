@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -51,8 +52,11 @@ class RowDriver:
         self._states: dict[str, list[Any]] = {}
         for group, state in zip(self.plan.groups, states, strict=True):
             self._states.setdefault(group.source.name, []).append(state)
+        # A source read at several instants (windows, lookups with a lag) has one state per instant: a lock makes
+        # a batch land in all of them at once, as far as a concurrent get can tell.
+        self._locks = {name: threading.Lock() for name, held in self._states.items() if len(held) > 1}
         self.store = store
-        self._compute = compile_plan(self.plan, states, errors)
+        self._compute = compile_plan(self.plan, states, errors, self._locks)
         self._context = VectorContext(self.plan.clocks, self.plan.lineage)
 
     @property
@@ -83,7 +87,13 @@ class RowDriver:
         Returns the ingest report (accepted, duplicates, too late).
         """
         batch = _event_dicts(events)
-        reports = [state.ingest(batch) for state in self._state(source)]
+        states = self._state(source)
+        if len(states) == 1:
+            return states[0].ingest(batch)
+        with self._locks[_source_name(source)]:
+            for state in states:  # all or nothing across the states, too
+                state.validate(batch)
+            reports = [state.ingest(batch) for state in states]
         return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
@@ -94,7 +104,11 @@ class RowDriver:
             history = pl.read_parquet(history)
         elif not isinstance(history, pl.DataFrame):
             history = pl.DataFrame(history)
-        reports = [state.bootstrap(history) for state in self._state(source)]
+        states = self._state(source)
+        if len(states) == 1:
+            return states[0].bootstrap(history)
+        with self._locks[_source_name(source)]:
+            reports = [state.bootstrap(history) for state in states]
         return reports[0]
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:
@@ -104,7 +118,7 @@ class RowDriver:
         return self.ingest(source, snapshot)
 
     def _state(self, source: str | Source) -> list[Any]:
-        name = source.name if isinstance(source, Source) else source
+        name = _source_name(source)
         if name not in self._states:
             known = ", ".join(self._states) or "none"
             raise InputError(name, "is not a source of this driver's outputs",
@@ -113,6 +127,11 @@ class RowDriver:
 
     def __repr__(self) -> str:
         return f"RowDriver(outputs={list(self.outputs)})"
+
+
+def _source_name(source: str | Source) -> str:
+    """A source's name, given the name or the Source."""
+    return source.name if isinstance(source, Source) else source
 
 
 def _instant(as_of: datetime | None) -> datetime:

@@ -36,11 +36,12 @@ def _fast_test(ftype: FType, var: str) -> str:
     return f"{template.format(v=var)} or {var} is None" if template else "False"
 
 
-def compile_plan(plan: Plan, states: Sequence[Any], errors: str) -> Compiled:
+def compile_plan(plan: Plan, states: Sequence[Any], errors: str, locks: Mapping[str, Any]) -> Compiled:
     """Generate and compile ``compute(request, as_of) -> (values, errors, clocks)`` for ``plan``.
 
     ``states`` holds one window state per ``plan.groups`` entry; ``clocks`` maps each source to its watermark and
-    each lookup clock to the time of the row it read (what the vector's as-of needs).
+    each lookup clock to the time of the row it read (what the vector's as-of needs). ``locks`` holds a lock for
+    each source with several states; their queries run under it.
     """
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
     lines = ["def compute(request, as_of):", "    errors = []"]
@@ -58,18 +59,29 @@ def compile_plan(plan: Plan, states: Sequence[Any], errors: str) -> Compiled:
     if plan.uses_as_of:
         lines.append("    v_as_of = as_of")
     clocks = []
+    by_source: dict[str, list[int]] = {}
     for index, group in enumerate(plan.groups):
-        key = group.source.key
-        namespace[f"state_{index}"] = states[index]
-        namespace[f"empty_{index}"] = [None] * len(group.specs)
-        namespace[f"lag_{index}"] = group.lag
-        instant = f"as_of - lag_{index}" if group.lag else "as_of"
-        lines += [
-            f"    if v_{key} is None:",
-            f"        w_{index}, wm_{index} = empty_{index}, state_{index}.watermark",
-            "    else:",
-            f"        w_{index}, wm_{index} = state_{index}.query(v_{key}, {instant})",
-        ]
+        by_source.setdefault(group.source.name, []).append(index)
+    for name, indexes in by_source.items():
+        pad = "    "
+        if name in locks:  # several states of one source: read them under the lock ingest holds
+            namespace[f"lock_{indexes[0]}"] = locks[name]
+            lines.append(f"    with lock_{indexes[0]}:")
+            pad = "        "
+        for index in indexes:
+            group = plan.groups[index]
+            key = group.source.key
+            namespace[f"state_{index}"] = states[index]
+            namespace[f"empty_{index}"] = [None] * len(group.specs)
+            namespace[f"lag_{index}"] = group.lag
+            instant = f"as_of - lag_{index}" if group.lag else "as_of"
+            lines += [
+                f"{pad}if v_{key} is None:",
+                f"{pad}    w_{index}, wm_{index} = empty_{index}, state_{index}.watermark",
+                f"{pad}else:",
+                f"{pad}    w_{index}, wm_{index} = state_{index}.query(v_{key}, {instant})",
+            ]
+    for index, group in enumerate(plan.groups):
         clocks.append(f"{group.source.name!r}: wm_{index}")
         for i, spec in enumerate(group.specs):
             if spec.node.startswith(CLOCK_PREFIX):

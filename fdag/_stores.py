@@ -33,6 +33,10 @@ class WindowState(Protocol):
         """Apply a batch of events, all or nothing."""
         ...
 
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        ...
+
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame; ``values`` may give per-event value columns precomputed."""
         ...

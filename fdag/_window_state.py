@@ -102,6 +102,10 @@ class MemoryWindowState:
         with self._lock:
             return self._apply(checked)
 
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        self._checker.check(events)
+
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 

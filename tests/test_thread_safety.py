@@ -124,3 +124,50 @@ def test_shared_row_driver_under_concurrent_ingest_and_get() -> None:
             assert got.values == expected.values, user
             assert got.as_of == expected.as_of, user
             check_consistent(got, as_of)
+
+
+def _tick(seq: int, **extra: object) -> dict[str, object]:
+    return {"tick_id": seq, "k": "a", "ts": datetime(2024, 1, 1, tzinfo=UTC) + timedelta(seconds=seq), "seq": seq,
+            "tag": f"t{seq}", **extra}
+
+
+def test_a_source_with_two_states_is_updated_atomically_for_concurrent_readers() -> None:
+    """Window and lookups of one source live in two states; a reader must never see one updated alone."""
+    from tests.resources import two_clocks
+
+    row = fdag.RowDriver(fdag.Dag.from_modules(two_clocks), ["ticks_10d", "latest_seq"])
+    late = datetime(2024, 1, 2, tzinfo=UTC)
+    torn: list[tuple[int, int | None]] = []
+    done = threading.Event()
+
+    def read() -> None:
+        while not done.is_set():
+            vec = row.get({"k": "a"}, late)
+            if vec["ticks_10d"] != (vec["latest_seq"] or 0):
+                torn.append((vec["ticks_10d"], vec["latest_seq"]))
+
+    switch = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a torn read would show
+    readers = [threading.Thread(target=read) for _ in range(3)]
+    try:
+        for reader in readers:
+            reader.start()
+        for seq in range(1, 1501):
+            row.ingest("ticks", [_tick(seq)])
+    finally:
+        done.set()
+        for reader in readers:
+            reader.join()
+        sys.setswitchinterval(switch)
+    assert torn == []
+    assert row.get({"k": "a"}, late).values == {"ticks_10d": 1500, "latest_seq": 1500}
+
+
+def test_a_batch_one_state_rejects_is_applied_to_none() -> None:
+    from tests.resources import two_clocks
+
+    row = fdag.RowDriver(fdag.Dag.from_modules(two_clocks), ["ticks_10d", "latest_tag"])
+    bad = {k: v for k, v in _tick(2).items() if k != "tag"}  # only the lookup's function reads 'tag'
+    with pytest.raises(fdag.SourceError, match="'tag'"):
+        row.ingest("ticks", [_tick(1), bad])
+    assert row.get({"k": "a"}, datetime(2024, 1, 2, tzinfo=UTC)).values == {"ticks_10d": 0, "latest_tag": None}
