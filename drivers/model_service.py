@@ -207,21 +207,12 @@ class ModelService:
 
     def health(self) -> dict[str, Any]:
         """Status, the source's watermark and the number of events held (null when the store cannot tell)."""
-        held = [state.held for state in self._states() if hasattr(state, "held")]
         return {"status": "ok", "source": SOURCE.name, "watermark": _json_value(self.watermark()),
-                "events_held": sum(held) if held else None, "model": self.model.summary()}
+                "events_held": self.row.held(SOURCE.name), "model": self.model.summary()}
 
     def watermark(self) -> datetime | None:
         """The largest event timestamp of ``transactions`` the window state has seen (None before any)."""
-        marks = [state.watermark for state in self._states() if state.watermark is not None]
-        return max(marks, default=None)
-
-    def _states(self) -> list[Any]:
-        """The window states over ``transactions``."""
-        # RowDriver has no public accessor for its window states yet; ``_state`` is its lookup, giving one state
-        # or (with plan groups) a list of them.
-        found = self.row._state(SOURCE.name)
-        return found if isinstance(found, list) else [found]
+        return self.row.watermark(SOURCE.name)
 
 
 def _instant(value: Any) -> Any:

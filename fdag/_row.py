@@ -117,6 +117,17 @@ class RowDriver:
             return self.bootstrap(source, snapshot)
         return self.ingest(source, snapshot)
 
+    def watermark(self, source: str | Source) -> datetime | None:
+        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream."""
+        marks = [state.watermark for state in self._state(source) if state.watermark is not None]
+        return max(marks, default=None)
+
+    def held(self, source: str | Source) -> int | None:
+        """How many events of ``source`` the window state holds (None when the store cannot tell)."""
+        counts: list[int | None] = [getattr(state, "held", None) for state in self._state(source)]
+        known = [count for count in counts if count is not None]
+        return sum(known) if len(known) == len(counts) else None
+
     def _state(self, source: str | Source) -> list[Any]:
         name = _source_name(source)
         if name not in self._states:

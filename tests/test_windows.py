@@ -141,3 +141,11 @@ def test_the_leakage_guard_raises_on_a_value_from_the_future(monkeypatch: pytest
                        r"row's as_of, first at spine row 0"):
         frame.run(spine, sources={"transactions": pl.DataFrame(EVENTS)})
     assert frame.run(spine, sources={"transactions": pl.DataFrame(EVENTS)}, check_as_of=False).height == 1
+
+
+def test_watermark_and_held_events_to_resume_a_stream() -> None:
+    row = fdag.RowDriver(DAG, ["spend_sum_1h"])
+    assert row.watermark("transactions") is None and row.held("transactions") == 0
+    row.ingest("transactions", EVENTS)
+    assert row.watermark("transactions") == T + timedelta(hours=1)
+    assert row.held("transactions") == 3  # t4 is 11 days older than the watermark: too late for any window
