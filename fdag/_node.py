@@ -33,11 +33,6 @@ class Node:
             return "feature"
         return "window" if self.window.lag is None else "lookup"
 
-    @property
-    def dependencies(self) -> tuple[str, ...]:
-        """Names of the nodes and inputs this node reads, in parameter order."""
-        return tuple(self.params)
-
 
 def tag(**tags: Any) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
     """Attach metadata to a feature; tags show in DOT tooltips, lineage and the catalog.
