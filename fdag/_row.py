@@ -56,8 +56,8 @@ class RowDriver:
         # a batch land in all of them at once, as far as a concurrent get can tell.
         self._locks = {name: threading.Lock() for name, held in self._states.items() if len(held) > 1}
         self.store = store
-        self._compute = compile_plan(self.plan, states, errors, self._locks)
-        self._context = VectorContext(self.plan.clocks, self.plan.lineage)
+        context = VectorContext(self.plan.clocks, self.plan.lineage)
+        self._compute = compile_plan(self.plan, states, errors, self._locks, context)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -66,9 +66,7 @@ class RowDriver:
 
     def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
         """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC."""
-        instant = _instant(as_of)
-        values, errors, watermarks = self._compute(request, instant)
-        return FeatureVector(values, instant, watermarks, self._context, errors)
+        return self._compute(request, _instant(as_of))
 
     def get_many(
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None

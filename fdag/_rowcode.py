@@ -15,10 +15,10 @@ from fdag._call import return_error
 from fdag._lookup import CLOCK_PREFIX, is_lookup_value, node_type
 from fdag._plan import Plan
 from fdag._types import INT64_MAX, INT64_MIN, FType, coerce_value
-from fdag._vector import ErrorRecord
+from fdag._vector import ErrorRecord, FeatureVector, VectorContext
 from fdag.errors import FeatureError, InputTypeError, MissingInputError
 
-Compiled = Callable[[Mapping[str, Any], datetime], tuple[dict[str, Any], list[ErrorRecord], dict[str, Any]]]
+Compiled = Callable[[Mapping[str, Any], datetime], FeatureVector]
 
 # A class test per type that passes exactly the values already in canonical form.
 _FAST_TESTS = {
@@ -36,12 +36,14 @@ def _fast_test(ftype: FType, var: str) -> str:
     return f"{template.format(v=var)} or {var} is None" if template else "False"
 
 
-def compile_plan(plan: Plan, states: Sequence[Any], errors: str, locks: Mapping[str, Any]) -> Compiled:
-    """Generate and compile ``compute(request, as_of) -> (values, errors, clocks)`` for ``plan``.
+def compile_plan(
+    plan: Plan, states: Sequence[Any], errors: str, locks: Mapping[str, Any], context: VectorContext
+) -> Compiled:
+    """Generate and compile ``compute(request, as_of) -> FeatureVector`` for ``plan``.
 
-    ``states`` holds one window state per ``plan.groups`` entry; ``clocks`` maps each source to its watermark and
-    each lookup clock to the time of the row it read (what the vector's as-of needs). ``locks`` holds a lock for
-    each source with several states; their queries run under it.
+    ``states`` holds one window state per ``plan.groups`` entry; the vector's clocks map each source to its
+    watermark and each lookup clock to the time of the row it read (what its as-of needs). ``locks`` holds a lock
+    for each source with several states; their queries run under it.
     """
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
     lines = ["def compute(request, as_of):", "    errors = []"]
@@ -100,7 +102,8 @@ def compile_plan(plan: Plan, states: Sequence[Any], errors: str, locks: Mapping[
         namespace[f"out_{node.name}"] = _return_coercer(node.returns)
         namespace[f"fail_{node.name}"] = _failer(node.name, node.location, errors)
     values = ", ".join(f"{name!r}: v_{name}" for name in plan.outputs)
-    lines.append(f"    return {{{values}}}, errors, {{{', '.join(clocks)}}}")
+    namespace["FeatureVector"], namespace["context"] = FeatureVector, context
+    lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(clocks)}}}, context, errors)")
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute
