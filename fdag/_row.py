@@ -156,24 +156,20 @@ def _instant(as_of: datetime | None) -> datetime:
 
 def _per_event_values(specs: Sequence[WindowSpec]) -> dict[str, Any]:
     """value column -> fn(event) giving the per-event value under DESIGN §2's rules (an error gives null)."""
-    values = {}
-    for spec in specs:
-        if spec.value_column in values:
-            continue
-        params = spec.event_params()
-        call = row_call(spec.function, params, spec.value_type)
-        columns = spec.params
+    return {spec.value_column: _event_value(spec) for spec in specs}
 
-        def value(event: Mapping[str, Any], call: Any = call, columns: tuple[str, ...] = columns) -> Any:
-            return call([event.get(column) for column in columns])[0]
 
-        if is_lookup_value(spec):
+def _event_value(spec: WindowSpec) -> Any:
+    """The per-event value function of one spec; a lookup's value is wrapped so that a null value still counts."""
+    call = row_call(spec.function, spec.event_params(), spec.value_type)
+    columns = spec.params
+    wrap = is_lookup_value(spec)
 
-            def value(event: Mapping[str, Any], call: Any = call, columns: tuple[str, ...] = columns) -> Any:
-                return [call([event.get(column) for column in columns])[0]]
+    def value(event: Mapping[str, Any]) -> Any:
+        result = call([event.get(column) for column in columns])[0]
+        return [result] if wrap else result
 
-        values[spec.value_column] = value
-    return values
+    return value
 
 
 def _event_dicts(events: Any) -> list[Mapping[str, Any]]:
