@@ -133,7 +133,7 @@ def bench_ray(frame: fdag.FrameDriver, spine: pl.DataFrame, events: pl.DataFrame
     import ray
 
     started = time.perf_counter()
-    from fdag.integrations.ray import ensure_ray
+    from fdag._backfill.ray import ensure_ray
 
     ensure_ray(ray, args.workers)
     startup = time.perf_counter() - started

@@ -25,7 +25,7 @@ from typing import Any
 import polars as pl
 
 import fdag
-from fdag._redis_store import RedisStore
+from fdag._stores.redis import RedisStore
 from feature_modules import fraud
 from tests.redis_server import RedisServer
 

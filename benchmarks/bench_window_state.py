@@ -23,12 +23,12 @@ from typing import Any
 
 import polars as pl
 
-from fdag._duration import parse_duration
-from fdag._source import Source
-from fdag._stores import MemoryStore
-from fdag._types import FType
-from fdag._window import WindowSpec, parse_aggregation
-from fdag._window_state import MemoryWindowState
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.memory import MemoryStore, MemoryWindowState
+from fdag._values.durations import parse_duration
+from fdag._values.types import FType
 
 KEYS = 1_000
 EVENTS_PER_KEY = 1_000

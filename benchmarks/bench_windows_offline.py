@@ -20,11 +20,12 @@ import duckdb
 import numpy as np
 import polars as pl
 
-from fdag._duration import parse_duration
-from fdag._pit import window_frame
-from fdag._source import Source
-from fdag._types import FType
-from fdag._window import WindowSpec, parse_aggregation
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._frame.point_in_time import window_frame
+from fdag._values.durations import parse_duration
+from fdag._values.types import FType
 
 WINDOWS = ("5m", "1h", "10d")
 START = datetime(2024, 1, 1, tzinfo=UTC)

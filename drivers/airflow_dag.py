@@ -22,8 +22,8 @@ import polars as pl
 from airflow.sdk import dag, task
 
 from drivers.demo import transactions
-from fdag.integrations._partition import day_window, in_window
 from fdag.integrations.airflow import FdagBackfillOperator
+from fdag.integrations.partition import day_window, in_window
 
 DATA = Path(os.environ.get("FDAG_AIRFLOW_DATA", Path(tempfile.gettempdir()) / "fdag-airflow"))
 OUTPUTS = ["spend_count_5m", "spend_sum_1h", "spend_mean_10d", "merchants_1h", "amount_vs_mean_10d", "burst_ratio",

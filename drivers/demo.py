@@ -18,7 +18,7 @@ from typing import Any
 import polars as pl
 
 import fdag
-from fdag.check import compare
+from fdag._check.check import compare
 from feature_modules import fraud, payment
 
 CATEGORIES = ["grocery", "travel", " Gambling", "crypto", "restaurants", "electronics", "gift_cards", "fuel"]

@@ -294,7 +294,7 @@ def open_store(url: str) -> Any:
         return fdag.MemoryStore()
     if url.startswith(("redis://", "rediss://", "unix://")):
         try:
-            from fdag._redis_store import RedisStore
+            from fdag._stores.redis import RedisStore
         except ImportError as exc:
             raise SystemExit(f"--store {url}: the Redis store is unavailable ({exc}). "
                              "Hint: pip install 'fdag[redis]'.") from None

@@ -1,18 +1,21 @@
 """fdag: features as plain Python functions, run row-at-a-time online and vectorized over Polars offline."""
 
-from fdag._dag import Dag
-from fdag._frame import Explanation, FrameDriver
-from fdag._lineage import Lineage
-from fdag._lookup import lookup
-from fdag._node import Node, tag
-from fdag._redis_store import RedisStore
-from fdag._row import RowDriver
-from fdag._source import Source
-from fdag._stores import MemoryStore
-from fdag._types import FType
-from fdag._vector import ErrorRecord, FeatureVector
-from fdag._window import window
-from fdag.check import check
+from fdag._check.check import check
+from fdag._dag.dag import Dag
+from fdag._dag.lineage import Lineage
+from fdag._dag.node import Node
+from fdag._declare.lookup import lookup
+from fdag._declare.source import Source
+from fdag._declare.tag import tag
+from fdag._declare.window import window
+from fdag._frame.driver import Explanation, FrameDriver
+from fdag._row.driver import RowDriver
+from fdag._row.vector import FeatureVector
+from fdag._stores.memory import MemoryStore
+from fdag._stores.redis import RedisStore
+from fdag._values.calls import ErrorRecord
+from fdag._values.types import FType
+from fdag._version import __version__ as __version__
 from fdag.errors import (
     ConsistencyError,
     DagError,
@@ -23,8 +26,6 @@ from fdag.errors import (
     SourceError,
     StoreError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "ConsistencyError",

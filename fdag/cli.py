@@ -10,8 +10,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from fdag._dag import Dag
-from fdag.check import check
+from fdag._check.check import check
+from fdag._dag.dag import Dag
 from fdag.errors import FdagError
 
 
@@ -41,7 +41,7 @@ def _check(args: argparse.Namespace) -> None:
 
 
 def _backfill(args: argparse.Namespace) -> None:
-    from fdag._frame import FrameDriver
+    from fdag._frame.driver import FrameDriver
 
     dag = Dag.from_modules(*_modules(args.modules))
     sources = {}

@@ -17,7 +17,7 @@ from hypothesis import strategies as st
 
 import fdag
 import feature_modules
-from fdag.check import compare, values_of
+from fdag._check.check import compare, values_of
 from tests import reference
 from tests.resources import semantics, tiny
 

@@ -7,7 +7,7 @@ import re
 import pytest
 
 import fdag
-from fdag._types import FType
+from fdag._values.types import FType
 from tests.resources import broken, cyclic, duplicate, reserved, tiny
 
 

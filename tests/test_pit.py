@@ -16,11 +16,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fdag._duration import parse_duration
-from fdag._pit import window_frame
-from fdag._source import Source
-from fdag._types import ftype_of
-from fdag._window import WindowSpec, parse_aggregation
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._frame.point_in_time import window_frame
+from fdag._values.durations import parse_duration
+from fdag._values.types import ftype_of
 
 T0 = datetime(2024, 1, 1, tzinfo=UTC)
 ALL_AGGS = ("count", "sum", "mean", "min", "max", "std", "var", "first", "last", "distinct_count", "last_n(3)")

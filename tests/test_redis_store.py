@@ -15,12 +15,14 @@ import polars as pl
 import pytest
 
 import fdag
-from fdag._event_check import micros
-from fdag._redis_store import RedisStore
-from fdag._source import Source
-from fdag._stores import IngestReport, MemoryStore
-from fdag._types import FType
-from fdag._window import WindowSpec, parse_aggregation
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.memory import MemoryStore
+from fdag._stores.protocol import IngestReport
+from fdag._stores.redis import RedisStore
+from fdag._values.instants import micros
+from fdag._values.types import FType
 from fdag.errors import StoreError
 from feature_modules import fraud
 from tests.conftest import ROOT
@@ -195,8 +197,8 @@ CHILD = """
 import sys
 import polars as pl
 import fdag
-from fdag._event_check import micros
-from fdag._redis_store import RedisStore
+from fdag._values.instants import micros
+from fdag._stores.redis import RedisStore
 from fdag.errors import StoreError
 from feature_modules import fraud
 
@@ -216,8 +218,8 @@ READER = """
 import sys, json
 from datetime import datetime
 import fdag
-from fdag._event_check import micros
-from fdag._redis_store import RedisStore
+from fdag._values.instants import micros
+from fdag._stores.redis import RedisStore
 from feature_modules import fraud
 
 url, namespace, as_of = sys.argv[1:4]

@@ -20,9 +20,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fdag._translate import translate
-from fdag._translate._methods import PY_WHITESPACE
-from fdag._types import INT64_MAX, INT64_MIN, FType, coerce_value, ftype_of
+from fdag._frame.translate import translate
+from fdag._frame.translate.methods import PY_WHITESPACE
+from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value, ftype_of
 from fdag.errors import NotTranslatable
 
 LIMIT = 10

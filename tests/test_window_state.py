@@ -16,12 +16,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from fdag._duration import parse_duration
-from fdag._source import Source
-from fdag._stores import MemoryStore, Store, WindowState
-from fdag._types import FType
-from fdag._window import WindowSpec, parse_aggregation
-from fdag._window_state import IngestReport, MemoryWindowState
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.memory import MemoryStore, MemoryWindowState
+from fdag._stores.protocol import IngestReport, Store, WindowState
+from fdag._values.durations import parse_duration
+from fdag._values.types import FType
 from fdag.errors import SourceError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)

@@ -129,12 +129,12 @@ def test_with_as_of_reports_each_values_as_of() -> None:
 
 
 def test_the_leakage_guard_raises_on_a_value_from_the_future(monkeypatch: pytest.MonkeyPatch) -> None:
-    import fdag._frame
+    import fdag._frame.driver
 
     def leaky(plan, watermarks):  # type: ignore[no-untyped-def]
         return {name: pl.col("as_of") + timedelta(microseconds=1) for name in plan.outputs}
 
-    monkeypatch.setattr(fdag._frame, "as_of_columns", leaky)
+    monkeypatch.setattr(fdag._frame.driver, "as_of_columns", leaky)
     frame = fdag.FrameDriver(DAG, ["spend_sum_1h"])
     spine = pl.DataFrame({"user_id": ["u1"], "as_of": [T]})
     with pytest.raises(fdag.PointInTimeError, match=r"feature 'spend_sum_1h' has 1 values whose as-of is after their "

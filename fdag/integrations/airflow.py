@@ -27,10 +27,10 @@ import importlib.util
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from fdag._frame import FrameDriver
-from fdag._node import AS_OF
+from fdag._dag.node import AS_OF
+from fdag._frame.driver import FrameDriver
 from fdag.errors import MissingDependencyError
-from fdag.integrations._partition import backfill_partition, dag_from_module_names, day_window
+from fdag.integrations.partition import backfill_partition, dag_from_module_names, day_window
 
 if importlib.util.find_spec("airflow") is None:
     raise MissingDependencyError("airflow", "airflow")

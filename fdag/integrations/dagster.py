@@ -28,11 +28,11 @@ from typing import Any
 
 import polars as pl
 
-from fdag._dag import Dag
-from fdag._frame import FrameDriver
-from fdag._node import AS_OF
+from fdag._dag.dag import Dag
+from fdag._dag.node import AS_OF
+from fdag._frame.driver import FrameDriver
 from fdag.errors import MissingDependencyError
-from fdag.integrations._partition import (
+from fdag.integrations.partition import (
     Loader,
     backfill_partition,
     code_version,

@@ -1,0 +1,101 @@
+"""Derived arrays of one value column of one key: ranks of non-null values, prefix sums and monotonic stacks.
+
+Rebuilt from the first changed position with C-level ``itertools.accumulate``, so that an online window query
+is a handful of list lookups (the aggregators of ``online`` read them).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left
+from dataclasses import dataclass
+from itertools import accumulate, compress, repeat
+from operator import is_not, mul
+from typing import Any
+
+
+@dataclass(frozen=True)
+class ColumnPlan:
+    """Which derived arrays the specs over one value column need."""
+
+    sums: bool  # prefix sums (sum, mean, std, var)
+    squares: bool  # prefix sums of squares (std, var)
+    exact: bool  # int/bool values: prefix sums are exact Python ints, no error bounds needed
+    mins: bool
+    maxs: bool
+
+
+class ColumnIndex:
+    """Derived arrays of one value column of one key, indexed by rank among the column's non-null values.
+
+    ``counts[i]`` is the number of non-null values among the first ``i`` events, so events ``[lo, hi)`` hold
+    the non-null values of ranks ``[counts[lo], counts[hi])``. ``sums``/``squares`` are prefix sums over
+    ranks; for floats ``bounds``/``square_bounds`` accumulate ``|prefix|``, which bounds the rounding error
+    of any difference of prefixes (see ``_window_aggs``). ``mins``/``maxs`` are monotonic stacks of ranks.
+    """
+
+    __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
+
+    def __init__(self, plan: ColumnPlan) -> None:
+        self.plan = plan
+        self.reset()
+
+    def reset(self) -> None:
+        """Forget every derived array (the next ``refresh`` rebuilds from the first event)."""
+        zero = 0 if self.plan.exact else 0.0
+        self.counts: list[int] = [0]
+        self.values: list[Any] = []
+        self.sums: list[Any] = [zero]
+        self.bounds: list[float] = [0.0]
+        self.squares: list[Any] = [zero]
+        self.square_bounds: list[float] = [0.0]
+        self.mins: list[int] = []
+        self.maxs: list[int] = []
+
+    def refresh(self, raw: list[Any], start: int) -> None:
+        """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
+        segment = raw[start:]
+        flags = list(map(is_not, segment, repeat(None)))
+        counts = self.counts
+        counts[start:] = accumulate(flags, initial=counts[start])
+        rank = counts[start]
+        values = self.values
+        values[rank:] = compress(segment, flags)
+        plan = self.plan
+        if plan.sums:
+            fresh = values[rank:]
+            self.sums[rank:] = accumulate(fresh, initial=self.sums[rank])
+            if not plan.exact:
+                self.bounds[rank:] = accumulate(map(abs, self.sums[rank + 1 :]), initial=self.bounds[rank])
+            if plan.squares:
+                self.squares[rank:] = accumulate(map(mul, fresh, fresh), initial=self.squares[rank])
+                if not plan.exact:
+                    self.square_bounds[rank:] = accumulate(self.squares[rank + 1 :], initial=self.square_bounds[rank])
+        if plan.mins or plan.maxs:
+            # Values were only inserted from ``rank`` on: entries before it that survived the old values after
+            # them must still face those values (now shifted), so dropping the rest and re-pushing from
+            # ``rank`` gives exactly the stack of the new values.
+            if plan.mins:
+                del self.mins[bisect_left(self.mins, rank):]
+                _extend_min_stack(self.mins, values, rank)
+            if plan.maxs:
+                del self.maxs[bisect_left(self.maxs, rank):]
+                _extend_max_stack(self.maxs, values, rank)
+
+
+def _extend_min_stack(stack: list[int], values: list[Any], start: int) -> None:
+    """Push ranks ``start..`` keeping values strictly increasing: the suffix minimum from rank ``a`` is at the
+    first stack entry ``>= a``."""
+    for i in range(start, len(values)):
+        value = values[i]
+        while stack and not values[stack[-1]] < value:
+            stack.pop()
+        stack.append(i)
+
+
+def _extend_max_stack(stack: list[int], values: list[Any], start: int) -> None:
+    """Push ranks ``start..`` keeping values strictly decreasing (the suffix-maximum twin of the above)."""
+    for i in range(start, len(values)):
+        value = values[i]
+        while stack and not values[stack[-1]] > value:
+            stack.pop()
+        stack.append(i)

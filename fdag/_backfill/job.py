@@ -1,0 +1,306 @@
+"""``FrameDriver.backfill``: a spine of any size to a hive-partitioned Parquet dataset, one partition at a time.
+
+Each partition (a day of ``as_of`` by default) is computed from only its own spine rows and the events its
+windows can see (``[first as_of - longest window, last as_of]``), written atomically with its fdag metadata
+(versions, lineage, as-of range, rows) and skipped on the next run while its versions are unchanged.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Protocol
+from urllib.parse import quote
+
+import polars as pl
+
+from fdag._dag.plan import Plan
+from fdag._values.calls import ErrorRecord
+from fdag._values.frames import column_expr, to_polars
+from fdag._values.types import FType
+from fdag._version import __version__
+from fdag.errors import InputTypeError, MissingInputError
+
+
+class FrameEngine(Protocol):
+    """What a backfill needs of the offline engine (``FrameDriver``): its plan and a run over one batch."""
+
+    plan: Plan
+    errors: list[ErrorRecord]
+
+    def run(self, spine: Any, sources: Mapping[str, Any] | None = None, as_of: str = ...) -> pl.DataFrame:
+        """Features for every row of ``spine``."""
+        ...
+
+PART_FILE = "part-0.parquet"
+METADATA_KEY = "fdag"
+ROW_INDEX = "__fdag_row"
+_PART = "__fdag_partition"
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"  # what Hive, Spark and Polars read back as null
+_TEMPORARY = f".{PART_FILE}."  # prefix of in-flight files: hidden, removed on failure and at the next start
+
+
+@dataclass(frozen=True)
+class BackfillReport:
+    """What one ``backfill`` call did: partitions written and skipped (by directory name), rows written, time."""
+
+    path: Path
+    written: tuple[str, ...]
+    skipped: tuple[str, ...]
+    rows: int
+    seconds: float
+    errors: tuple[ErrorRecord, ...] = ()
+
+    @property
+    def partitions_written(self) -> int:
+        """How many partition files this call (re)wrote."""
+        return len(self.written)
+
+    @property
+    def partitions_skipped(self) -> int:
+        """How many partitions were already up to date."""
+        return len(self.skipped)
+
+    def __str__(self) -> str:
+        return (f"backfill {self.path}: {self.partitions_written} partitions written ({self.rows} rows), "
+                f"{self.partitions_skipped} up to date, {self.seconds:.1f} s")
+
+
+@dataclass(frozen=True)
+class Partition:
+    """One partition of the dataset: its key value, directory name, row count and the range of its ``as_of``."""
+
+    value: Any
+    name: str
+    rows: int
+    first: datetime | None
+    last: datetime | None
+
+
+@dataclass(frozen=True)
+class Batch:
+    """Consecutive partitions computed by one ``FrameDriver.run`` (grouped up to ``batch_rows`` spine rows)."""
+
+    partitions: tuple[Partition, ...]
+
+    @property
+    def first(self) -> datetime | None:
+        """The earliest ``as_of`` of the batch."""
+        return min((p.first for p in self.partitions if p.first is not None), default=None)
+
+    @property
+    def last(self) -> datetime | None:
+        """The latest ``as_of`` of the batch."""
+        return max((p.last for p in self.partitions if p.last is not None), default=None)
+
+
+def batches(partitions: list[Partition], batch_rows: int) -> list[Batch]:
+    """Group consecutive partitions while their rows add up to at most ``batch_rows`` (one at least)."""
+    grouped: list[list[Partition]] = []
+    total = 0
+    for partition in partitions:
+        if not grouped or total + partition.rows > batch_rows:
+            grouped.append([])
+            total = 0
+        grouped[-1].append(partition)
+        total += partition.rows
+    return [Batch(tuple(group)) for group in grouped]
+
+
+@dataclass
+class Backfill:
+    """A prepared backfill: the lazy spine and events, the partitions, and how to read and write each one."""
+
+    frame: FrameEngine
+    spine: pl.LazyFrame
+    sources: dict[str, pl.LazyFrame]
+    path: Path
+    column: str  # the hive partition column (``as_of_date`` for days)
+    key: pl.Expr  # the partition key of each spine row
+    key_dtype: pl.DataType
+    as_of: str
+    partitions: list[Partition] = field(default_factory=list)
+    paths: dict[str, str] = field(default_factory=dict)  # sources given as Parquet paths (Ray tasks scan them)
+
+    @classmethod
+    def prepare(cls, frame: FrameEngine, spine: Any, sources: Mapping[str, Any] | None, path: str | Path,
+                partition_by: str, as_of: str) -> Backfill:
+        """Read the spine's partitions (one streaming pass: a row count and as-of range per key)."""
+        lazy = lazy_frame(spine, "spine")
+        schema = lazy.collect_schema()
+        needs_as_of = as_of in schema or partition_by == "day"  # a missing one raises, naming the column
+        instant = column_expr(schema, as_of, FType(datetime), "spine") if needs_as_of else None
+        if instant is not None and partition_by == "day":
+            column, key = f"{as_of}_date", instant.dt.date()
+        elif partition_by in schema:
+            column, key = partition_by, pl.col(partition_by)
+        else:
+            raise MissingInputError(partition_by, "is not a spine column, so the spine cannot be partitioned by it",
+                                    "pass partition_by='day' or the name of a spine column")
+        given = dict(sources or {})
+        lazy_sources = {name: lazy_frame(events, f"events of source '{name}'") for name, events in given.items()}
+        job = cls(frame, lazy, lazy_sources, Path(path), column, key, pl.Null(), as_of)
+        job.paths = {name: os.fspath(events) for name, events in given.items() if isinstance(events, str | os.PathLike)}
+        when = instant if instant is not None else pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+        stats = (lazy.select(key.alias("key"), when.alias("when"))
+                 .group_by("key").agg(pl.len(), pl.col("when").min().alias("first"), pl.col("when").max().alias("last"))
+                 .sort("key", nulls_last=True).collect(engine="streaming"))
+        job.key_dtype = stats.schema["key"]
+        job.partitions = [Partition(value, f"{column}={partition_text(value)}", rows, first, last)
+                          for value, rows, first, last in stats.iter_rows()]
+        return job
+
+    def rows(self, batch: Batch) -> pl.LazyFrame:
+        """The batch's spine rows, in spine order, with their position in the whole spine (``__fdag_row``)."""
+        values = [p.value for p in batch.partitions if p.value is not None]
+        inside = self.key.is_in(pl.Series(values, dtype=self.key_dtype).implode())
+        if len(values) < len(batch.partitions):
+            inside = inside | self.key.is_null()
+        return self.spine.with_row_index(ROW_INDEX).filter(inside)
+
+    def compute(self, batch: Batch) -> tuple[pl.DataFrame, list[ErrorRecord]]:
+        """The batch's rows with their features (and ``__fdag_row``), computed by ``FrameDriver.run``."""
+        rows = self.rows(batch).collect(engine="streaming")
+        events = {name: visible_events(self.frame.plan, name, lazy, batch, rows).collect(engine="streaming")
+                  for name, lazy in self.sources.items()}
+        result = self.frame.run(rows, sources=events, as_of=self.as_of)
+        return result, list(self.frame.errors)
+
+    def split(self, batch: Batch, result: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame]]:
+        """A batch's result cut into its partitions, each in spine order."""
+        parts = result.with_columns(self.key.alias(_PART)).partition_by(_PART, as_dict=True, include_key=False)
+        for partition in batch.partitions:
+            yield partition, parts[(partition.value,)].sort(ROW_INDEX).drop(ROW_INDEX)
+
+    def file(self, partition: Partition) -> Path:
+        """Where the partition's Parquet file lives."""
+        return self.path / partition.name / PART_FILE
+
+    def is_current(self, partition: Partition) -> bool:
+        """The file exists and was written from the same code (versions) for the same spine rows."""
+        file = self.file(partition)
+        if not file.exists():
+            return False
+        try:
+            recorded = json.loads(pl.read_parquet_metadata(file).get(METADATA_KEY, "{}"))
+        except Exception:  # unreadable or foreign file: recompute it rather than trust it
+            return False
+        expected = self.metadata(partition)
+        return all(recorded.get(name) == expected[name]
+                   for name in ("outputs", "versions", "rows", "as_of_min", "as_of_max", "partition"))
+
+    def metadata(self, partition: Partition) -> dict[str, Any]:
+        """The JSON stored under the file's ``fdag`` key: what made these rows, and from which spine rows."""
+
+        plan = self.frame.plan
+        return {
+            "fdag_version": __version__,
+            "partition": {"column": self.column, "value": partition_text(partition.value)},
+            "outputs": list(plan.outputs),
+            "versions": dict(plan.versions),
+            "lineage": {name: plan.lineage[name].to_dict() for name in plan.outputs},
+            "as_of_min": None if partition.first is None else partition.first.isoformat(),
+            "as_of_max": None if partition.last is None else partition.last.isoformat(),
+            "rows": partition.rows,
+        }
+
+    def write(self, partition: Partition, rows: pl.DataFrame) -> None:
+        """Write the partition atomically: a hidden temporary file in the same directory, fsync, rename."""
+        file = self.file(partition)
+        file.parent.mkdir(parents=True, exist_ok=True)
+        temporary = file.parent / f"{_TEMPORARY}{os.getpid()}.tmp"
+        meta = json.dumps(self.metadata(partition), sort_keys=True)
+        try:
+            with open(temporary, "wb") as handle:
+                rows.write_parquet(handle, metadata={METADATA_KEY: meta})
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temporary, file)
+        except BaseException:
+            temporary.unlink(missing_ok=True)
+            raise
+        _fsync_directory(file.parent)
+
+    def remove_temporaries(self) -> None:
+        """Delete in-flight files a killed run left behind (they would break readers of the directory)."""
+        for stale in self.path.glob(f"*/{_TEMPORARY}*.tmp"):
+            stale.unlink(missing_ok=True)
+
+
+def visible_events(plan: Plan, name: str, events: pl.LazyFrame, batch: Batch,
+                   rows: pl.DataFrame | None = None) -> pl.LazyFrame:
+    """The events of source ``name`` that the batch's windows can see: ``[first - longest window, last]``.
+
+    Window sources are cut to that time range (and, given ``rows``, to the keys those rows ask about); a source
+    the plan reads otherwise is passed whole. Nothing a window of the partition needs is ever cut.
+    """
+    specs = plan.windows.get(name)
+    if not specs:
+        return events
+    source, schema = specs[0].source, events.collect_schema()
+    stamp = schema.get(source.timestamp)
+    if not isinstance(stamp, pl.Datetime):  # FrameDriver.run names the problem
+        return events
+    if batch.first is None or batch.last is None:
+        return events.head(0)
+    longest = max(spec.over for spec in specs)
+    ts = pl.col(source.timestamp)
+    cut = events.filter(ts >= instant_literal(batch.first - longest, stamp),
+                        ts <= instant_literal(batch.last, stamp))
+    if rows is not None and source.key in rows.columns and source.key in schema:
+        keys = rows.get_column(source.key).cast(schema[source.key], strict=False).drop_nulls().unique()
+        cut = cut.filter(pl.col(source.key).is_in(keys.implode()))
+    return cut
+
+
+def lazy_frame(data: Any, what: str) -> pl.LazyFrame:
+    """A LazyFrame over a frame (Polars, pandas, Arrow) or a Parquet file, directory or glob (scanned lazily)."""
+    if isinstance(data, pl.LazyFrame):
+        return data
+    if isinstance(data, str | os.PathLike):
+        return pl.scan_parquet(os.fspath(data))
+    if isinstance(data, pl.DataFrame):
+        return data.lazy()
+    try:
+        return to_polars(data, what).lazy()
+    except InputTypeError:
+        raise InputTypeError(what, f"is a {type(data).__name__}",
+                             "pass a Polars, pandas or Arrow frame, a LazyFrame or a Parquet path") from None
+
+
+def partition_text(value: Any) -> str:
+    """A partition value as it appears in a hive directory name (percent-encoded; null is Hive's default)."""
+    if value is None:
+        return NULL_PARTITION
+    text = value.isoformat() if isinstance(value, date | datetime) else str(value)
+    return quote(text, safe="")
+
+
+def instant_literal(instant: datetime, dtype: pl.Datetime) -> pl.Expr:
+    """``instant`` (UTC) as a literal comparable with a column of ``dtype`` (naive columns are read as UTC)."""
+    literal = pl.lit(instant, dtype=pl.Datetime("us", "UTC"))
+    if dtype.time_zone is None:
+        return literal.dt.replace_time_zone(None)
+    return literal.dt.convert_time_zone(dtype.time_zone)
+
+
+def merge_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
+    """Sum the counts of identical (node, type, message) records, in order of first appearance."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for e in errors:
+        counts[(e.node, e.type, e.message)] = counts.get((e.node, e.type, e.message), 0) + e.count
+    return [ErrorRecord(node, kind, message, count) for (node, kind, message), count in counts.items()]
+
+
+def _fsync_directory(directory: Path) -> None:
+    """Make the rename itself durable (POSIX: a directory's entries are flushed by fsync on the directory)."""
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+

@@ -1,0 +1,62 @@
+"""The backfill run loop: which partitions are due, computed batch by batch (here or on Ray), written as they come."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+from tqdm.auto import tqdm
+
+from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
+from fdag._values.calls import ErrorRecord
+
+
+def local_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[
+        tuple[Batch, pl.DataFrame, list[ErrorRecord]]]:
+    """Compute the batches one after another in this process (Polars uses every core for each one)."""
+    for batch in todo:
+        yield (batch, *job.compute(batch))
+
+
+def backfill(
+    frame: FrameEngine,
+    spine: Any,
+    sources: Mapping[str, Any] | None,
+    path: str | Path,
+    partition_by: str = "day",
+    as_of: str = "as_of",
+    engine: Literal["local", "ray"] = "local",
+    progress: bool = True,
+    workers: int | None = None,
+    overwrite: bool = False,
+    batch_rows: int = 1_000_000,
+) -> BackfillReport:
+    """Compute and write every partition that is missing or out of date; see ``FrameDriver.backfill``."""
+    started = time.perf_counter()
+    if engine == "local":
+        run_batches = local_results
+    elif engine == "ray":
+        from fdag._backfill.ray import ray_results as run_batches
+    else:
+        raise ValueError(f"engine={engine!r} is not 'local' or 'ray'. Hint: 'ray' spreads partitions over a cluster.")
+    job = Backfill.prepare(frame, spine, sources, path, partition_by, as_of)
+    job.path.mkdir(parents=True, exist_ok=True)
+    job.remove_temporaries()
+    todo = [p for p in job.partitions if overwrite or not job.is_current(p)]
+    skipped = tuple(p.name for p in job.partitions if p not in todo)
+    written, rows, errors = [], 0, []
+    with tqdm(total=len(job.partitions), initial=len(skipped), disable=not progress, unit="partition",
+              desc=f"backfill {job.path.name}") as bar:
+        for batch, result, batch_errors in run_batches(job, batches(todo, batch_rows), workers):
+            for partition, partition_rows in job.split(batch, result):
+                job.write(partition, partition_rows)
+                written.append(partition.name)
+                rows += partition_rows.height
+                bar.set_postfix_str(partition.name, refresh=False)
+                bar.update(1)
+            errors += batch_errors
+    frame.errors = merge_errors(errors)
+    return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started, tuple(frame.errors))

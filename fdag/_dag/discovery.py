@@ -1,0 +1,169 @@
+"""Discovery: turn modules of plain functions into typed nodes (DESIGN §1), collecting every problem."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import typing
+from collections.abc import Callable
+from datetime import datetime
+from types import ModuleType
+from typing import Any
+
+from fdag._aggregations.registry import is_ordered
+from fdag._dag.node import AS_OF, Node
+from fdag._dag.specs import WindowSpec, lookup_spec
+from fdag._declare.lookup import LOOKUP_ATTRIBUTE, LookupDecl
+from fdag._declare.source import Source
+from fdag._declare.tag import TAGS_ATTRIBUTE
+from fdag._declare.window import WINDOW_ATTRIBUTE, WindowDecl
+from fdag._values.types import FType, UnsupportedType, ftype_of
+from fdag.errors import Problem
+
+_TYPES_HINT = "use int, float, bool, str, datetime, date, timedelta, list[T] or T | None"
+
+
+def location_of(func: Callable[..., Any]) -> str:
+    """``file:line`` of a function, relative to the working directory when below it."""
+    code = getattr(func, "__code__", None)
+    if code is None:
+        return "?"
+    path = code.co_filename
+    try:
+        relative = os.path.relpath(path)
+        path = path if relative.startswith("..") else relative
+    except ValueError:  # another drive on Windows
+        pass
+    return f"{path}:{code.co_firstlineno}"
+
+
+def module_functions(module: ModuleType) -> list[Callable[..., Any]]:
+    """Public functions defined in ``module`` itself (imported ones are not features), in source order."""
+    found = [
+        value
+        for name, value in vars(module).items()
+        if not name.startswith("_") and inspect.isfunction(value) and value.__module__ == module.__name__
+    ]
+    return sorted(found, key=lambda f: f.__code__.co_firstlineno)
+
+
+def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
+    """The nodes one function makes (several for a window grid); problems are appended, not raised."""
+    name, where = func.__name__, location_of(func)
+    hints = _resolved_hints(func, problems)
+    if hints is None:
+        return []
+    signature = inspect.signature(func)
+    params: dict[str, FType] = {}
+    ok = True
+    for param in signature.parameters.values():
+        if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
+            problems.append(Problem(name, where, f"takes '*{param.name}'", "features take named parameters only"))
+            ok = False
+            continue
+        ftype = _annotation(name, where, f"parameter '{param.name}'", hints.get(param.name, _MISSING), problems)
+        if ftype is None:
+            ok = False
+        else:
+            params[param.name] = ftype
+    returns = _annotation(name, where, "return", hints.get("return", _MISSING), problems)
+    if returns is None or not ok:
+        return []
+    doc = inspect.getdoc(func) or ""
+    tags = dict(getattr(func, TAGS_ATTRIBUTE, {}))
+    found: LookupDecl | None = getattr(func, LOOKUP_ATTRIBUTE, None)
+    if found is not None:
+        if not _reads_source_columns(name, where, found.source, params, problems):
+            return []
+        spec = lookup_spec(name, found, func, tuple(params), returns)
+        return [Node(name, func, _request_params(found.source), returns.nullable(), where, doc, tags, spec)]
+    decl: WindowDecl | None = getattr(func, WINDOW_ATTRIBUTE, None)
+    if decl is None:
+        if AS_OF in params and params[AS_OF].required() != FType(datetime):
+            problems.append(
+                Problem(name, where, f"takes 'as_of: {params[AS_OF]}' but 'as_of' is the request instant",
+                        "annotate it 'as_of: datetime' or rename the parameter")
+            )
+            return []
+        return [Node(name, func, params, returns, where, doc, tags)]
+    return _window_nodes(func, decl, params, returns, where, doc, tags, problems)
+
+
+_MISSING = object()
+
+
+def _resolved_hints(func: Callable[..., Any], problems: list[Problem]) -> dict[str, Any] | None:
+    try:
+        return typing.get_type_hints(func)
+    except Exception as exc:  # an annotation naming something undefined, or not a type at all
+        problems.append(
+            Problem(func.__name__, location_of(func), f"has an annotation that cannot be resolved ({exc})",
+                    f"import the names its annotations use; {_TYPES_HINT}")
+        )
+        return None
+
+
+def _annotation(name: str, where: str, what: str, hint: Any, problems: list[Problem]) -> FType | None:
+    if hint is _MISSING:
+        problems.append(Problem(name, where, f"has no type annotation for its {what}",
+                                f"annotate it, e.g. 'amount: float'; {_TYPES_HINT}"))
+        return None
+    try:
+        return ftype_of(hint)
+    except UnsupportedType as exc:
+        problems.append(Problem(name, where, f"has an unsupported {what} annotation: {exc}", _TYPES_HINT))
+        return None
+
+
+def _request_params(source: Source) -> dict[str, FType]:
+    """What a window or lookup node depends on: the request's key and its instant."""
+    return {source.key: source.key_type, AS_OF: FType(datetime)}
+
+
+def _reads_source_columns(name: str, where: str, source: Source, params: dict[str, FType],
+                          problems: list[Problem]) -> bool:
+    """Whether every parameter of a window or lookup function is a source column of a compatible type."""
+    valid = True
+    for column, wanted in params.items():
+        have = source.schema.get(column)
+        if have is None:
+            problems.append(Problem(name, where, f"reads '{column}' but source '{source.name}' has no such column",
+                                    f"window and lookup functions take source columns: {', '.join(source.schema)}"))
+            valid = False
+        elif not wanted.nullable().accepts(have):
+            problems.append(Problem(name, where, f"takes '{column}: {wanted}' but source '{source.name}' has "
+                                    f"'{column}: {have}'", f"annotate it as '{have}'"))
+            valid = False
+    return valid
+
+
+def _window_nodes(
+    func: Callable[..., Any],
+    decl: WindowDecl,
+    params: dict[str, FType],
+    returns: FType,
+    where: str,
+    doc: str,
+    tags: dict[str, Any],
+    problems: list[Problem],
+) -> list[Node]:
+    source, name = decl.source, func.__name__
+    valid = _reads_source_columns(name, where, source, params, problems)
+    nodes = []
+    key_param = _request_params(source)
+    for node_name, agg, over, label in decl.node_names(name):
+        if agg.name in ("sum", "mean", "std", "var") and returns.base not in (int, float, bool):
+            problems.append(Problem(node_name, where, f"aggregates '{returns}' values with '{agg.name}'",
+                                    "return an int or float per event, or use count/first/last/last_n"))
+            valid = False
+        elif agg.name in ("min", "max") and not is_ordered(returns):
+            problems.append(Problem(node_name, where, f"takes min/max of '{returns}' values",
+                                    "return an orderable scalar per event"))
+            valid = False
+        if not valid:
+            continue
+        result = agg.result_type(returns)
+        spec = WindowSpec(node_name, source, func, tuple(params), returns, agg, over, label, decl.closed,
+                          decl.default, result if decl.default is None else result.required())
+        nodes.append(Node(node_name, func, key_param, spec.returns, where, doc, tags, spec))
+    return nodes

@@ -1,0 +1,99 @@
+"""DAG validation: one small rule per function, each returning the problems it finds (never raising)."""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable, Mapping
+
+import networkx as nx
+
+from fdag._dag.node import AS_OF, Node
+from fdag._values.types import FType
+from fdag.errors import Problem
+
+
+def duplicate_names(functions_by_name: Mapping[str, list[Node]]) -> list[Problem]:
+    """A node name defined by more than one function (across modules, or by a window grid)."""
+    problems = []
+    for name, nodes in functions_by_name.items():
+        if len(nodes) > 1:
+            places = ", ".join(n.location for n in nodes)
+            problems.append(Problem(name, nodes[0].location, f"is defined {len(nodes)} times ({places})",
+                                    "rename one of them; a node name must be unique across modules"))
+    return problems
+
+
+def reserved_as_of(nodes: Iterable[Node]) -> list[Problem]:
+    """``as_of`` is the request instant; no feature may produce it."""
+    return [
+        Problem(AS_OF, n.location, "is reserved for the request instant and cannot be a feature",
+                "rename the function; read the instant by taking an 'as_of: datetime' parameter")
+        for n in nodes
+        if n.name == AS_OF
+    ]
+
+
+def edge_types(nodes: Mapping[str, Node]) -> list[Problem]:
+    """Every parameter fed by a node must accept that node's return type (``int`` widens to ``float``)."""
+    problems = []
+    for node in nodes.values():
+        for param, wanted in node.params.items():
+            producer = nodes.get(param)
+            if producer is None or wanted.accepts(producer.returns):
+                continue
+            if producer.returns.optional and wanted.nullable().accepts(producer.returns):
+                hint = f"annotate the parameter as '{wanted.nullable()}' or make '{param}' non-optional"
+            else:
+                hint = f"annotate the parameter as '{producer.returns}' or change what '{param}' returns"
+            problems.append(Problem(node.name, node.location, f"takes '{param}: {wanted}' but '{param}' returns "
+                                    f"'{producer.returns}'", hint))
+    return problems
+
+
+def input_types(nodes: Mapping[str, Node]) -> tuple[dict[str, FType], list[Problem]]:
+    """The request inputs (parameters no node produces) with one agreed type each."""
+    seen: dict[str, tuple[FType, Node]] = {}
+    problems = []
+    for node in nodes.values():
+        for param, wanted in node.params.items():
+            if param in nodes or param == AS_OF:
+                continue
+            if param not in seen:
+                seen[param] = (wanted, node)
+                continue
+            first, first_node = seen[param]
+            if first.required() != wanted.required():
+                problems.append(Problem(node.name, node.location, f"takes input '{param}: {wanted}' but "
+                                        f"'{first_node.name}' ({first_node.location}) takes '{param}: {first}'",
+                                        "give the input one type everywhere"))
+            elif wanted.optional and not first.optional:
+                seen[param] = (wanted, node)
+    return {name: ftype for name, (ftype, _) in sorted(seen.items())}, problems
+
+
+def cycles(graph: nx.DiGraph, nodes: Mapping[str, Node]) -> list[Problem]:
+    """Each cycle once, with its path (``a -> b -> a``)."""
+    problems = []
+    for component in nx.strongly_connected_components(graph):
+        members = sorted(component)
+        if len(members) == 1 and not graph.has_edge(members[0], members[0]):
+            continue
+        names = [edge[0] for edge in nx.find_cycle(graph.subgraph(members), source=members[0])]
+        start = names.index(min(names))  # rotate so the same cycle always reads the same
+        names = names[start:] + names[:start]
+        path = " -> ".join([*names, names[0]])
+        first = nodes[names[0]]
+        problems.append(Problem(first.name, first.location, f"is part of a cycle: {path}",
+                                "a feature cannot depend on itself; break the cycle by renaming a parameter"))
+    return problems
+
+
+def unknown_outputs(requested: Iterable[str], nodes: Mapping[str, Node]) -> list[Problem]:
+    """Requested outputs that are not nodes, with the closest known names."""
+    problems = []
+    for name in requested:
+        if name not in nodes:
+            close = difflib.get_close_matches(name, list(nodes), n=3)
+            hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "ask for a feature of the DAG"
+            problems.append(Problem(name, "", "is requested as an output but no function defines it", hint))
+    return problems

@@ -1,0 +1,208 @@
+"""``FrameDriver``: the offline engine — a spine of requests in, one fused lazy Polars query, features out."""
+
+from __future__ import annotations
+
+import builtins
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Literal
+
+import polars as pl
+
+from fdag._backfill.job import BackfillReport
+from fdag._backfill.run import backfill
+from fdag._dag.dag import Dag
+from fdag._dag.node import AS_OF
+from fdag._dag.plan import Plan
+from fdag._dag.specs import CLOCK_PREFIX, node_type
+from fdag._frame.as_of import as_of_columns, guard
+from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
+from fdag._frame.windows import WindowStage
+from fdag._values.calls import ErrorRecord
+from fdag._values.frames import ROW, column_expr, to_polars
+from fdag._values.types import FType
+from fdag.errors import FeatureError, InputError
+
+
+@dataclass(frozen=True)
+class Explanation:
+    """How one node is computed: ``input``, ``window``, ``translated`` or ``fallback`` (with the reason)."""
+
+    node: str
+    how: str
+    reason: str = ""
+
+    def __str__(self) -> str:
+        return f"{self.node}: {self.how}" + (f" ({self.reason})" if self.reason else "")
+
+
+class FrameDriver:
+    """Compute features for a whole spine of requests at once, point-in-time correct, over Polars.
+
+    Example::
+
+        frame = fdag.FrameDriver(dag, outputs=["amount_vs_mean_10d"])
+        out = frame.run(spine, sources={"transactions": events})   # spine: request inputs + "as_of"
+        print(frame.explain()); frame.errors
+    """
+
+    def __init__(
+        self, dag: Dag, outputs: Sequence[str] | None = None, errors: Literal["null", "raise"] = "null"
+    ) -> None:
+        if errors not in ("null", "raise"):
+            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+        self.dag = dag
+        self.plan: Plan = dag.plan(outputs)
+        self.errors_mode = errors
+        self.errors: list[ErrorRecord] = []
+        self._windows = WindowStage(self.plan)
+        schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
+        schema[AS_OF] = FType(datetime).polars
+        schema.update({spec.node: node_type(spec).polars for group in self.plan.groups for spec in group.specs})
+        self._compiled: list[Compiled] = []
+        for node in self.plan.nodes:
+            if node.window is None:
+                compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
+                self._compiled.append(compiled)
+            schema[node.name] = node.returns.polars
+        self._stages = _stages(self._compiled, self.plan)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The features each run adds to the spine."""
+        return self.plan.outputs
+
+    def explain(self) -> str:
+        """One line per node: how it is computed and, for fallbacks, why it could not be translated."""
+        return "\n".join(str(e) for e in self.explanations())
+
+    def explanations(self) -> list[Explanation]:
+        """``explain()`` as data."""
+        rows = [Explanation(name, "input") for name in self.plan.inputs]
+        rows += [Explanation(spec.node, "window", f"{spec.agg.label} over {spec.over_label} of {source}")
+                 if spec.lag is None else Explanation(spec.node, "lookup", f"latest row of {source}, lag {spec.lag}")
+                 for source, specs in self.plan.windows.items() for spec in specs]
+        rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
+        return rows
+
+    def run(
+        self,
+        spine: Any,
+        sources: Mapping[str, Any] | None = None,
+        as_of: str = AS_OF,
+        check_as_of: bool = True,
+        with_as_of: bool = False,
+    ) -> pl.DataFrame:
+        """Features for every spine row; keeps the spine's columns and row order and adds one column per output.
+
+        ``spine`` (Polars, pandas or Arrow) holds the request inputs and the ``as_of`` column (naive instants
+        are read as UTC). ``sources`` maps each window source's name to its events. Errors inside features give
+        null and are listed in ``self.errors`` afterwards (or raise with ``errors="raise"``).
+        ``check_as_of`` raises ``PointInTimeError`` if a value's as-of is after its row's ``as_of``;
+        ``with_as_of`` adds a ``<feature>__as_of`` column per output.
+        """
+        frame = to_polars(spine, "spine")
+        clashes = [name for name in self.plan.outputs if name in frame.columns]
+        if clashes:
+            raise InputError(clashes[0], "is both a spine column and a requested output",
+                             "rename or drop that spine column")
+        work = self._inputs(frame, as_of).lazy()
+        work = self._windows.attach(work, sources or {})
+        for stage in self._stages:
+            firsts = [expr for compiled in stage for expr in compiled.first]
+            if firsts:
+                work = work.with_columns(firsts)
+            work = work.with_columns([expr for compiled in stage for expr in compiled.then])
+        failing = [c for c in self._compiled if c.can_fail]
+        error_columns = [error_column(c.name) for c in failing]
+        has_as_of = AS_OF in work.collect_schema()
+        clocks = [s.node for g in self.plan.groups for s in g.specs if s.node.startswith(CLOCK_PREFIX)]
+        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
+        result = work.select(kept).collect()
+        if self.plan.windows:
+            result = result.sort(ROW)
+        self.errors = self._collect_errors(result, failing, frame)
+        instants = as_of_columns(self.plan, self._windows.watermarks) if has_as_of else {}
+        if check_as_of:
+            guard(result, instants, frame)
+        added = result.select(self.plan.outputs)
+        if with_as_of:
+            added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
+        return frame.hstack(added)
+
+    def backfill(
+        self,
+        spine: Any,
+        sources: Mapping[str, Any] | None,
+        path: str | Path,
+        partition_by: str = "day",
+        as_of: str = AS_OF,
+        engine: Literal["local", "ray"] = "local",
+        progress: bool = True,
+        workers: int | None = None,
+        overwrite: bool = False,
+        batch_rows: int = 1_000_000,
+    ) -> BackfillReport:
+        """Write features for the spine to a hive-partitioned Parquet dataset at ``path``; resumable.
+
+        One file per partition (the day of ``as_of``, or a spine column), each with fdag metadata; partitions
+        written by the same code are skipped. ``spine`` and events may be frames, LazyFrames or Parquet paths;
+        consecutive partitions are computed together up to ``batch_rows`` spine rows (memory grows with it).
+        ``engine="ray"`` splits each batch by entity key over ``workers`` Ray tasks. See ``docs/pipelines.md``.
+        """
+        return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite,
+                        batch_rows)
+
+    def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
+        schema = frame.schema
+        columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
+        if self.plan.uses_as_of or self.plan.windows or as_of in schema:
+            columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
+        return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
+
+    def _collect_errors(self, result: pl.DataFrame, failing: list[Compiled], spine: pl.DataFrame) -> list[ErrorRecord]:
+        records: list[ErrorRecord] = []
+        first: tuple[int, int, str, str] | None = None
+        if not failing:
+            return records
+        any_failed = result.select(pl.col(error_column(c.name)).is_not_null().any() for c in failing).row(0)
+        for position, compiled in enumerate(failing):
+            if not any_failed[position]:
+                continue
+            column = error_column(compiled.name)
+            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
+            node = compiled.name
+            counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(ROW).min())
+            for error, count, row in counts.iter_rows():
+                text = compiled.messages[error] if compiled.messages else error
+                kind, _, message = text.partition(SEPARATOR)
+                records.append(ErrorRecord(node, kind, message, count))
+                if first is None or (row, position) < first[:2]:
+                    first = (row, position, kind, message)
+        if first is not None and self.errors_mode == "raise":
+            row, position, kind, message = first
+            node = failing[position].name
+            error_class = getattr(builtins, kind, None)
+            if not (isinstance(error_class, type) and issubclass(error_class, Exception)):
+                error_class = RuntimeError
+            raise FeatureError(node, self.dag.nodes[node].location, error_class(message), spine.row(row, named=True))
+        return records
+
+    def __repr__(self) -> str:
+        return f"FrameDriver(outputs={list(self.outputs)})"
+
+
+def _stages(compiled: list[Compiled], plan: Plan) -> list[list[Compiled]]:
+    """Features grouped by depth, so that each ``with_columns`` computes all that is independent at once."""
+    depth: dict[str, int] = {}
+    stages: list[list[Compiled]] = []
+    nodes = {node.name: node for node in plan.nodes}
+    for feature in compiled:
+        level = 1 + max((depth.get(p, -1) for p in nodes[feature.name].params), default=-1)
+        depth[feature.name] = level
+        while len(stages) <= level:
+            stages.append([])
+        stages[level].append(feature)
+    return stages

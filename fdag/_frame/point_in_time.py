@@ -1,0 +1,189 @@
+"""The offline point-in-time window engine: every window spec of one source, for every request, in one pass.
+
+Events are deduplicated by id, restricted to the keys some request asks about, encoded as one int64 per event
+(dense key code x time span + time offset) and sorted once. Each request's window is then a contiguous range of
+that sorted array, found by binary search on sorted requests; ``fdag._aggregations.offline`` aggregates the ranges.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+
+import numpy as np
+import polars as pl
+
+from fdag._aggregations.offline import aggregate, physical, prefix_sums, range_sum
+from fdag._dag.specs import WindowSpec
+from fdag._values.frames import ROW
+
+AS_OF = "as_of"
+_KEY_CODE, _TIME, _EVENT_CODE, _FRAME_ORDER = "__pit_key", "__pit_time", "__pit_code", "__pit_order"
+_ORDERED = ("first", "last", "last_n")
+_PREFIX = ("count", "sum", "mean")
+_MICROSECOND = timedelta(microseconds=1)  # times are integer µs, never calendar units
+
+
+def window_frame(specs: Sequence[WindowSpec], events: pl.LazyFrame, requests: pl.LazyFrame) -> pl.LazyFrame:
+    """Aggregate each spec's per-event values over ``[as_of - over, as_of)`` (or ``]``) of the request's key.
+
+    ``events`` holds the source's key, timestamp, optional id and each spec's ``value_column``; ``requests`` holds
+    ``__row``, the key column and ``as_of``. The result has ``__row`` and one column per spec (``spec.node``), in
+    no particular row order. Nothing runs until the result is collected.
+    """
+    if not specs:
+        raise ValueError("window_frame() needs at least one WindowSpec. Hint: pass the source's window specs.")
+    sources = {spec.source.name for spec in specs}
+    if len(sources) > 1:
+        raise ValueError(f"window_frame() takes specs of one source, got {sorted(sources)}. Hint: call it per source.")
+    frozen = tuple(specs)
+    schema = {ROW: requests.collect_schema()[ROW], **{spec.node: spec.returns.polars for spec in frozen}}
+    return pl.defer(lambda: _compute(frozen, events, requests), schema=schema)
+
+
+def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.LazyFrame) -> pl.DataFrame:
+    """Run the engine eagerly (called when the deferred frame is collected)."""
+    source = specs[0].source
+    key, event_id = source.key, source.id
+    value_columns = list(dict.fromkeys(spec.value_column for spec in specs))
+    ordered = any(spec.agg.name in _ORDERED for spec in specs)
+    asks = requests.select(ROW, key, AS_OF).collect()
+    known = asks[key].drop_nulls().unique()
+    numbers = pl.Series(np.arange(len(known), dtype=np.int64))
+
+    # Strings never travel further than this select: events carry dense key codes and integer microseconds.
+    frame = events.select(
+        pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
+        pl.col(source.timestamp).dt.epoch("us").alias(_TIME),
+        *([event_id] if event_id is not None else []),
+        *value_columns,
+    ).collect()
+    frame = frame.with_row_index(_FRAME_ORDER) if event_id is None else _first_by_id(frame, event_id)
+    frame = frame.filter(pl.col(_KEY_CODE).is_not_null())  # keys no request asks about
+
+    ask_keys = asks[key].replace_strict(known, numbers, default=len(known), return_dtype=pl.Int64).to_numpy()
+    ask_valid = asks[AS_OF].is_not_null().to_numpy()
+    ask_times = asks[AS_OF].dt.epoch("us").fill_null(0).to_numpy()
+    overs = sorted({spec.over // _MICROSECOND for spec in specs})
+    encode = _Encoding.fit(frame[_TIME], ask_times[ask_valid], overs, len(known) + 1)
+
+    tie = event_id if event_id is not None else _FRAME_ORDER
+    frame = frame.select(encode.events(frame).alias(_EVENT_CODE), *([tie] if ordered else []), *value_columns)
+    frame = frame.sort([_EVENT_CODE, tie] if ordered else _EVENT_CODE)
+    codes = frame[_EVENT_CODE].to_numpy()
+
+    ask_codes = encode(ask_keys, ask_times)
+    order = np.argsort(ask_codes, kind="stable")
+    sorted_keys, sorted_times = ask_keys[order], ask_times[order]
+    upper = {
+        closed: np.searchsorted(codes, ask_codes[order], side="left" if closed == "left" else "right")
+        for closed in {spec.closed for spec in specs}
+    }
+    lower = {over: np.searchsorted(codes, encode(sorted_keys, sorted_times - over), side="left") for over in overs}
+
+    valid = ask_valid[order]
+    columns = {ROW: asks[ROW].gather(pl.Series(order))}
+    for column in value_columns:
+        values = frame[column]
+        if values.dtype.is_float():
+            values = values.fill_nan(None)
+        present = values.is_not_null()
+        if values.null_count():
+            seen = np.zeros(len(values) + 1, dtype=np.int64)
+            np.cumsum(present.to_numpy(), out=seen[1:])
+            values = values.filter(present)
+        else:
+            seen = None
+        cache: dict = {}
+        for spec in specs:
+            if spec.value_column != column:
+                continue
+            lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
+            a, b = (lo, hi) if seen is None else (seen[lo], seen[hi])
+            result = _spec_values(spec, values, a, b, cache)
+            columns[spec.node] = _finish(spec, result, b > a, valid)
+    return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
+
+
+def _first_by_id(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:
+    """Keep the first occurrence (in frame order) of every id; null ids are all kept. One sort, no hash table."""
+    first = (
+        frame.select(pl.col(event_id), pl.int_range(pl.len(), dtype=pl.UInt32).alias(_FRAME_ORDER))
+        .sort(event_id, _FRAME_ORDER, nulls_last=True)
+        .filter(pl.col(event_id).ne_missing(pl.col(event_id).shift(1)) | pl.col(event_id).is_null())
+    )
+    if len(first) == len(frame):
+        return frame
+    return frame[first[_FRAME_ORDER].sort()]
+
+
+@dataclass(frozen=True)
+class _Encoding:
+    """A map (key code, time in µs) -> int64 that sorts by key then time and keeps every window bound in its key.
+
+    Normally ``key * width + (time - origin)``; when that would overflow int64, times are replaced by their rank
+    in ``grid`` (every time that can occur: events, as-ofs, window starts), which preserves order and ties.
+    """
+
+    width: int
+    origin: int
+    grid: np.ndarray | None
+
+    @classmethod
+    def fit(cls, event_times: pl.Series, ask_times: np.ndarray, overs: list[int], keys: int) -> _Encoding:
+        """The encoding for these times, window lengths (µs) and number of key codes."""
+        lows = [t for t in (event_times.min(), ask_times.min(initial=2**62) - overs[-1]) if t is not None]
+        highs = [t for t in (event_times.max(), ask_times.max(initial=-(2**62))) if t is not None]
+        origin, latest = int(min(lows)), int(max(highs))  # type: ignore[call-overload, arg-type]
+        width = max(latest - origin + 1, 1)
+        if keys * width < 2**62:
+            return cls(width, origin, None)
+        times = event_times.to_numpy()
+        grid = np.unique(np.concatenate([times, ask_times, *(ask_times - over for over in overs)]))
+        return cls(len(grid) + 1, 0, grid)
+
+    def __call__(self, key: np.ndarray, time: np.ndarray) -> np.ndarray:
+        """Codes of (key, time) pairs; times before the origin clamp to it (only null as-ofs fall there)."""
+        if self.grid is None:
+            return key * self.width + (np.maximum(time, self.origin) - self.origin)
+        return key * self.width + np.searchsorted(self.grid, time)
+
+    def events(self, frame: pl.DataFrame) -> pl.Series:
+        """Codes of the events frame's (key code, time) columns, computed by Polars when no grid is needed."""
+        if self.grid is None:
+            return frame.select(pl.col(_KEY_CODE) * self.width + (pl.col(_TIME) - self.origin)).to_series()
+        return pl.Series(self(frame[_KEY_CODE].to_numpy(), frame[_TIME].to_numpy()))
+
+
+def _spec_values(spec: WindowSpec, values: pl.Series, a: np.ndarray, b: np.ndarray, cache: dict) -> pl.Series:
+    """One spec's value per (sorted) request, ignoring empty windows (``_finish`` fills them)."""
+    name = spec.agg.name
+    if name == "count":
+        return pl.Series(b - a)
+    if name in ("sum", "mean"):
+        if "prefix" not in cache:
+            cache["prefix"] = prefix_sums(physical(values))
+        window = ("sum", spec.over, spec.closed)  # sum and mean of one window share it
+        if window not in cache:
+            cache[window] = range_sum(cache["prefix"], a, b)
+        total = cache[window]
+        if name == "mean":
+            with np.errstate(divide="ignore", invalid="ignore"):
+                return pl.Series(total / np.maximum(b - a, 1))
+        return pl.Series(total)
+    return aggregate(spec.agg, values, (a, b), cache)
+
+
+def _finish(spec: WindowSpec, values: pl.Series, nonempty: np.ndarray, valid: np.ndarray) -> pl.Series:
+    """Apply the empty-window value, null out requests without an as-of, and cast to the spec's return type."""
+    dtype = spec.returns.polars
+    empty = pl.lit(spec.empty_value, dtype=dtype) if spec.empty_value is not None else pl.lit(None, dtype=dtype)
+    return pl.select(
+        pl.when(pl.lit(pl.Series(valid)).not_())
+        .then(pl.lit(None, dtype=dtype))
+        .when(pl.lit(pl.Series(nonempty)))
+        .then(pl.lit(values).cast(dtype))
+        .otherwise(empty)
+        .alias(spec.node)
+    ).to_series()

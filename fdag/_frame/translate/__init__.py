@@ -1,0 +1,165 @@
+"""Translate a scalar feature function into one Polars expression with Python's exact semantics, or refuse.
+
+The translation is the function's value plus the conditions under which Python would have raised. Anything
+without an exact translation raises ``NotTranslatable`` with a short reason; the engine then evaluates the
+function row by row instead, so refusing is always safe while a wrong translation never is.
+"""
+
+from __future__ import annotations
+
+import ast
+import builtins
+import inspect
+import math
+import textwrap
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import polars as pl
+
+from fdag._frame.translate.body import Body, Path, check_weight
+from fdag._frame.translate.value import INT64, Error, Val, constant, merge, refuse
+from fdag._values.types import FType
+from fdag.errors import NotTranslatable
+
+__all__ = ["Translation", "translate"]
+
+_BUILTINS = ("abs", "max", "min", "round", "int", "float", "bool", "len", "str")
+_CONSTANT_TYPES = (int, float, bool, str, type(None))
+_KINDS = {int: "int", float: "float", bool: "bool", str: "str", list: "list"}
+
+
+@dataclass(frozen=True)
+class Translation:
+    """A feature as Polars: its value and the ``(condition, exception type, message)`` rows where Python raises."""
+
+    value: pl.Expr
+    errors: tuple[tuple[pl.Expr, str, str], ...]
+
+
+def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType) -> Translation:
+    """Translate ``func`` (whose parameters are the columns ``params``) or raise ``NotTranslatable`` saying why."""
+    definition = _definition(func)
+    names = [a.arg for a in definition.args.args]
+    if list(params) != names:
+        raise refuse(f"parameters {names} do not match the columns {list(params)}")
+    body = Body(_resolver(func, _assigned(definition) - set(names)))
+    end = body.block(definition.body, Path(None, {name: _param(name, ftype) for name, ftype in params.items()}))
+    returns_ = list(body.returns)
+    if end is not None:
+        returns_.append((end.live, constant(None)))
+    result = returns_[-1][1]
+    size = result.weight
+    for live, value in reversed(returns_[:-1]):
+        # paths are disjoint, so each return's rows pick its value; rows that raised are nulled by the engine
+        result = merge(pl.lit(True) if live is None else live, value, result)
+        size = check_weight(size + value.weight)
+    expr = _result(result, returns, body.errors)
+    errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
+    return Translation(expr, errors)
+
+
+def _definition(func: Callable[..., Any]) -> ast.FunctionDef:
+    if getattr(func, "__name__", "") == "<lambda>":
+        raise refuse("lambda")
+    try:
+        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
+    except (OSError, TypeError, SyntaxError) as exc:
+        raise refuse(f"source code unavailable ({exc})") from None
+    node = tree.body[0] if tree.body else None
+    if isinstance(node, ast.AsyncFunctionDef):
+        raise refuse("async function")
+    if not isinstance(node, ast.FunctionDef):
+        raise refuse("not a plain 'def' function")
+    args = node.args
+    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
+        raise refuse("*args, **kwargs, keyword-only or positional-only parameters")
+    return node
+
+
+def _assigned(definition: ast.FunctionDef) -> set[str]:
+    """Names the function assigns anywhere: Python treats them as local from the start."""
+    found: set[str] = set()
+    for node in ast.walk(definition):
+        if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store):
+            found.add(node.id)
+    return found
+
+
+def _param(name: str, ftype: FType) -> Val:
+    col = pl.col(name)
+    kind = _KINDS.get(ftype.base, ftype.base.__name__)
+    if ftype.base is int:
+        return Val("int", col, ftype.optional, *INT64)
+    if ftype.base is bool:
+        return Val("bool", col, ftype.optional, 0, 1)
+    return Val(kind, col, ftype.optional, item=ftype.item)
+
+
+def _resolver(func: Callable[..., Any], locals_: set[str]) -> Callable[[str], Val]:
+    code = func.__code__  # type: ignore[attr-defined]
+    cells = dict(zip(code.co_freevars, func.__closure__ or (), strict=True))  # type: ignore[attr-defined]
+    namespace: dict[str, Any] = func.__globals__  # type: ignore[attr-defined]
+    builtin_names = namespace.get("__builtins__", builtins)
+    builtin_names = vars(builtin_names) if inspect.ismodule(builtin_names) else builtin_names
+
+    def resolve(name: str) -> Val:
+        if name in locals_:
+            raise refuse(f"'{name}' may be used before it is assigned")
+        if name in cells:
+            try:
+                value = cells[name].cell_contents
+            except ValueError:
+                raise refuse(f"closure variable '{name}' is not set") from None
+        elif name in namespace:
+            value = namespace[name]
+        elif name in builtin_names:
+            value = builtin_names[name]
+        else:
+            raise refuse(f"unknown name '{name}'")
+        return _from_python(value)
+
+    return resolve
+
+
+def _from_python(value: Any) -> Val:
+    """A global or closure value: a constant, the math module, a known function, or opaque."""
+    if value is math:
+        return Val("module", pl.lit(None), const=math)
+    if type(value) in _CONSTANT_TYPES:
+        return constant(value)
+    if type(value) in (tuple, frozenset) and all(type(v) in _CONSTANT_TYPES for v in value):
+        if any(v != v for v in value):
+            raise refuse("a constant collection holding NaN")
+        return Val("tuple", pl.lit(None), const=tuple(value))
+    for name in _BUILTINS:
+        if getattr(builtins, name) is value:
+            return Val("function", pl.lit(None), const=("builtin", name))
+    function_name = getattr(value, "__name__", None)
+    if isinstance(function_name, str) and getattr(math, function_name, None) is value:
+        return Val("function", pl.lit(None), const=("math", function_name))
+    return Val("opaque", pl.lit(None), const=value)
+
+
+def _result(value: Val, returns: FType, errors: list[Error]) -> pl.Expr:
+    """The returned value as the declared dtype; refuse what the row engine would reject on every row."""
+    dtype = returns.polars
+    if value.kind == "none":
+        return pl.lit(None, dtype)
+    base = returns.base
+    kind = value.kind
+    if base is float and kind in ("float", "int", "num"):
+        return value.expr.cast(pl.Float64)
+    if base is int and kind == "int":
+        if INT64[0] <= value.lo and value.hi <= INT64[1]:
+            return value.expr.cast(pl.Int64)
+        outside = (value.expr < INT64[0]) | (value.expr > INT64[1])
+        errors.append((outside.fill_null(False), "OverflowError", "int too large for int64"))
+        return pl.when(outside).then(None).otherwise(value.expr).cast(pl.Int64)
+    if base is list and kind == "list" and value.item == returns.item:
+        return value.expr
+    if base is not list and kind == _KINDS.get(base, base.__name__):
+        return value.expr
+    described = "an int or a float (depending on the row)" if kind == "num" else f"a {kind}"
+    raise NotTranslatable(f"returns {described} where '{returns}' is declared")

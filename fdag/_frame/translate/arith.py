@@ -1,0 +1,210 @@
+"""Arithmetic operators with Python's exact semantics: int ops never wrap, zero divisors and overflows raise.
+
+Ints are computed in Int64, or in Int128 when their static bounds need it, so every int result is exact;
+whether it fits int64 is checked only where the value leaves the function (see ``_result``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta
+
+import numpy as np
+import polars as pl
+
+from fdag._frame.translate.value import (
+    NO_CONST,
+    NUMERIC,
+    Scope,
+    Val,
+    as_float,
+    as_int,
+    int_dtype,
+    int_val,
+    refuse,
+)
+
+OVERFLOW_34 = "(34, 'Numerical result out of range')"
+
+
+def binop(op: str, a: Val, b: Val, scope: Scope) -> Val:
+    """``a <op> b`` for one of ``+ - * / // % **``."""
+    if a.kind == "none" or b.kind == "none":
+        raise refuse(f"'{op}' on a None constant")
+    scope.none_errors([a, b], lambda names: _type_error(op, names[0], names[1]))
+    if a.kind in NUMERIC and b.kind in NUMERIC:
+        if op == "**":
+            return _power(a, b, scope)
+        if "float" in (a.kind, b.kind) or "num" in (a.kind, b.kind):
+            return _float_op(op, as_float(a), as_float(b), scope)
+        return _int_op(op, as_int(a), as_int(b), scope)
+    return _other_op(op, a, b, scope)
+
+
+def _type_error(op: str, left: str, right: str) -> str:
+    if op == "+" and left == "str":
+        return f'can only concatenate str (not "{right}") to str'
+    return f"unsupported operand type(s) for {op}: '{left}' and '{right}'"
+
+
+def _int_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
+    if op == "/":
+        # Beyond 2**53, Python divides the exact ints and rounds once while Polars rounds the operands first:
+        # they differ by at most one ulp, inside DESIGN §2's float tolerance.
+        scope.fail(b.expr == 0, "ZeroDivisionError", "division by zero")
+        return Val("float", a.expr.cast(pl.Float64) / _nonzero(b.expr.cast(pl.Float64)), a.nullable or b.nullable)
+    if op in ("//", "%"):
+        message = "integer division or modulo by zero" if op == "//" else "integer modulo by zero"
+        scope.fail(b.expr == 0, "ZeroDivisionError", message)
+        if op == "//":
+            m = max(-a.lo, a.hi)
+            lo, hi = -m, m
+        else:
+            m = max(max(-b.lo, b.hi) - 1, 0)
+            lo, hi = -m, m
+    elif op == "+":
+        lo, hi = a.lo + b.lo, a.hi + b.hi
+    elif op == "-":
+        lo, hi = a.lo - b.hi, a.hi - b.lo
+    elif op == "*":
+        corners = [a.lo * b.lo, a.lo * b.hi, a.hi * b.lo, a.hi * b.hi]
+        lo, hi = min(corners), max(corners)
+    else:
+        raise refuse(f"int operator '{op}'")
+    wide = pl.Int128() if pl.Int128() in (int_dtype(lo, hi), int_dtype(a.lo, a.hi), int_dtype(b.lo, b.hi)) else None
+    ea, eb = (a.expr, b.expr) if wide is None else (a.expr.cast(wide), b.expr.cast(wide))
+    ops: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
+        "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
+        "//": lambda x, y: x // _nonzero(y), "%": lambda x, y: x % _nonzero(y),
+    }
+    return int_val(ops[op](ea, eb), lo, hi, a.nullable or b.nullable)
+
+
+def _nonzero(e: pl.Expr) -> pl.Expr:
+    # Rows dividing by zero are errors; give them a harmless divisor so no backend traps on them.
+    return pl.when(e == 0).then(1).otherwise(e)
+
+
+def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
+    nullable = x.nullable or y.nullable
+    if op in ("+", "-", "*"):
+        expr = {"+": x.expr + y.expr, "-": x.expr - y.expr, "*": x.expr * y.expr}[op]
+        return Val("float", expr, nullable, nan=True)
+    if op == "/":
+        scope.fail(y.expr == 0, "ZeroDivisionError", "float division by zero")
+        return Val("float", x.expr / y.expr, nullable, nan=True)
+    if op in ("%", "//"):
+        # Polars computes a - b * floor(a / b), which is not exact; CPython derives both from C's exact fmod.
+        message = "float modulo" if op == "%" else "float floor division by zero"
+        scope.fail(y.expr == 0, "ZeroDivisionError", message)
+        kernel = _python_float_mod if op == "%" else _python_float_floordiv
+        expr = pl.map_batches([x.expr.cast(pl.Float64), y.expr.cast(pl.Float64)],
+                              lambda s: pl.Series(kernel(s[0].to_numpy(), s[1].to_numpy())),
+                              return_dtype=pl.Float64, is_elementwise=True)
+        return Val("float", expr, nullable, nan=True)
+    raise refuse(f"float '{op}'")
+
+
+def _python_float_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CPython's ``float_rem``: C ``fmod``, then the remainder takes the divisor's sign."""
+    with np.errstate(all="ignore"):
+        mod = np.fmod(a, b)
+        flip = (mod != 0) & ((b < 0) != (mod < 0))
+        return np.where(flip, mod + b, np.where(mod == 0, np.copysign(0.0, b), mod))
+
+
+def _python_float_floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """CPython's ``_float_div_mod`` quotient: ``(a - fmod(a, b)) / b`` adjusted and snapped to an integer."""
+    with np.errstate(all="ignore"):
+        mod = np.fmod(a, b)
+        div = (a - mod) / b
+        div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
+        floor = np.floor(div)
+        floor = np.where(div - floor > 0.5, floor + 1.0, floor)
+        return np.where(div == 0, np.copysign(0.0, a / b), floor)
+
+
+def _power(a: Val, b: Val, scope: Scope) -> Val:
+    if a.kind in ("int", "bool") and b.kind in ("int", "bool"):
+        n = b.const
+        if not isinstance(n, int):
+            raise refuse("int ** int with an exponent that is not a constant")
+        if n >= 0:
+            return _int_power(as_int(a), int(n))
+    x, y = as_float(a), as_float(b)
+    if not (isinstance(b.const, float | int) and float(b.const).is_integer()):
+        raise refuse("** with a non-constant or fractional exponent (Python returns a complex for a negative base)")
+    scope.fail((x.expr == 0) & (y.expr < 0), "ZeroDivisionError", "0.0 cannot be raised to a negative power")
+    result = x.expr.pow(y.expr)
+    scope.fail(result.is_infinite() & x.expr.is_finite() & y.expr.is_finite(), "OverflowError", OVERFLOW_34)
+    return Val("float", result, x.nullable, nan=x.nan)
+
+
+def _int_power(a: Val, n: int) -> Val:
+    m = max(-a.lo, a.hi)
+    hi = m**n
+    lo = -hi if n % 2 else (0 if n else 1)
+    if n == 0:
+        return int_val(pl.when(a.expr.is_null()).then(None).otherwise(pl.lit(1)), 1, 1, a.nullable)
+    base = a.expr.cast(int_dtype(lo, hi))
+    result: pl.Expr | None = None
+    square = base
+    while n:
+        if n & 1:
+            result = square if result is None else result * square
+        n >>= 1
+        if n:
+            square = square * square
+    assert result is not None
+    return int_val(result, lo, hi, a.nullable)
+
+
+def _other_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
+    kinds = (a.kind, b.kind)
+    nullable = a.nullable or b.nullable
+    if op == "+" and kinds == ("str", "str"):
+        return Val("str", a.expr + b.expr, nullable)
+    if op == "-" and kinds in (("datetime", "datetime"), ("date", "date")):
+        return Val("timedelta", (a.expr - b.expr).cast(pl.Duration("us")), nullable)
+    if (op in ("+", "-") and kinds == ("datetime", "timedelta")) or (op == "+" and kinds == ("timedelta", "datetime")):
+        when, delta = (a, b) if a.kind == "datetime" else (b, a)
+        micros = when.expr.dt.epoch("us").cast(pl.Int128)
+        step = delta.expr.cast(pl.Int64).cast(pl.Int128)
+        total = micros + step if op == "+" else micros - step
+        first, last = _DATETIME_RANGE
+        scope.fail((total < first) | (total > last), "OverflowError", "date value out of range")
+        clipped = pl.when((total < first) | (total > last)).then(None).otherwise(total).cast(pl.Int64)
+        return Val("datetime", clipped.cast(pl.Datetime("us", "UTC")), nullable)
+    raise refuse(f"'{op}' between {a.kind} and {b.kind}")
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_DATETIME_RANGE = (
+    (datetime.min.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1),
+    (datetime.max.replace(tzinfo=UTC) - _EPOCH) // timedelta(microseconds=1),
+)
+
+
+def unary(op: str, v: Val, scope: Scope) -> Val:
+    """``-v``, ``+v`` or ``~v`` on numbers."""
+    if v.kind == "none":
+        raise refuse(f"unary '{op}' on a None constant")
+    scope.none_errors([v], lambda names: f"bad operand type for unary {op}: '{names[0]}'")
+    if v.kind in ("int", "bool"):
+        v = as_int(v)
+        if op == "+":
+            return v
+        lo, hi = (-v.hi, -v.lo) if op == "-" else (-v.hi - 1, -v.lo - 1)
+        wide = int_dtype(min(lo, v.lo), max(hi, v.hi))
+        e = v.expr.cast(wide)
+        result = int_val(pl.lit(0, wide) - e if op == "-" else pl.lit(-1, wide) - e, lo, hi, v.nullable)
+        if isinstance(v.const, int):
+            result = replace(result, const=-v.const if op == "-" else ~v.const)
+        return result
+    if v.kind in ("float", "num") and op in ("-", "+"):
+        if op == "+":
+            return v
+        const = -v.const if isinstance(v.const, float) else NO_CONST
+        return Val(v.kind, -v.expr, v.nullable, -v.hi, -v.lo, nan=v.nan, const=const)
+    raise refuse(f"unary '{op}' on a {v.kind}")

@@ -1,0 +1,181 @@
+"""``RowDriver``: the online engine — one request in, one feature vector out, compiled once."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Literal
+
+from fdag._dag.dag import Dag
+from fdag._dag.plan import Plan
+from fdag._dag.specs import WindowSpec, is_lookup_value
+from fdag._declare.source import Source
+from fdag._row.codegen import compile_plan
+from fdag._row.vector import FeatureVector, VectorContext
+from fdag._values.calls import row_call
+from fdag._values.types import to_utc
+from fdag.errors import InputError, InputTypeError
+
+
+class RowDriver:
+    """Compute features for one request at a time, in-process, from window state kept in ``store``.
+
+    Example::
+
+        row = fdag.RowDriver(dag, outputs=["amount_vs_mean_10d"])
+        row.ingest("transactions", {"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0})
+        vec = row.get({"user_id": "u1", "amount": 120.0})
+        vec["amount_vs_mean_10d"], vec.as_of, vec.errors
+    """
+
+    def __init__(
+        self,
+        dag: Dag,
+        outputs: Sequence[str] | None = None,
+        store: Any = None,
+        errors: Literal["null", "raise"] = "null",
+    ) -> None:
+        if errors not in ("null", "raise"):
+            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+        self.dag = dag
+        self.plan: Plan = dag.plan(outputs)
+        states = []
+        if self.plan.groups:
+            if store is None:
+                from fdag._stores.memory import MemoryStore
+
+                store = MemoryStore()
+            states = [store.window_state(g.source, list(g.specs), _per_event_values(g.specs)) for g in self.plan.groups]
+        self._states: dict[str, list[Any]] = {}
+        for group, state in zip(self.plan.groups, states, strict=True):
+            self._states.setdefault(group.source.name, []).append(state)
+        # A source read at several instants (windows, lookups with a lag) has one state per instant: a lock makes
+        # a batch land in all of them at once, as far as a concurrent get can tell.
+        self._locks = {name: threading.Lock() for name, held in self._states.items() if len(held) > 1}
+        self.store = store
+        context = VectorContext(self.plan.clocks, self.plan.lineage)
+        self._compute = compile_plan(self.plan, states, errors, self._locks, context)
+
+    @property
+    def outputs(self) -> tuple[str, ...]:
+        """The features each vector holds."""
+        return self.plan.outputs
+
+    def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
+        """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC."""
+        return self._compute(request, _instant(as_of))
+
+    def get_many(
+        self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
+    ) -> list[FeatureVector]:
+        """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
+        requests = list(requests)
+        instants = as_of if isinstance(as_of, Sequence) else [as_of] * len(requests)
+        if len(instants) != len(requests):
+            raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
+                             "pass one instant, or one per request")
+        return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
+
+    def ingest(self, source: str | Source, events: Any) -> Any:
+        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state.
+
+        Returns the ingest report (accepted, duplicates, too late).
+        """
+        batch = _event_dicts(events)
+        states = self._state(source)
+        if len(states) == 1:
+            return states[0].ingest(batch)
+        with self._locks[_source_name(source)]:
+            for state in states:  # all or nothing across the states, too
+                state.validate(batch)
+            reports = [state.ingest(batch) for state in states]
+        return reports[0]
+
+    def bootstrap(self, source: str | Source, history: Any) -> Any:
+        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream."""
+        import polars as pl
+
+        if isinstance(history, str | Path):
+            history = pl.read_parquet(history)
+        elif not isinstance(history, pl.DataFrame):
+            history = pl.DataFrame(history)
+        states = self._state(source)
+        if len(states) == 1:
+            return states[0].bootstrap(history)
+        with self._locks[_source_name(source)]:
+            reports = [state.bootstrap(history) for state in states]
+        return reports[0]
+
+    def materialize(self, source: str | Source, snapshot: Any) -> Any:
+        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts."""
+        if isinstance(snapshot, str | Path) or hasattr(snapshot, "to_dicts") or hasattr(snapshot, "to_pylist"):
+            return self.bootstrap(source, snapshot)
+        return self.ingest(source, snapshot)
+
+    def watermark(self, source: str | Source) -> datetime | None:
+        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream."""
+        marks = [state.watermark for state in self._state(source) if state.watermark is not None]
+        return max(marks, default=None)
+
+    def held(self, source: str | Source) -> int | None:
+        """How many events of ``source`` the window state holds (None when the store cannot tell)."""
+        counts: list[int | None] = [getattr(state, "held", None) for state in self._state(source)]
+        known = [count for count in counts if count is not None]
+        return sum(known) if len(known) == len(counts) else None
+
+    def _state(self, source: str | Source) -> list[Any]:
+        name = _source_name(source)
+        if name not in self._states:
+            known = ", ".join(self._states) or "none"
+            raise InputError(name, "is not a source of this driver's outputs",
+                             f"ingest into one of: {known} (features over other sources are not planned)")
+        return self._states[name]
+
+    def __repr__(self) -> str:
+        return f"RowDriver(outputs={list(self.outputs)})"
+
+
+def _source_name(source: str | Source) -> str:
+    """A source's name, given the name or the Source."""
+    return source.name if isinstance(source, Source) else source
+
+
+def _instant(as_of: datetime | None) -> datetime:
+    if as_of.__class__ is datetime and as_of.tzinfo is UTC:  # type: ignore[union-attr]
+        return as_of  # type: ignore[return-value]
+    if as_of is None:
+        return datetime.now(UTC)
+    if not isinstance(as_of, datetime):
+        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
+                             "pass a datetime (naive ones are read as UTC) or None for now")
+    return to_utc(as_of)
+
+
+def _per_event_values(specs: Sequence[WindowSpec]) -> dict[str, Any]:
+    """value column -> fn(event) giving the per-event value under DESIGN §2's rules (an error gives null)."""
+    return {spec.value_column: _event_value(spec) for spec in specs}
+
+
+def _event_value(spec: WindowSpec) -> Any:
+    """The per-event value function of one spec; a lookup's value is wrapped so that a null value still counts."""
+    call = row_call(spec.function, spec.event_params(), spec.value_type)
+    columns = spec.params
+    wrap = is_lookup_value(spec)
+
+    def value(event: Mapping[str, Any]) -> Any:
+        result = call([event.get(column) for column in columns])[0]
+        return [result] if wrap else result
+
+    return value
+
+
+def _event_dicts(events: Any) -> list[Mapping[str, Any]]:
+    if isinstance(events, Mapping):
+        return [events]
+    if hasattr(events, "to_dicts"):  # Polars
+        return events.to_dicts()
+    if hasattr(events, "to_pylist"):  # Arrow
+        return events.to_pylist()
+    return list(events)

@@ -1,0 +1,96 @@
+"""Feature vectors: what ``RowDriver.get`` returns — values, their as-of instants, lineage and errors."""
+
+from __future__ import annotations
+
+from collections.abc import ItemsView, Iterator, KeysView, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from fdag._dag.lineage import Lineage
+from fdag._values.calls import ErrorRecord
+
+
+@dataclass(frozen=True)
+class VectorContext:
+    """What every vector of one driver shares: the clocks capping each node's as-of, and the lineage."""
+
+    clocks: Mapping[str, frozenset[str]]
+    lineage: Mapping[str, Lineage]
+
+
+class FeatureVector:
+    """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
+
+    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values,
+    as DESIGN §4 names it, not ``Mapping.values()``.
+
+    ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
+    first access, so ``get`` stays cheap for callers that only read values.
+    """
+
+    __slots__ = ("_as_of", "_context", "_request_as_of", "_watermarks", "errors", "values")
+
+    def __init__(
+        self,
+        values: dict[str, Any],
+        request_as_of: datetime,
+        watermarks: Mapping[str, datetime | None],
+        context: VectorContext,
+        errors: list[ErrorRecord],
+    ) -> None:
+        self.values = values
+        self.errors = errors
+        self._request_as_of = request_as_of
+        self._watermarks = watermarks
+        self._context = context
+        self._as_of: dict[str, datetime | None] | None = None
+
+    @property
+    def lineage(self) -> Mapping[str, Lineage]:
+        """Node → its lineage (upstream nodes and versions, inputs, sources)."""
+        return self._context.lineage
+
+    @property
+    def as_of(self) -> dict[str, datetime | None]:
+        """Node → as-of: the request's ``as_of``, capped by the watermark of every window source upstream of the
+        node and by the timestamp of every snapshot row a lookup upstream read.
+
+        ``None`` when an upstream source has no events yet, or a lookup found no row (nothing is known).
+        """
+        if self._as_of is None:
+            self._as_of = {name: self._node_as_of(name) for name in self.values}
+        return self._as_of
+
+    def _node_as_of(self, name: str) -> datetime | None:
+        instant: datetime | None = self._request_as_of
+        for clock in self._context.clocks.get(name, ()):
+            limit = self._watermarks.get(clock)
+            if limit is None or instant is None:
+                return None
+            instant = min(instant, limit)
+        return instant
+
+    def __getitem__(self, name: str) -> Any:
+        return self.values[name]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.values)
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+    def __contains__(self, name: object) -> bool:
+        return name in self.values
+
+    def keys(self) -> KeysView[str]:
+        """The output names (so ``dict(vec)`` works)."""
+        return self.values.keys()
+
+    def items(self) -> ItemsView[str, Any]:
+        """(output, value) pairs."""
+        return self.values.items()
+
+    def __repr__(self) -> str:
+        errors = f", errors={[str(e) for e in self.errors]}" if self.errors else ""
+        return f"FeatureVector({self.values!r}{errors})"

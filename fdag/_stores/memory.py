@@ -1,0 +1,238 @@
+"""Online window state of one source, held in process memory: ingest events, answer window queries.
+
+For key ``k`` at ``as_of = t`` each spec aggregates the per-event values of the events with key ``k`` and
+timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does
+(DESIGN §1): ints exact, floats within 1e-6 of the exact window value however long the state has run.
+
+State is bounded (DESIGN §5). With ``watermark`` the largest event timestamp seen and ``retention`` the
+longest window over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
+``>= watermark - retention`` — all that a query at ``as_of >= watermark - allowed_lateness`` can see.
+Older events are evicted in amortised batches, and their ids forgotten for deduplication. An arriving
+event older than that horizon could not be placed among the evicted ones, and would change nothing such a
+query sees: it is counted as ``too_late`` and not applied. Queries further in the past than the horizon are
+answered from what is held.
+"""
+
+from __future__ import annotations
+
+import threading
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+import polars as pl
+
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.events import CheckedEvent, EventChecker
+from fdag._stores.history import prepare_history
+from fdag._stores.key_events import KeyEvents
+from fdag._stores.protocol import IngestReport
+from fdag._stores.query import WindowQuery
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+
+ValueFunction = Callable[[Mapping[str, Any]], Any]
+
+_EVICT_EVERY = 64  # appends to one key between checks of its oldest events
+_EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
+_SWEEP_MIN = 65_536  # accepted events between sweeps of every key (quiet keys expire too)
+_NO_WATERMARK = -(2**63)
+
+
+class MemoryWindowState:
+    """Window state of one source for a fixed list of specs, in memory; thread-safe.
+
+    Example::
+
+        state = fdag.MemoryStore().window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self.source = source
+        self.specs = tuple(specs)
+        self.columns = tuple(dict.fromkeys(spec.value_column for spec in self.specs))
+        _check_specs(source, self.specs, self.columns, values)
+        self._functions = tuple(values[column] for column in self.columns)
+        params = dict.fromkeys(param for spec in self.specs for param in spec.params)
+        self._checker = EventChecker(source, tuple(params))
+        self._query = WindowQuery(self.specs)
+        self._plans = self._query.plans
+        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
+        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._keys: dict[Any, KeyEvents] = {}
+        self._seen: set[Any] | None = set() if source.id else None
+        self._watermark = _NO_WATERMARK
+        self._watermark_at: datetime | None = None
+        self._since_sweep = 0
+        self._as_of_cache: tuple[datetime | None, int] = (None, 0)
+        self._lock = threading.Lock()
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The largest event timestamp seen (UTC), or None before the first event."""
+        return self._watermark_at
+
+    @property
+    def held(self) -> int:
+        """How many events the state holds across all keys (bounded by retention)."""
+        with self._lock:
+            return sum(len(events.ts) for events in self._keys.values())
+
+    def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
+        """Apply a batch of events (dicts with the source's columns), in order; all or nothing.
+
+        The whole batch is validated first: a malformed event raises ``SourceError`` and nothing is applied.
+        Events whose id is already held (or earlier in the batch) are ``duplicates``; events older than the
+        retention horizon are ``too_late`` (see the module docstring); neither is applied.
+        """
+        checked = self._checker.check(events)
+        with self._lock:
+            return self._apply(checked)
+
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        self._checker.check(events)
+
+    def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
+        """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
+
+        Rows are deduplicated by id (first row wins, then against held ids); rows older than the retention
+        horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not given are
+        computed row by row with the value functions (the slow path).
+        """
+        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        with self._lock:
+            top = max(self._watermark, history.latest)
+            kept = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, self._seen)
+            accepted = 0
+            for key, start, end in kept.groups:
+                accepted += end - start
+                events = self._keys.get(key)
+                ids = kept.ids[start:end] if kept.ids is not None else None
+                if events is None:
+                    self._keys[key] = KeyEvents(self._plans, self._seen is not None, kept.ts[start:end], ids,
+                                                [column[start:end] for column in kept.values])
+                    continue
+                for row in range(start, end):
+                    events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None,
+                                 [column[row] for column in kept.values])
+            if self._seen is not None and kept.ids is not None:
+                self._seen.update(kept.ids)
+            self._advance(top)
+            self._sweep()
+        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark."""
+        cached, t = self._as_of_cache
+        if cached is not as_of:
+            t = micros(as_of)
+            self._as_of_cache = (as_of, t)
+        with self._lock:
+            events = self._keys.get(key)
+            if events is None:
+                return self._query.empty(), self._watermark_at
+            if events.stale is not None:
+                events.refresh()
+            return self._query.evaluate(events.ts, events.index, t), self._watermark_at
+
+    def _apply(self, checked: list[CheckedEvent]) -> IngestReport:
+        """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock."""
+        keys, seen, functions, plans = self._keys, self._seen, self._functions, self._plans
+        retention = self._retention
+        top = self._watermark
+        horizon = top - retention
+        accepted = duplicates = too_late = 0
+        for key, ts, event_id, event in checked:
+            if seen is not None and event_id in seen:
+                duplicates += 1
+                continue
+            if ts > top:
+                top = ts
+                horizon = ts - retention
+            elif ts < horizon:
+                too_late += 1
+                continue
+            if seen is not None:
+                seen.add(event_id)
+            events = keys.get(key)
+            if events is None:
+                events = keys[key] = KeyEvents(plans, seen is not None)
+            events.place(ts, event_id, [function(event) for function in functions])
+            accepted += 1
+            if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
+                self._evict(events, horizon, _EVICT_MIN)
+        self._advance(top)
+        self._since_sweep += accepted
+        if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
+            self._sweep()
+        return IngestReport(accepted, duplicates, too_late)
+
+    def _advance(self, top: int) -> None:
+        """Move the watermark to ``top`` (µs), keeping its datetime ready for queries."""
+        if top != self._watermark:
+            self._watermark = top
+            self._watermark_at = EPOCH + top * MICROSECOND
+
+    def _evict(self, events: KeyEvents, horizon: int, minimum: int) -> None:
+        """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""
+        expired = bisect_left(events.ts, horizon)
+        if expired and (expired >= minimum or 4 * expired >= len(events.ts)):
+            dropped = events.evict_before(horizon)
+            if self._seen is not None:
+                self._seen.difference_update(dropped)
+
+    def _sweep(self) -> None:
+        """Evict expired events of every key and drop keys left empty; amortised over ``_SWEEP_MIN`` events."""
+        self._since_sweep = 0
+        if self._watermark == _NO_WATERMARK:
+            return
+        horizon = self._watermark - self._retention
+        for key in [k for k, events in self._keys.items() if events.ts[0] < horizon]:
+            events = self._keys[key]
+            self._evict(events, horizon, 1)
+            if not events.ts:
+                del self._keys[key]
+
+    def __repr__(self) -> str:
+        return f"MemoryWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, keys={len(self._keys)})"
+
+
+def _check_specs(
+    source: Source, specs: Sequence[WindowSpec], columns: Sequence[str], values: Mapping[str, ValueFunction]
+) -> None:
+    """Raise ``ValueError`` if a spec is over another source or a value column has no function."""
+    foreign = [spec.node for spec in specs if spec.source is not source]
+    if foreign:
+        raise ValueError(f"window specs {foreign} are not over source '{source.name}'. "
+                         "Hint: make one window state per source, with that source's specs.")
+    missing = [column for column in columns if column not in values]
+    if missing:
+        raise ValueError(f"no per-event value function for {missing}. "
+                         "Hint: pass values={value_column: fn(event) -> value} for every spec's value column.")
+
+
+class MemoryStore:
+    """The embedded default store: window state in this process's memory, lost when it exits.
+
+    Example::
+
+        row = fdag.RowDriver(dag, outputs=["amount_sum_1h"], store=fdag.MemoryStore())
+    """
+
+    def window_state(
+        self,
+        source: Source,
+        specs: Sequence[WindowSpec],
+        values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
+    ) -> MemoryWindowState:
+        """A fresh, independent in-memory state for ``specs`` over ``source``."""
+        return MemoryWindowState(source, specs, values)
+
+    def __repr__(self) -> str:
+        return "MemoryStore()"

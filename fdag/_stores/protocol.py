@@ -1,0 +1,67 @@
+"""Stores: where online window state lives. ``MemoryStore`` keeps it in process; a ``RedisStore`` shares it.
+
+Every store implements ``Store``: it makes one ``WindowState`` per source for the window specs a driver
+plans over that source. Both protocols are the boundary the row engine talks to, so a test can swap in the
+in-memory store wherever a real one would run.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+import polars as pl
+
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+
+
+@dataclass(frozen=True)
+class IngestReport:
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply."""
+
+    accepted: int = 0
+    duplicates: int = 0
+    too_late: int = 0
+
+
+@runtime_checkable
+class WindowState(Protocol):
+    """Window state of one source: ingest events, load history, answer ``(key, as_of)`` queries."""
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The largest event timestamp seen, or None before the first event."""
+        ...
+
+    def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
+        """Apply a batch of events, all or nothing."""
+        ...
+
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        ...
+
+    def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
+        """Load a history frame; ``values`` may give per-event value columns precomputed."""
+        ...
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """The specs' values for ``key`` at ``as_of``, and the watermark."""
+        ...
+
+
+@runtime_checkable
+class Store(Protocol):
+    """A place to keep online window state."""
+
+    def window_state(
+        self,
+        source: Source,
+        specs: Sequence[WindowSpec],
+        values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
+    ) -> WindowState:
+        """The state for ``specs`` over ``source``; ``values`` maps each value column to fn(event) -> value."""
+        ...

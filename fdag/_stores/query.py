@@ -1,0 +1,89 @@
+"""The query plan of window specs, shared by every store: one plan, so all stores give identical values.
+
+Distinct window starts, then distinct (column, start, end) rank ranges, then one ``make_aggregator`` closure
+per spec reading one range. ``evaluate`` runs it over a key's ``ColumnIndex`` arrays (held by the memory state,
+or rebuilt by ``values`` from events fetched out of Redis).
+"""
+
+from __future__ import annotations
+
+from bisect import bisect_left, bisect_right
+from collections.abc import Sequence
+from typing import Any
+
+from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
+from fdag._aggregations.online import make_aggregator
+from fdag._dag.specs import WindowSpec
+from fdag._values.instants import MICROSECOND
+
+
+class WindowQuery:
+    """The query plan of fixed specs over one source: window starts, rank ranges and one aggregator per spec."""
+
+    def __init__(self, specs: Sequence[WindowSpec]) -> None:
+        self.columns = tuple(dict.fromkeys(spec.value_column for spec in specs))
+        self.plans = tuple(_column_plan(column, specs) for column in self.columns)
+        overs = list(dict.fromkeys(spec.over // MICROSECOND for spec in specs))
+        ranges = list(dict.fromkeys(_range_of(spec, self.columns, overs) for spec in specs))
+        self.overs = tuple(overs)
+        self.longest = max(overs, default=0)
+        self.ranges = tuple(ranges)
+        self.closed_both = any(spec.closed == "both" for spec in specs)
+        self.aggregators = tuple(
+            (make_aggregator(spec.agg, spec.empty_value, spec.returns,
+                             self.plans[self.columns.index(spec.value_column)].exact),
+             ranges.index(_range_of(spec, self.columns, overs)))
+            for spec in specs
+        )
+        self._empty = tuple(aggregate(_EMPTY_INDEX, 0, 0) for aggregate, _ in self.aggregators)
+        self._fresh_empty = any(isinstance(value, list) for value in self._empty)
+
+    def empty(self) -> list[Any]:
+        """The values of a key with no events (a fresh list for each ``last_n``)."""
+        if self._fresh_empty:
+            return [list(v) if isinstance(v, list) else v for v in self._empty]
+        return list(self._empty)
+
+    def values(self, ts: Sequence[int], raw: Sequence[list[Any]], t: int) -> list[Any]:
+        """Every spec's value at ``t`` (µs) over events sorted by (timestamp, id): ``ts`` and per-column ``raw``."""
+        if not ts:
+            return self.empty()
+        indexes = []
+        for plan, column in zip(self.plans, raw, strict=True):
+            index = ColumnIndex(plan)
+            index.refresh(column, 0)
+            indexes.append(index)
+        return self.evaluate(ts, indexes, t)
+
+    def evaluate(self, ts: Sequence[int], indexes: Sequence[ColumnIndex], t: int) -> list[Any]:
+        """Every spec's value at ``t`` (µs) from a key's timestamps and its per-column derived arrays."""
+        starts = [bisect_left(ts, t - over) for over in self.overs]
+        end_left = bisect_left(ts, t)
+        end_both = bisect_right(ts, t) if self.closed_both else end_left
+        ranges = []
+        for column, over, both in self.ranges:
+            index = indexes[column]
+            counts = index.counts
+            ranges.append((index, counts[starts[over]], counts[end_both if both else end_left]))
+        return [aggregate(*ranges[r]) for aggregate, r in self.aggregators]
+
+
+def _range_of(spec: WindowSpec, columns: Sequence[str], overs: list[int]) -> tuple[int, int, bool]:
+    """(value column position, window start position, closed both) of ``spec``: what its rank range depends on."""
+    return columns.index(spec.value_column), overs.index(spec.over // MICROSECOND), spec.closed == "both"
+
+
+def _column_plan(column: str, specs: Sequence[WindowSpec]) -> ColumnPlan:
+    """The derived arrays the specs over ``column`` need."""
+    aggs = {spec.agg.name for spec in specs if spec.value_column == column}
+    value_type = next(spec.value_type for spec in specs if spec.value_column == column)
+    return ColumnPlan(
+        sums=bool(aggs & {"sum", "mean", "std", "var"}),
+        squares=bool(aggs & {"std", "var"}),
+        exact=value_type.base in (int, bool),
+        mins="min" in aggs,
+        maxs="max" in aggs,
+    )
+
+
+_EMPTY_INDEX = ColumnIndex(ColumnPlan(sums=False, squares=False, exact=True, mins=False, maxs=False))

@@ -1,0 +1,380 @@
+"""``RedisStore``: online window state in a Redis server, shared by every process that uses the same url.
+
+Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys under one hash tag:
+
+- ``<prefix>e:<key>``: a sorted set per entity key; member = the encoded event (``_redis_codec``), score =
+  its timestamp in µs. A query fetches the longest window's range of one such set.
+- ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
+- ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
+- ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
+
+Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
+event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
+horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
+changes nothing. A query is one script call returning the key's events in the longest window and the
+watermark; the values are computed here with the shared query plan of every store (``_window_query``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime
+from operator import itemgetter, lt
+from typing import Any
+
+import polars as pl
+
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.events import EventChecker
+from fdag._stores.history import prepare_history
+from fdag._stores.memory import _check_specs
+from fdag._stores.protocol import IngestReport
+from fdag._stores.query import WindowQuery
+from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag.errors import StoreError
+
+ValueFunction = Callable[[Mapping[str, Any]], Any]
+
+_CHUNK = 2_000  # bootstrap rows per script call
+_CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
+_QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
+_NO_WATERMARK = -(2**63)
+_SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i.e. until the year 2255
+
+_INGEST = """
+local function zadd(key, pairs_)
+  for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
+end
+local retention = tonumber(ARGV[1])
+local top_text = redis.call('GET', KEYS[1])
+local top = top_text and tonumber(top_text) or -math.huge
+local stored = top
+if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
+local horizon = top - retention
+local with_ids = ARGV[3] == '1'
+local n = (#ARGV - 4) / 4
+local held, seq = {}, 0
+if with_ids then
+  local ids = {}
+  for e = 1, n do ids[e] = ARGV[4 * e + 3] end
+  for s = 1, n, 4000 do
+    local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
+    for j = 1, #scores do held[s + j - 1] = scores[j] end
+  end
+elseif n > 0 then
+  seq = redis.call('INCRBY', KEYS[4], n) - n
+end
+local fresh, new_ids, added, newest = {}, {}, {}, {}
+local accepted, duplicates, late = 0, 0, 0
+for e = 1, n do
+  local i = 4 * e + 1
+  local ts_text, id = ARGV[i + 1], ARGV[i + 2]
+  local ts = tonumber(ts_text)
+  if with_ids and (held[e] or fresh[id]) then
+    duplicates = duplicates + 1
+  elseif ts < horizon then
+    late = late + 1
+  else
+    if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
+    local member = ARGV[i + 3]
+    if with_ids then
+      fresh[id] = true
+      new_ids[#new_ids + 1] = ts_text
+      new_ids[#new_ids + 1] = id
+    else
+      member = member .. ',' .. string.format('%d', seq + e)
+    end
+    local k = tonumber(ARGV[i])
+    local list = added[k]
+    if not list then list = {}; added[k] = list end
+    list[#list + 1] = ts_text
+    list[#list + 1] = member
+    if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
+    accepted = accepted + 1
+  end
+end
+if #new_ids > 0 then zadd(KEYS[2], new_ids) end
+for k, list in pairs(added) do zadd(KEYS[k], list) end
+if top ~= stored then redis.call('SET', KEYS[1], top_text) end
+if top > -math.huge then
+  local cut = '(' .. string.format('%.17g', horizon)
+  for k, n in pairs(newest) do
+    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut)
+    redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k])
+  end
+  if with_ids then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
+  local quiet = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cut, 'LIMIT', 0, tonumber(ARGV[4]))
+  for _, name in ipairs(quiet) do
+    redis.call('DEL', name)
+    redis.call('ZREM', KEYS[3], name)
+  end
+end
+return {accepted, duplicates, late}
+"""
+
+_QUERY = """
+local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
+events[#events + 1] = redis.call('GET', KEYS[2]) or ''
+return events
+"""
+
+
+class RedisStore:
+    """Window state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
+
+    Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
+    loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
+
+    Example::
+
+        store = fdag.RedisStore("redis://127.0.0.1:6379/0", namespace="fraud")
+        row = fdag.RowDriver(dag, outputs=["spend_sum_1h"], store=store)
+    """
+
+    def __init__(
+        self, url: str = "redis://127.0.0.1:6379/0", namespace: str = "fdag", *, timeout: float = 5.0
+    ) -> None:
+        try:
+            import redis
+            from redis.backoff import NoBackoff
+            from redis.retry import Retry
+        except ImportError:
+            raise StoreError("RedisStore needs the 'redis' package, which is not installed. "
+                             "Hint: pip install 'fdag[redis]'.") from None
+        self.url = url
+        self.namespace = namespace
+        self._errors = redis.exceptions
+        try:
+            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
+                                               retry=Retry(NoBackoff(), 0))
+        except ValueError as exc:
+            raise StoreError(f"RedisStore url {url!r} is not a Redis url ({exc}). "
+                             "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
+        self._scripts: dict[str, str] = {}
+        self.call("PING")
+
+    def window_state(
+        self,
+        source: Source,
+        specs: Sequence[WindowSpec],
+        values: Mapping[str, ValueFunction],
+    ) -> RedisWindowState:
+        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        return RedisWindowState(self, source, specs, values)
+
+    def call(self, *command: Any, retry: bool = True) -> Any:
+        """Run one command; failures become ``StoreError``. ``retry``: once more on a dropped connection."""
+        return self._run(lambda: self.client.execute_command(*command), retry)
+
+    def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
+        """Run a Lua script by its SHA, loading it first if the server does not know it (e.g. after a restart)."""
+        sha = self._scripts.get(name) or self._load(name, text)
+        try:
+            return self.call("EVALSHA", sha, len(keys), *keys, *args, retry=retry)
+        except self._errors.NoScriptError:
+            return self.call("EVALSHA", self._load(name, text), len(keys), *keys, *args, retry=retry)
+
+    def pipeline_scripts(
+        self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
+    ) -> list[Any]:
+        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+
+        def run(sha: str) -> list[Any]:
+            pipe = self.client.pipeline(transaction=False)
+            for keys, args in calls:
+                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
+            return pipe.execute()
+
+        sha = self._scripts.get(name) or self._load(name, text)
+        try:
+            return self._run(lambda: run(sha), retry)
+        except self._errors.NoScriptError:
+            sha = self._load(name, text)
+            return self._run(lambda: run(sha), retry)
+
+    def _run(self, command: Callable[[], Any], retry: bool) -> Any:
+        """Run ``command``, retrying once on a dropped connection if ``retry``; other failures become ``StoreError``.
+
+        ``NoScriptError`` passes through for the caller to reload its script.
+        """
+        errors = self._errors
+        for attempt in (0, 1):
+            try:
+                return command()
+            except errors.NoScriptError:
+                raise
+            except (errors.ConnectionError, errors.TimeoutError):
+                if attempt or not retry:
+                    raise self._unreachable() from None
+            except errors.RedisError as exc:
+                raise self._failed(exc) from None
+        raise AssertionError("unreachable")
+
+    def _load(self, name: str, text: str) -> str:
+        """Load a script into the server's cache; remember its SHA."""
+        sha: Any = self.call("SCRIPT", "LOAD", text)
+        self._scripts[name] = sha.decode() if isinstance(sha, bytes) else sha
+        return self._scripts[name]
+
+    def _unreachable(self) -> StoreError:
+        """The error for a server that cannot be reached."""
+        return StoreError(f"cannot reach Redis at {self.url}. Hint: start redis-server there or fix the url; "
+                          "acknowledged batches are durable and ingest is idempotent by id, so re-send the "
+                          "batch that failed once it is back.")
+
+    def _failed(self, exc: Exception) -> StoreError:
+        """The error for a command the server refused."""
+        return StoreError(f"Redis at {self.url} failed: {type(exc).__name__}: {exc}. Hint: check the server's "
+                          "log, memory limit (maxmemory) and that the key namespace is not used by others.")
+
+    def __repr__(self) -> str:
+        return f"RedisStore({self.url!r}, namespace={self.namespace!r})"
+
+
+class RedisWindowState:
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self.store = store
+        self.source = source
+        self.specs = tuple(specs)
+        self._query = WindowQuery(self.specs)
+        self.columns = self._query.columns
+        _check_specs(source, self.specs, self.columns, values)
+        self._functions = tuple(values[column] for column in self.columns)
+        params = dict.fromkeys(param for spec in self.specs for param in spec.params)
+        self._checker = EventChecker(source, tuple(params))
+        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
+        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq")]
+        self._with_ids = source.id is not None
+        types = column_types(self.specs, self.columns)
+        self._encoders = [encoder(ftype) for ftype in types]
+        self._decoders = [(j, convert) for j, ftype in enumerate(types) if (convert := decoder(ftype)) is not None]
+        self._native = not any(self._encoders)
+        width = len(self.columns)
+        # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
+        self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
+        self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
+        self._watermark_cache: tuple[bytes, datetime | None] = (b"", None)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The largest event timestamp ingested by any process (UTC), or None before the first event."""
+        return self._watermark_of(self.store.call("GET", self._roles[0]) or b"")
+
+    def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
+        """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
+
+        Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
+        counted and not applied, exactly as ``MemoryWindowState.ingest`` does.
+        """
+        checked = self._checker.check(events)
+        if not checked:
+            return IngestReport()
+        functions, encode, native, with_ids = self._functions, encode_json, self._native, self._with_ids
+        positions: dict[Any, int] = {}
+        keys = list(self._roles)
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS]
+        for key, ts, event_id, event in checked:
+            position = positions.get(key)
+            if position is None:
+                keys.append(self._key_name(key))
+                position = positions[key] = len(keys)
+            values = [function(event) for function in functions]
+            if not native:
+                values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
+            if with_ids:
+                args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
+            else:
+                args += (position, ts, "", encode([ts, *values])[1:-1])
+        accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
+        return IngestReport(accepted, duplicates, late)
+
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        self._checker.check(events)
+
+    def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
+        """Load a history frame in pipelined chunks, with ``MemoryWindowState.bootstrap``'s rules.
+
+        The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
+        rows whose id is held are ``duplicates`` (first row wins within the frame).
+        """
+        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        stored = self.store.call("GET", self._roles[0])
+        top = max(int(stored) if stored else _NO_WATERMARK, history.latest)
+        loaded = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, None)
+        columns = [column if convert is None else [convert(v) for v in column]
+                   for convert, column in zip(self._encoders, loaded.values, strict=True)]
+        ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
+        rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
+                    else zip(loaded.ts, *columns, strict=True))
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS]
+        calls: list[tuple[list[Any], list[Any]]] = []
+        keys, args = list(self._roles), list(head)
+        encode = encode_json
+        for key, start, end in loaded.groups:
+            keys.append(self._key_name(key))
+            position = len(keys)
+            for r in range(start, end):
+                args += (position, loaded.ts[r], ids[r], encode(rows[r])[1:-1])
+            if len(args) >= 4 * _CHUNK:
+                calls.append((keys, args))
+                keys, args = list(self._roles), list(head)
+        calls.append((keys, args))
+        accepted, duplicates, late = 0, history.duplicates, loaded.too_late
+        for first in range(0, len(calls), _CHUNKS_PER_TRIP):
+            trip = calls[first : first + _CHUNKS_PER_TRIP]
+            for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
+                accepted, duplicates, late = accepted + a, duplicates + d, late + t
+        return IngestReport(accepted, duplicates, late)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip."""
+        t = micros(as_of)
+        # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
+        margin = 0 if -_SAFE_SCORE < t < _SAFE_SCORE else 1 + (abs(t) >> 52)
+        low = t - self._query.longest - margin
+        high = t + margin if (margin or self._query.closed_both) else f"({t}"
+        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0]), (low, high))
+        watermark = self._watermark_of(reply.pop())
+        if not reply:
+            return self._query.empty(), watermark
+        rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
+        ts = [row[0] for row in rows]
+        if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
+            rows.sort(key=self._tie_order)
+            ts = [row[0] for row in rows]
+        raw = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
+        for j, convert in self._decoders:
+            raw[j] = [convert(v) for v in raw[j]]
+        return self._query.values(ts, raw, t), watermark
+
+    def _key_name(self, key: Any) -> str:
+        """The Redis key of one entity's events."""
+        return f"{self.prefix}e:{key}"
+
+    def _watermark_of(self, raw: bytes) -> datetime | None:
+        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
+        cached, instant = self._watermark_cache
+        if raw != cached:
+            instant = EPOCH + int(raw) * MICROSECOND if raw else None
+            self._watermark_cache = (raw, instant)
+        return instant
+
+    def __repr__(self) -> str:
+        return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"

@@ -1,0 +1,79 @@
+"""How window state is laid out in Redis: key names, the layout fingerprint, and the event encoding.
+
+An event is stored as the body of a JSON array, ``ts,id,v1,...,vn`` (``ts,v1,...,vn,seq`` for a source
+without ids, where the server appends an arrival number). JSON round-trips every int, float (shortest repr),
+bool, str and null exactly and decodes a whole fetched window in one C call; datetime, date and timedelta
+values travel as integers (µs, ordinal day, µs) and are converted back per column.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from fdag._dag.specs import WindowSpec, is_lookup_value
+from fdag._dag.versions import code_fingerprint
+from fdag._declare.source import Source
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag._values.types import FType
+
+Convert = Callable[[Any], Any]
+
+encode_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
+
+
+def layout_prefix(namespace: str, source: Source, specs: Sequence[WindowSpec], retention: int) -> str:
+    """The key prefix of one layout: namespace, source and a fingerprint of what is stored per event.
+
+    The fingerprint covers the source's roles, the retention and each value column's type and code, so
+    drivers that store the same values share state and a changed per-event function starts fresh. The
+    ``{...}`` hash tag keeps every key of a layout in one Redis Cluster slot, as the scripts need.
+    """
+    parts: list[Any] = [source.name, source.key, source.timestamp, source.id, retention]
+    for column in dict.fromkeys(spec.value_column for spec in specs):
+        spec = next(s for s in specs if s.value_column == column)
+        parts += [column, str(spec.value_type), code_fingerprint(spec.function)]
+    digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
+    return f"{namespace}:{{{source.name}:{digest}}}:"
+
+
+def encoder(ftype: FType) -> Convert | None:
+    """Value -> JSON-native value for a column of ``ftype``; None when values are JSON-native already."""
+    if ftype.base is datetime:
+        return lambda v: None if v is None else micros(v)
+    if ftype.base is date:
+        return lambda v: None if v is None else v.toordinal()
+    if ftype.base is timedelta:
+        return lambda v: None if v is None else v // MICROSECOND
+    if ftype.base is list and ftype.item is not None:
+        item = encoder(ftype.item)
+        if item is not None:
+            return lambda v: None if v is None else [item(x) for x in v]
+    return None
+
+
+def decoder(ftype: FType) -> Convert | None:
+    """JSON-native value -> value for a column of ``ftype`` (the inverse of ``encoder``)."""
+    if ftype.base is datetime:
+        return lambda v: None if v is None else EPOCH + v * MICROSECOND
+    if ftype.base is date:
+        return lambda v: None if v is None else date.fromordinal(v)
+    if ftype.base is timedelta:
+        return lambda v: None if v is None else v * MICROSECOND
+    if ftype.base is list and ftype.item is not None:
+        item = decoder(ftype.item)
+        if item is not None:
+            return lambda v: None if v is None else [item(x) for x in v]
+    return None
+
+
+def column_types(specs: Sequence[WindowSpec], columns: Sequence[str]) -> list[FType]:
+    """The per-event value type of each value column (a lookup's value is wrapped in a one-item list)."""
+    types = []
+    for column in columns:
+        spec = next(spec for spec in specs if spec.value_column == column)
+        types.append(FType(list, item=spec.value_type.nullable()) if is_lookup_value(spec) else spec.value_type)
+    return types
