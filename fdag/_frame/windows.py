@@ -4,6 +4,7 @@ the point-in-time aggregates back onto the spine rows."""
 from __future__ import annotations
 
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -23,11 +24,13 @@ class WindowStage:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.watermarks: dict[str, Any] = {}
 
-    def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any]) -> pl.LazyFrame:
-        """``work`` (``__row``, inputs, ``as_of``) with one column per window, lookup and lookup clock of the plan."""
-        self.watermarks = {}
+    def attach(
+        self, work: pl.LazyFrame, sources: Mapping[str, Any]
+    ) -> tuple[pl.LazyFrame, dict[str, datetime | None]]:
+        """``work`` (``__row``, inputs, ``as_of``) with one column per window, lookup and lookup clock of the plan,
+        and each window source's watermark in these events (returned, not kept: runs may be concurrent)."""
+        watermarks: dict[str, datetime | None] = {}
         events_by_source: dict[str, pl.DataFrame] = {}
         for group in self.plan.groups:
             source = group.source
@@ -39,14 +42,14 @@ class WindowStage:
                 specs = tuple(s for g in self.plan.groups if g.source.name == name for s in g.specs)
                 events = self._events(source, specs, to_polars(sources[name], f"events of source '{name}'"))
                 events_by_source[name] = events
-                self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+                watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (DESIGN §2: a null argument skips the node).
             requests = work.select(ROW, source.key, (pl.col(AS_OF) - group.lag).alias(AS_OF)).drop_nulls()
             windows = window_frame(list(group.specs), events_by_source[name].lazy(), requests).with_columns(
                 _unwrapped(spec) for spec in group.specs
             )
             work = work.join(windows, on=ROW, how="left")
-        return work
+        return work, watermarks
 
     def _events(self, source: Source, specs: tuple[WindowSpec, ...], raw: pl.DataFrame) -> pl.DataFrame:
         what = f"events of source '{source.name}'"
