@@ -13,6 +13,9 @@ from fdag._row.driver import RowDriver
 from fdag._row.vector import FeatureVector
 from fdag._stores.memory import MemoryStore
 from fdag._stores.redis import RedisStore
+from fdag._streams.log import StreamLog
+from fdag._streams.memory import MemoryStream
+from fdag._streams.redis import RedisStream
 from fdag._values.calls import ErrorRecord
 from fdag._values.results import CheckResult, FrameResult
 from fdag._values.types import FType
@@ -44,13 +47,16 @@ __all__ = [
     "InputError",
     "Lineage",
     "MemoryStore",
+    "MemoryStream",
     "Node",
     "PointInTimeError",
     "RedisStore",
+    "RedisStream",
     "RowDriver",
     "Source",
     "SourceError",
     "StoreError",
+    "StreamLog",
     "check",
     "lookup",
     "tag",

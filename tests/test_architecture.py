@@ -22,6 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("fdag._declare",),
     ("fdag._dag",),
     ("fdag._stores",),
+    ("fdag._streams",),
     ("fdag._row", "fdag._backfill"),
     ("fdag._frame",),
     ("fdag._check",),

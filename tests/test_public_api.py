@@ -9,9 +9,9 @@ def test_exported_names() -> None:
     assert fdag.__all__ == sorted(fdag.__all__)
     assert set(fdag.__all__) == {
         "CheckResult", "ConsistencyError", "Dag", "DagError", "ErrorRecord", "Explanation", "FType", "FdagError",
-        "FeatureError", "FeatureVector", "FrameDriver", "FrameResult", "InputError", "Lineage", "MemoryStore", "Node",
-        "PointInTimeError", "RedisStore", "RowDriver", "Source", "SourceError", "StoreError", "check", "lookup", "tag",
-        "window",
+        "FeatureError", "FeatureVector", "FrameDriver", "FrameResult", "InputError", "Lineage", "MemoryStore",
+        "MemoryStream", "Node", "PointInTimeError", "RedisStore", "RedisStream", "RowDriver", "Source", "SourceError",
+        "StoreError", "StreamLog", "check", "lookup", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 

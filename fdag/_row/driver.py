@@ -6,7 +6,7 @@ import threading
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
@@ -17,6 +17,10 @@ from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import row_call
 from fdag._values.types import to_utc
 from fdag.errors import InputError, InputTypeError
+
+if TYPE_CHECKING:
+    from fdag._streams.log import StreamLog
+    from fdag._streams.worker import StreamWorker
 
 
 class RowDriver:
@@ -113,6 +117,34 @@ class RowDriver:
         if isinstance(snapshot, str | Path) or hasattr(snapshot, "to_dicts") or hasattr(snapshot, "to_pylist"):
             return self.bootstrap(source, snapshot)
         return self.ingest(source, snapshot)
+
+    def consume(
+        self,
+        source: str | Source,
+        log: StreamLog,
+        *,
+        group: str,
+        consumer: str,
+        batch: int = 1000,
+        claim_after: float = 30.0,
+    ) -> StreamWorker:
+        """A worker feeding ``source``'s events from ``log`` (e.g. ``fdag.RedisStream``) into this driver's state.
+
+        ``consumer`` names this worker in consumer group ``group`` (created at the log's start if absent); keep
+        the name across restarts, so that a restarted worker re-reads what it left pending. Entries pending on
+        another consumer for ``claim_after`` seconds are taken over. Call ``run()`` on the worker.
+        """
+        from fdag._streams.worker import StreamWorker
+
+        states = self._state(source)
+        declared = next(g.source for g in self.plan.groups if g.source.name == _source_name(source))
+
+        def validate(events: list[Mapping[str, Any]]) -> None:
+            for state in states:
+                state.validate(events)
+
+        return StreamWorker(declared, log, lambda events: self.ingest(declared, events), validate, group=group,
+                            consumer=consumer, batch=batch, claim_after=claim_after)
 
     def watermark(self, source: str | Source) -> datetime | None:
         """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream."""

@@ -1,0 +1,214 @@
+"""fdag's event encoding on a stream: one entry per event, one field per column, each value as JSON text.
+
+A value is written by its type, so that it reads back exactly:
+
+- ``int``: decimal digits; ``float``: the shortest repr that round-trips (``0.1``, ``1e+16``, ``Infinity``);
+  NaN is null, as everywhere in fdag; ``bool``: ``true`` / ``false``; ``str``: a JSON string (UTF-8);
+- ``datetime``: microseconds since the Unix epoch, UTC (naive datetimes are read as UTC); ``date``: days since
+  1970-01-01; ``timedelta``: microseconds; ``list[T]``: a JSON array of its items, each encoded as ``T``;
+- null: ``null`` — written explicitly, so an absent field means a producer that does not know the column.
+
+Decoding is typed by the Source's schema (a datetime column's integer becomes a UTC datetime); whether a value
+fits its column is left to the ingest checks, which name the column and the fix. An entry that is not this
+encoding at all (a field that is not JSON, an instant out of range) gets a reason and goes to the dead letters.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import date, datetime, timedelta
+from operator import itemgetter
+from typing import Any
+
+from fdag._declare.source import Source
+from fdag._streams.log import Entry
+from fdag._values.frames import column_expr, to_polars
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag._values.types import FType, coerce_value
+from fdag.errors import SourceError
+
+EPOCH_DAY = date(1970, 1, 1)
+DAY = timedelta(days=1)
+
+_dumps: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
+_loads = json.loads
+
+
+def _encode_float(value: float) -> str:
+    return "null" if value != value else _dumps(value)
+
+
+def _encode_list(value: Sequence[Any]) -> str:
+    return "[" + ",".join([encode_value(item) for item in value]) + "]"
+
+
+_BY_CLASS: dict[type, Callable[[Any], str]] = {
+    str: _dumps,
+    int: int.__repr__,
+    float: _encode_float,
+    bool: lambda v: "true" if v else "false",
+    datetime: lambda v: str(micros(v)),
+    date: lambda v: str((v - EPOCH_DAY) // DAY),
+    timedelta: lambda v: str(v // MICROSECOND),
+    list: _encode_list,
+    tuple: _encode_list,
+}
+
+
+def encode_value(value: Any) -> str:
+    """One value as fdag's stream encoding (see the module docstring); ``TypeError`` for anything else."""
+    if value is None:
+        return "null"
+    encode = _BY_CLASS.get(value.__class__)
+    if encode is not None:
+        return encode(value)
+    if isinstance(value, datetime):  # e.g. pandas.Timestamp: to the microsecond, like every instant
+        return str(micros(value))
+    if hasattr(value, "item") and not isinstance(value, Iterable):  # a numpy scalar: its Python value
+        return encode_value(value.item())
+    raise TypeError(f"a {type(value).__name__} ({value!r}) has no stream encoding")
+
+
+def encode_events(events: Any, source: Source | None) -> list[dict[str, str]]:
+    """Events (a dict, dicts, or a Polars / pandas / Arrow frame) as entry fields, column -> encoded value.
+
+    With ``source``, every event must carry every column of its schema with a value of the declared type
+    (coerced to its canonical form, e.g. an int in a float column is written as a float); a ``SourceError``
+    names the first event that does not, and nothing is encoded. Without, values are encoded as they are.
+    """
+    rows = _rows(events, source)
+    if source is None:
+        return [{column: _encode(column, value, position) for column, value in row.items()}
+                for position, row in enumerate(rows)]
+    schema = source.schema
+    roles = {source.key, source.timestamp, source.id} - {None}
+    encoded = []
+    for position, row in enumerate(rows):
+        fields = {}
+        for column, ftype in schema.items():
+            if column not in row:
+                raise _publish_error(source, position, column, "is missing",
+                                     f"every event carries all of {', '.join(schema)} (null where unknown)")
+            value = row[column]
+            if value is None and column in roles:
+                raise _publish_error(source, position, column, "is null",
+                                     "every event needs its key, timestamp and id")
+            try:
+                value = coerce_value(value, ftype)
+            except (TypeError, OverflowError) as exc:
+                raise _publish_error(source, position, column, str(exc).replace("is a", "holds a", 1),
+                                     f"send values of the declared type ('{ftype}') or fix the Source schema") from None
+            fields[column] = _encode(column, value, position)
+        encoded.append(fields)
+    return encoded
+
+
+def _rows(events: Any, source: Source | None) -> Sequence[Mapping[str, Any]]:
+    """The events as mappings; a frame is cast to the schema's canonical dtypes first when a source is given."""
+    if isinstance(events, Mapping):
+        return [events]
+    if isinstance(events, list | tuple):
+        return list(events)
+    if hasattr(events, "columns"):  # a Polars, pandas or Arrow frame
+        frame = to_polars(events, "events")
+        if source is not None:
+            present = [c for c in source.schema if c in frame.columns]
+            frame = frame.select([column_expr(frame.schema, c, source.schema[c], "events") for c in present])
+        return frame.to_dicts()
+    return list(events)
+
+
+def _encode(column: str, value: Any, position: int) -> str:
+    try:
+        return encode_value(value)
+    except TypeError as exc:
+        raise SourceError(f"event {position}: column '{column}': {exc}. Hint: send int, float, bool, str, "
+                          "datetime, date, timedelta, lists of those, or None.") from None
+
+
+def _publish_error(source: Source, position: int, column: str, problem: str, hint: str) -> SourceError:
+    return SourceError(f"source '{source.name}' event {position}: column '{column}' {problem}; nothing was "
+                       f"published. Hint: {hint}.")
+
+
+def _temporal(ftype: FType) -> Callable[[Any], Any] | None:
+    """JSON value -> value for a column whose encoding is an integer (instants, days, durations), else None."""
+    if ftype.base is datetime:
+        return lambda v: EPOCH + v * MICROSECOND if v.__class__ is int else v
+    if ftype.base is date:
+        return lambda v: EPOCH_DAY + v * DAY if v.__class__ is int else v
+    if ftype.base is timedelta:
+        return lambda v: v * MICROSECOND if v.__class__ is int else v
+    if ftype.base is list and ftype.item is not None:
+        item = _temporal(ftype.item)
+        if item is not None:
+            return lambda v: [x if x is None else item(x) for x in v] if v.__class__ is list else v
+    return None
+
+
+class EventDecoder:
+    """Decodes entries of one source's stream into events, finding the entries that are not fdag's encoding."""
+
+    def __init__(self, source: Source) -> None:
+        self.source = source
+        self.columns = tuple(source.schema)
+        self._names = tuple(column.encode() for column in self.columns)
+        self._values = itemgetter(*self._names)  # a source has at least two columns: the getter returns tuples
+        self._temporal = [(column, convert) for column, ftype in source.schema.items()
+                          if (convert := _temporal(ftype)) is not None]
+
+    def decode(self, entries: Sequence[Entry]) -> tuple[list[tuple[Entry, dict[str, Any]]], list[tuple[Entry, str]]]:
+        """``(entry, event)`` for every decodable entry, and ``(entry, reason)`` for the others, in order.
+
+        Entries that carry every column are parsed in one JSON call; a batch with an odd entry is parsed entry
+        by entry. An absent column stays absent in its event (the ingest checks decide whether it is needed).
+        """
+        if not entries:
+            return [], []
+        columns, width = self.columns, len(self.columns)
+        try:
+            texts = [b",".join(self._values(entry.fields)) for entry in entries]  # type: ignore[arg-type]
+            rows = _loads(b"[[" + b"],[".join(texts) + b"]]")
+            if len(rows) != len(entries) or any(len(row) != width for row in rows):
+                raise ValueError("a field holds more than one value")
+            events: list[dict[str, Any] | str] = [dict(zip(columns, row, strict=True)) for row in rows]
+        except (KeyError, ValueError):
+            events = [self._decode_one(entry.fields) for entry in entries]  # type: ignore[arg-type]
+        good: list[tuple[Entry, dict[str, Any]]] = []
+        bad: list[tuple[Entry, str]] = []
+        for entry, event in zip(entries, events, strict=True):
+            if isinstance(event, dict):
+                problem = self._convert(event)
+                if problem is None:
+                    good.append((entry, event))
+                    continue
+                event = problem
+            bad.append((entry, f"entry {entry.id} of source '{self.source.name}': {event}"))
+        return good, bad
+
+    def _decode_one(self, fields: Mapping[bytes, bytes]) -> dict[str, Any] | str:
+        """One entry's event, field by field, or the reason it is not fdag's encoding."""
+        event: dict[str, Any] = {}
+        for name, column in zip(self._names, self.columns, strict=True):
+            raw = fields.get(name)
+            if raw is None:
+                continue
+            try:
+                event[column] = _loads(raw)
+            except ValueError:
+                return (f"column '{column}' holds {raw[:80]!r}, which is not fdag's stream encoding (JSON "
+                        "text). Hint: publish with RedisStream.publish, or encode as docs/streams.md describes")
+        return event
+
+    def _convert(self, event: dict[str, Any]) -> str | None:
+        """Turn the integer encodings of temporal columns into values, in place; the problem if one is out of range."""
+        for column, convert in self._temporal:
+            value = event.get(column)
+            if value is not None:
+                try:
+                    event[column] = convert(value)
+                except (OverflowError, TypeError):
+                    return (f"column '{column}' holds {value!r}, out of range for "
+                            f"'{self.source.schema[column]}'. Hint: instants are µs since the epoch, dates days")
+        return None

@@ -1,0 +1,249 @@
+"""Stream workers on both logs (in process and a real Redis Stream): delivery, handoff, dead letters, claims.
+
+Each test runs once per log; with the Redis log the window state is a RedisStore on the same server.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+
+import fdag
+from fdag._streams.log import REASON_FIELD
+from tests.redis_server import RedisServer
+from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
+from tests.stream_events import (
+    DAG,
+    SOURCE,
+    SPAN,
+    T0,
+    assert_matches_frame,
+    frame_of,
+    make_payments,
+    spine,
+    unique,
+    with_resends_and_late,
+)
+
+Backend = tuple[Callable[..., Any], Callable[[], Any]]  # (make a log, make a store)
+
+
+@pytest.fixture(params=["memory", "redis"])
+def backend(request: pytest.FixtureRequest, redis_server: RedisServer) -> Iterator[Backend]:
+    """``(make_log, make_store)``: fresh stream and state per call, in process or in the test's redis-server."""
+    tag = uuid.uuid4().hex[:8]
+    if request.param == "memory":
+        yield (lambda source=SOURCE: fdag.MemoryStream(f"payments-{tag}", source=source)), fdag.MemoryStore
+    else:
+        yield ((lambda source=SOURCE: fdag.RedisStream(redis_server.url, f"payments-{tag}", source=source)),
+               lambda: fdag.RedisStore(redis_server.url, namespace=f"ns-{tag}"))
+
+
+def drain(worker: Any, total: int) -> Any:
+    """Run ``worker`` until it has read ``total`` entries (or 30 s pass)."""
+    deadline = time.monotonic() + 30
+    while worker.stats.read < total and time.monotonic() < deadline:
+        worker.run(max_events=total - worker.stats.read, timeout=1.0)
+    return worker.stats
+
+
+def test_a_worker_applies_every_event_once_with_resends_and_late_events(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(3_000, cards=30, seed=1)
+    stream = with_resends_and_late(events, seed=2, late=50)
+    log = make_log()
+    ids = log.publish(stream)
+    row = fdag.RowDriver(DAG, store=make_store())
+    worker = row.consume("payments", log, group="features", consumer="w1", batch=250)
+    assert worker.stats.lag == len(stream)
+    stats = drain(worker, len(stream))
+    assert stats.read == len(stream) and stats.last_id == ids[-1]
+    assert stats.duplicates == len(stream) - len(unique(stream)) and stats.too_late == 50
+    assert stats.applied == len(events) and stats.dead_lettered == 0
+    assert (stats.pending, stats.lag, stats.lag_seconds) == (0, 0, 0.0)
+    assert_matches_frame(row, unique(stream), spine(30, T0 + SPAN))
+
+
+def test_workers_of_one_group_share_the_stream(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(2_000, cards=20, seed=3)
+    log = make_log()
+    log.publish(events)
+    row = fdag.RowDriver(DAG, store=make_store())
+    workers = [row.consume("payments", log, group="g", consumer=f"w{i}", batch=100) for i in range(2)]
+    for _ in range(10):  # take turns, a batch at a time
+        for worker in workers:
+            worker.run(max_events=100)
+    first, second = (worker.stats for worker in workers)
+    assert first.read == second.read == 1_000 and first.applied + second.applied == 2_000
+    assert first.duplicates == second.duplicates == 0
+    assert_matches_frame(row, events, spine(20, T0 + SPAN))
+
+
+def test_bootstrap_then_stream_loses_nothing_and_counts_nothing_twice(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(4_000, cards=25, seed=4)
+    by_time = sorted(events, key=lambda e: e["ts"])
+    history = frame_of(by_time[:2_500])  # the history reaches 600 events into the stream's retained part
+    log = make_log()
+    log.publish(by_time[1_900:])
+    row = fdag.RowDriver(DAG, store=make_store())
+    report = row.bootstrap("payments", history)
+    assert report.accepted == 2_500
+    stats = drain(row.consume("payments", log, group="features", consumer="w1"), 2_100)
+    assert (stats.applied, stats.duplicates, stats.too_late) == (1_500, 600, 0)
+    assert_matches_frame(row, events, spine(25, T0 + SPAN))
+
+
+def test_malformed_entries_go_to_the_dead_letters_and_the_worker_goes_on(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(600, cards=10, seed=5)
+    log = make_log()
+    good = {"payment_id": '"x"', "card": '"c1"', "ts": "1714521600000000", "amount": "1.5", "items": "1",
+            "merchant": '"m1"', "flagged": "null"}
+    broken = {
+        "not JSON": {**good, "amount": "12,5"},
+        "not JSON either": {**good, "merchant": "m1"},
+        "a str in a float column": {**good, "amount": '"twelve"'},
+        "a float in an int column": {**good, "items": "1.5"},
+        "no key": {k: v for k, v in good.items() if k != "card"},
+        "no timestamp": {k: v for k, v in good.items() if k != "ts"},
+        "a null key": {**good, "card": "null"},
+        "an instant out of range": {**good, "ts": "9" * 30},
+        "a timestamp as text": {**good, "ts": '"2024-05-01T00:00:00"'},
+        "someone else's entry": {"event": "signup", "user": "u1"},
+    }
+    columns = {"not JSON": "amount", "not JSON either": "merchant", "a str in a float column": "amount",
+               "a float in an int column": "items", "no key": "card", "no timestamp": "ts", "a null key": "card",
+               "an instant out of range": "ts", "a timestamp as text": "ts", "someone else's entry": "card"}
+    bad_ids, sent = {}, {}
+    for position, (what, fields) in enumerate(broken.items()):
+        log.publish(events[position * 60 : (position + 1) * 60])
+        if "payment_id" in fields:
+            fields = {**fields, "payment_id": f'"bad-{position}"'}
+        entry_id = log.append(fields)
+        bad_ids[entry_id], sent[entry_id] = what, fields
+    row = fdag.RowDriver(DAG, store=make_store())
+    stats = drain(row.consume("payments", log, group="features", consumer="w1", batch=100), 610)
+    assert (stats.read, stats.applied, stats.dead_lettered, stats.pending) == (610, 600, 10, 0)
+    dead = log.dead_letters()
+    assert [entry.fields[b"_fdag_entry"].decode() for entry in dead] == list(bad_ids)
+    for entry in dead:
+        entry_id = entry.fields[b"_fdag_entry"].decode()
+        reason = entry.fields[REASON_FIELD].decode()
+        assert reason.startswith(f"entry {entry_id} of source 'payments': column '{columns[bad_ids[entry_id]]}'")
+        assert "Hint:" in reason and entry.fields[b"_fdag_group"] == b"features"
+        original = {k.decode(): v.decode() for k, v in entry.fields.items() if not k.startswith(b"_fdag_")}
+        assert original == sent[entry_id]  # kept as sent: repair and publish again
+    assert_matches_frame(row, events, spine(10, T0 + SPAN))
+
+
+class CrashingAck:
+    """A log whose first ``ack`` fails: the worker dies between ingest and acknowledgement."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.crashed = False
+
+    def ack(self, group: str, ids: Any) -> None:
+        if not self.crashed:
+            self.crashed = True
+            raise RuntimeError("killed before XACK")
+        self.log.ack(group, ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+def test_a_restarted_consumer_re_reads_its_pending_entries_first(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(1_000, cards=10, seed=6)
+    log = make_log()
+    log.publish(events)
+    row = fdag.RowDriver(DAG, store=make_store())
+    with pytest.raises(RuntimeError, match="killed before XACK"):
+        row.consume("payments", CrashingAck(log), group="g", consumer="w1", batch=300).run()
+    held = log.pending("g")  # the batch ingested and never acknowledged, and the one read ahead
+    assert held in (300, 600)
+    stats = drain(row.consume("payments", log, group="g", consumer="w1", batch=300), 1_000)
+    assert (stats.recovered, stats.duplicates, stats.applied, stats.pending) == (held, 300, 700, 0)
+    assert_matches_frame(row, events, spine(10, T0 + SPAN))
+
+
+def test_without_ids_a_crash_between_ingest_and_ack_counts_the_batch_twice(
+    backend: Backend, make_module: Callable[[str, str], Any]
+) -> None:
+    """What docs/streams.md warns about: no id, no deduplication of a re-read batch."""
+    make_log, make_store = backend
+    module = make_module("no_ids", """
+        from datetime import datetime
+        import fdag
+        clicks = fdag.Source("clicks", key="user", timestamp="ts", schema={"user": str, "ts": datetime})
+
+        @fdag.window(clicks, agg="count", over="1d")
+        def clicks_1d(user: str) -> str:
+            return user
+    """)
+    dag = fdag.Dag.from_modules(module)
+    log = make_log(module.clicks)
+    log.publish([{"user": "u1", "ts": T0 + timedelta(seconds=i)} for i in range(100)])
+    row = fdag.RowDriver(dag, store=make_store())
+    with pytest.raises(RuntimeError):
+        row.consume("clicks", CrashingAck(log), group="g", consumer="w1", batch=40).run()
+    drain(row.consume("clicks", log, group="g", consumer="w1", batch=40), 100)
+    assert row.get({"user": "u1"}, as_of=T0 + timedelta(hours=1))["clicks_1d"] == 140
+
+
+def test_entries_left_pending_by_a_dead_consumer_are_claimed(backend: Backend) -> None:
+    make_log, make_store = backend
+    events = make_payments(500, cards=10, seed=7)
+    log = make_log()
+    log.publish(events)
+    log.create_group("g")
+    taken = log.read_group("g", "dead", 300)  # read, then the consumer vanished
+    assert len(taken) == 300 and log.pending("g") == 300
+    row = fdag.RowDriver(DAG, store=make_store())
+    worker = row.consume("payments", log, group="g", consumer="live", batch=1_000, claim_after=0.3)
+    assert worker.run(timeout=0.1).read == 200  # the rest, new; the dead one's are not idle long enough yet
+    stats = drain(worker, 500)
+    assert (stats.claimed, stats.applied, stats.pending, stats.lag) == (300, 500, 0, 0)
+    assert_matches_frame(row, events, spine(10, T0 + SPAN))
+
+
+def test_stats_report_lag_in_entries_and_seconds(backend: Backend) -> None:
+    make_log, make_store = backend
+    log = make_log()
+    ids = log.publish(make_payments(50, cards=5, seed=8))
+    worker = fdag.RowDriver(DAG, store=make_store()).consume("payments", log, group="g", consumer="w1")
+    time.sleep(0.2)
+    before = worker.stats
+    assert before.lag == 50 and before.pending == 0 and 0.2 <= before.lag_seconds < 30 and before.last_id is None
+    after = worker.run(max_events=20)
+    assert (after.read, after.lag, after.pending, after.last_id) == (20, 30, 0, ids[19])
+    assert after.lag_seconds >= 0.2  # the oldest entry not yet delivered is as old as the first
+
+
+def test_stop_ends_a_run_from_another_thread(backend: Backend) -> None:
+    import threading
+
+    make_log, make_store = backend
+    worker = fdag.RowDriver(DAG, store=make_store()).consume("payments", make_log(), group="g", consumer="w1")
+    threading.Timer(0.3, worker.stop).start()
+    began = time.monotonic()
+    worker.run()
+    assert time.monotonic() - began < 3 and worker.stopped
+
+
+def test_consume_checks_its_arguments() -> None:
+    row = fdag.RowDriver(DAG)
+    log = fdag.MemoryStream("payments")
+    assert isinstance(log, fdag.StreamLog)
+    with pytest.raises(fdag.InputError, match=r"input 'batch' is 0\. Hint: read at least one entry"):
+        row.consume("payments", log, group="g", consumer="w1", batch=0)
+    with pytest.raises(fdag.InputError, match="input 'clicks' is not a source of this driver"):
+        row.consume("clicks", log, group="g", consumer="w1")
