@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import json
+import socket
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -58,6 +59,27 @@ def _backfill(args: argparse.Namespace) -> None:
           f"{report.rows} rows in {report.seconds:.1f} s -> {report.path}")
     for error in report.errors:
         print(f"fdag: feature error (value set to null): {error}", file=sys.stderr)
+
+
+def _ingest(args: argparse.Namespace) -> None:
+    from fdag._row.driver import RowDriver
+    from fdag._stores.memory import MemoryStore
+    from fdag._stores.redis import RedisStore
+    from fdag._streams.redis import RedisStream
+    from fdag._streams.service import final_line, run_until_stopped
+
+    dag = Dag.from_modules(*_modules(args.modules))
+    if args.store == "memory":
+        store: MemoryStore | RedisStore = MemoryStore()
+    elif args.store.startswith(("redis://", "rediss://", "unix://")):
+        store = RedisStore(args.store, namespace=args.namespace)
+    else:
+        raise SystemExit(f"fdag ingest: --store takes a Redis url or 'memory', got {args.store!r}")
+    row = RowDriver(dag, args.outputs, store=store)
+    log = RedisStream(args.stream, args.stream_name)
+    worker = row.consume(args.source, log, group=args.group, consumer=args.consumer, batch=args.batch,
+                         claim_after=args.claim_after)
+    print(final_line(run_until_stopped(worker, progress=args.progress)), flush=True)
 
 
 def catalog_records(dag: Dag) -> list[dict[str, object]]:
@@ -130,6 +152,24 @@ def build_parser() -> argparse.ArgumentParser:
     fill.add_argument("--overwrite", action="store_true", help="recompute partitions even when up to date")
     fill.add_argument("--no-progress", action="store_true", help="no progress bar")
     fill.set_defaults(run=_backfill)
+
+    ing = commands.add_parser("ingest", help="feed a source's events from a Redis stream into a store, until stopped")
+    ing.add_argument("modules", nargs="+")
+    ing.add_argument("--source", required=True, help="the source whose events the stream carries")
+    ing.add_argument("--stream", required=True, metavar="URL", help="Redis url of the stream, e.g. redis://host:6379/0")
+    ing.add_argument("--stream-name", required=True, metavar="NAME", help="the stream's key")
+    ing.add_argument("--group", required=True, help="consumer group (created at the stream's start if absent)")
+    ing.add_argument("--consumer", default=socket.gethostname(),
+                     help="this worker's name in the group; keep it across restarts (default: the host name)")
+    ing.add_argument("--store", required=True, metavar="URL", help="Redis url of the RedisStore, or 'memory'")
+    ing.add_argument("--namespace", default="fdag", help="the RedisStore namespace (default fdag)")
+    ing.add_argument("--outputs", nargs="*", help="features whose state to keep: as the model replicas plan them")
+    ing.add_argument("--batch", type=int, default=1000, help="entries per read (default 1000)")
+    ing.add_argument("--claim-after", type=float, default=30.0, metavar="SECONDS",
+                     help="take over entries pending this long on another consumer (default 30)")
+    ing.add_argument("--progress", type=float, default=1.0, metavar="SECONDS",
+                     help="seconds between progress lines on stderr; 0 for none (default 1)")
+    ing.set_defaults(run=_ingest)
 
     cat = commands.add_parser("catalog", help="list every feature with its doc, type, version, tags, upstream")
     cat.add_argument("modules", nargs="+")
