@@ -86,6 +86,7 @@ def test_frames_publish_as_their_rows() -> None:
 @pytest.mark.parametrize(("change", "message"), [
     ({"amount": "12"}, r"source 'payments' event 1: column 'amount' holds a str \('12'\) but the type is 'float'; "
                        r"nothing was published. Hint: send values of the declared type"),
+    ({"items": 2**63}, r"event 1: column 'items' holds 9223372036854775808, which does not fit in int64; nothing"),
     ({"card": None}, r"event 1: column 'card' is null; nothing was published. Hint: every event needs its key"),
     ({"merchant": ...}, r"event 1: column 'merchant' is missing; nothing was published. Hint: every event carries "
                         r"all of payment_id, card, ts, amount, items, merchant, flagged \(null where unknown\)"),

@@ -25,7 +25,7 @@ from fdag._declare.source import Source
 from fdag._streams.log import Entry
 from fdag._values.frames import column_expr, to_polars
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag._values.types import FType, coerce_value
+from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag.errors import SourceError
 
 EPOCH_DAY = date(1970, 1, 1)
@@ -56,6 +56,13 @@ _BY_CLASS: dict[type, Callable[[Any], str]] = {
 }
 
 
+# Per column class: the encoding of a value of exactly that class, or None when it needs coercing first.
+_CANONICAL: dict[type, Callable[[Any], str | None]] = {
+    **{cls: _BY_CLASS[cls] for cls in (str, float, bool, datetime, date, timedelta)},
+    int: lambda v: int.__repr__(v) if INT64_MIN <= v <= INT64_MAX else None,
+}
+
+
 def encode_value(value: Any) -> str:
     """One value as fdag's stream encoding (see the module docstring); ``TypeError`` for anything else."""
     if value is None:
@@ -83,21 +90,28 @@ def encode_events(events: Any, source: Source | None) -> list[dict[str, str]]:
                 for position, row in enumerate(rows)]
     schema = source.schema
     roles = {source.key, source.timestamp, source.id} - {None}
+    # A value of exactly the column's class is canonical already (an int within int64): encode it directly.
+    columns = [(column, ftype, ftype.base, _CANONICAL.get(ftype.base)) for column, ftype in schema.items()]
     encoded = []
     for position, row in enumerate(rows):
         fields = {}
-        for column, ftype in schema.items():
+        for column, ftype, base, fast in columns:
             if column not in row:
                 raise _publish_error(source, position, column, "is missing",
                                      f"every event carries all of {', '.join(schema)} (null where unknown)")
             value = row[column]
+            if value.__class__ is base and fast is not None and (text := fast(value)) is not None:
+                fields[column] = text
+                continue
             if value is None and column in roles:
                 raise _publish_error(source, position, column, "is null",
                                      "every event needs its key, timestamp and id")
             try:
                 value = coerce_value(value, ftype)
             except (TypeError, OverflowError) as exc:
-                raise _publish_error(source, position, column, str(exc).replace("is a", "holds a", 1),
+                problem = (str(exc).replace("is a", "holds a", 1) if isinstance(exc, TypeError)
+                           else f"holds {value}, which does not fit in int64")
+                raise _publish_error(source, position, column, problem,
                                      f"send values of the declared type ('{ftype}') or fix the Source schema") from None
             fields[column] = _encode(column, value, position)
         encoded.append(fields)
