@@ -247,3 +247,16 @@ def test_consume_checks_its_arguments() -> None:
         row.consume("payments", log, group="g", consumer="w1", batch=0)
     with pytest.raises(fdag.InputError, match="input 'clicks' is not a source of this driver"):
         row.consume("clicks", log, group="g", consumer="w1")
+
+
+def test_pending_entries_trimmed_from_the_stream_are_counted_and_acknowledged(redis_server: RedisServer) -> None:
+    log = fdag.RedisStream(redis_server.url, f"payments-{uuid.uuid4().hex[:8]}", source=SOURCE)
+    log.publish(make_payments(30, cards=3, seed=9))
+    log.create_group("g")
+    assert len(log.read_group("g", "w1", 10)) == 10 and len(log.read_group("g", "gone", 10)) == 10
+    log.client.execute_command("XTRIM", log.stream, "MAXLEN", 0)  # e.g. a maxlen too short for a slow group
+    row = fdag.RowDriver(DAG, store=fdag.RedisStore(redis_server.url, namespace=uuid.uuid4().hex[:8]))
+    worker = row.consume("payments", log, group="g", consumer="w1", claim_after=0.2)
+    time.sleep(0.3)
+    stats = worker.run(timeout=0.5)
+    assert (stats.recovered, stats.claimed, stats.trimmed, stats.applied, stats.pending) == (10, 10, 20, 0, 0)

@@ -157,7 +157,9 @@ class RedisStream:
             reply = self._command(*command)
             cursor = reply[0]
             claimed += _entries(reply[1])
-            # Redis 7 drops entries deleted from the stream from the pending list itself and lists them apart.
+            # Redis 7 drops pending entries deleted from the stream itself and lists their ids apart: report them
+            # as trimmed (acknowledging them again is harmless).
+            claimed += [Entry(entry_id.decode(), None) for entry_id in (reply[2] if len(reply) > 2 else [])]
             if cursor in (b"0-0", "0-0"):
                 break
         return claimed
