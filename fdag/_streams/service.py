@@ -6,6 +6,7 @@ process at once (its batch then stays pending and is read again by the next work
 
 from __future__ import annotations
 
+import gc
 import signal
 import sys
 from types import FrameType
@@ -18,10 +19,14 @@ def run_until_stopped(worker: StreamWorker, progress: float = 1.0, out: TextIO |
     """Run ``worker`` until a signal (or ``worker.stop()``); every ``progress`` seconds write a line to ``out``.
 
     ``out`` defaults to stderr; on a terminal the line is rewritten in place. ``progress=0``: no progress lines.
-    Must be called from the main thread (signal handlers live there). Returns the final stats.
+    Must be called from the main thread of a process dedicated to the worker (signal handlers live there, and
+    the objects that exist when it starts are frozen out of garbage collection). Returns the final stats.
     """
     out = out or sys.stderr
     terminal = out.isatty()
+    # What start-up built (modules, the plan, Polars) lives as long as the process: keep the collector from
+    # traversing it again and again as each batch allocates its events (~15% of a worker's CPU).
+    gc.freeze()
 
     def stop(signum: int, frame: FrameType | None) -> None:
         worker.stop()
