@@ -20,6 +20,7 @@ from fdag._version import __version__ as __version__
 from fdag.errors import (
     ConsistencyError,
     DagError,
+    DeclarationError,
     FdagError,
     FeatureError,
     InputError,
@@ -33,6 +34,7 @@ __all__ = [
     "ConsistencyError",
     "Dag",
     "DagError",
+    "DeclarationError",
     "ErrorRecord",
     "Explanation",
     "FType",

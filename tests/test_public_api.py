@@ -8,18 +8,20 @@ import fdag
 def test_exported_names() -> None:
     assert fdag.__all__ == sorted(fdag.__all__)
     assert set(fdag.__all__) == {
-        "CheckResult", "ConsistencyError", "Dag", "DagError", "ErrorRecord", "Explanation", "FType", "FdagError",
-        "FeatureError", "FeatureVector", "FrameDriver", "FrameResult", "InputError", "Lineage", "MemoryStore", "Node",
-        "PointInTimeError", "RedisStore", "RowDriver", "Source", "SourceError", "StoreError", "check", "lookup", "tag",
-        "window",
+        "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
+        "FdagError", "FeatureError", "FeatureVector", "FrameDriver", "FrameResult", "InputError", "Lineage",
+        "MemoryStore", "Node", "PointInTimeError", "RedisStore", "RowDriver", "Source", "SourceError", "StoreError",
+        "check", "lookup", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 
 
 def test_every_error_is_an_fdag_error_and_its_builtin() -> None:
     assert issubclass(fdag.DagError, ValueError)
+    assert issubclass(fdag.DeclarationError, ValueError)
     assert issubclass(fdag.InputError, ValueError)
     assert issubclass(fdag.FeatureError, RuntimeError)
     assert issubclass(fdag.ConsistencyError, AssertionError)
-    for name in ("DagError", "FeatureError", "InputError", "PointInTimeError", "SourceError", "StoreError"):
+    for name in ("DagError", "DeclarationError", "FeatureError", "InputError", "PointInTimeError", "SourceError",
+                 "StoreError"):
         assert issubclass(getattr(fdag, name), fdag.FdagError)
