@@ -10,7 +10,6 @@ from datetime import datetime
 from types import ModuleType
 from typing import Any
 
-from fdag._aggregations.registry import is_ordered
 from fdag._dag.node import AS_OF, Node
 from fdag._dag.specs import WindowSpec, lookup_spec
 from fdag._declare.lookup import LOOKUP_ATTRIBUTE, LookupDecl
@@ -152,13 +151,9 @@ def _window_nodes(
     nodes = []
     key_param = _request_params(source)
     for node_name, agg, over, label in decl.node_names(name):
-        if agg.name in ("sum", "mean", "std", "var") and returns.base not in (int, float, bool):
+        if not agg.kind.accepts_type(returns):
             problems.append(Problem(node_name, where, f"aggregates '{returns}' values with '{agg.name}'",
-                                    "return an int or float per event, or use count/first/last/last_n"))
-            valid = False
-        elif agg.name in ("min", "max") and not is_ordered(returns):
-            problems.append(Problem(node_name, where, f"takes min/max of '{returns}' values",
-                                    "return an orderable scalar per event"))
+                                    agg.kind.hint))
             valid = False
         if not valid:
             continue

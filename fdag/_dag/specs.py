@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from fdag._aggregations.registry import EMPTY_VALUES, Aggregation
+from fdag._aggregations.registry import Aggregation
 from fdag._declare.lookup import LookupDecl
 from fdag._declare.source import Source
 from fdag._values.types import FType, ftype_of
@@ -43,10 +43,9 @@ class WindowSpec:
 
     @property
     def empty_value(self) -> Any:
-        """The value of an empty window: ``default=`` if given, else DESIGN §1's (0 for count/sum, else null)."""
-        if self.default is not None:
-            return self.default
-        return [] if self.agg.name == "last_n" else EMPTY_VALUES.get(self.agg.name)
+        """The value of an empty window: ``default=`` if given, else the aggregation's (0 for count/sum, [] for
+        last_n, else null)."""
+        return self.default if self.default is not None else self.agg.empty
 
 
 ALL_HISTORY = timedelta(days=365 * 1000)  # "every row before the instant": longer than any real history
