@@ -122,12 +122,13 @@ def main(out: Path) -> None:
     rows = payments(2000)
     frame = fdag.FrameDriver(dag)
     started = time.perf_counter()
-    table = frame.run(pl.DataFrame(rows))
+    result = frame.evaluate(pl.DataFrame(rows))
+    table = result.table
     print(f"\n== FrameDriver: {table.height} payments x {len(frame.outputs)} features in "
           f"{(time.perf_counter() - started) * 1000:.1f} ms ==")
     print(table.select("amount", "merchant_category", "as_of", "amount_bucket", "is_high_risk_category",
                        "limit_utilisation", "risk_score").head(5))
-    print("errors recorded (null values, as DESIGN §2 says):", *[f"  {e}" for e in frame.errors], sep="\n")
+    print("errors recorded (each made its value null):", *[f"  {e}" for e in result.errors], sep="\n")
     print("\nhow each feature runs vectorized:", *[f"  {e}" for e in frame.explanations() if e.how != "input"],
           sep="\n")
 

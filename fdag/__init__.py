@@ -14,6 +14,7 @@ from fdag._row.vector import FeatureVector
 from fdag._stores.memory import MemoryStore
 from fdag._stores.redis import RedisStore
 from fdag._values.calls import ErrorRecord
+from fdag._values.results import CheckResult, FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__ as __version__
 from fdag.errors import (
@@ -28,6 +29,7 @@ from fdag.errors import (
 )
 
 __all__ = [
+    "CheckResult",
     "ConsistencyError",
     "Dag",
     "DagError",
@@ -38,6 +40,7 @@ __all__ = [
     "FeatureError",
     "FeatureVector",
     "FrameDriver",
+    "FrameResult",
     "InputError",
     "Lineage",
     "MemoryStore",

@@ -56,6 +56,8 @@ def _backfill(args: argparse.Namespace) -> None:
     )
     print(f"{report.partitions_written} partitions written, {report.partitions_skipped} skipped (up to date), "
           f"{report.rows} rows in {report.seconds:.1f} s -> {report.path}")
+    for error in report.errors:
+        print(f"fdag: feature error (value set to null): {error}", file=sys.stderr)
 
 
 def catalog_records(dag: Dag) -> list[dict[str, object]]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from fdag.cli import main
@@ -68,3 +70,18 @@ def test_backfill_writes_partitions_then_skips_them(tmp_path: Path, capsys: pyte
     days = spine["as_of"].dt.date().n_unique()
     assert first.startswith(f"{days} partitions written, 0 skipped") and ", 50 rows" in first
     assert second.startswith(f"0 partitions written, {days} skipped")
+
+
+def test_backfill_reports_the_errors_that_became_nulls(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    spine = pl.DataFrame({"x": [1, 2, 3], "y": [0.0, 1.0, 0.0],
+                          "as_of": [datetime(2024, 3, 1, tzinfo=UTC), datetime(2024, 3, 2, tzinfo=UTC),
+                                    datetime(2024, 3, 2, 12, tzinfo=UTC)]})
+    spine.write_parquet(tmp_path / "spine.parquet")
+    args = ["backfill", "tests.resources.tiny", "--spine", str(tmp_path / "spine.parquet"), "--out",
+            str(tmp_path / "out"), "--outputs", "ratio", "--no-progress"]
+    assert main(args) == 0
+    printed = capsys.readouterr()
+    assert printed.out.startswith("2 partitions written, 0 skipped") and ", 3 rows" in printed.out
+    # Two rows, on two days, divide by zero: one record counts both.
+    assert printed.err == "fdag: feature error (value set to null): ratio: ZeroDivisionError: float division by " \
+                          "zero (2 rows)\n"

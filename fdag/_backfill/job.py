@@ -21,6 +21,7 @@ import polars as pl
 from fdag._dag.plan import Plan
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr, to_polars
+from fdag._values.results import FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__
 from fdag.errors import InputTypeError, MissingInputError
@@ -30,10 +31,9 @@ class FrameEngine(Protocol):
     """What a backfill needs of the offline engine (``FrameDriver``): its plan and a run over one batch."""
 
     plan: Plan
-    errors: list[ErrorRecord]
 
-    def run(self, spine: Any, sources: Mapping[str, Any] | None = None, as_of: str = ...) -> pl.DataFrame:
-        """Features for every row of ``spine``."""
+    def evaluate(self, spine: Any, sources: Mapping[str, Any] | None = None, as_of: str = ...) -> FrameResult:
+        """Features for every row of ``spine``, with the run's errors."""
         ...
 
 PART_FILE = "part-0.parquet"
@@ -46,7 +46,8 @@ _TEMPORARY = f".{PART_FILE}."  # prefix of in-flight files: hidden, removed on f
 
 @dataclass(frozen=True)
 class BackfillReport:
-    """What one ``backfill`` call did: partitions written and skipped (by directory name), rows written, time."""
+    """What one ``backfill`` call did: partitions written and skipped (by directory name), rows written, time,
+    and the errors that became null values in the partitions it computed (summed over its batches)."""
 
     path: Path
     written: tuple[str, ...]
@@ -83,7 +84,7 @@ class Partition:
 
 @dataclass(frozen=True)
 class Batch:
-    """Consecutive partitions computed by one ``FrameDriver.run`` (grouped up to ``batch_rows`` spine rows)."""
+    """Consecutive partitions computed by one ``FrameDriver.evaluate`` (grouped up to ``batch_rows`` spine rows)."""
 
     partitions: tuple[Partition, ...]
 
@@ -163,12 +164,12 @@ class Backfill:
         return self.spine.with_row_index(ROW_INDEX).filter(inside)
 
     def compute(self, batch: Batch) -> tuple[pl.DataFrame, list[ErrorRecord]]:
-        """The batch's rows with their features (and ``__fdag_row``), computed by ``FrameDriver.run``."""
+        """The batch's rows with their features (and ``__fdag_row``), and the errors of computing them."""
         rows = self.rows(batch).collect(engine="streaming")
         events = {name: visible_events(self.frame.plan, name, lazy, batch, rows).collect(engine="streaming")
                   for name, lazy in self.sources.items()}
-        result = self.frame.run(rows, sources=events, as_of=self.as_of)
-        return result, list(self.frame.errors)
+        result = self.frame.evaluate(rows, sources=events, as_of=self.as_of)
+        return result.table, list(result.errors)
 
     def split(self, batch: Batch, result: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame]]:
         """A batch's result cut into its partitions, each in spine order."""
@@ -244,7 +245,7 @@ def visible_events(plan: Plan, name: str, events: pl.LazyFrame, batch: Batch,
         return events
     schema = events.collect_schema()
     stamp = schema.get(source.timestamp)
-    if not isinstance(stamp, pl.Datetime):  # FrameDriver.run names the problem
+    if not isinstance(stamp, pl.Datetime):  # FrameDriver.evaluate names the problem
         return events
     if batch.first is None or batch.last is None:
         return events.head(0)

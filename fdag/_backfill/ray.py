@@ -1,7 +1,7 @@
 """Backfills on Ray: each batch of partitions is split by entity key into buckets, one Polars job per bucket.
 
 A window only reads events of its own key, so a bucket (the spine rows whose key hashes to it, and the events of
-those keys) is computed on its own by ``FrameDriver.run`` in a Ray task. The driver gathers a batch's buckets,
+those keys) is computed on its own by ``FrameDriver.evaluate`` in a Ray task. The driver gathers a batch's buckets,
 restores the spine's row order and writes the same files the local engine writes. Used through
 ``FrameDriver.backfill(..., engine="ray", workers=N)``; ray is imported only then.
 """
@@ -92,15 +92,16 @@ def split_events(ray: Any, job: Backfill, by: Source | None, buckets: int) -> di
 
 def run_bucket(frame: FrameEngine, rows: pl.DataFrame, events: dict[str, Any], batch: Batch,
                as_of: str) -> tuple[pl.DataFrame, list[ErrorRecord]]:
-    """One bucket of one batch: its visible events (read here, in the task) and ``FrameDriver.run``."""
+    """One bucket of one batch: its visible events (read here, in the task), then the table and errors of
+    ``FrameDriver.evaluate`` on them."""
     import ray
 
     visible = {}
     for name, where in events.items():
         lazy = pl.scan_parquet(where) if isinstance(where, str) else ray.get(where).lazy()
         visible[name] = visible_events(frame.plan, name, lazy, batch, rows).collect()
-    result = frame.run(rows, sources=visible, as_of=as_of)
-    return result, list(frame.errors)
+    result = frame.evaluate(rows, sources=visible, as_of=as_of)
+    return result.table, list(result.errors)
 
 
 def ray_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[

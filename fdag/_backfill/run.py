@@ -58,5 +58,5 @@ def backfill(
                 bar.set_postfix_str(partition.name, refresh=False)
                 bar.update(1)
             errors += batch_errors
-    frame.errors = merge_errors(errors)
-    return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started, tuple(frame.errors))
+    return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started,
+                          tuple(merge_errors(errors)))

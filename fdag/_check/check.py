@@ -85,16 +85,16 @@ def compare(
     schema[AS_OF] = pl.Datetime("us", "UTC")
     spine = pl.DataFrame(requests, schema=schema, orient="row") if requests else pl.DataFrame(schema=schema)
     sources = {name: _events_frame(row.plan.sources[name], evts) for name, evts in (events or {}).items()}
-    table = frame.run(spine, sources=sources)
+    result = frame.evaluate(spine, sources=sources)
     vectors = _replay(row, requests, events or {}, arrival or random.Random(0))
     for name in row.outputs:
-        column = table[name].to_list()
+        column = result.table[name].to_list()
         for request, vector, frame_value in zip(requests, vectors, column, strict=True):
             if not _same(vector[name], frame_value):
                 raise ConsistencyError(name, {"request": request, "events": events}, vector[name], frame_value)
     row_errors = Counter((e.node, e.type) for vector in vectors for e in vector.errors)
     frame_errors: Counter[tuple[str, str]] = Counter()
-    for e in frame.errors:
+    for e in result.errors:
         frame_errors[e.node, e.type] += e.count
     if row_errors != frame_errors:
         node = next(iter((row_errors - frame_errors) or (frame_errors - row_errors)))[0]

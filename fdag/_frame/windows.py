@@ -4,6 +4,7 @@ values, and join the point-in-time aggregates and the as-of joined rows back ont
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 
 import polars as pl
@@ -24,24 +25,25 @@ class WindowStage:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
-        self.watermarks: dict[str, Any] = {}
 
     @property
     def as_of_columns(self) -> list[str]:
         """The working-frame columns holding each lookup value's as-of (what the as-of of its dependents needs)."""
         return [as_of_column(spec.node) for specs in self.plan.lookups.values() for spec in specs]
 
-    def attach(self, work: pl.LazyFrame, sources: Mapping[str, Any]) -> pl.LazyFrame:
-        """``work`` (``__row``, inputs, ``as_of``) with one column per window and lookup of the plan, and one per
-        lookup's as-of."""
-        self.watermarks = {}
+    def attach(
+        self, work: pl.LazyFrame, sources: Mapping[str, Any]
+    ) -> tuple[pl.LazyFrame, dict[str, datetime | None]]:
+        """``work`` (``__row``, inputs, ``as_of``) with one column per window and lookup of the plan and one per
+        lookup's as-of, and each source's watermark in these events (returned, not kept: runs may be concurrent)."""
+        watermarks: dict[str, datetime | None] = {}
         for name, source in self.plan.sources.items():
             if name not in sources:
                 raise InputError(name, "is a source of the requested features but no events were given for it",
                                  f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
             windows, lookups = self.plan.windows.get(name, ()), self.plan.lookups.get(name, ())
             events = self._events(source, (*windows, *lookups), to_polars(sources[name], f"events of source '{name}'"))
-            watermark = self.watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+            watermark = watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()
             if windows:
@@ -49,7 +51,7 @@ class WindowStage:
                 work = work.join(frame.with_columns(_nan_as_null(spec) for spec in windows), on=ROW, how="left")
             if lookups:
                 work = work.join(lookup_frame(lookups, events.lazy(), requests, watermark), on=ROW, how="left")
-        return work
+        return work, watermarks
 
     def _events(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame) -> pl.DataFrame:
         what = f"events of source '{source.name}'"
