@@ -70,8 +70,8 @@ class Dag:
 
     @property
     def sources(self) -> Mapping[str, Source]:
-        """Every source a window node of this DAG reads, by name."""
-        return {n.window.source.name: n.window.source for n in self.nodes.values() if n.window is not None}
+        """Every source a window or lookup node of this DAG reads, by name."""
+        return {n.source.name: n.source for n in self.nodes.values() if n.source is not None}
 
     def version(self, name: str) -> str:
         """Short hash of the node's code, decorator arguments and upstream versions."""
@@ -91,7 +91,7 @@ class Dag:
             upstream = self.upstream(name)
             reads = [self.nodes[n] for n in [*upstream, name]]
             params = {p for node in reads for p in node.params}
-            sources = {n.window.source.name: n.window.source.key for n in reads if n.window is not None}
+            sources = {n.source.name: n.source.key for n in reads if n.source is not None}
             inputs = {p: str(self.inputs[p]) for p in sorted(params) if p in self.inputs}
             if AS_OF in params:
                 inputs[AS_OF] = "datetime"

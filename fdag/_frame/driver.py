@@ -16,7 +16,6 @@ from fdag._backfill.run import backfill
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
-from fdag._dag.specs import CLOCK_PREFIX, node_type
 from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._frame.windows import WindowStage
@@ -29,7 +28,7 @@ from fdag.errors import FeatureError, InputError
 
 @dataclass(frozen=True)
 class Explanation:
-    """How one node is computed: ``input``, ``window``, ``translated`` or ``fallback`` (with the reason)."""
+    """How one node is computed: ``input``, ``window``, ``lookup``, ``translated`` or ``fallback`` (with the reason)."""
 
     node: str
     how: str
@@ -75,10 +74,9 @@ class FrameDriver:
         self._windows = WindowStage(self.plan)
         schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
         schema[AS_OF] = FType(datetime).polars
-        schema.update({spec.node: node_type(spec).polars for group in self.plan.groups for spec in group.specs})
         self._compiled: list[Compiled] = []
         for node in self.plan.nodes:
-            if node.window is None:
+            if node.kind == "feature":
                 compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
@@ -97,8 +95,9 @@ class FrameDriver:
         """``explain()`` as data."""
         rows = [Explanation(name, "input") for name in self.plan.inputs]
         rows += [Explanation(spec.node, "window", f"{spec.agg.label} over {spec.over_label} of {source}")
-                 if spec.lag is None else Explanation(spec.node, "lookup", f"latest row of {source}, lag {spec.lag}")
                  for source, specs in self.plan.windows.items() for spec in specs]
+        rows += [Explanation(spec.node, "lookup", f"latest row of {source}, {spec.label}")
+                 for source, specs in self.plan.lookups.items() for spec in specs]
         rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
         return rows
 
@@ -146,10 +145,10 @@ class FrameDriver:
         failing = [c for c in self._compiled if c.can_fail]
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
-        clocks = [s.node for g in self.plan.groups for s in g.specs if s.node.startswith(CLOCK_PREFIX)]
+        clocks = self._windows.as_of_columns
         kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
         result = work.select(kept).collect()
-        if self.plan.windows:
+        if self.plan.sources:
             result = result.sort(ROW)
         errors = self._collect_errors(result, failing, frame)
         instants = as_of_columns(self.plan, watermarks) if has_as_of else {}
@@ -186,7 +185,7 @@ class FrameDriver:
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
         columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
-        if self.plan.uses_as_of or self.plan.windows or as_of in schema:
+        if self.plan.uses_as_of or self.plan.sources or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
 

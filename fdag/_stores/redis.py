@@ -1,4 +1,4 @@
-"""``RedisStore``: online window state in a Redis server, shared by every process that uses the same url.
+"""``RedisStore``: online window and lookup state in a Redis server, shared by every process using the same url.
 
 Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys under one hash tag:
 
@@ -8,11 +8,15 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
 
-Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
+Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
 event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
 horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
 changes nothing. A query is one script call returning the key's events in the longest window and the
-watermark; the values are computed here with the shared query plan of every store (``_window_query``).
+watermark; the values are computed here with the shared query plan of every store (``query``).
+
+Lookup state has the same layout with nothing evicted (``KEEP_ALL``); its query is one script call returning,
+per lag, the rows at the newest timestamp at or before ``as_of - lag``, and the watermark; ``lookup_query``
+turns them into values.
 """
 
 from __future__ import annotations
@@ -25,11 +29,12 @@ from typing import Any
 
 import polars as pl
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
 from fdag._stores.history import prepare_history
-from fdag._stores.memory import _check_specs
+from fdag._stores.lookup_query import LookupQuery, Row
+from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
@@ -121,9 +126,35 @@ events[#events + 1] = redis.call('GET', KEYS[2]) or ''
 return events
 """
 
+# Per cutoff: the count, then the rows at the newest score <= cutoff. Beyond 2**53 µs a score is rounded, so the
+# rows of the score below are returned too (ARGV[1] = '1') and the caller picks by exact timestamp.
+_LOOKUP = """
+local out = {}
+local function bucket(score)
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[1], score, score)
+  for _, row in ipairs(rows) do out[#out + 1] = row end
+  return #rows
+end
+for i = 2, #ARGV do
+  local slot = #out + 1
+  out[slot] = 0
+  local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[i], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if top[1] then
+    local count = bucket(top[2])
+    if ARGV[1] == '1' then
+      local below = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. top[2], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if below[1] then count = count + bucket(below[2]) end
+    end
+    out[slot] = count
+  end
+end
+out[#out + 1] = redis.call('GET', KEYS[2]) or ''
+return out
+"""
+
 
 class RedisStore:
-    """Window state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
+    """Window and lookup state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
 
     Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
     loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
@@ -164,6 +195,15 @@ class RedisStore:
     ) -> RedisWindowState:
         """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
         return RedisWindowState(self, source, specs, values)
+
+    def lookup_state(
+        self,
+        source: Source,
+        specs: Sequence[LookupSpec],
+        values: Mapping[str, ValueFunction],
+    ) -> RedisLookupState:
+        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        return RedisLookupState(self, source, specs, values)
 
     def call(self, *command: Any, retry: bool = True) -> Any:
         """Run one command; failures become ``StoreError``. ``retry``: once more on a dropped connection."""
@@ -234,30 +274,26 @@ class RedisStore:
         return f"RedisStore({self.url!r}, namespace={self.namespace!r})"
 
 
-class RedisWindowState:
-    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+class RedisEvents:
+    """The events of one source kept in Redis with the specs' per-event values: ingest, bootstrap, watermark.
 
-    Example::
-
-        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
-        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
-        values, watermark = state.query("u1", as_of)
+    Ingest applies ``MemoryEvents``' rules (duplicates, too late below ``watermark - retention``, eviction) in
+    one atomic, idempotent script call per batch.
     """
 
     def __init__(
-        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec | LookupSpec],
+        columns: tuple[str, ...], values: Mapping[str, ValueFunction], retention: int,
     ) -> None:
         self.store = store
         self.source = source
         self.specs = tuple(specs)
-        self._query = WindowQuery(self.specs)
-        self.columns = self._query.columns
+        self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
         self._functions = tuple(values[column] for column in self.columns)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
-        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
-        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._retention = retention
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
         self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq")]
         self._with_ids = source.id is not None
@@ -280,7 +316,7 @@ class RedisWindowState:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 
         Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
-        counted and not applied, exactly as ``MemoryWindowState.ingest`` does.
+        counted and not applied, exactly as ``MemoryEvents.ingest`` does.
         """
         checked = self._checker.check(events)
         if not checked:
@@ -309,7 +345,7 @@ class RedisWindowState:
         self._checker.check(events)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
-        """Load a history frame in pipelined chunks, with ``MemoryWindowState.bootstrap``'s rules.
+        """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.
 
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
         rows whose id is held are ``duplicates`` (first row wins within the frame).
@@ -343,6 +379,41 @@ class RedisWindowState:
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
         return IngestReport(accepted, duplicates, late)
 
+    def _key_name(self, key: Any) -> str:
+        """The Redis key of one entity's events."""
+        return f"{self.prefix}e:{key}"
+
+    def _watermark_of(self, raw: bytes) -> datetime | None:
+        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
+        cached, instant = self._watermark_cache
+        if raw != cached:
+            instant = EPOCH + int(raw) * MICROSECOND if raw else None
+            self._watermark_cache = (raw, instant)
+        return instant
+
+    def __repr__(self) -> str:
+        specs = [spec.node for spec in self.specs]
+        return f"{type(self).__name__}({self.source.name!r}, specs={specs}, prefix={self.prefix!r})"
+
+
+class RedisWindowState(RedisEvents):
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = WindowQuery(specs)
+        longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+        retention = (longest + source.allowed_lateness) // MICROSECOND
+        super().__init__(store, source, specs, self._query.columns, values, retention)
+
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
         """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip."""
         t = micros(as_of)
@@ -364,17 +435,48 @@ class RedisWindowState:
             raw[j] = [convert(v) for v in raw[j]]
         return self._query.values(ts, raw, t), watermark
 
-    def _key_name(self, key: Any) -> str:
-        """The Redis key of one entity's events."""
-        return f"{self.prefix}e:{key}"
 
-    def _watermark_of(self, raw: bytes) -> datetime | None:
-        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
-        cached, instant = self._watermark_cache
-        if raw != cached:
-            instant = EPOCH + int(raw) * MICROSECOND if raw else None
-            self._watermark_cache = (raw, instant)
-        return instant
+class RedisLookupState(RedisEvents):
+    """Lookup state of one source for fixed specs, kept whole in Redis; values equal ``MemoryLookupState``'s.
 
-    def __repr__(self) -> str:
-        return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"
+    Example::
+
+        state = fdag.RedisStore(url).lookup_state(balances, specs, {"__lookup__balance_then": lambda r: r["balance"]})
+        state.ingest([{"user_id": "u1", "ts": midnight, "balance": 20.0}])
+        values, as_ofs = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[LookupSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = LookupQuery(specs)
+        super().__init__(store, source, specs, self._query.columns, values, KEEP_ALL)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
+        """The specs' values for ``key`` at ``as_of`` and each value's as-of: one round trip."""
+        t = micros(as_of)
+        cutoffs = self._query.cutoffs(t)
+        rounded = not all(-_SAFE_SCORE < cutoff < _SAFE_SCORE for cutoff in cutoffs)
+        reply = self.store.script("lookup", _LOOKUP, (self._key_name(key), self._roles[0]),
+                                  (int(rounded), *cutoffs))
+        raw_watermark = reply.pop()
+        watermark = int(raw_watermark) if raw_watermark else None
+        rows: list[Row] = []
+        at = 0
+        for cutoff in cutoffs:
+            count = reply[at]
+            candidates = reply[at + 1 : at + 1 + count]
+            at += 1 + count
+            rows.append(self._newest(candidates, cutoff) if candidates else None)
+        return self._query.answer(rows, t, watermark)
+
+    def _newest(self, members: list[bytes], cutoff: int) -> Row:
+        """The newest of the fetched rows with timestamp <= ``cutoff``, by (timestamp, id or arrival)."""
+        decoded = [row for row in json.loads(b"[[" + b"],[".join(members) + b"]]") if row[0] <= cutoff]
+        if not decoded:
+            return None
+        row = max(decoded, key=self._tie_order)
+        values = row[self._value_slice]
+        for j, convert in self._decoders:
+            values[j] = convert(values[j])
+        return row[0], values
