@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import inspect
+
 import fdag
 
 
@@ -13,6 +15,16 @@ def test_exported_names() -> None:
         "RedisStore", "RowDriver", "Source", "SourceError", "StoreError", "check", "lookup", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
+
+
+def test_all_is_what_the_package_exports() -> None:
+    public = {name for name in dir(fdag) if not name.startswith("_") and not inspect.ismodule(getattr(fdag, name))}
+    assert public == set(fdag.__all__)  # dir() lists the lazy names too, loaded or not
+
+
+def test_every_export_reads_as_fdag() -> None:
+    assert {name: getattr(fdag, name).__module__ for name in fdag.__all__} == dict.fromkeys(fdag.__all__, "fdag")
+    assert repr(fdag.FrameDriver) == "<class 'fdag.FrameDriver'>"
 
 
 def test_every_error_is_an_fdag_error_and_its_builtin() -> None:

@@ -14,7 +14,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import polars as pl
-import pyarrow as pa
 
 from fdag._aggregations.registry import Aggregation
 
@@ -174,6 +173,8 @@ def range_tail(values: pl.Series, a: np.ndarray, b: np.ndarray, n: int) -> pl.Se
 
 def _from_offsets(items: pl.Series, offsets: np.ndarray) -> pl.Series:
     """A List series whose i-th entry is ``items[offsets[i]:offsets[i+1]]``."""
+    import pyarrow as pa  # here, not at the top: only list aggregations need it, and it costs ~0.1 s to import
+
     array = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), items.to_arrow())
     return pl.Series(items.name, pl.from_arrow(array)).cast(pl.List(items.dtype))
 
