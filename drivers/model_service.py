@@ -31,8 +31,8 @@ import numpy as np
 import polars as pl
 
 import fdag
-from drivers.demo import transactions
-from feature_modules import fraud
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 
 SOURCE = fraud.transactions
 # The label: "a burst of small payments follows" — at least BURST_COUNT payments of at most BURST_AMOUNT by

@@ -12,9 +12,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingInputError
-from feature_modules import fraud
 
 DAG = fdag.Dag.from_modules(fraud)
 # Whole amounts: every window sum is exact in binary floating point, whatever other events share the prefix

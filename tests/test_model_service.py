@@ -17,7 +17,7 @@ import pytest
 
 import fdag
 from drivers import model_service
-from feature_modules import fraud
+from fdag.demo import fraud
 from tests.conftest import ROOT
 
 pytest.importorskip("starlette")

@@ -23,8 +23,8 @@ from fdag._stores.protocol import IngestReport
 from fdag._stores.redis import RedisStore
 from fdag._values.instants import micros
 from fdag._values.types import FType
+from fdag.demo import fraud
 from fdag.errors import StoreError
-from feature_modules import fraud
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer, free_port
 from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
@@ -200,7 +200,7 @@ import fdag
 from fdag._values.instants import micros
 from fdag._stores.redis import RedisStore
 from fdag.errors import StoreError
-from feature_modules import fraud
+from fdag.demo import fraud
 
 url, namespace, path, start, stop, size = sys.argv[1:7]
 row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))
@@ -220,7 +220,7 @@ from datetime import datetime
 import fdag
 from fdag._values.instants import micros
 from fdag._stores.redis import RedisStore
-from feature_modules import fraud
+from fdag.demo import fraud
 
 url, namespace, as_of = sys.argv[1:4]
 row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))

@@ -19,9 +19,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
-from feature_modules import fraud
 
 HAVE_DAGSTER = importlib.util.find_spec("dagster") is not None
 if not HAVE_DAGSTER and "dagster" in os.environ.get("FDAG_REQUIRE_INTEGRATIONS", ""):
