@@ -4,7 +4,8 @@ Starts ``python -m drivers.model_service`` (uvicorn, one process) on a free 127.
 drives ``POST /score`` with ``wrk`` (one thread, a Lua script rotating 64 request bodies) for a bounded duration
 and reports wrk's p50/p99 latency and throughput. Without ``wrk`` it falls back to a Python asyncio + httpx load
 generator (much slower itself; the report says which one ran). In-process figures come first: ``RowDriver.get``
-alone, and ``ModelService.score`` (get + model + JSON-ready dict), over the same requests and the same history.
+alone, and ``ModelService.score`` (validate the JSON body + get + model + JSON-ready dict), over the same
+requests and the same history.
 
 Run from the repository root::
 
