@@ -34,3 +34,12 @@ def test_every_error_is_an_fdag_error_and_its_builtin() -> None:
     assert issubclass(fdag.ConsistencyError, AssertionError)
     for name in ("DagError", "FeatureError", "InputError", "PointInTimeError", "SourceError", "StoreError"):
         assert issubclass(getattr(fdag, name), fdag.FdagError)
+
+
+def test_exports_still_pickle_under_their_public_name() -> None:
+    import pickle
+
+    for value in (fdag.FType(int, optional=True), fdag.ErrorRecord("node", "ValueError", "bad", 2)):
+        assert pickle.loads(pickle.dumps(value)) == value
+    error = pickle.loads(pickle.dumps(fdag.StoreError("down. Hint: start it")))
+    assert type(error) is fdag.StoreError and str(error) == "down. Hint: start it"
