@@ -4,25 +4,42 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from fdag._check.check import check
 from fdag._dag.dag import Dag
+from fdag._version import __version__
 from fdag.errors import FdagError
 
 
 def _modules(names: Sequence[str]) -> list[ModuleType]:
+    """The feature modules named on the command line: dotted names (importable from the working directory) or
+    paths of ``.py`` files."""
     sys.path.insert(0, str(Path.cwd()))
-    modules = []
-    for name in names:
-        if name.endswith(".py"):
-            name = name.removesuffix(".py").replace("/", ".").replace("\\", ".")
-        modules.append(importlib.import_module(name))
-    return modules
+    return [_from_file(Path(name)) if name.endswith(".py") else importlib.import_module(name) for name in names]
+
+
+def _from_file(path: Path) -> ModuleType:
+    """Load ``path`` as the module named by its file name, with its folder importable (as ``python path`` does)."""
+    if not path.is_file():
+        raise SystemExit(f"fdag: {path} is not a file. Hint: give the path of a .py file or a dotted module name.")
+    path = path.resolve()
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) != str(path):
+        raise SystemExit(f"fdag: {path} would be the module {name!r}, but a module of that name is already "
+                         f"imported (from {getattr(loaded, '__file__', 'built-in')}). Hint: rename the file.")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a source loader
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))  # its sibling modules import as they do when it runs as a script
+    sys.modules[name] = module  # before running it: dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def _viz(args: argparse.Namespace) -> None:
@@ -34,6 +51,8 @@ def _viz(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    from fdag._check.check import check  # here, not at the top: hypothesis is slow to import, only this needs it
+
     dag = Dag.from_modules(*_modules(args.modules))
     check(dag, args.outputs, examples=args.examples)
     print(f"ok: RowDriver and FrameDriver agree on {len(dag.plan(args.outputs).nodes)} nodes "
@@ -90,23 +109,20 @@ def _catalog(args: argparse.Namespace) -> None:
 
 
 def _demo(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        demo = importlib.import_module("drivers.demo")
-    except ModuleNotFoundError:
-        raise SystemExit("fdag demo runs from a checkout of the fdag repository (it needs drivers/ and "
-                         "feature_modules/). Hint: cd into the repository and run `make demo`.") from None
-    demo.main(Path(args.out))
+    from fdag.demo.run import main as demo  # here, not at the top: only this command needs it
+
+    demo(Path(args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fdag`` command."""
     parser = argparse.ArgumentParser(prog="fdag", description="Features as plain Python functions, "
                                      "served row-at-a-time and computed over Polars with identical results.")
+    parser.add_argument("--version", action="version", version=f"fdag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     viz = commands.add_parser("viz", help="draw the DAG of modules as DOT text or an image")
-    viz.add_argument("modules", nargs="+", help="feature modules, e.g. feature_modules.payment")
+    viz.add_argument("modules", nargs="+", help="feature modules: dotted names (fdag.demo.payment) or .py paths")
     viz.add_argument("--outputs", nargs="*", help="only what these features need")
     viz.add_argument("-o", "--output", help="write an image (.svg, .png, .pdf) or .dot instead of printing DOT")
     viz.set_defaults(run=_viz)

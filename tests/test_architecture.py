@@ -14,7 +14,9 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fdag"
 
-# Lowest first: values -> declarations -> DAG/plan -> stores -> engines -> check / integrations -> the façade.
+# Lowest first: values -> declarations -> DAG/plan -> stores -> engines -> check / integrations -> the façade,
+# then what is written against the façade as users write it: the demo (feature modules that `import fdag`),
+# and the command line that runs it.
 LAYERS: list[tuple[str, ...]] = [
     ("fdag.errors", "fdag._version"),
     ("fdag._values",),
@@ -26,9 +28,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("fdag._frame",),
     ("fdag._check",),
     ("fdag.integrations",),
+    ("fdag",),
+    ("fdag.demo",),
     ("fdag.cli",),
     ("fdag.__main__",),
-    ("fdag",),
 ]
 
 

@@ -13,11 +13,16 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
+
+from fdag._values.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # numpy loads with the first window computed offline, not with `import fdag`
+    np = lazy_module("numpy")
 
 # Bounds the exploded (request, event) pairs held at once by the range reductions: ~8 bytes x a few arrays each.
 _CHUNK = 1 << 23
@@ -175,6 +180,8 @@ def range_tail(values: pl.Series, a: np.ndarray, b: np.ndarray, n: int) -> pl.Se
 
 def _from_offsets(items: pl.Series, offsets: np.ndarray) -> pl.Series:
     """A List series whose i-th entry is ``items[offsets[i]:offsets[i+1]]``."""
+    import pyarrow as pa  # here, not at the top: only list aggregations need it, and it costs ~0.1 s to import
+
     array = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), items.to_arrow())
     return pl.Series(items.name, pl.from_arrow(array)).cast(pl.List(items.dtype))
 

@@ -11,8 +11,10 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
 event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
 horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
-changes nothing. A query is one script call returning the key's events in the longest window and the
-watermark; the values are computed here with the shared query plan of every store (``query``).
+changes nothing, so redis-py retries it when its connection drops (the reply may be lost after the script ran).
+A source without ids is the exception: its events get arrival numbers, so a batch sent twice is applied twice;
+its ingest is sent once, never retried. A query is one script call returning the key's events in the longest
+window and the watermark; the values are computed here with the shared query plan of every store (``query``).
 
 Lookup state has the same layout with nothing evicted (``KEEP_ALL``); its query is one script call returning,
 per lag, the rows at the newest timestamp at or before ``as_of - lag``, and the watermark; ``lookup_query``
@@ -48,6 +50,9 @@ _CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
 _QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
 _NO_WATERMARK = -(2**63)
 _SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i.e. until the year 2255
+# Retries of a command whose connection dropped or timed out: after 20 ms, then 40 ms (a blip, not an outage).
+_RETRIES = 2
+_BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 
 _INGEST = """
 local function zadd(key, pairs_)
@@ -170,21 +175,27 @@ class RedisStore:
     ) -> None:
         try:
             import redis
-            from redis.backoff import NoBackoff
+            from redis.backoff import ExponentialBackoff, NoBackoff
             from redis.retry import Retry
         except ImportError:
             raise StoreError("RedisStore needs the 'redis' package, which is not installed. "
                              "Hint: pip install 'fdag[redis]'.") from None
         self.url = url
         self.namespace = namespace
-        self._errors = redis.exceptions
+        self._errors = errors = redis.exceptions
+        # redis-py retries a command whose connection dropped or timed out (a server restart, an idle connection
+        # closed by a proxy) on a fresh connection, after a short exponential backoff.
+        retry = Retry(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), _RETRIES)
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         try:
-            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               retry=Retry(NoBackoff(), 0))
+            self.client = redis.Redis.from_url(url, retry=retry, **options,
+                                               retry_on_error=[errors.ConnectionError, errors.TimeoutError])
+            # For what must not run twice: a re-sent ingest of a source without ids would apply it again.
+            self._once = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         except ValueError as exc:
             raise StoreError(f"RedisStore url {url!r} is not a Redis url ({exc}). "
                              "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
-        self._scripts: dict[str, str] = {}
+        self._scripts: dict[str, Any] = {}
         self.call("PING")
 
     def window_state(
@@ -206,58 +217,56 @@ class RedisStore:
         return RedisLookupState(self, source, specs, values)
 
     def call(self, *command: Any, retry: bool = True) -> Any:
-        """Run one command; failures become ``StoreError``. ``retry``: once more on a dropped connection."""
-        return self._run(lambda: self.client.execute_command(*command), retry)
+        """Run one command; failures become ``StoreError``.
+
+        ``retry``: redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server
+        (its reply lost the first time); pass ``False`` for a command that must not.
+        """
+        return self._guarded(lambda client: client.execute_command(*command), retry)
 
     def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
-        """Run a Lua script by its SHA, loading it first if the server does not know it (e.g. after a restart)."""
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self.call("EVALSHA", sha, len(keys), *keys, *args, retry=retry)
-        except self._errors.NoScriptError:
-            return self.call("EVALSHA", self._load(name, text), len(keys), *keys, *args, retry=retry)
+        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart)."""
+        script = self._script(name, text)
+        return self._guarded(lambda client: script(keys, args, client=client), retry)
 
     def pipeline_scripts(
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
         """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+        script = self._script(name, text)
 
-        def run(sha: str) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
+        def run(client: Any) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            return pipe.execute()
+                script(keys, args, client=pipe)
+            return pipe.execute()  # loads the script first if the server does not know it
 
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self._run(lambda: run(sha), retry)
-        except self._errors.NoScriptError:
-            sha = self._load(name, text)
-            return self._run(lambda: run(sha), retry)
-
-    def _run(self, command: Callable[[], Any], retry: bool) -> Any:
-        """Run ``command``, retrying once on a dropped connection if ``retry``; other failures become ``StoreError``.
-
-        ``NoScriptError`` passes through for the caller to reload its script.
-        """
-        errors = self._errors
-        for attempt in (0, 1):
+        def run_again_without_script(client: Any) -> list[Any]:
             try:
-                return command()
-            except errors.NoScriptError:
-                raise
-            except (errors.ConnectionError, errors.TimeoutError):
-                if attempt or not retry:
-                    raise self._unreachable() from None
-            except errors.RedisError as exc:
-                raise self._failed(exc) from None
-        raise AssertionError("unreachable")
+                return run(client)
+            except self._errors.NoScriptError:
+                # redis-py re-sent the pipeline to a server restarted after the script check: every call failed
+                # (none ran), and this run loads the script first.
+                return run(client)
 
-    def _load(self, name: str, text: str) -> str:
-        """Load a script into the server's cache; remember its SHA."""
-        sha: Any = self.call("SCRIPT", "LOAD", text)
-        self._scripts[name] = sha.decode() if isinstance(sha, bytes) else sha
-        return self._scripts[name]
+        return self._guarded(run_again_without_script if retry else run, retry)
+
+    def _script(self, name: str, text: str) -> Any:
+        """The ``redis.commands.core.Script`` of ``text``, registered once under ``name``."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(text)
+        return script
+
+    def _guarded(self, command: Callable[[Any], Any], retry: bool) -> Any:
+        """``command(client)`` on the retrying client, or the one that never retries; failures become ``StoreError``."""
+        errors = self._errors
+        try:
+            return command(self.client if retry else self._once)
+        except (errors.ConnectionError, errors.TimeoutError):
+            raise self._unreachable() from None
+        except errors.RedisError as exc:
+            raise self._failed(exc) from None
 
     def _unreachable(self) -> StoreError:
         """The error for a server that cannot be reached."""
@@ -316,7 +325,9 @@ class RedisEvents:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 
         Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
-        counted and not applied, exactly as ``MemoryEvents.ingest`` does.
+        counted and not applied, exactly as ``MemoryEvents.ingest`` does. A batch whose reply was lost is
+        re-sent (a source with ids; the report then counts the applied events as duplicates); without ids it
+        is not, and the ``StoreError`` leaves it unknown whether the batch was applied.
         """
         checked = self._checker.check(events)
         if not checked:
@@ -337,6 +348,7 @@ class RedisEvents:
                 args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
             else:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
+        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late)
 
