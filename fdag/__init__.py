@@ -9,6 +9,8 @@ from fdag._declare.source import Source
 from fdag._declare.tag import tag
 from fdag._declare.window import window
 from fdag._frame.driver import Explanation, FrameDriver
+from fdag._logs.feature_log import FeatureLog
+from fdag._observe.skew import SkewReport, skew
 from fdag._row.driver import RowDriver
 from fdag._row.vector import FeatureVector
 from fdag._stores.memory import MemoryStore
@@ -36,6 +38,7 @@ __all__ = [
     "FType",
     "FdagError",
     "FeatureError",
+    "FeatureLog",
     "FeatureVector",
     "FrameDriver",
     "InputError",
@@ -45,11 +48,13 @@ __all__ = [
     "PointInTimeError",
     "RedisStore",
     "RowDriver",
+    "SkewReport",
     "Source",
     "SourceError",
     "StoreError",
     "check",
     "lookup",
+    "skew",
     "tag",
     "window",
 ]
