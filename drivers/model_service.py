@@ -8,6 +8,10 @@ logistic regression with numpy, and bootstraps a ``RowDriver`` from the same his
 - ``POST /score``  ``{"user_id", "amount", "merchant", "as_of"?}`` → features, their as-of, the score, errors
 - ``POST /ingest`` one event or a list of events of ``transactions`` → the ingest report
 - ``GET /health``  status, the source's watermark, how many events the window state holds
+- ``GET /catalog`` the feature catalog as one HTML page (search, lineage, the DAG)
+
+With ``--log DIR`` every served feature vector is logged to Parquet (``fdag.FeatureLog``), so that
+``fdag skew feature_modules.fraud --log DIR --source transactions=...`` can prove later that serving matched training.
 
 Run it::
 
@@ -18,6 +22,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from bisect import bisect_right
@@ -243,11 +248,12 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def build_service(history: pl.DataFrame, store: Any = None) -> ModelService:
-    """Train the model on ``history`` (point in time) and bootstrap a ``RowDriver`` over ``store`` from it."""
+def build_service(history: pl.DataFrame, store: Any = None, log: fdag.FeatureLog | None = None) -> ModelService:
+    """Train the model on ``history`` (point in time) and bootstrap a ``RowDriver`` over ``store`` from it;
+    with ``log``, every vector it serves is logged."""
     dag = fdag.Dag.from_modules(fraud)
     model = fit_model(training_set(dag, history))
-    row = fdag.RowDriver(dag, store=store if store is not None else fdag.MemoryStore())
+    row = fdag.RowDriver(dag, store=store if store is not None else fdag.MemoryStore(), log=log)
     row.bootstrap(SOURCE.name, history)
     return ModelService(row, model)
 
@@ -257,8 +263,10 @@ def create_app(service: ModelService) -> Any:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
+
+    from fdag._observe.catalog import catalog_html
 
     async def call(method: Any, request: Request) -> JSONResponse:
         try:
@@ -278,12 +286,19 @@ def create_app(service: ModelService) -> Any:
         result = await run_in_threadpool(service.health) if service.blocking else service.health()
         return JSONResponse(result)
 
+    @functools.cache  # built on the first request (it draws the DAG with Graphviz), then served as is
+    def catalog_page() -> str:
+        return catalog_html(service.row.dag, title="fraud model service: feature catalog")
+
+    async def catalog(request: Request) -> HTMLResponse:
+        return HTMLResponse(await run_in_threadpool(catalog_page))
+
     async def unprocessable(request: Request, exc: Exception) -> JSONResponse:
         return JSONResponse({"error": type(exc).__name__, "message": str(exc)}, status_code=422)
 
     return Starlette(
         routes=[Route("/score", score, methods=["POST"]), Route("/ingest", ingest, methods=["POST"]),
-                Route("/health", health, methods=["GET"])],
+                Route("/health", health, methods=["GET"]), Route("/catalog", catalog, methods=["GET"])],
         exception_handlers={fdag.FdagError: unprocessable, RequestError: unprocessable},
     )
 
@@ -319,6 +334,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "bootstrap from; default: generate the demo history, shifted to end now")
     parser.add_argument("--store", default="memory", metavar="URL",
                         help="window state store: 'memory' (default) or a redis:// URL")
+    parser.add_argument("--log", metavar="DIR", help="log every served feature vector to Parquet files in DIR "
+                        "(fdag.FeatureLog; check them with `fdag skew`)")
     generated = parser.add_argument_group("generated history (without --history)")
     generated.add_argument("--users", type=int, default=300, help="users (default: %(default)s)")
     generated.add_argument("--count", type=int, default=20_000, help="payments before bursts and re-sends "
@@ -341,7 +358,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         now = datetime.now(UTC).replace(microsecond=0)
         history = generate_history(args.users, args.count, args.days, end=now, seed=args.seed)
-    service = build_service(history, open_store(args.store))
+    log = fdag.FeatureLog(args.log) if args.log else None
+    service = build_service(history, open_store(args.store), log)
     health, model = service.health(), service.model
     auc = "n/a" if model.holdout_auc is None else f"{model.holdout_auc:.3f}"
     print(f"model_service: {history.height} events, watermark {health['watermark']}, "
@@ -349,7 +367,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"(label rate {model.positive_rate:.3f}, holdout AUC {auc}); "
           f"serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log)  # on exit, the log flushes what it still buffers
 
 
 if __name__ == "__main__":
