@@ -10,7 +10,7 @@ import sys
 import textwrap
 import threading
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 
 import polars as pl
@@ -42,7 +42,7 @@ def test_a_log_row_holds_the_request_the_values_the_errors_and_the_versions(tmp_
     with fdag.FeatureLog(tmp_path, max_seconds=None) as log:
         row = fdag.RowDriver(dag, log=log)
         before = datetime.now(UTC)
-        vectors = [row.get({"x": 3, "y": 2.0, "name": "a"}, as_of=T0),
+        vectors = [row.get({"x": 3, "y": 2, "name": "a"}, as_of=T0),  # an int for a float: logged as 2.0
                    row.get({"x": 1, "y": 0.0, "name": None}, as_of=T0 + timedelta(seconds=1)),  # 2 / 0: an error
                    row.get({"x": None, "y": 1.0, "name": "c"}, as_of=datetime(2024, 3, 1, 0, 0, 2))]  # naive: UTC
         after = datetime.now(UTC)
@@ -57,6 +57,7 @@ def test_a_log_row_holds_the_request_the_values_the_errors_and_the_versions(tmp_
     })
     assert logged.select("doubled", "ratio", "label").to_dicts() == [dict(v.values) for v in vectors]
     assert logged["x"].to_list() == [3, 1, None] and logged["name"].to_list() == ["a", None, "c"]
+    assert logged["y"].to_list() == [2.0, 0.0, 1.0]
     assert logged["as_of"].to_list() == [T0 + timedelta(seconds=s) for s in range(3)]
     assert logged["errors"].to_list() == [
         [], [{"node": "ratio", "type": "ZeroDivisionError", "message": "float division by zero"}], []]
@@ -66,6 +67,31 @@ def test_a_log_row_holds_the_request_the_values_the_errors_and_the_versions(tmp_
     stamps = logged["served_at"].to_list()
     assert before - timedelta(milliseconds=1) <= stamps[0] <= stamps[1] <= stamps[2] <= after + timedelta(
         milliseconds=1)
+
+
+def test_request_inputs_are_logged_in_canonical_form(tmp_path: Path, make_module) -> None:  # type: ignore[no-untyped-def]
+    module = make_module("canonical", """
+        from datetime import datetime
+
+        def count(items: list[float]) -> int:
+            return len(items)
+
+        def hour(at: datetime) -> int:
+            return at.hour
+
+        def same(y: float | None) -> float | None:
+            return y
+    """)
+    paris = timezone(timedelta(hours=1))
+    with fdag.FeatureLog(tmp_path, max_seconds=None) as log:
+        row = fdag.RowDriver(fdag.Dag.from_modules(module), log=log)
+        row.get({"items": [1.0, float("nan")], "at": datetime(2024, 3, 1, 10, tzinfo=paris), "y": float("nan")},
+                as_of=T0)
+        row.get({"items": [], "at": datetime(2024, 3, 1, 10), "y": 3}, as_of=T0)
+    logged = read(tmp_path)
+    assert logged["items"].to_list() == [[1.0, None], []]  # NaN is null, as the engines read it
+    assert logged["at"].to_list() == [datetime(2024, 3, 1, 9, tzinfo=UTC), datetime(2024, 3, 1, 10, tzinfo=UTC)]
+    assert logged["y"].to_list() == [None, 3.0] and logged["same"].to_list() == [None, 3.0]
 
 
 def test_the_request_is_copied_so_a_reused_dict_does_not_rewrite_the_log(tmp_path: Path) -> None:
