@@ -67,7 +67,6 @@ def test_a_clean_serve_has_no_skew(tmp_path: Path) -> None:
     assert report.table["feature"].to_list() == list(dag.plan(None).outputs)
     assert report.table["rows"].to_list() == [len(requests)] * len(dag.nodes)
     assert report.table["mismatches"].sum() == 0 and report.table["mismatch_rate"].max() == 0.0
-    assert report.table["max_rel_diff"].max() <= 1e-9  # far inside the tolerance, not just under it
 
 
 def brute_window(events: list[dict[str, Any]], card: str, as_of: datetime, over: timedelta) -> list[dict[str, Any]]:

@@ -1,10 +1,10 @@
 """``FeatureLog``: every vector a ``RowDriver`` serves, buffered in memory and written to Parquet files.
 
-The hot path only appends a tuple to a list (measured in ``docs/benchmarks.md``); the columnar conversion and the
-write happen at flush time, in a writer thread that sleeps until the buffer reaches ``max_rows`` or
+The hot path only copies the request and extends one list (measured in ``docs/benchmarks.md``); the columnar
+conversion and the write happen at flush time, in a writer thread that sleeps until the buffer reaches ``max_rows`` or
 ``max_seconds`` pass. Each flush writes one new file atomically (a hidden temporary, then ``os.replace``), so a
 reader of ``DIR/*.parquet`` sees whole files only. A process that dies loses at most its unflushed buffer: the
-rows of the last ``max_seconds`` (or fewer than ``max_rows``); a normal exit flushes it.
+rows of the last ``max_seconds`` (and fewer than ``max_rows``); a normal exit flushes it.
 """
 
 from __future__ import annotations
@@ -42,8 +42,8 @@ class FeatureLog:
 
     Thread-safe: one log may record a driver called from many threads. If writing ever falls behind (a slow
     disk), a ``get`` that finds the buffer at twice ``max_rows`` writes it itself, so memory stays bounded.
-    A write that fails in the background drops its rows (counted in ``dropped``, the error in ``last_error``,
-    one ``RuntimeWarning``) rather than failing the requests being served; ``flush()`` raises ``StoreError``.
+    A write that fails in the background drops its rows (counted in ``dropped``, the error in ``last_error``, a
+    ``RuntimeWarning``) rather than failing the requests being served; ``flush()`` raises ``StoreError``.
 
     Example::
 

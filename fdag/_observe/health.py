@@ -19,12 +19,12 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fdag._backfill.job import METADATA_KEY
 from fdag._dag.dag import Dag
 from fdag._observe.html import inline_svg
 from fdag._values.types import FType
 from fdag.errors import InputError, MissingDependencyError
 
-METADATA_KEY = "fdag"  # the key FrameDriver.backfill writes its JSON metadata under
 _TOP_VALUES = 10
 _BINS = 30
 

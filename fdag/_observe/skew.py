@@ -121,14 +121,15 @@ def skew(dag: Dag, log: str | os.PathLike[str] | FeatureLog, sources: Mapping[st
         log = log.path
     served = read_log(log)
     versions = {text: json.loads(text) for text in served.rows[VERSIONS].unique().drop_nulls().to_list()}
-    names = _outputs(dag, served, outputs)
+    names = _outputs(served, outputs)
     changed, comparable = _version_changes(dag, served.rows, names, versions)
     compared = [name for name in names if comparable[name]]
     table, shown = _compare(dag, served, compared, comparable, sources or {}, examples)
     return SkewReport(table, shown, changed, served.rows.height, os.fspath(log))
 
 
-def _outputs(dag: Dag, served: ServedLog, outputs: Sequence[str] | None) -> list[str]:
+def _outputs(served: ServedLog, outputs: Sequence[str] | None) -> list[str]:
+    """The features to compare: those asked for, which must have been logged, or every logged one."""
     if outputs is None:
         return list(served.outputs)
     unknown = [name for name in outputs if name not in served.outputs]
