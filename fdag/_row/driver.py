@@ -12,6 +12,7 @@ from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import row_call
@@ -21,6 +22,8 @@ from fdag.errors import InputError, InputTypeError
 
 class RowDriver:
     """Compute features for one request at a time, in-process, from window state kept in ``store``.
+
+    With ``log=fdag.FeatureLog(path)``, every vector served is also logged to Parquet (``docs/observability.md``).
 
     Example::
 
@@ -36,6 +39,7 @@ class RowDriver:
         outputs: Sequence[str] | None = None,
         store: Any = None,
         errors: Literal["null", "raise"] = "null",
+        log: FeatureLog | None = None,
     ) -> None:
         if errors not in ("null", "raise"):
             raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
@@ -58,6 +62,9 @@ class RowDriver:
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
+        self.log = log
+        if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
+            self._compute = log.recorder(self.plan, self._compute)
 
     @property
     def outputs(self) -> tuple[str, ...]:
