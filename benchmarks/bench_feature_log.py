@@ -20,10 +20,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from drivers.demo import transactions
-
 import fdag
 from benchmarks.bench_core import AS_OF, REQUEST
+from fdag.demo.samples import transactions
 from feature_modules import fraud, payment
 
 

@@ -12,12 +12,12 @@ from pathlib import Path
 import duckdb
 import polars as pl
 import pytest
-from drivers.demo import transactions
 
 import fdag
 from fdag._observe.catalog import catalog_html, catalog_markdown, catalog_records
 from fdag._observe.health import data_health
 from fdag.cli import main
+from fdag.demo.samples import transactions
 from feature_modules import fraud
 
 DAG = fdag.Dag.from_modules(fraud)

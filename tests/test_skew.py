@@ -10,10 +10,10 @@ from typing import Any
 
 import polars as pl
 import pytest
-from drivers.demo import transactions
 
 import fdag
 from fdag.cli import main
+from fdag.demo.samples import transactions
 from feature_modules import fraud
 from tests.resources import skew as two_sources
 
