@@ -1,4 +1,4 @@
-"""Discovery: turn modules of plain functions into typed nodes (DESIGN §1), collecting every problem."""
+"""Discovery: turn modules of plain functions into typed nodes, collecting every problem."""
 
 from __future__ import annotations
 

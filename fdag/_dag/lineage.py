@@ -1,4 +1,4 @@
-"""Lineage: which nodes, request inputs and sources (with versions) a value was made from (DESIGN §3)."""
+"""Lineage: which nodes, request inputs and sources (with versions) a value was made from."""
 
 from __future__ import annotations
 

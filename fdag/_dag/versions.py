@@ -1,4 +1,4 @@
-"""Node versions: a short hash of normalised code, decorator arguments and upstream versions (DESIGN §3)."""
+"""Node versions: a short hash of normalised code, decorator arguments and upstream versions."""
 
 from __future__ import annotations
 

@@ -23,10 +23,10 @@ class VectorContext:
 class FeatureVector:
     """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
 
-    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values,
-    as DESIGN §4 names it, not ``Mapping.values()``.
+    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values
+    (the public name of the API), not ``Mapping.values()``.
 
-    ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
+    ``as_of`` maps each output to the instant up to which its data is complete; it is computed on
     first access, so ``get`` stays cheap for callers that only read values.
     """
 

@@ -2,8 +2,8 @@
 
 A checked event is ``(key, timestamp in µs since the epoch, id or None, event)``, where ``event`` is the
 original mapping or, if a column needed coercion (an aware non-UTC or naive datetime, a NaN, an int in a
-float column), a copy holding the canonical values (DESIGN §2) — so per-event functions see exactly what
-the offline engine sees. Anything else raises a ``SourceError`` naming the source, the event's index, the
+float column), a copy holding the canonical values (instants in UTC, NaN as null) — so per-event functions see
+exactly what the offline engine sees. Anything else raises a ``SourceError`` naming the source, the event's index, the
 column and the fix.
 """
 

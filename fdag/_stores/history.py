@@ -130,7 +130,7 @@ def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Ex
 
 
 def _canonical(series: pl.Series, height: int, column: str) -> pl.Series:
-    """A precomputed value column, with NaN read as null (DESIGN §2)."""
+    """A precomputed value column, with NaN read as null, as everywhere in fdag."""
     if len(series) != height:
         raise ValueError(f"values['{column}'] has {len(series)} rows but the history has {height}. "
                          "Hint: precompute value columns on the same frame, row for row.")

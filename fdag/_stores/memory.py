@@ -1,10 +1,10 @@
 """Online state of one source, held in process memory: ingest events, answer window and lookup queries.
 
 For key ``k`` at ``as_of = t`` each spec aggregates the per-event values of the events with key ``k`` and
-timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does
-(DESIGN §1): ints exact, floats within 1e-6 of the exact window value however long the state has run.
+timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does:
+ints exact, floats within 1e-6 of the exact window value however long the state has run.
 
-State is bounded (DESIGN §5). With ``watermark`` the largest event timestamp seen and ``retention`` the
+State is bounded. With ``watermark`` the largest event timestamp seen and ``retention`` the
 longest window over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
 ``>= watermark - retention`` — all that a query at ``as_of >= watermark - allowed_lateness`` can see.
 Older events are evicted in amortised batches, and their ids forgotten for deduplication. An arriving

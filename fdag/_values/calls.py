@@ -1,4 +1,5 @@
-"""The per-row calling rules of DESIGN §2, as one plain function both engines can reuse.
+"""The per-row calling rules (a null argument skips the feature; an exception makes it null and is recorded),
+as one plain function both engines can reuse.
 
 Used where a feature runs one row at a time outside the compiled fast path: per-event window values and the
 vectorized engine's exact fallback. The compiled row engine emits the same rules as straight-line code.

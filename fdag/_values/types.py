@@ -1,6 +1,6 @@
 """Feature types: Python annotations mapped to one small type model shared by both engines.
 
-Supported (DESIGN §1): ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
+Supported: ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
 ``list[T]`` and ``T | None``; each maps to exactly one Polars dtype.
 """
 
@@ -101,7 +101,7 @@ def _name(annotation: Any) -> str:
 
 
 def to_utc(value: datetime) -> datetime:
-    """Read a naive datetime as UTC and convert an aware one, at microsecond precision (DESIGN §2)."""
+    """Read a naive datetime as UTC and convert an aware one, at microsecond precision."""
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC)
     return value.astimezone(UTC)
@@ -111,7 +111,7 @@ def coerce_value(value: Any, ftype: FType) -> Any:
     """Return ``value`` in the canonical form of ``ftype``; raise ``TypeError``/``OverflowError`` if not admitted.
 
     Canonical: ints within int64, NaN read as null, datetimes in UTC, lists item by item. Null is admitted
-    whatever the type: a non-optional parameter that receives it makes its feature null (DESIGN §2).
+    whatever the type: a non-optional parameter that receives it makes its feature null.
     Both engines apply the same rule, so a value means the same thing online and offline.
     """
     if value is None:
