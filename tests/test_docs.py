@@ -13,24 +13,28 @@ say how a block is meant to be used, as a reader would:
   url as ``REDIS_URL`` for the page.
 
 Besides running, the docs must not cite the design contract (a file outside this repository) but say the rule
-itself.
+itself, and every public name must carry a docstring whose ``Parameters`` are real parameters and whose
+``Example::`` runs.
 """
 
 from __future__ import annotations
 
 import importlib
 import importlib.util
+import inspect
 import os
 import re
 import shutil
 import sys
+import textwrap
 import warnings
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from tests.redis_server import RedisServer
+from tests.redis_server import RedisServer, redis_server  # noqa: F401 (a fixture of the docstring examples)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
@@ -90,6 +94,7 @@ def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
             where = f"{page.name} block at line {line}"
             saved = FILE_HEADER.fullmatch(first_line(code))
             if saved:
+                compile(code, f"{page.relative_to(ROOT)}:{line}", "exec")  # valid even if no block imports it
                 target = tmp_path / saved.group(1)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 target.write_text(code)
@@ -113,7 +118,8 @@ def test_page_runs(page: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
         for server in servers:
             server.stop()
     if skipped:
-        warnings.warn(f"skipped, run by tests/integrations/run.sh: {'; '.join(skipped)}", stacklevel=1)
+        warnings.warn(f"skipped for want of their requirement (tests/integrations/run.sh has it): {'; '.join(skipped)}",
+                      stacklevel=1)
 
 
 def test_blocks_are_found() -> None:
@@ -143,3 +149,136 @@ def test_nothing_cites_the_design_contract() -> None:
         if CITATION.search(text)
     ]
     assert not citing, "state the rule instead of citing the design contract:\n" + "\n".join(citing)
+
+
+def public_objects() -> list[tuple[str, Any]]:
+    """Every name of ``fdag.__all__``, and every public method and property a public class defines in fdag."""
+    import fdag
+
+    found: list[tuple[str, Any]] = []
+    for name in fdag.__all__:
+        value = getattr(fdag, name)
+        found.append((name, value))
+        if not inspect.isclass(value):
+            continue
+        for klass in value.__mro__:
+            if not klass.__module__.startswith("fdag"):
+                continue
+            for attribute, member in vars(klass).items():
+                if attribute.startswith("_") or any(f"{name}.{attribute}" == seen for seen, _ in found):
+                    continue
+                if isinstance(member, (staticmethod, classmethod)):
+                    member = member.__func__
+                if isinstance(member, property) or inspect.isfunction(member):
+                    found.append((f"{name}.{attribute}", member))
+    return found
+
+
+def documented_parameters(doc: str) -> list[str]:
+    """The names a numpy-style ``Parameters`` section lists (``a, b : int`` lists two; ``**tags`` is ``tags``)."""
+    lines = doc.splitlines()
+    for start in range(len(lines) - 1):
+        if lines[start].strip() == "Parameters" and set(lines[start + 1].strip()) == {"-"}:
+            break
+    else:
+        return []
+    indent = len(lines[start]) - len(lines[start].lstrip())
+    names: list[str] = []
+    for position in range(start + 2, len(lines)):
+        text = lines[position]
+        if not text.strip():
+            continue
+        depth = len(text) - len(text.lstrip())
+        following = lines[position + 1].strip() if position + 1 < len(lines) else ""
+        if depth < indent or (depth == indent and (set(following) == {"-"} or text.rstrip().endswith("::"))):
+            break  # the next section, or the example
+        if depth == indent:
+            names += [part.strip().lstrip("*") for part in text.split(" : ", 1)[0].rstrip(":").split(",")]
+    return names
+
+
+def signature_parameters(value: Any) -> set[str] | None:
+    """The parameter names of a callable (a class: of its constructor); None when it has no signature."""
+    function = value.fget if isinstance(value, property) else value
+    try:
+        return set(inspect.signature(function).parameters) - {"self", "cls"}
+    except (TypeError, ValueError):
+        return None
+
+
+@pytest.mark.parametrize(("name", "value"), public_objects(), ids=[name for name, _ in public_objects()])
+def test_public_names_have_docstrings_with_real_parameters(name: str, value: Callable[..., Any]) -> None:
+    doc = inspect.getdoc(value.fget if isinstance(value, property) else value)
+    assert doc and doc.strip(), f"fdag.{name} has no docstring"
+    if inspect.isclass(value):  # a class without one inherits nothing, but a dataclass makes one of its signature
+        assert value.__doc__ and not value.__doc__.startswith(f"{value.__name__}("), f"fdag.{name} has no docstring"
+    listed = documented_parameters(doc)
+    actual = signature_parameters(value)
+    assert len(listed) == len(set(listed)), f"fdag.{name} documents a parameter twice: {listed}"
+    if actual is not None:
+        stale = [p for p in listed if p not in actual]
+        assert not stale, f"fdag.{name} documents {stale}, which its signature {sorted(actual)} does not have"
+        missing = sorted(actual - set(listed)) if listed else []  # a section, once written, covers every parameter
+        assert not missing, f"fdag.{name} has a Parameters section without {missing}"
+
+
+def test_parameters_are_read_as_documented() -> None:
+    doc = inspect.cleandoc('''Summary.
+
+    Parameters
+    ----------
+    spine : frame
+        The requests.
+    sources, as_of
+        Two at once.
+    **tags : Any
+        Metadata.
+
+    Returns
+    -------
+    int
+        Not a parameter.
+    ''')
+    assert documented_parameters(doc) == ["spine", "sources", "as_of", "tags"]
+    assert documented_parameters("Summary.\n\nParameters\n----------\nx : int\n\nExample::\n\n    f(1)\n") == ["x"]
+    assert documented_parameters("No section.") == []
+
+
+def examples_of(doc: str) -> list[str]:
+    """The literal blocks (``Example::`` and the indented lines after it) of a docstring, dedented."""
+    lines = doc.splitlines()
+    found: list[str] = []
+    for start, text in enumerate(lines):
+        if not text.rstrip().endswith("::"):
+            continue
+        indent = len(text) - len(text.lstrip())
+        body = []
+        for line in lines[start + 1:]:
+            if line.strip() and len(line) - len(line.lstrip()) <= indent:
+                break
+            body.append(line)
+        found.append(textwrap.dedent("\n".join(body)).strip("\n") + "\n")
+    return found
+
+
+EXAMPLES = [
+    (f"{name}#{number}", example)
+    for name, value in public_objects()
+    for number, example in enumerate(examples_of(inspect.getdoc(value.fget if isinstance(value, property) else value)
+                                                 or ""), 1)
+]
+
+
+@pytest.mark.parametrize("example", [code for _, code in EXAMPLES], ids=[name for name, _ in EXAMPLES])
+def test_docstring_examples_run(example: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                request: pytest.FixtureRequest) -> None:
+    monkeypatch.chdir(tmp_path)
+    if "REDIS_URL" in example:
+        monkeypatch.setenv("REDIS_URL", request.getfixturevalue("redis_server").url)
+    exec(compile(example, "<docstring example>", "exec"), {"__name__": "docstring_example"})
+
+
+def test_examples_are_read_as_written() -> None:
+    doc = "Summary.\n\nExample::\n\n    x = 1\n\n    y = x\n\nAfter.\n"
+    assert examples_of(doc) == ["x = 1\n\ny = x\n"]
+    assert len(EXAMPLES) >= 10

@@ -47,7 +47,23 @@ def return_error(exc: TypeError | OverflowError) -> TypeError | OverflowError:
 
 @dataclass(frozen=True)
 class ErrorRecord:
-    """Errors of one kind raised by one feature: which node, which exception, its message, how many rows."""
+    """Errors of one kind raised by one feature: which node, which exception, its message, how many rows.
+
+    Both engines record one per (node, exception type, message) where a feature raised and its value became null:
+    ``vec.errors`` for one request, ``FrameResult.errors`` summed over a run's rows. ``str()`` reads
+    ``log_amount: ValueError: math domain error (3 rows)``.
+
+    Parameters
+    ----------
+    node
+        The feature that raised.
+    type
+        The exception's class name (``"ZeroDivisionError"``).
+    message
+        ``str()`` of the exception.
+    count
+        How many rows raised it.
+    """
 
     node: str
     type: str
