@@ -1,7 +1,7 @@
 """``@fdag.window``: declare time-window aggregations over a source's events.
 
 The decorator only records the declaration; discovery expands it into one ``WindowSpec`` per (agg, over)
-combination, and both engines compute every spec with the same semantics (DESIGN §1).
+combination, and both engines compute every spec with the same semantics.
 """
 
 from __future__ import annotations
@@ -12,6 +12,7 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from fdag._aggregations.registry import Aggregation, parse_aggregation
+from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import duration_label, parse_duration
 
@@ -74,8 +75,8 @@ def window(
         raise ValueError("window lengths must be positive. Hint: write e.g. over='1h'.")
     decl = WindowDecl(source, aggs, overs, closed, default, grid)
 
-    def mark(func: F) -> F:
-        setattr(func, WINDOW_ATTRIBUTE, decl)
+    def declare(func: F) -> F:
+        mark(func, "window", WINDOW_ATTRIBUTE, decl)
         return func
 
-    return mark
+    return declare
