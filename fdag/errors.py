@@ -101,6 +101,18 @@ class NotTranslatable(FdagError, NotImplementedError):
         super().__init__(reason)
 
 
+class StaleDriverError(FdagError, RuntimeError):
+    """A module global a driver built into its translation was rebound since: results would silently differ."""
+
+    def __init__(self, node: str, location: str, name: str, then: object, now: str) -> None:
+        self.node, self.location, self.name = node, location, name
+        super().__init__(
+            f"feature '{node}' ({location}) was translated with {name} = {then!r}, but {name} is {now}. "
+            "Hint: rebuild the Dag and the FrameDriver after changing module globals (translations and versions "
+            "are taken when they are built)."
+        )
+
+
 class ConsistencyError(FdagError, AssertionError):
     """The row and vectorized engines disagree on a node for some input (found by ``fdag.check``)."""
 
