@@ -35,13 +35,16 @@ class Loaded:
 
 @dataclass(frozen=True)
 class History:
-    """A validated history frame, deduplicated by id (first row wins), not yet filtered or sorted."""
+    """A validated history frame without rows beyond ``max_future``, deduplicated by id (first row wins), not yet
+    filtered by the retention horizon or sorted."""
 
     frame: pl.DataFrame  # columns: row, key, ts (µs), id (if any), value columns that were given
     computed: dict[int, list[Any]]  # value-column position -> per-row values computed by the value functions
     columns: int
     duplicates: int
+    future: int  # rows dated beyond the source's max_future, dropped
     latest: int  # the largest timestamp (µs), or _NO_WATERMARK for an empty frame
+    earliest: int | None  # the smallest timestamp (µs), None for an empty frame
 
     def filter(self, horizon: int, seen: set[Any] | None) -> Loaded:
         """Rows with timestamp >= ``horizon`` and an id not in ``seen``, sorted and grouped by key."""
@@ -76,7 +79,11 @@ def prepare_history(
     frame: pl.DataFrame,
     values: Mapping[str, pl.Series] | None,
 ) -> History:
-    """Validate ``frame`` (raising ``SourceError`` with the row number) and build its ``History``."""
+    """Validate ``frame`` (raising ``SourceError`` with the row number) and build its ``History``.
+
+    Rows dated beyond ``max_future`` go first, before deduplication, as ``ingest`` skips them before it
+    looks at ids: a later copy of the id with a sane timestamp is then kept.
+    """
     if not isinstance(frame, pl.DataFrame):
         raise TypeError(f"bootstrap() takes a Polars DataFrame, got {type(frame).__name__}. "
                         "Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
@@ -97,12 +104,16 @@ def prepare_history(
         computed = {j: [functions[j](event) for _, _, _, event in checked]
                     for j, column in enumerate(columns) if column not in values}
     work = frame.select(selected).with_columns(given)
+    dated = work.height
+    work = work.filter(pl.col(_TS) <= checker.future_cutoff())
     before = work.height
     if source.id:
         work = work.filter(pl.col(_ID).is_first_distinct())
-    latest = work.get_column(_TS).max()
-    return History(work, computed, len(columns), before - work.height,
-                   _NO_WATERMARK if latest is None else int(latest))  # type: ignore[arg-type]
+    stamps = work.get_column(_TS)
+    latest, earliest = stamps.max(), stamps.min()
+    return History(work, computed, len(columns), before - work.height, dated - before,
+                   _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]
+                   None if earliest is None else int(earliest))  # type: ignore[arg-type]
 
 
 def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Expr:

@@ -1,16 +1,21 @@
 """Online window state of one source, held in process memory: ingest events, answer window queries.
 
 For key ``k`` at ``as_of = t`` each spec aggregates the per-event values of the events with key ``k`` and
-timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does
-(DESIGN §1): ints exact, floats within 1e-6 of the exact window value however long the state has run.
+timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does:
+ints exact, floats within 1e-6 of the exact window value however long the state has run.
 
-State is bounded (DESIGN §5). With ``watermark`` the largest event timestamp seen and ``retention`` the
-longest window over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
+State is bounded. With ``watermark`` the largest event timestamp seen and ``retention`` the longest window
+over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
 ``>= watermark - retention`` — all that a query at ``as_of >= watermark - allowed_lateness`` can see.
 Older events are evicted in amortised batches, and their ids forgotten for deduplication. An arriving
 event older than that horizon could not be placed among the evicted ones, and would change nothing such a
-query sees: it is counted as ``too_late`` and not applied. Queries further in the past than the horizon are
-answered from what is held.
+query sees: it is counted as ``too_late`` and not applied. An event dated more than the source's
+``max_future`` ahead of the wall clock is counted as ``future`` and not applied.
+
+Once an event older than the horizon has been offered (so it was rejected, skipped by a bootstrap, or
+will be evicted), data below the horizon may be missing: from then on a query at
+``as_of < watermark - allowed_lateness`` raises ``TruncatedStateError`` instead of answering short. A state
+that was never offered such an event is complete and answers any ``as_of``.
 """
 
 from __future__ import annotations
@@ -25,12 +30,13 @@ import polars as pl
 
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.events import CheckedEvent, EventChecker
+from fdag._stores.events import NO_LIMIT, CheckedEvent, EventChecker
 from fdag._stores.history import prepare_history
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag.errors import TruncatedStateError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -62,12 +68,14 @@ class MemoryWindowState:
         self._checker = EventChecker(source, tuple(params))
         self._query = WindowQuery(self.specs)
         self._plans = self._query.plans
-        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
-        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
+        self._retention = (self._longest + source.allowed_lateness) // MICROSECOND
         self._keys: dict[Any, KeyEvents] = {}
         self._seen: set[Any] | None = set() if source.id else None
         self._watermark = _NO_WATERMARK
         self._watermark_at: datetime | None = None
+        self._earliest = NO_LIMIT  # the oldest timestamp (µs) offered to the state, duplicates aside
+        self._answerable = _NO_WATERMARK  # the earliest as_of (µs) a query is exact at: any, until data may be gone
         self._since_sweep = 0
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
         self._lock = threading.Lock()
@@ -88,11 +96,13 @@ class MemoryWindowState:
 
         The whole batch is validated first: a malformed event raises ``SourceError`` and nothing is applied.
         Events whose id is already held (or earlier in the batch) are ``duplicates``; events older than the
-        retention horizon are ``too_late`` (see the module docstring); neither is applied.
+        retention horizon are ``too_late``, events beyond ``max_future`` are ``future`` (see the module
+        docstring); none of them is applied.
         """
         checked = self._checker.check(events)
+        cutoff = self._checker.future_cutoff()
         with self._lock:
-            return self._apply(checked)
+            return self._apply(checked, cutoff)
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -101,9 +111,10 @@ class MemoryWindowState:
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 
-        Rows are deduplicated by id (first row wins, then against held ids); rows older than the retention
-        horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not given are
-        computed row by row with the value functions (the slow path).
+        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (first
+        row wins, then against held ids); rows older than the retention horizon of the resulting watermark are
+        counted ``too_late`` and skipped. Value columns not given are computed row by row with the value
+        functions (the slow path).
         """
         history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
         with self._lock:
@@ -123,17 +134,24 @@ class MemoryWindowState:
                                  [column[row] for column in kept.values])
             if self._seen is not None and kept.ids is not None:
                 self._seen.update(kept.ids)
+            if history.earliest is not None:
+                self._earliest = min(self._earliest, history.earliest)
             self._advance(top)
             self._sweep()
-        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late)
+        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future)
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark."""
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
         cached, t = self._as_of_cache
         if cached is not as_of:
             t = micros(as_of)
             self._as_of_cache = (as_of, t)
         with self._lock:
+            if t < self._answerable:
+                raise self._truncated(as_of)
             events = self._keys.get(key)
             if events is None:
                 return self._query.empty(), self._watermark_at
@@ -141,17 +159,26 @@ class MemoryWindowState:
                 events.refresh()
             return self._query.evaluate(events.ts, events.index, t), self._watermark_at
 
-    def _apply(self, checked: list[CheckedEvent]) -> IngestReport:
-        """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock."""
+    def _apply(self, checked: list[CheckedEvent], cutoff: int) -> IngestReport:
+        """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock.
+
+        Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
+        """
         keys, seen, functions, plans = self._keys, self._seen, self._functions, self._plans
         retention = self._retention
         top = self._watermark
         horizon = top - retention
-        accepted = duplicates = too_late = 0
+        earliest = self._earliest
+        accepted = duplicates = too_late = future = 0
         for key, ts, event_id, event in checked:
+            if ts > cutoff:
+                future += 1
+                continue
             if seen is not None and event_id in seen:
                 duplicates += 1
                 continue
+            if ts < earliest:
+                earliest = ts
             if ts > top:
                 top = ts
                 horizon = ts - retention
@@ -167,17 +194,25 @@ class MemoryWindowState:
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
+        self._earliest = earliest
         self._advance(top)
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
             self._sweep()
-        return IngestReport(accepted, duplicates, too_late)
+        return IngestReport(accepted, duplicates, too_late, future)
 
     def _advance(self, top: int) -> None:
-        """Move the watermark to ``top`` (µs), keeping its datetime ready for queries."""
+        """Move the watermark to ``top`` (µs), keeping its datetime and the earliest exact ``as_of`` ready."""
         if top != self._watermark:
             self._watermark = top
             self._watermark_at = EPOCH + top * MICROSECOND
+        if top - self._retention > self._earliest:  # an event below the horizon was offered: data may be gone
+            self._answerable = top - self._retention + self._longest // MICROSECOND
+
+    def _truncated(self, as_of: datetime) -> TruncatedStateError:
+        """The error for a query at ``as_of`` whose window reaches below the retention horizon."""
+        complete_from = EPOCH + (self._watermark - self._retention) * MICROSECOND
+        return TruncatedStateError(self.source.name, as_of, self._longest, complete_from)
 
     def _evict(self, events: KeyEvents, horizon: int, minimum: int) -> None:
         """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""

@@ -7,9 +7,12 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
+- ``<prefix>first``: the oldest timestamp ever offered (µs, decimal, duplicates aside). Once it is below the
+  horizon, data below the horizon may be gone and queries before ``watermark - allowed_lateness`` raise.
 
 Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
-event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
+event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
+``max_future`` are dropped in Python before), then evicts below the
 horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
 changes nothing. A query is one script call returning the key's events in the longest window and the
 watermark; the values are computed here with the shared query plan of every store (``_window_query``).
@@ -27,14 +30,14 @@ import polars as pl
 
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.events import EventChecker
+from fdag._stores.events import NO_LIMIT, EventChecker
 from fdag._stores.history import prepare_history
 from fdag._stores.memory import _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import StoreError
+from fdag.errors import StoreError, TruncatedStateError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -54,12 +57,15 @@ local top = top_text and tonumber(top_text) or -math.huge
 local stored = top
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
 local horizon = top - retention
+local first_text = redis.call('GET', KEYS[5])
+local low, low_text = first_text and tonumber(first_text) or math.huge, first_text
+if ARGV[5] ~= '' and tonumber(ARGV[5]) < low then low = tonumber(ARGV[5]); low_text = ARGV[5] end
 local with_ids = ARGV[3] == '1'
-local n = (#ARGV - 4) / 4
+local n = (#ARGV - 5) / 4
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[4 * e + 3] end
+  for e = 1, n do ids[e] = ARGV[4 * e + 4] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -70,10 +76,12 @@ end
 local fresh, new_ids, added, newest = {}, {}, {}, {}
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
-  local i = 4 * e + 1
+  local i = 4 * e + 2
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
-  if with_ids and (held[e] or fresh[id]) then
+  local duplicate = with_ids and (held[e] or fresh[id])
+  if not duplicate and ts < low then low = ts; low_text = ts_text end
+  if duplicate then
     duplicates = duplicates + 1
   elseif ts < horizon then
     late = late + 1
@@ -99,6 +107,7 @@ end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
+if low_text ~= first_text then redis.call('SET', KEYS[5], low_text) end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
   for k, n in pairs(newest) do
@@ -118,6 +127,7 @@ return {accepted, duplicates, late}
 _QUERY = """
 local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 events[#events + 1] = redis.call('GET', KEYS[2]) or ''
+events[#events + 1] = redis.call('GET', KEYS[3]) or ''
 return events
 """
 
@@ -256,10 +266,10 @@ class RedisWindowState:
         self._functions = tuple(values[column] for column in self.columns)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
-        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
-        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
+        self._retention = (self._longest + source.allowed_lateness) // MICROSECOND
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
-        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq")]
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "first")]
         self._with_ids = source.id is not None
         types = column_types(self.specs, self.columns)
         self._encoders = [encoder(ftype) for ftype in types]
@@ -269,27 +279,34 @@ class RedisWindowState:
         # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
         self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
         self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
-        self._watermark_cache: tuple[bytes, datetime | None] = (b"", None)
+        # (watermark text, first text) -> (watermark, earliest exact as_of in µs): they change less than they are read
+        self._clock_cache: tuple[bytes, bytes, datetime | None, int] = (b"", b"", None, _NO_WATERMARK)
 
     @property
     def watermark(self) -> datetime | None:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
-        return self._watermark_of(self.store.call("GET", self._roles[0]) or b"")
+        raw, first = self.store.call("MGET", self._roles[0], self._roles[4])
+        return self._clock_of(raw or b"", first or b"")[0]
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 
-        Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
-        counted and not applied, exactly as ``MemoryWindowState.ingest`` does.
+        Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
+        beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
+        ``MemoryWindowState.ingest`` does.
         """
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
+        cutoff, future = self._checker.future_cutoff(), 0
         functions, encode, native, with_ids = self._functions, encode_json, self._native, self._with_ids
         positions: dict[Any, int] = {}
         keys = list(self._roles)
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS]
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, ""]
         for key, ts, event_id, event in checked:
+            if ts > cutoff:
+                future += 1
+                continue
             position = positions.get(key)
             if position is None:
                 keys.append(self._key_name(key))
@@ -302,7 +319,7 @@ class RedisWindowState:
             else:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, future)
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -323,7 +340,8 @@ class RedisWindowState:
         ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
         rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
                     else zip(loaded.ts, *columns, strict=True))
-        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS]
+        earliest = "" if history.earliest is None else history.earliest  # rows skipped as too late count too
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, earliest]
         calls: list[tuple[list[Any], list[Any]]] = []
         keys, args = list(self._roles), list(head)
         encode = encode_json
@@ -341,17 +359,25 @@ class RedisWindowState:
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, history.future)
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip."""
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
         t = micros(as_of)
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -_SAFE_SCORE < t < _SAFE_SCORE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
         high = t + margin if (margin or self._query.closed_both) else f"({t}"
-        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0]), (low, high))
-        watermark = self._watermark_of(reply.pop())
+        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0], self._roles[4]), (low, high))
+        first = reply.pop()
+        watermark, answerable = self._clock_of(reply.pop(), first)
+        if t < answerable:
+            assert watermark is not None
+            raise TruncatedStateError(self.source.name, as_of, self._longest,
+                                      watermark - self._retention * MICROSECOND)
         if not reply:
             return self._query.empty(), watermark
         rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
@@ -368,13 +394,20 @@ class RedisWindowState:
         """The Redis key of one entity's events."""
         return f"{self.prefix}e:{key}"
 
-    def _watermark_of(self, raw: bytes) -> datetime | None:
-        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
-        cached, instant = self._watermark_cache
-        if raw != cached:
+    def _clock_of(self, raw: bytes, first: bytes) -> tuple[datetime | None, int]:
+        """The watermark and the earliest exact ``as_of`` (µs) from the stored texts of watermark and first.
+
+        Like ``MemoryWindowState``: any ``as_of`` until an event below the horizon was offered, then
+        ``watermark - allowed_lateness``.
+        """
+        cache = self._clock_cache
+        if raw != cache[0] or first != cache[1]:
             instant = EPOCH + int(raw) * MICROSECOND if raw else None
-            self._watermark_cache = (raw, instant)
-        return instant
+            answerable = _NO_WATERMARK
+            if raw and int(raw) - self._retention > (int(first) if first else NO_LIMIT):
+                answerable = int(raw) - self._retention + self._longest // MICROSECOND
+            cache = self._clock_cache = (raw, first, instant, answerable)
+        return cache[2], cache[3]
 
     def __repr__(self) -> str:
         return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"
