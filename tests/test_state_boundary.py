@@ -149,9 +149,12 @@ def test_get_below_what_bootstrapped_state_holds_raises(store: Any) -> None:
     error = caught.value
     assert isinstance(error, TruncatedStateError)
     assert (error.source, error.as_of, error.longest) == ("payments", watermark - 20 * DAY, DAY)
-    assert (error.complete_from, error.answerable_from) == (watermark - DAY - HOUR, watermark - HOUR)
+    skipped = events.filter(pl.col("ts") < watermark - DAY - HOUR)["ts"].max()
+    assert (error.complete_from, error.answerable_from) == (skipped + TICK, skipped + TICK + DAY)
+    assert error.answerable_from <= watermark - HOUR
     with pytest.raises(PointInTimeError):
-        row.get({"user": "nobody"}, watermark - HOUR - TICK)  # an unknown key too: its events may be gone
+        row.get({"user": "nobody"}, error.answerable_from - TICK)  # an unknown key too: its events may be gone
+    row.get({"user": "nobody"}, error.answerable_from)
     asks = [(user, watermark + delta) for user in [*USERS, "nobody"]
             for delta in (-HOUR, -HOUR / 2, -TICK, timedelta(0), 5 * HOUR, 2 * DAY)]
     assert_exact(row, events, asks)
@@ -162,9 +165,10 @@ def test_eviction_and_too_late_events_move_the_horizon(store: Any) -> None:
     start = T0 + 2 * DAY
     assert row.ingest("payments", [payment("first", start)]).accepted == 1
     assert row.get({"user": "u1"}, start - DAY)["paid_count_1d"] == 0  # nothing dropped yet: any as_of answers
-    assert row.ingest("payments", [payment("late", T0)]).too_late == 1  # dropped: [T0, T0 + 1d) is incomplete
+    assert row.ingest("payments", [payment("late", T0)]).too_late == 1  # dropped: a window over T0 is short
     with pytest.raises(PointInTimeError):
         row.get({"user": "u1"}, T0 + DAY)
+    assert row.get({"user": "u1"}, T0 + DAY + TICK)["paid_count_1d"] == 0  # starts just after what was lost
     assert row.get({"user": "u1"}, start - HOUR)["paid_count_1d"] == 0  # at watermark - allowed_lateness: exact
     assert row.get({"user": "u1"}, start + TICK)["paid_count_1d"] == 1
     stream = history(3, rows=900, seed=2, start=start).sort("ts")
@@ -172,8 +176,10 @@ def test_eviction_and_too_late_events_move_the_horizon(store: Any) -> None:
         row.ingest("payments", stream.slice(first, 100))
     watermark = row.watermark("payments")
     assert watermark is not None
-    with pytest.raises(PointInTimeError):
+    with pytest.raises(PointInTimeError) as caught:
         row.get({"user": "u2"}, watermark - 2 * DAY)
+    # Events the horizon passed may be evicted at any moment: the state is complete from the horizon only.
+    assert caught.value.complete_from == watermark - DAY - HOUR  # type: ignore[attr-defined]
     assert_exact(row, pl.concat([pl.DataFrame([payment("first", start)], schema=SCHEMA), stream]),
                  [(user, watermark - HOUR) for user in USERS])
 

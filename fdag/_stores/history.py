@@ -31,6 +31,8 @@ class Loaded:
     values: list[list[Any]]  # per value column
     duplicates: int  # rows whose id the state already held
     too_late: int  # rows older than the retention horizon
+    newest_late: int | None  # the newest timestamp (µs) of those, None if there are none
+    oldest: int | None  # the oldest timestamp (µs) of the rows to place, None if there are none
 
 
 @dataclass(frozen=True)
@@ -44,12 +46,13 @@ class History:
     duplicates: int
     future: int  # rows dated beyond the source's max_future, dropped
     latest: int  # the largest timestamp (µs), or _NO_WATERMARK for an empty frame
-    earliest: int | None  # the smallest timestamp (µs), None for an empty frame
 
     def filter(self, horizon: int, seen: set[Any] | None) -> Loaded:
         """Rows with timestamp >= ``horizon`` and an id not in ``seen``, sorted and grouped by key."""
-        frame = self.frame.filter(pl.col(_TS) >= horizon)
+        stamps = self.frame.get_column(_TS)
+        frame = self.frame.filter(stamps >= horizon)
         too_late = self.frame.height - frame.height
+        newest_late = stamps.filter(stamps < horizon).max() if too_late else None
         duplicates = 0
         if seen:
             before = frame.height
@@ -67,8 +70,8 @@ class History:
         for key, size in sizes.iter_rows():
             groups.append((key, start, start + size))
             start += size
-        return Loaded(groups, frame.get_column(_TS).to_list(),
-                      frame.get_column(_ID).to_list() if has_ids else None, values, duplicates, too_late)
+        return Loaded(groups, frame.get_column(_TS).to_list(), frame.get_column(_ID).to_list() if has_ids else None,
+                      values, duplicates, too_late, newest_late, frame.get_column(_TS).min())  # type: ignore[arg-type]
 
 
 def prepare_history(
@@ -109,11 +112,9 @@ def prepare_history(
     before = work.height
     if source.id:
         work = work.filter(pl.col(_ID).is_first_distinct())
-    stamps = work.get_column(_TS)
-    latest, earliest = stamps.max(), stamps.min()
+    latest = work.get_column(_TS).max()
     return History(work, computed, len(columns), before - work.height, dated - before,
-                   _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]
-                   None if earliest is None else int(earliest))  # type: ignore[arg-type]
+                   _NO_WATERMARK if latest is None else int(latest))  # type: ignore[arg-type]
 
 
 def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Expr:

@@ -12,10 +12,9 @@ event older than that horizon could not be placed among the evicted ones, and wo
 query sees: it is counted as ``too_late`` and not applied. An event dated more than the source's
 ``max_future`` ahead of the wall clock is counted as ``future`` and not applied.
 
-Once an event older than the horizon has been offered (so it was rejected, skipped by a bootstrap, or
-will be evicted), data below the horizon may be missing: from then on a query at
-``as_of < watermark - allowed_lateness`` raises ``TruncatedStateError`` instead of answering short. A state
-that was never offered such an event is complete and answers any ``as_of``.
+A query whose longest window would reach below what the state may have lost (rejected, skipped or evicted
+events; see ``horizon``) raises ``TruncatedStateError`` instead of answering short; a state that lost nothing
+answers any ``as_of``.
 """
 
 from __future__ import annotations
@@ -30,13 +29,13 @@ import polars as pl
 
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.events import NO_LIMIT, CheckedEvent, EventChecker
+from fdag._stores.events import CheckedEvent, EventChecker
 from fdag._stores.history import prepare_history
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import TruncatedStateError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -74,8 +73,10 @@ class MemoryWindowState:
         self._seen: set[Any] | None = set() if source.id else None
         self._watermark = _NO_WATERMARK
         self._watermark_at: datetime | None = None
-        self._earliest = NO_LIMIT  # the oldest timestamp (µs) offered to the state, duplicates aside
-        self._answerable = _NO_WATERMARK  # the earliest as_of (µs) a query is exact at: any, until data may be gone
+        self._oldest = NO_EVENT  # the oldest timestamp (µs) ever accepted
+        self._dropped = NEVER  # the newest timestamp (µs) rejected as too late or skipped by a bootstrap
+        self._complete = NEVER  # the state holds every event from this instant (µs) on
+        self._answerable = NEVER  # so a query is exact from this as_of (µs) on
         self._since_sweep = 0
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
         self._lock = threading.Lock()
@@ -134,8 +135,10 @@ class MemoryWindowState:
                                  [column[row] for column in kept.values])
             if self._seen is not None and kept.ids is not None:
                 self._seen.update(kept.ids)
-            if history.earliest is not None:
-                self._earliest = min(self._earliest, history.earliest)
+            if kept.oldest is not None:
+                self._oldest = min(self._oldest, kept.oldest)
+            if kept.newest_late is not None:
+                self._dropped = max(self._dropped, kept.newest_late)
             self._advance(top)
             self._sweep()
         return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future)
@@ -151,7 +154,7 @@ class MemoryWindowState:
             self._as_of_cache = (as_of, t)
         with self._lock:
             if t < self._answerable:
-                raise self._truncated(as_of)
+                raise truncated(self.source.name, as_of, self._longest, self._complete)
             events = self._keys.get(key)
             if events is None:
                 return self._query.empty(), self._watermark_at
@@ -168,7 +171,7 @@ class MemoryWindowState:
         retention = self._retention
         top = self._watermark
         horizon = top - retention
-        earliest = self._earliest
+        oldest, dropped = self._oldest, self._dropped
         accepted = duplicates = too_late = future = 0
         for key, ts, event_id, event in checked:
             if ts > cutoff:
@@ -177,14 +180,16 @@ class MemoryWindowState:
             if seen is not None and event_id in seen:
                 duplicates += 1
                 continue
-            if ts < earliest:
-                earliest = ts
             if ts > top:
                 top = ts
                 horizon = ts - retention
             elif ts < horizon:
                 too_late += 1
+                if ts > dropped:
+                    dropped = ts
                 continue
+            if ts < oldest:
+                oldest = ts
             if seen is not None:
                 seen.add(event_id)
             events = keys.get(key)
@@ -194,7 +199,7 @@ class MemoryWindowState:
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
-        self._earliest = earliest
+        self._oldest, self._dropped = oldest, dropped
         self._advance(top)
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
@@ -206,13 +211,8 @@ class MemoryWindowState:
         if top != self._watermark:
             self._watermark = top
             self._watermark_at = EPOCH + top * MICROSECOND
-        if top - self._retention > self._earliest:  # an event below the horizon was offered: data may be gone
-            self._answerable = top - self._retention + self._longest // MICROSECOND
-
-    def _truncated(self, as_of: datetime) -> TruncatedStateError:
-        """The error for a query at ``as_of`` whose window reaches below the retention horizon."""
-        complete_from = EPOCH + (self._watermark - self._retention) * MICROSECOND
-        return TruncatedStateError(self.source.name, as_of, self._longest, complete_from)
+        self._complete = complete_from(top, self._retention, self._oldest, self._dropped)
+        self._answerable = answerable_from(self._complete, self._longest)
 
     def _evict(self, events: KeyEvents, horizon: int, minimum: int) -> None:
         """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""

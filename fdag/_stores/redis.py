@@ -7,8 +7,9 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
-- ``<prefix>first``: the oldest timestamp ever offered (µs, decimal, duplicates aside). Once it is below the
-  horizon, data below the horizon may be gone and queries before ``watermark - allowed_lateness`` raise.
+- ``<prefix>bounds``: a hash of the oldest timestamp ever accepted and the newest rejected as too late or
+  skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
+  past queries (``horizon``).
 
 Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
 event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
@@ -30,14 +31,15 @@ import polars as pl
 
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.events import NO_LIMIT, EventChecker
+from fdag._stores.events import EventChecker
 from fdag._stores.history import prepare_history
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.memory import _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import StoreError, TruncatedStateError
+from fdag.errors import StoreError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -57,9 +59,13 @@ local top = top_text and tonumber(top_text) or -math.huge
 local stored = top
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
 local horizon = top - retention
-local first_text = redis.call('GET', KEYS[5])
-local low, low_text = first_text and tonumber(first_text) or math.huge, first_text
-if ARGV[5] ~= '' and tonumber(ARGV[5]) < low then low = tonumber(ARGV[5]); low_text = ARGV[5] end
+local bounds = redis.call('HMGET', KEYS[5], 'oldest', 'dropped')
+local oldest_text, dropped_text, bounds_moved = bounds[1], bounds[2], false
+local oldest = oldest_text and tonumber(oldest_text) or math.huge
+local dropped = dropped_text and tonumber(dropped_text) or -math.huge
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
+  dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
+end
 local with_ids = ARGV[3] == '1'
 local n = (#ARGV - 5) / 4
 local held, seq = {}, 0
@@ -79,13 +85,13 @@ for e = 1, n do
   local i = 4 * e + 2
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
-  local duplicate = with_ids and (held[e] or fresh[id])
-  if not duplicate and ts < low then low = ts; low_text = ts_text end
-  if duplicate then
+  if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
   elseif ts < horizon then
     late = late + 1
+    if ts > dropped then dropped = ts; dropped_text = ts_text; bounds_moved = true end
   else
+    if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
     local member = ARGV[i + 3]
     if with_ids then
@@ -107,7 +113,7 @@ end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
-if low_text ~= first_text then redis.call('SET', KEYS[5], low_text) end
+if bounds_moved then redis.call('HSET', KEYS[5], 'oldest', oldest_text or '', 'dropped', dropped_text or '') end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
   for k, n in pairs(newest) do
@@ -127,7 +133,9 @@ return {accepted, duplicates, late}
 _QUERY = """
 local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 events[#events + 1] = redis.call('GET', KEYS[2]) or ''
-events[#events + 1] = redis.call('GET', KEYS[3]) or ''
+local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
+events[#events + 1] = bounds[1] or ''
+events[#events + 1] = bounds[2] or ''
 return events
 """
 
@@ -269,7 +277,7 @@ class RedisWindowState:
         self._longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
         self._retention = (self._longest + source.allowed_lateness) // MICROSECOND
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
-        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "first")]
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
         types = column_types(self.specs, self.columns)
         self._encoders = [encoder(ftype) for ftype in types]
@@ -279,14 +287,16 @@ class RedisWindowState:
         # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
         self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
         self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
-        # (watermark text, first text) -> (watermark, earliest exact as_of in µs): they change less than they are read
-        self._clock_cache: tuple[bytes, bytes, datetime | None, int] = (b"", b"", None, _NO_WATERMARK)
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
 
     @property
     def watermark(self) -> datetime | None:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
-        raw, first = self.store.call("MGET", self._roles[0], self._roles[4])
-        return self._clock_of(raw or b"", first or b"")[0]
+        raw = self.store.call("GET", self._roles[0]) or b""
+        oldest, dropped = self.store.call("HMGET", self._roles[4], "oldest", "dropped")
+        return self._clock_of((raw, oldest or b"", dropped or b""))[0]
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
@@ -340,8 +350,8 @@ class RedisWindowState:
         ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
         rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
                     else zip(loaded.ts, *columns, strict=True))
-        earliest = "" if history.earliest is None else history.earliest  # rows skipped as too late count too
-        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, earliest]
+        skipped = "" if loaded.newest_late is None else loaded.newest_late  # dropped before the script
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped]
         calls: list[tuple[list[Any], list[Any]]] = []
         keys, args = list(self._roles), list(head)
         encode = encode_json
@@ -372,12 +382,11 @@ class RedisWindowState:
         low = t - self._query.longest - margin
         high = t + margin if (margin or self._query.closed_both) else f"({t}"
         reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0], self._roles[4]), (low, high))
-        first = reply.pop()
-        watermark, answerable = self._clock_of(reply.pop(), first)
+        texts = (reply[-3], reply[-2], reply[-1])
+        del reply[-3:]
+        watermark, complete, answerable = self._clock_of(texts)
         if t < answerable:
-            assert watermark is not None
-            raise TruncatedStateError(self.source.name, as_of, self._longest,
-                                      watermark - self._retention * MICROSECOND)
+            raise truncated(self.source.name, as_of, self._longest, complete)
         if not reply:
             return self._query.empty(), watermark
         rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
@@ -394,20 +403,19 @@ class RedisWindowState:
         """The Redis key of one entity's events."""
         return f"{self.prefix}e:{key}"
 
-    def _clock_of(self, raw: bytes, first: bytes) -> tuple[datetime | None, int]:
-        """The watermark and the earliest exact ``as_of`` (µs) from the stored texts of watermark and first.
-
-        Like ``MemoryWindowState``: any ``as_of`` until an event below the horizon was offered, then
-        ``watermark - allowed_lateness``.
-        """
+    def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
+        """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
+        watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
         cache = self._clock_cache
-        if raw != cache[0] or first != cache[1]:
+        if texts != cache[0]:
+            raw, oldest, dropped = texts
             instant = EPOCH + int(raw) * MICROSECOND if raw else None
-            answerable = _NO_WATERMARK
-            if raw and int(raw) - self._retention > (int(first) if first else NO_LIMIT):
-                answerable = int(raw) - self._retention + self._longest // MICROSECOND
-            cache = self._clock_cache = (raw, first, instant, answerable)
-        return cache[2], cache[3]
+            complete = NEVER
+            if raw:
+                complete = complete_from(int(raw), self._retention, int(oldest) if oldest else NO_EVENT,
+                                         int(dropped) if dropped else NEVER)
+            cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
+        return cache[1], cache[2], cache[3]
 
     def __repr__(self) -> str:
         return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"
