@@ -159,20 +159,21 @@ def test_a_bad_foreign_event_names_its_index_and_column() -> None:
 
 # ------------------------------------------------------------------------------------------- generated values
 
-def _instants() -> st.SearchStrategy[Any]:
-    """An instant as a datetime (naive or aware), a nanosecond pandas Timestamp or a numpy datetime64."""
+def _instants(aware: bool) -> st.SearchStrategy[Any]:
+    """An instant as a datetime, a nanosecond pandas Timestamp or (naive) a numpy datetime64; all naive or all
+    aware, since a spine column mixing the two is refused (``test_a_spine_column_mixing_clocks_is_refused``)."""
     ns = st.integers(-(2**62), 2**62)  # about 1823 to 2116
-    offsets = st.sampled_from([None, "UTC", "Europe/Paris", "America/St_Johns"])
-    return st.one_of(
-        st.builds(lambda v, tz: pd.Timestamp(v, unit="ns", tz=tz), ns, offsets),
-        ns.map(lambda v: np.datetime64(v, "ns")),
-        st.datetimes(datetime(1900, 1, 1), datetime(2100, 1, 1),
-                     timezones=st.sampled_from([None, UTC, timezone(timedelta(hours=-3, minutes=-30))])),
-    )
+    if not aware:
+        return st.one_of(ns.map(lambda v: pd.Timestamp(v, unit="ns")), ns.map(lambda v: np.datetime64(v, "ns")),
+                         st.datetimes(datetime(1900, 1, 1), datetime(2100, 1, 1)))
+    zones = st.sampled_from(["UTC", "Europe/Paris", "America/St_Johns"])
+    return st.one_of(st.builds(lambda v, tz: pd.Timestamp(v, unit="ns", tz=tz), ns, zones),
+                     st.datetimes(datetime(1900, 1, 1), datetime(2100, 1, 1),
+                                  timezones=st.sampled_from([UTC, timezone(timedelta(hours=-3, minutes=-30))])))
 
 
 MISSING = st.sampled_from([None, pd.NA, pd.NaT, np.nan])
-FOREIGN = {
+FOREIGN: dict[str, st.SearchStrategy[Any]] = {
     "n": st.one_of(MISSING, st.integers(-(2**63), 2**63 - 1).map(np.int64), st.integers(-128, 127).map(np.int8),
                    st.integers(0, 2**32 - 1).map(np.uint32), st.integers(-10, 10),
                    st.sampled_from([np.float64(2.0), np.bool_(True), Decimal("3"), "4"])),
@@ -183,15 +184,28 @@ FOREIGN = {
     "flag": st.one_of(MISSING, st.booleans().map(np.bool_), st.booleans(), st.sampled_from([np.int64(1), 0])),
     "word": st.one_of(MISSING, st.text(max_size=4).map(np.str_), st.text(max_size=4),
                       st.sampled_from([np.int64(1), Decimal("1")])),
-    "at": st.one_of(MISSING, _instants(), st.sampled_from([np.float64(1.0), "2024-01-01"])),
 }
 
 
+def _requests(aware: bool) -> st.SearchStrategy[list[dict[str, Any]]]:
+    odd = st.sampled_from([np.float64(1.0), "2024-01-01"])
+    row = st.fixed_dictionaries({**FOREIGN, "at": st.one_of(MISSING, _instants(aware), odd),
+                                 "as_of": _instants(aware)})
+    return st.lists(row, min_size=1, max_size=4)
+
+
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.lists(st.fixed_dictionaries({**FOREIGN, "as_of": _instants()}), min_size=1, max_size=4),
-       st.sets(st.sampled_from(INPUTS), min_size=1))
+@given(st.booleans().flatmap(_requests), st.sets(st.sampled_from(INPUTS), min_size=1))
 def test_generated_foreign_values_agree_online_and_offline(requests: list[dict[str, Any]], used: set[str]) -> None:
     """Identical features, or the identical error class, whatever foreign values requests and spine hold."""
     outputs = [f"{name}_seen" for name in sorted(used)] + ["as_of_micros"]
     requests = [{k: v for k, v in r.items() if k in used or k == "as_of"} for r in requests]
     assert online(requests, outputs) == offline(requests, outputs)
+
+
+def test_a_spine_column_mixing_clocks_is_refused() -> None:
+    requests = [{"at": pd.Timestamp(NS), "as_of": T0}, {"at": pd.Timestamp(NS, tz="UTC"), "as_of": T0}]
+    assert offline(requests, ["at_seen"]) is InputTypeError
+    with pytest.raises(InputTypeError, match=r"input 'at' holds values of mixed .*naive and aware instants"):
+        fdag.FrameDriver(DAG, ["at_seen"]).run(pd.DataFrame({c: pd.Series([r[c] for r in requests], dtype=object)
+                                                             for c in requests[0]}))

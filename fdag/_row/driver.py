@@ -101,17 +101,20 @@ class RowDriver:
         return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
-        """Load ``history`` (a Polars, pandas or Arrow frame, a Parquet path, or columns) into window state."""
+        """Load ``history`` into window state before the stream: a Polars, pandas or Arrow frame, a Parquet path,
+        or rows / columns Polars can build a frame from. Malformed history raises ``SourceError``, applying nothing.
+        """
         import polars as pl
 
         states = self._state(source)
         name = _source_name(source)
-        if isinstance(history, Mapping):
-            history = pl.DataFrame(history)
         try:
+            if isinstance(history, Mapping | list | tuple):
+                history = pl.DataFrame(history)
             history = to_polars(history, f"history of source '{name}'")
-        except InputError as exc:
-            raise SourceError(f"source '{name}' history cannot be read: {exc}") from None
+        except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise SourceError(f"source '{name}' history cannot be read as a frame ({exc}). Hint: pass a Polars, "
+                              "pandas or Arrow frame or a Parquet path with the source's columns.") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[name]:

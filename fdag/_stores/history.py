@@ -88,18 +88,18 @@ def prepare_history(
     looks at ids: a later copy of the id with a sane timestamp is then kept.
     """
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"bootstrap() takes a Polars DataFrame, got {type(frame).__name__}. "
-                        "Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
+        raise SourceError(f"source '{source.name}' bootstrap() takes a Polars DataFrame, got "
+                          f"{type(frame).__name__}. Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
     values = dict(values or {})
     unknown = sorted(set(values) - set(columns))
     if unknown:
-        raise ValueError(f"values= names {unknown}, which no window spec of '{source.name}' reads. "
-                         f"Hint: use the specs' value columns: {', '.join(columns)}.")
+        raise SourceError(f"source '{source.name}' values= names {unknown}, which no window spec reads. "
+                          f"Hint: use the specs' value columns: {', '.join(columns)}.")
     selected = [pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
                 _role(frame, source, source.key, _KEY), _role(frame, source, source.timestamp, _TS)]
     if source.id:
         selected.append(_role(frame, source, source.id, _ID))
-    given = [pl.Series(f"__fdag_v{j}", _canonical(values[column], frame.height, column))
+    given = [pl.Series(f"__fdag_v{j}", _canonical(source, values[column], frame.height, column))
              for j, column in enumerate(columns) if column in values]
     computed: dict[int, list[Any]] = {}
     if len(values) < len(columns):
@@ -141,9 +141,9 @@ def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Ex
     return expr.alias(alias)
 
 
-def _canonical(series: pl.Series, height: int, column: str) -> pl.Series:
-    """A precomputed value column, with NaN read as null (DESIGN §2)."""
+def _canonical(source: Source, series: pl.Series, height: int, column: str) -> pl.Series:
+    """A precomputed value column, with NaN read as null as everywhere in fdag."""
     if len(series) != height:
-        raise ValueError(f"values['{column}'] has {len(series)} rows but the history has {height}. "
-                         "Hint: precompute value columns on the same frame, row for row.")
+        raise SourceError(f"source '{source.name}' values['{column}'] has {len(series)} rows but the history has "
+                          f"{height}. Hint: precompute value columns on the same frame, row for row.")
     return series.fill_nan(None) if series.dtype.is_float() else series

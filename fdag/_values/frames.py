@@ -69,10 +69,15 @@ def _object_column(series: Any, name: str) -> pl.Series:
     """A pandas object column as a Polars Series typed by its values' Python types (read with ``native_value``).
 
     Values of mixed or unsupported types stay Python objects: ``column_expr`` refuses them if the column is read.
+    So do instants mixing naive and aware ones: a column has one clock (Polars and pandas refuse the mix too).
     """
-    values = [native_value(v) for v in series.tolist()]
+    given = series.tolist()
+    values = [native_value(v) for v in given]
     kinds = frozenset(type(v) for v in values if v is not None)
     dtype = _OBJECT_DTYPES.get(kinds)
+    if kinds == {datetime} and len({getattr(v, "tzinfo", None) is None for v, n in zip(given, values, strict=True)
+                                    if n is not None}) > 1:
+        dtype = None
     if dtype == pl.Int64() and not all(INT64_MIN <= v <= INT64_MAX for v in values if v is not None):
         dtype = pl.Float64()  # beyond int64: no int column can take it, a float column reads it as a float
     if dtype is not None or kinds == {list}:
@@ -121,8 +126,8 @@ def column_expr(frame_schema: Mapping[str, pl.DataType], column: str, ftype: FTy
     if ftype.base is list and isinstance(dtype, pl.List):
         return expr.cast(target)
     if dtype == pl.Object:
-        raise InputTypeError(column, f"holds values of mixed or unsupported types in the {what} but is declared "
-                             f"'{ftype}'", f"give the column {ftype.required()} values (numpy scalars, pd.NA and "
-                             "pandas Timestamps are read as their Python values)")
+        raise InputTypeError(column, f"holds values of mixed or unsupported types (or naive and aware instants) in "
+                             f"the {what} but is declared '{ftype}'", f"give the column {ftype.required()} values "
+                             "(numpy scalars, pd.NA and pandas Timestamps are read as their Python values)")
     raise InputTypeError(column, f"is a {dtype} column in the {what} but is declared '{ftype}'",
                          f"cast the column to {target} before passing it")
