@@ -294,9 +294,8 @@ class RedisWindowState:
     @property
     def watermark(self) -> datetime | None:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
-        raw = self.store.call("GET", self._roles[0]) or b""
-        oldest, dropped = self.store.call("HMGET", self._roles[4], "oldest", "dropped")
-        return self._clock_of((raw, oldest or b"", dropped or b""))[0]
+        raw = self.store.call("GET", self._roles[0])
+        return EPOCH + int(raw) * MICROSECOND if raw else None
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
