@@ -15,8 +15,8 @@ Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryW
 event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
 ``max_future`` are dropped in Python before), then evicts below the
 horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
-changes nothing. A query is one script call returning the key's events in the longest window and the
-watermark; the values are computed here with the shared query plan of every store (``_window_query``).
+changes nothing. A query is one script call returning the key's events in the longest window, the
+watermark and the bounds; the values are computed here with the shared query plan of every store (``_window_query``).
 """
 
 from __future__ import annotations
