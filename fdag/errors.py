@@ -46,6 +46,14 @@ class DagError(FdagError, ValueError):
         super().__init__(message)
 
 
+class DeclarationError(FdagError, ValueError):
+    """A decorator was given an argument it cannot use (e.g. ``agg=`` naming no known aggregation)."""
+
+    def __init__(self, argument: str, value: object, problem: str, hint: str) -> None:
+        self.argument, self.value, self.problem, self.hint = argument, value, problem, hint
+        super().__init__(f"{argument}={value!r} {problem}. Hint: {hint}")
+
+
 class FeatureError(FdagError, RuntimeError):
     """A feature raised for a row while ``errors="raise"`` was asked for."""
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from types import ModuleType
 
@@ -12,9 +14,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingInputError
-from feature_modules import fraud
+from tests.resources import spend
 
 DAG = fdag.Dag.from_modules(fraud)
 # Whole amounts: every window sum is exact in binary floating point, whatever other events share the prefix
@@ -212,3 +215,29 @@ def test_bad_arguments_name_the_fix(tmp_path: Path) -> None:
         frame.backfill(SPINE.drop("as_of"), {"transactions": EVENTS}, tmp_path)
     with pytest.raises(ValueError, match="engine='spark' is not 'local' or 'ray'"):
         frame.backfill(SPINE, {"transactions": EVENTS}, tmp_path, engine="spark")  # type: ignore[arg-type]
+
+
+def spend_call() -> tuple[fdag.FrameDriver, pl.DataFrame, dict[str, pl.DataFrame]]:
+    """A DAG whose features fail on some rows (zero division, negative amounts), a 3-day spine and its events."""
+    start = datetime(2024, 6, 1, tzinfo=UTC)
+    instants = [start + timedelta(hours=5 * i) for i in range(15)]
+    events = pl.DataFrame({"user_id": ["a"] * 15, "ts": instants, "amount": [float(i + 1) for i in range(15)]})
+    spine = pl.DataFrame({"user_id": ["a", "b"] * 15, "amount": [-1.0, 2.0, -3.0] * 10,
+                          "as_of": [t + timedelta(minutes=m) for t in instants for m in (10, 20)]})
+    return fdag.FrameDriver(fdag.Dag.from_modules(spend)), spine, {"payments": events}
+
+
+def test_the_report_sums_the_errors_of_every_batch(tmp_path: Path) -> None:
+    frame, spine, sources = spend_call()
+    whole = frame.evaluate(spine, sources=sources).errors
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for e in whole:
+        counts[e.node, e.type, e.message] += e.count
+    assert counts[("share_of_hour", "ZeroDivisionError", "float division by zero")] == 15  # user b never pays
+    assert counts[("checked_amount", "ValueError", "negative amount -1.0")] == 10
+    for batch_rows in (1, 1_000_000):  # one day per batch, then every day in one
+        report = frame.backfill(spine, sources, tmp_path / str(batch_rows), progress=False, batch_rows=batch_rows)
+        assert report.partitions_written == 3
+        assert {(e.node, e.type, e.message): e.count for e in report.errors} == counts
+    assert frame.backfill(spine, sources, tmp_path / "1", progress=False).errors == ()  # nothing recomputed
+    assert not hasattr(frame, "errors")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import math
 import pkgutil
@@ -18,6 +19,7 @@ from hypothesis import strategies as st
 import fdag
 import feature_modules
 from fdag._check.check import compare, values_of
+from fdag.demo import fraud, payment
 from tests import reference
 from tests.resources import semantics, tiny
 
@@ -33,7 +35,7 @@ def modules(package: ModuleType) -> list[ModuleType]:
 def scalar_modules() -> list[ModuleType]:
     import tests.resources
 
-    found = modules(feature_modules) + modules(tests.resources)
+    found = list(dict.fromkeys([payment, fraud, *modules(feature_modules), *modules(tests.resources)]))
     return [m for m in found if not fdag.Dag.from_modules(m).sources]
 
 
@@ -59,7 +61,8 @@ def test_both_engines_match_the_reference_evaluator(module: ModuleType) -> None:
     @given(st.lists(request, min_size=1, max_size=5))
     def agree(requests: list[dict[str, Any]]) -> None:
         schema = {n: t.polars for n, t in dag.inputs.items()} | {"as_of": pl.Datetime("us", "UTC")}
-        table = frame.run(pl.DataFrame(requests, schema=schema, orient="row"))
+        result = frame.evaluate(pl.DataFrame(requests, schema=schema, orient="row"))
+        table = result.table
         expected_errors: Counter[str] = Counter()
         for i, request in enumerate(requests):
             expected, errors = reference.evaluate(dag, request, request["as_of"])
@@ -69,7 +72,7 @@ def test_both_engines_match_the_reference_evaluator(module: ModuleType) -> None:
                 assert _same(vector[name], expected[name]), (name, request, vector[name], expected[name])
                 assert _same(table[name][i], expected[name]), (name, request, table[name][i], expected[name])
         found: Counter[str] = Counter()
-        for e in frame.errors:
+        for e in result.errors:
             found[e.node] += e.count
         assert found == expected_errors
 
@@ -78,13 +81,14 @@ def test_both_engines_match_the_reference_evaluator(module: ModuleType) -> None:
 
 def test_the_checker_reports_a_disagreeing_engine_with_the_shrunk_example(monkeypatch: pytest.MonkeyPatch) -> None:
     dag = fdag.Dag.from_modules(tiny)
-    real_run = fdag.FrameDriver.run
+    real_evaluate = fdag.FrameDriver.evaluate
 
-    def off_by_one(self: fdag.FrameDriver, spine: Any, *args: Any, **kwargs: Any) -> pl.DataFrame:
-        out = real_run(self, spine, *args, **kwargs)
-        return out.with_columns(pl.when(pl.col("x") > 5).then(pl.col("doubled") + 1).otherwise(pl.col("doubled")))
+    def off_by_one(self: fdag.FrameDriver, spine: Any, *args: Any, **kwargs: Any) -> fdag.FrameResult:
+        out = real_evaluate(self, spine, *args, **kwargs)
+        wrong = pl.when(pl.col("x") > 5).then(pl.col("doubled") + 1).otherwise(pl.col("doubled"))
+        return dataclasses.replace(out, table=out.table.with_columns(wrong))
 
-    monkeypatch.setattr(fdag.FrameDriver, "run", off_by_one)
+    monkeypatch.setattr(fdag.FrameDriver, "evaluate", off_by_one)
     with pytest.raises(fdag.ConsistencyError, match=r"engines disagree on 'doubled': RowDriver gives 12, "
                        r"FrameDriver gives 13 for \{.*'x': 6"):
         fdag.check(dag, ["doubled"], examples=200)
@@ -95,10 +99,9 @@ def test_compare_checks_error_counts_too() -> None:
     row, frame = fdag.RowDriver(dag, ["ratio"]), fdag.FrameDriver(dag, ["ratio"])
     compare(row, frame, [{"x": 1, "y": 0.0, "as_of": None}])
 
-    def forgets_errors(spine: pl.DataFrame, sources: object = None) -> pl.DataFrame:
-        frame.errors = []
-        return spine.with_columns(ratio=pl.lit(None, pl.Float64))
+    def forgets_errors(spine: pl.DataFrame, sources: object = None) -> fdag.FrameResult:
+        return fdag.FrameResult(spine.with_columns(ratio=pl.lit(None, pl.Float64)))
 
-    frame.run = forgets_errors  # type: ignore[method-assign]
+    frame.evaluate = forgets_errors  # type: ignore[method-assign,assignment]
     with pytest.raises(fdag.ConsistencyError, match="errors"):
         compare(row, frame, [{"x": 1, "y": 0.0, "as_of": None}])

@@ -30,8 +30,10 @@ def test_spines_in_any_format_keep_columns_and_order(convert) -> None:  # type: 
 
 def test_errors_are_counted_per_node_and_type() -> None:
     frame = fdag.FrameDriver(DAG, ["ratio"])
-    frame.run(pl.concat([SPINE, SPINE]))
-    assert [(e.node, e.type, e.count) for e in frame.errors] == [("ratio", "ZeroDivisionError", 2)]
+    result = frame.evaluate(pl.concat([SPINE, SPINE]))
+    assert [(e.node, e.type, e.count) for e in result.errors] == [("ratio", "ZeroDivisionError", 2)]
+    assert result.table.equals(frame.run(pl.concat([SPINE, SPINE])))
+    assert not hasattr(frame, "errors")
 
 
 def test_errors_raise_names_the_first_failing_row() -> None:

@@ -11,7 +11,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from tests.test_backfill import DAG, EVENTS, SPINE, files
+from tests.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fdag[ray]')")
 
@@ -50,4 +50,14 @@ def test_ray_tasks_scan_parquet_events_themselves(cluster: Any, tmp_path: Path) 
     frame.backfill(SPINE, {"transactions": EVENTS}, tmp_path / "local", progress=False)
     frame.backfill(tmp_path / "spine.parquet", {"transactions": tmp_path / "events.parquet"}, tmp_path / "ray",
                    engine="ray", workers=2, progress=False, batch_rows=150)
+    assert_same_dataset(tmp_path / "ray", tmp_path / "local")
+
+
+def test_ray_reports_the_errors_of_its_tasks(cluster: Any, tmp_path: Path) -> None:
+    frame, spine, sources = spend_call()
+    local = frame.backfill(spine, sources, tmp_path / "local", progress=False)
+    distributed = frame.backfill(spine, sources, tmp_path / "ray", engine="ray", workers=2, progress=False,
+                                 batch_rows=1)
+    assert local.errors  # the DAG fails on some rows: the comparison below is not of two empty reports
+    assert sorted(distributed.errors, key=str) == sorted(local.errors, key=str)
     assert_same_dataset(tmp_path / "ray", tmp_path / "local")

@@ -18,7 +18,7 @@ from fdag._stores.protocol import IngestReport
 from fdag._stores.redis import RedisStore
 from fdag.errors import PointInTimeError, SourceError, TruncatedStateError
 from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
-from tests.resources import daily
+from tests.resources import daily, snapshots
 
 DAG = fdag.Dag.from_modules(daily)
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
@@ -205,3 +205,56 @@ def test_redis_shares_the_horizon_between_processes(redis_server: Any) -> None:
     with pytest.raises(PointInTimeError):
         reader.get({"user": "u1"}, watermark - 20 * DAY)
     assert reader.get({"user": "u1"}, watermark - HOUR).values == writer.get({"user": "u1"}, watermark - HOUR).values
+
+
+# ------------------------------------------------------------------------------------------------- lookup state
+
+SNAPSHOTS = fdag.Dag.from_modules(snapshots)
+LOOKUPS = ["balance_now", "tier_upper"]  # over accounts (max_future: the default hour), lags 0 and 1 day
+ACCOUNTS = {c: t.polars for c, t in snapshots.accounts.schema.items()}
+
+
+def snapshot(snap_id: int, at: datetime, balance: float, account: int = 1) -> dict[str, Any]:
+    return {"snap_id": snap_id, "account": account, "event_timestamp": at, "balance": balance, "tier": f"t{snap_id}"}
+
+
+def lookups_offline(rows: list[dict[str, Any]], as_ofs: list[datetime]) -> list[dict[str, Any]]:
+    """FrameDriver's lookups of account 1 at each as_of: the oracle of what the lookup state must answer."""
+    spine = pl.DataFrame({"account": [1] * len(as_ofs), "as_of": as_ofs},
+                         schema={"account": pl.Int64, "as_of": pl.Datetime("us", "UTC")})
+    frame = fdag.FrameDriver(SNAPSHOTS, LOOKUPS)
+    return frame.run(spine, sources={"accounts": pl.DataFrame(rows, schema=ACCOUNTS)}).select(LOOKUPS).to_dicts()
+
+
+def test_lookup_state_counts_rows_beyond_max_future_and_skips_them(store: Any) -> None:
+    now = datetime.now(UTC).replace(microsecond=0)
+    streamed = fdag.RowDriver(SNAPSHOTS, LOOKUPS, store=store)
+    sane = [snapshot(1, now - 2 * DAY, 1.0), snapshot(2, now - HOUR, 2.0)]
+    typo = [snapshot(3, datetime(9999, 1, 1, tzinfo=UTC), 1e6), snapshot(4, now + 2 * HOUR, 1e6)]
+    assert streamed.ingest("accounts", [sane[0], typo[0], sane[1], typo[1]]) == IngestReport(accepted=2, future=2)
+    # A second state of the same kind (Redis: another namespace, or the two would share one state).
+    other = RedisStore(store.url, f"{store.namespace}-b") if isinstance(store, RedisStore) else MemoryStore()
+    loaded = fdag.RowDriver(SNAPSHOTS, LOOKUPS, store=other)
+    frame = pl.DataFrame([*typo, *sane], schema=ACCOUNTS)
+    assert loaded.bootstrap("accounts", frame) == IngestReport(accepted=2, future=2)
+    for row in (streamed, loaded):
+        assert row.watermark("accounts") == now - HOUR  # a mistyped year moves nothing
+        vec = row.get({"account": 1}, now + 3 * HOUR)  # after the second typo's instant: still not applied
+        assert (vec["balance_now"], vec["tier_upper"]) == (2.0, "T1")
+    # A future row's id is not remembered: the same id, sanely dated, is applied later.
+    assert streamed.ingest("accounts", snapshot(4, now, 4.0)) == IngestReport(accepted=1)
+    assert streamed.get({"account": 1}, now + TICK)["balance_now"] == 4.0
+
+
+def test_lookup_state_loses_nothing_so_it_answers_every_as_of(store: Any) -> None:
+    """Rows years older than the watermark, even arriving after it moved, are kept: no as_of is truncated."""
+    rows = [snapshot(i, T0 - timedelta(days=400 * i), float(i)) for i in range(6)]
+    row = fdag.RowDriver(SNAPSHOTS, LOOKUPS, store=store)
+    assert row.bootstrap("accounts", pl.DataFrame(rows[:3], schema=ACCOUNTS)) == IngestReport(accepted=3)
+    assert row.ingest("accounts", rows[3:]) == IngestReport(accepted=3)  # older than any window's horizon
+    as_ofs = [T0 - timedelta(days=400 * i) + delta for i in range(7) for delta in (-TICK, timedelta(0), DAY + TICK)]
+    want = lookups_offline(rows, as_ofs)
+    assert [row.get({"account": 1}, as_of).values for as_of in as_ofs] == want
+    # By hand: a day after the oldest row both lags read it; before it there is nothing.
+    assert want[5 * 3 + 2] == {"balance_now": 5.0, "tier_upper": "T5"}
+    assert want[6 * 3 + 2] == {"balance_now": None, "tier_upper": None}

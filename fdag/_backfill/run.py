@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from tqdm.auto import tqdm
 
 from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
 from fdag._values.calls import ErrorRecord
@@ -35,6 +34,8 @@ def backfill(
     batch_rows: int = 1_000_000,
 ) -> BackfillReport:
     """Compute and write every partition that is missing or out of date; see ``FrameDriver.backfill``."""
+    from tqdm.auto import tqdm  # here, not at the top: `import fdag` must stay cheap for model services
+
     started = time.perf_counter()
     if engine == "local":
         run_batches = local_results
@@ -58,5 +59,5 @@ def backfill(
                 bar.set_postfix_str(partition.name, refresh=False)
                 bar.update(1)
             errors += batch_errors
-    frame.errors = merge_errors(errors)
-    return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started, tuple(frame.errors))
+    return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started,
+                          tuple(merge_errors(errors)))

@@ -85,16 +85,16 @@ def compare(
     schema[AS_OF] = pl.Datetime("us", "UTC")
     spine = pl.DataFrame(requests, schema=schema, orient="row") if requests else pl.DataFrame(schema=schema)
     sources = {name: _events_frame(row.plan.sources[name], evts) for name, evts in (events or {}).items()}
-    table = frame.run(spine, sources=sources)
+    result = frame.evaluate(spine, sources=sources)
     vectors = _replay(row, requests, events or {}, arrival or random.Random(0))
     for name in row.outputs:
-        column = table[name].to_list()
+        column = result.table[name].to_list()
         for request, vector, frame_value in zip(requests, vectors, column, strict=True):
             if not _same(vector[name], frame_value):
                 raise ConsistencyError(name, {"request": request, "events": events}, vector[name], frame_value)
     row_errors = Counter((e.node, e.type) for vector in vectors for e in vector.errors)
     frame_errors: Counter[tuple[str, str]] = Counter()
-    for e in frame.errors:
+    for e in result.errors:
         frame_errors[e.node, e.type] += e.count
     if row_errors != frame_errors:
         node = next(iter((row_errors - frame_errors) or (frame_errors - row_errors)))[0]
@@ -129,8 +129,8 @@ def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str,
 def check(dag: Dag, outputs: Sequence[str] | None = None, examples: int = 200, seed: int | None = None) -> None:
     """Search for data on which ``RowDriver`` and ``FrameDriver`` disagree; raise ``ConsistencyError`` if any.
 
-    Requests come from the input types; for window features, event histories come from each source's schema
-    (edges, ties, duplicates, nulls) and the row engine replays them as a shuffled stream.
+    Requests come from the input types; for window and lookup features, event histories come from each
+    source's schema (edges, ties, duplicates, nulls) and the row engine replays them as a shuffled stream.
 
     Example::
 
@@ -142,10 +142,14 @@ def check(dag: Dag, outputs: Sequence[str] | None = None, examples: int = 200, s
     fields[AS_OF] = st.datetimes(_EARLIEST, _LATEST, timezones=st.just(UTC))
     histories: dict[str, st.SearchStrategy[list[dict[str, Any]]]] = {}
     grid: list[datetime] = []
-    for name, specs in plan.windows.items():
-        source = plan.sources[name]
-        # Lookups read all history at as_of - lag: their edges are the lag (or an hour for lag 0).
-        overs = [spec.over if spec.lag is None else (spec.lag or timedelta(hours=1)) for spec in specs]
+    for name, source in plan.sources.items():
+        overs = [spec.over for spec in plan.windows.get(name, ())]
+        for spec in plan.lookups.get(name, ()):
+            # A lookup's edges: the newest row it may read (as_of - lag; an hour's grid for lag 0) and, with a
+            # max_age, the oldest row that is not too old (as_of - lag - max_age).
+            overs.append(spec.lag or timedelta(hours=1))
+            if spec.max_age is not None:
+                overs.append(spec.lag + spec.max_age)
         grid += instants(overs)[0]
         fields[source.key] = st.one_of(st.none(), keys_of(source))
         histories[name] = event_lists(source, list(source.schema), overs, values_of)

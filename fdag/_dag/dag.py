@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import graphlib
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-
-import networkx as nx
 
 from fdag._dag import validate as rules
 from fdag._dag.discovery import discover, module_functions
@@ -31,23 +31,18 @@ class Dag:
 
     def __init__(self, nodes: Mapping[str, Node], problems: Iterable[Problem] = ()) -> None:
         found = list(problems)
-        graph = nx.DiGraph()
-        for node in nodes.values():
-            graph.add_node(node.name)
-            for param in node.params:
-                if param in nodes:
-                    graph.add_edge(param, node.name)
+        self._parents = {name: [p for p in node.params if p in nodes] for name, node in nodes.items()}
+        order = _topological_order(self._parents)
         inputs, input_problems = rules.input_types(nodes)
         found += [
             *rules.reserved_as_of(nodes.values()),
-            *rules.cycles(graph, nodes),
+            *(rules.cycles(self._parents, nodes) if order is None else ()),
             *rules.edge_types(nodes),
             *input_problems,
         ]
-        if found:
+        if found or order is None:
             raise DagError(found)
-        self._graph = graph
-        self._order = list(nx.lexicographical_topological_sort(graph))
+        self._order = order
         self.nodes: Mapping[str, Node] = MappingProxyType({name: nodes[name] for name in self._order})
         self.inputs: Mapping[str, FType] = MappingProxyType(inputs)
         self._versions = compute_versions(self._order, nodes)
@@ -70,8 +65,8 @@ class Dag:
 
     @property
     def sources(self) -> Mapping[str, Source]:
-        """Every source a window node of this DAG reads, by name."""
-        return {n.window.source.name: n.window.source for n in self.nodes.values() if n.window is not None}
+        """Every source a window or lookup node of this DAG reads, by name."""
+        return {n.source.name: n.source for n in self.nodes.values() if n.source is not None}
 
     def version(self, name: str) -> str:
         """Short hash of the node's code, decorator arguments and upstream versions."""
@@ -81,7 +76,7 @@ class Dag:
     def upstream(self, name: str) -> list[str]:
         """Every node ``name`` depends on, directly or not, in dependency order."""
         self._require([name])
-        ancestors = nx.ancestors(self._graph, name)
+        ancestors = self._ancestors(name)
         return [n for n in self._order if n in ancestors]
 
     def lineage(self, name: str) -> Lineage:
@@ -91,7 +86,7 @@ class Dag:
             upstream = self.upstream(name)
             reads = [self.nodes[n] for n in [*upstream, name]]
             params = {p for node in reads for p in node.params}
-            sources = {n.window.source.name: n.window.source.key for n in reads if n.window is not None}
+            sources = {n.source.name: n.source.key for n in reads if n.source is not None}
             inputs = {p: str(self.inputs[p]) for p in sorted(params) if p in self.inputs}
             if AS_OF in params:
                 inputs[AS_OF] = "datetime"
@@ -105,7 +100,7 @@ class Dag:
         if isinstance(outputs, str):
             wanted = (outputs,)
         self._require(wanted)
-        needed = set(wanted).union(*(nx.ancestors(self._graph, name) for name in wanted))
+        needed = set(wanted).union(*map(self._ancestors, wanted))
         lineage = {name: self.lineage(name) for name in wanted}
         return build_plan(wanted, self._order, self.nodes, self.inputs, needed, lineage, self._versions)
 
@@ -124,6 +119,17 @@ class Dag:
 
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
 
+    def _ancestors(self, name: str) -> set[str]:
+        """Every node ``name`` depends on, directly or not."""
+        found: set[str] = set()
+        todo = list(self._parents[name])
+        while todo:
+            parent = todo.pop()
+            if parent not in found:
+                found.add(parent)
+                todo += self._parents[parent]
+        return found
+
     def _require(self, names: Iterable[str]) -> None:
         problems = rules.unknown_outputs(names, self.nodes)
         if problems:
@@ -131,3 +137,23 @@ class Dag:
 
     def __repr__(self) -> str:
         return f"Dag({len(self.nodes)} nodes, inputs={list(self.inputs)})"
+
+
+def _topological_order(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Dependencies first, the smallest name first among the ready nodes (so the order is deterministic);
+    ``None`` when there is a cycle (``validate.cycles`` then names it)."""
+    sorter = graphlib.TopologicalSorter(parents)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        return None
+    ready = list(sorter.get_ready())
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(name)
+        sorter.done(name)
+        for child in sorter.get_ready():
+            heapq.heappush(ready, child)
+    return order

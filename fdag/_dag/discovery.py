@@ -6,18 +6,18 @@ import inspect
 import os
 import typing
 from collections.abc import Callable
-from datetime import datetime
+from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
-from fdag._aggregations.registry import is_ordered
 from fdag._dag.node import AS_OF, Node
-from fdag._dag.specs import WindowSpec, lookup_spec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.lookup import LOOKUP_ATTRIBUTE, LookupDecl
 from fdag._declare.source import Source
 from fdag._declare.tag import TAGS_ATTRIBUTE
 from fdag._declare.window import WINDOW_ATTRIBUTE, WindowDecl
-from fdag._values.types import FType, UnsupportedType, ftype_of
+from fdag._values.durations import parse_duration
+from fdag._values.types import FType, UnsupportedType, coerce_value, ftype_of
 from fdag.errors import Problem
 
 _TYPES_HINT = "use int, float, bool, str, datetime, date, timedelta, list[T] or T | None"
@@ -73,10 +73,10 @@ def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
     tags = dict(getattr(func, TAGS_ATTRIBUTE, {}))
     found: LookupDecl | None = getattr(func, LOOKUP_ATTRIBUTE, None)
     if found is not None:
-        if not _reads_source_columns(name, where, found.source, params, problems):
+        spec = _lookup_spec(func, found, params, returns, where, problems)
+        if spec is None:
             return []
-        spec = lookup_spec(name, found, func, tuple(params), returns)
-        return [Node(name, func, _request_params(found.source), returns.nullable(), where, doc, tags, spec)]
+        return [Node(name, func, _request_params(found.source), spec.returns, where, doc, tags, lookup=spec)]
     decl: WindowDecl | None = getattr(func, WINDOW_ATTRIBUTE, None)
     if decl is None:
         if AS_OF in params and params[AS_OF].required() != FType(datetime):
@@ -137,6 +137,39 @@ def _reads_source_columns(name: str, where: str, source: Source, params: dict[st
     return valid
 
 
+def _lookup_spec(func: Callable[..., Any], decl: LookupDecl, params: dict[str, FType], returns: FType, where: str,
+                 problems: list[Problem]) -> LookupSpec | None:
+    """The resolved lookup, or None with the problems appended: source columns, ``max_age`` and ``default``.
+
+    The node's type is the function's return type, optional unless a (non-null) default stands in for a
+    missing row; the default is stored in that type's canonical form (``0`` of a float lookup is ``0.0``).
+    """
+    name = func.__name__
+    valid = _reads_source_columns(name, where, decl.source, params, problems)
+    max_age = None
+    if decl.max_age is not None:
+        try:
+            max_age = parse_duration(decl.max_age)
+        except ValueError:  # not a duration, or a negative timedelta
+            max_age = None
+        if max_age is None or max_age <= timedelta(0):
+            problems.append(Problem(name, where, f"has max_age={decl.max_age!r}, which is not a positive duration",
+                                    "write e.g. max_age='7d' or a positive timedelta, or None for no age limit"))
+            valid = False
+    default = None
+    if decl.default is not None:
+        try:
+            default = coerce_value(decl.default, returns.required())
+        except (TypeError, OverflowError):
+            problems.append(Problem(name, where, f"has default={decl.default!r} but returns '{returns}'",
+                                    f"give a default of type '{returns.required()}', or none (null)"))
+            valid = False
+    if not valid:
+        return None
+    node_type = returns.nullable() if default is None else returns
+    return LookupSpec(name, decl.source, func, tuple(params), returns, decl.lag, max_age, default, node_type)
+
+
 def _window_nodes(
     func: Callable[..., Any],
     decl: WindowDecl,
@@ -152,13 +185,9 @@ def _window_nodes(
     nodes = []
     key_param = _request_params(source)
     for node_name, agg, over, label in decl.node_names(name):
-        if agg.name in ("sum", "mean", "std", "var") and returns.base not in (int, float, bool):
+        if not agg.kind.accepts_type(returns):
             problems.append(Problem(node_name, where, f"aggregates '{returns}' values with '{agg.name}'",
-                                    "return an int or float per event, or use count/first/last/last_n"))
-            valid = False
-        elif agg.name in ("min", "max") and not is_ordered(returns):
-            problems.append(Problem(node_name, where, f"takes min/max of '{returns}' values",
-                                    "return an orderable scalar per event"))
+                                    agg.kind.hint))
             valid = False
         if not valid:
             continue

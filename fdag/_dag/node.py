@@ -1,4 +1,4 @@
-"""Nodes: one feature of the DAG, with its function, typed parameters, tags and (for windows) its spec."""
+"""Nodes: one feature of the DAG, with its function, typed parameters, tags and (for windows, lookups) its spec."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._declare.source import Source
 from fdag._values.types import FType
 
 AS_OF = "as_of"
@@ -14,7 +15,8 @@ AS_OF = "as_of"
 
 @dataclass(frozen=True)
 class Node:
-    """A feature: its value is ``function(*params)`` (a window node aggregates the function over events)."""
+    """A feature: its value is ``function(*params)``; a window node aggregates the function over events, a lookup
+    node applies it to one source row."""
 
     name: str
     function: Callable[..., Any] = field(repr=False)
@@ -24,10 +26,17 @@ class Node:
     doc: str = ""
     tags: Mapping[str, Any] = field(default_factory=dict)
     window: WindowSpec | None = None
+    lookup: LookupSpec | None = None
 
     @property
     def kind(self) -> str:
         """``"window"``, ``"lookup"`` or ``"feature"``."""
-        if self.window is None:
-            return "feature"
-        return "window" if self.window.lag is None else "lookup"
+        if self.window is not None:
+            return "window"
+        return "feature" if self.lookup is None else "lookup"
+
+    @property
+    def source(self) -> Source | None:
+        """The source a window or lookup node reads (None for other features)."""
+        spec = self.window or self.lookup
+        return None if spec is None else spec.source

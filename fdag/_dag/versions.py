@@ -48,14 +48,20 @@ def _globals_fingerprint(func: Callable[..., Any]) -> str:
 
 
 def declaration_fingerprint(node: Node) -> str:
-    """What the decorator arguments contribute: the window's aggregation, length, bounds and source schema."""
-    spec = node.window
-    if spec is None:
+    """What the decorator arguments contribute: a window's aggregation, length, bounds and default, a lookup's
+    lag, max age and default, and the source's schema."""
+    source = node.source
+    if source is None:
         return ""
-    source = spec.source
+    if node.window is not None:
+        spec = node.window
+        # The trailing None held a lag when lookups were windows: kept, so window versions stay as they were.
+        arguments: tuple[object, ...] = (spec.agg, spec.over, spec.closed, spec.default, None)
+    else:
+        assert node.lookup is not None
+        arguments = ("lookup", node.lookup.lag, node.lookup.max_age, node.lookup.default)
     schema = sorted((column, str(ftype)) for column, ftype in source.schema.items())
-    return repr((spec.agg, spec.over, spec.closed, spec.default, spec.lag, source.name, source.key, source.timestamp,
-                 source.id, schema, str(node.returns)))
+    return repr((*arguments, source.name, source.key, source.timestamp, source.id, schema, str(node.returns)))
 
 
 def compute_versions(order: list[str], nodes: Mapping[str, Node]) -> dict[str, str]:

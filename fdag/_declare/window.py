@@ -1,7 +1,8 @@
 """``@fdag.window``: declare time-window aggregations over a source's events.
 
 The decorator only records the declaration; discovery expands it into one ``WindowSpec`` per (agg, over)
-combination, and both engines compute every spec with the same semantics (DESIGN §1).
+combination, and both engines compute every spec with the same semantics (the aggregation registry binds each
+aggregation's online and offline implementation).
 """
 
 from __future__ import annotations
@@ -51,6 +52,8 @@ def window(
     For a request with key ``k`` at ``as_of = t`` the node aggregates the function's value over the events of
     ``source`` with key ``k`` and timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``).
     Lists for ``agg``/``over`` make one node per combination, named ``<function>_<agg>_<over>``.
+    ``agg`` names registered aggregations (``count``, ``sum``, ..., ``last_n(N)``); any other raises
+    ``DeclarationError``, naming them.
 
     Example::
 

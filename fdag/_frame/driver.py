@@ -16,19 +16,19 @@ from fdag._backfill.run import backfill
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
-from fdag._dag.specs import CLOCK_PREFIX, node_type
 from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, to_polars
+from fdag._values.results import FrameResult
 from fdag._values.types import FType
 from fdag.errors import FeatureError, InputError
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """How one node is computed: ``input``, ``window``, ``translated`` or ``fallback`` (with the reason)."""
+    """How one node is computed: ``input``, ``window``, ``lookup``, ``translated`` or ``fallback`` (with the reason)."""
 
     node: str
     how: str
@@ -41,11 +41,26 @@ class Explanation:
 class FrameDriver:
     """Compute features for a whole spine of requests at once, point-in-time correct, over Polars.
 
+    The driver holds only the compiled plan: each ``evaluate`` returns everything its run observed (errors,
+    checks, watermarks) in a ``FrameResult``, so one driver can serve concurrent runs from several threads.
+
+    Parameters
+    ----------
+    dag
+        The validated DAG (``Dag.from_modules``).
+    outputs
+        The features each run adds to the spine; ``None`` means every node of the DAG.
+    errors
+        ``"null"``: an exception inside a feature makes that row's value null and is counted in the result's
+        ``errors``; ``"raise"``: the first such exception (in spine order) raises ``FeatureError`` instead.
+
     Example::
 
         frame = fdag.FrameDriver(dag, outputs=["amount_vs_mean_10d"])
-        out = frame.run(spine, sources={"transactions": events})   # spine: request inputs + "as_of"
-        print(frame.explain()); frame.errors
+        result = frame.evaluate(spine, sources={"transactions": events})   # spine: request inputs + "as_of"
+        result.table; result.errors; result.watermarks
+        out = frame.run(spine, sources={"transactions": events})          # just the table
+        print(frame.explain())
     """
 
     def __init__(
@@ -56,14 +71,12 @@ class FrameDriver:
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
         self.errors_mode = errors
-        self.errors: list[ErrorRecord] = []
         self._windows = WindowStage(self.plan)
         schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
         schema[AS_OF] = FType(datetime).polars
-        schema.update({spec.node: node_type(spec).polars for group in self.plan.groups for spec in group.specs})
         self._compiled: list[Compiled] = []
         for node in self.plan.nodes:
-            if node.window is None:
+            if node.kind == "feature":
                 compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
@@ -82,8 +95,9 @@ class FrameDriver:
         """``explain()`` as data."""
         rows = [Explanation(name, "input") for name in self.plan.inputs]
         rows += [Explanation(spec.node, "window", f"{spec.agg.label} over {spec.over_label} of {source}")
-                 if spec.lag is None else Explanation(spec.node, "lookup", f"latest row of {source}, lag {spec.lag}")
                  for source, specs in self.plan.windows.items() for spec in specs]
+        rows += [Explanation(spec.node, "lookup", f"latest row of {source}, {spec.label}")
+                 for source, specs in self.plan.lookups.items() for spec in specs]
         rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
         return rows
 
@@ -95,13 +109,26 @@ class FrameDriver:
         check_as_of: bool = True,
         with_as_of: bool = False,
     ) -> pl.DataFrame:
-        """Features for every spine row; keeps the spine's columns and row order and adds one column per output.
+        """Features for every spine row: ``evaluate(...).table``, with the same arguments."""
+        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of).table
+
+    def evaluate(
+        self,
+        spine: Any,
+        sources: Mapping[str, Any] | None = None,
+        as_of: str = AS_OF,
+        check_as_of: bool = True,
+        with_as_of: bool = False,
+    ) -> FrameResult:
+        """Features for every spine row, with the errors and source watermarks of this run.
 
         ``spine`` (Polars, pandas or Arrow) holds the request inputs and the ``as_of`` column (naive instants
-        are read as UTC). ``sources`` maps each window source's name to its events. Errors inside features give
-        null and are listed in ``self.errors`` afterwards (or raise with ``errors="raise"``).
-        ``check_as_of`` raises ``PointInTimeError`` if a value's as-of is after its row's ``as_of``;
-        ``with_as_of`` adds a ``<feature>__as_of`` column per output.
+        are read as UTC). ``sources`` maps each window source's name to its events. The result's ``table`` keeps
+        the spine's columns and row order and adds one column per output; errors inside features give null and
+        are counted in its ``errors`` (or raise with ``errors="raise"``); ``watermarks`` holds each window
+        source's largest event timestamp. ``check_as_of`` raises ``PointInTimeError`` if a value's as-of is after
+        its row's ``as_of``; ``with_as_of`` adds a ``<feature>__as_of`` column per output. Safe to call from
+        several threads at once on one driver.
         """
         frame = to_polars(spine, "spine")
         clashes = [name for name in self.plan.outputs if name in frame.columns]
@@ -109,7 +136,7 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work = self._windows.attach(work, sources or {})
+        work, watermarks = self._windows.attach(work, sources or {})
         for stage in self._stages:
             firsts = [expr for compiled in stage for expr in compiled.first]
             if firsts:
@@ -118,19 +145,19 @@ class FrameDriver:
         failing = [c for c in self._compiled if c.can_fail]
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
-        clocks = [s.node for g in self.plan.groups for s in g.specs if s.node.startswith(CLOCK_PREFIX)]
+        clocks = self._windows.as_of_columns
         kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
         result = work.select(kept).collect()
-        if self.plan.windows:
+        if self.plan.sources:
             result = result.sort(ROW)
-        self.errors = self._collect_errors(result, failing, frame)
-        instants = as_of_columns(self.plan, self._windows.watermarks) if has_as_of else {}
+        errors = self._collect_errors(result, failing, frame)
+        instants = as_of_columns(self.plan, watermarks) if has_as_of else {}
         if check_as_of:
             guard(result, instants, frame)
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
-        return frame.hstack(added)
+        return FrameResult(frame.hstack(added), tuple(errors), watermarks=watermarks)
 
     def backfill(
         self,
@@ -158,7 +185,7 @@ class FrameDriver:
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
         columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
-        if self.plan.uses_as_of or self.plan.windows or as_of in schema:
+        if self.plan.uses_as_of or self.plan.sources or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
 

@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
-from fdag._dag.specs import WindowSpec, is_lookup_value
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import row_call
@@ -22,6 +23,8 @@ from fdag.errors import InputError, InputTypeError, SourceError
 
 class RowDriver:
     """Compute features for one request at a time, in-process, from window state kept in ``store``.
+
+    With ``log=fdag.FeatureLog(path)``, every vector served is also logged to Parquet (``docs/observability.md``).
 
     Example::
 
@@ -37,27 +40,32 @@ class RowDriver:
         outputs: Sequence[str] | None = None,
         store: Any = None,
         errors: Literal["null", "raise"] = "null",
+        log: FeatureLog | None = None,
     ) -> None:
         if errors not in ("null", "raise"):
             raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
-        states = []
-        if self.plan.groups:
-            if store is None:
-                from fdag._stores.memory import MemoryStore
+        if self.plan.sources and store is None:
+            from fdag._stores.memory import MemoryStore
 
-                store = MemoryStore()
-            states = [store.window_state(g.source, list(g.specs), _per_event_values(g.specs)) for g in self.plan.groups]
+            store = MemoryStore()
+        windows = {name: store.window_state(self.plan.sources[name], list(specs), _per_event_values(specs))
+                   for name, specs in self.plan.windows.items()}
+        lookups = {name: store.lookup_state(self.plan.sources[name], list(specs), _per_event_values(specs))
+                   for name, specs in self.plan.lookups.items()}
         self._states: dict[str, list[Any]] = {}
-        for group, state in zip(self.plan.groups, states, strict=True):
-            self._states.setdefault(group.source.name, []).append(state)
-        # A source read at several instants (windows, lookups with a lag) has one state per instant: a lock makes
-        # a batch land in all of them at once, as far as a concurrent get can tell.
+        for name, state in [*windows.items(), *lookups.items()]:
+            self._states.setdefault(name, []).append(state)
+        # A source read by windows and lookups has a state for each: a lock makes a batch land in both at once,
+        # as far as a concurrent get can tell.
         self._locks = {name: threading.Lock() for name, held in self._states.items() if len(held) > 1}
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
-        self._compute = compile_plan(self.plan, states, errors, self._locks, context)
+        self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
+        self.log = log
+        if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
+            self._compute = log.recorder(self.plan, self._compute)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -167,20 +175,19 @@ def _instant(as_of: datetime | None) -> datetime:
     return instant
 
 
-def _per_event_values(specs: Sequence[WindowSpec]) -> dict[str, Any]:
-    """value column -> fn(event) giving the per-event value under DESIGN §2's rules (an error gives null)."""
+def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
+    """value column -> fn(event) giving the per-event value under the null and error rules of every feature
+    (a null argument for a non-optional parameter, or an error, gives null)."""
     return {spec.value_column: _event_value(spec) for spec in specs}
 
 
-def _event_value(spec: WindowSpec) -> Any:
-    """The per-event value function of one spec; a lookup's value is wrapped so that a null value still counts."""
+def _event_value(spec: WindowSpec | LookupSpec) -> Any:
+    """The per-event (per-row, for a lookup) value function of one spec."""
     call = row_call(spec.function, spec.event_params(), spec.value_type)
     columns = spec.params
-    wrap = is_lookup_value(spec)
 
     def value(event: Mapping[str, Any]) -> Any:
-        result = call([event.get(column) for column in columns])[0]
-        return [result] if wrap else result
+        return call([event.get(column) for column in columns])[0]
 
     return value
 

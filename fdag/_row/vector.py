@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fdag._dag.lineage import Lineage
+from fdag._dag.plan import Clocks
 from fdag._values.calls import ErrorRecord
 
 
@@ -15,7 +16,7 @@ from fdag._values.calls import ErrorRecord
 class VectorContext:
     """What every vector of one driver shares: the clocks capping each node's as-of, and the lineage."""
 
-    clocks: Mapping[str, frozenset[str]]
+    clocks: Mapping[str, Clocks]
     lineage: Mapping[str, Lineage]
 
 
@@ -29,20 +30,22 @@ class FeatureVector:
     first access, so ``get`` stays cheap for callers that only read values.
     """
 
-    __slots__ = ("_as_of", "_context", "_request_as_of", "_watermarks", "errors", "values")
+    __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "errors", "values")
 
     def __init__(
         self,
         values: dict[str, Any],
         request_as_of: datetime,
         watermarks: Mapping[str, datetime | None],
+        lookups: Mapping[str, datetime | None],
         context: VectorContext,
         errors: list[ErrorRecord],
     ) -> None:
         self.values = values
         self.errors = errors
         self._request_as_of = request_as_of
-        self._watermarks = watermarks
+        self._watermarks = watermarks  # window source -> its watermark
+        self._lookups = lookups  # lookup node -> its value's as-of
         self._context = context
         self._as_of: dict[str, datetime | None] | None = None
 
@@ -54,19 +57,23 @@ class FeatureVector:
     @property
     def as_of(self) -> dict[str, datetime | None]:
         """Node → as-of: the request's ``as_of``, capped by the watermark of every window source upstream of the
-        node and by the timestamp of every snapshot row a lookup upstream read.
+        node and by the as-of of every lookup value upstream (the timestamp of the row it read).
 
-        ``None`` when an upstream source has no events yet, or a lookup found no row (nothing is known).
+        ``None`` when an upstream source has no events yet, or a lookup read no row (nothing is known).
         """
         if self._as_of is None:
             self._as_of = {name: self._node_as_of(name) for name in self.values}
         return self._as_of
 
     def _node_as_of(self, name: str) -> datetime | None:
-        instant: datetime | None = self._request_as_of
-        for clock in self._context.clocks.get(name, ()):
-            limit = self._watermarks.get(clock)
-            if limit is None or instant is None:
+        instant = self._request_as_of
+        clocks = self._context.clocks.get(name)
+        if clocks is None:
+            return instant
+        limits = [self._watermarks.get(source) for source in clocks.sources]
+        limits += [self._lookups.get(node) for node in clocks.lookups]
+        for limit in limits:
+            if limit is None:
                 return None
             instant = min(instant, limit)
         return instant

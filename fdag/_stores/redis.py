@@ -1,4 +1,4 @@
-"""``RedisStore``: online window state in a Redis server, shared by every process that uses the same url.
+"""``RedisStore``: online window and lookup state in a Redis server, shared by every process using the same url.
 
 Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys under one hash tag:
 
@@ -11,12 +11,18 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
   skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
   past queries (``horizon``).
 
-Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
+Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
 event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
-``max_future`` are dropped in Python before), then evicts below the
-horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
-changes nothing. A query is one script call returning the key's events in the longest window, the
-watermark and the bounds; the values are computed here with the shared query plan of every store (``_window_query``).
+``max_future`` are dropped in Python before), then evicts below the horizon from the touched keys and the id
+set, and deletes a bounded number of quiet keys. Re-sending a batch changes nothing, so redis-py retries it
+when its connection drops (the reply may be lost after the script ran). A source without ids is the
+exception: its events get arrival numbers, so a batch sent twice is applied twice; its ingest is sent once,
+never retried. A query is one script call returning the key's events in the longest window, the watermark
+and the bounds; the values are computed here with the shared query plan of every store (``query``).
+
+Lookup state has the same layout with nothing evicted or too late (``KEEP_ALL``), so it is always complete and
+its query reads no bounds: one script call returning, per lag, the rows at the newest timestamp at or before
+``as_of - lag``, and the watermark; ``lookup_query`` turns them into values.
 """
 
 from __future__ import annotations
@@ -29,12 +35,13 @@ from typing import Any
 
 import polars as pl
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
 from fdag._stores.history import prepare_history
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
-from fdag._stores.memory import _check_specs
+from fdag._stores.lookup_query import LookupQuery, Row
+from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
@@ -48,6 +55,9 @@ _CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
 _QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
 _NO_WATERMARK = -(2**63)
 _SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i.e. until the year 2255
+# Retries of a command whose connection dropped or timed out: after 20 ms, then 40 ms (a blip, not an outage).
+_RETRIES = 2
+_BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 
 _INGEST = """
 local function zadd(key, pairs_)
@@ -139,9 +149,35 @@ events[#events + 1] = bounds[2] or ''
 return events
 """
 
+# Per cutoff: the count, then the rows at the newest score <= cutoff. Beyond 2**53 µs a score is rounded, so the
+# rows of the score below are returned too (ARGV[1] = '1') and the caller picks by exact timestamp.
+_LOOKUP = """
+local out = {}
+local function bucket(score)
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[1], score, score)
+  for _, row in ipairs(rows) do out[#out + 1] = row end
+  return #rows
+end
+for i = 2, #ARGV do
+  local slot = #out + 1
+  out[slot] = 0
+  local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[i], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if top[1] then
+    local count = bucket(top[2])
+    if ARGV[1] == '1' then
+      local below = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. top[2], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if below[1] then count = count + bucket(below[2]) end
+    end
+    out[slot] = count
+  end
+end
+out[#out + 1] = redis.call('GET', KEYS[2]) or ''
+return out
+"""
+
 
 class RedisStore:
-    """Window state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
+    """Window and lookup state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
 
     Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
     loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
@@ -157,21 +193,27 @@ class RedisStore:
     ) -> None:
         try:
             import redis
-            from redis.backoff import NoBackoff
+            from redis.backoff import ExponentialBackoff, NoBackoff
             from redis.retry import Retry
         except ImportError:
             raise StoreError("RedisStore needs the 'redis' package, which is not installed. "
                              "Hint: pip install 'fdag[redis]'.") from None
         self.url = url
         self.namespace = namespace
-        self._errors = redis.exceptions
+        self._errors = errors = redis.exceptions
+        # redis-py retries a command whose connection dropped or timed out (a server restart, an idle connection
+        # closed by a proxy) on a fresh connection, after a short exponential backoff.
+        retry = Retry(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), _RETRIES)
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         try:
-            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               retry=Retry(NoBackoff(), 0))
+            self.client = redis.Redis.from_url(url, retry=retry, **options,
+                                               retry_on_error=[errors.ConnectionError, errors.TimeoutError])
+            # For what must not run twice: a re-sent ingest of a source without ids would apply it again.
+            self._once = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         except ValueError as exc:
             raise StoreError(f"RedisStore url {url!r} is not a Redis url ({exc}). "
                              "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
-        self._scripts: dict[str, str] = {}
+        self._scripts: dict[str, Any] = {}
         self.call("PING")
 
     def window_state(
@@ -183,59 +225,66 @@ class RedisStore:
         """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
         return RedisWindowState(self, source, specs, values)
 
+    def lookup_state(
+        self,
+        source: Source,
+        specs: Sequence[LookupSpec],
+        values: Mapping[str, ValueFunction],
+    ) -> RedisLookupState:
+        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        return RedisLookupState(self, source, specs, values)
+
     def call(self, *command: Any, retry: bool = True) -> Any:
-        """Run one command; failures become ``StoreError``. ``retry``: once more on a dropped connection."""
-        return self._run(lambda: self.client.execute_command(*command), retry)
+        """Run one command; failures become ``StoreError``.
+
+        ``retry``: redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server
+        (its reply lost the first time); pass ``False`` for a command that must not.
+        """
+        return self._guarded(lambda client: client.execute_command(*command), retry)
 
     def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
-        """Run a Lua script by its SHA, loading it first if the server does not know it (e.g. after a restart)."""
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self.call("EVALSHA", sha, len(keys), *keys, *args, retry=retry)
-        except self._errors.NoScriptError:
-            return self.call("EVALSHA", self._load(name, text), len(keys), *keys, *args, retry=retry)
+        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart)."""
+        script = self._script(name, text)
+        return self._guarded(lambda client: script(keys, args, client=client), retry)
 
     def pipeline_scripts(
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
         """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+        script = self._script(name, text)
 
-        def run(sha: str) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
+        def run(client: Any) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
             for keys, args in calls:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            return pipe.execute()
+                script(keys, args, client=pipe)
+            return pipe.execute()  # loads the script first if the server does not know it
 
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self._run(lambda: run(sha), retry)
-        except self._errors.NoScriptError:
-            sha = self._load(name, text)
-            return self._run(lambda: run(sha), retry)
-
-    def _run(self, command: Callable[[], Any], retry: bool) -> Any:
-        """Run ``command``, retrying once on a dropped connection if ``retry``; other failures become ``StoreError``.
-
-        ``NoScriptError`` passes through for the caller to reload its script.
-        """
-        errors = self._errors
-        for attempt in (0, 1):
+        def run_again_without_script(client: Any) -> list[Any]:
             try:
-                return command()
-            except errors.NoScriptError:
-                raise
-            except (errors.ConnectionError, errors.TimeoutError):
-                if attempt or not retry:
-                    raise self._unreachable() from None
-            except errors.RedisError as exc:
-                raise self._failed(exc) from None
-        raise AssertionError("unreachable")
+                return run(client)
+            except self._errors.NoScriptError:
+                # redis-py re-sent the pipeline to a server restarted after the script check: every call failed
+                # (none ran), and this run loads the script first.
+                return run(client)
 
-    def _load(self, name: str, text: str) -> str:
-        """Load a script into the server's cache; remember its SHA."""
-        sha: Any = self.call("SCRIPT", "LOAD", text)
-        self._scripts[name] = sha.decode() if isinstance(sha, bytes) else sha
-        return self._scripts[name]
+        return self._guarded(run_again_without_script if retry else run, retry)
+
+    def _script(self, name: str, text: str) -> Any:
+        """The ``redis.commands.core.Script`` of ``text``, registered once under ``name``."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(text)
+        return script
+
+    def _guarded(self, command: Callable[[Any], Any], retry: bool) -> Any:
+        """``command(client)`` on the retrying client, or the one that never retries; failures become ``StoreError``."""
+        errors = self._errors
+        try:
+            return command(self.client if retry else self._once)
+        except (errors.ConnectionError, errors.TimeoutError):
+            raise self._unreachable() from None
+        except errors.RedisError as exc:
+            raise self._failed(exc) from None
 
     def _unreachable(self) -> StoreError:
         """The error for a server that cannot be reached."""
@@ -252,30 +301,26 @@ class RedisStore:
         return f"RedisStore({self.url!r}, namespace={self.namespace!r})"
 
 
-class RedisWindowState:
-    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+class RedisEvents:
+    """The events of one source kept in Redis with the specs' per-event values: ingest, bootstrap, watermark.
 
-    Example::
-
-        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
-        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
-        values, watermark = state.query("u1", as_of)
+    Ingest applies ``MemoryEvents``' rules (duplicates, ``max_future``, too late below ``watermark - retention``,
+    eviction) in one atomic, idempotent script call per batch, which also keeps the ``bounds`` hash current.
     """
 
     def __init__(
-        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec | LookupSpec],
+        columns: tuple[str, ...], values: Mapping[str, ValueFunction], retention: int,
     ) -> None:
         self.store = store
         self.source = source
         self.specs = tuple(specs)
-        self._query = WindowQuery(self.specs)
-        self.columns = self._query.columns
+        self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
         self._functions = tuple(values[column] for column in self.columns)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
-        self._longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
-        self._retention = (self._longest + source.allowed_lateness) // MICROSECOND
+        self._retention = retention
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
         self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
@@ -287,9 +332,6 @@ class RedisWindowState:
         # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
         self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
         self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
-        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
-        # and the earliest exact as_of (µs). They change far less often than they are read.
-        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
 
     @property
     def watermark(self) -> datetime | None:
@@ -302,7 +344,9 @@ class RedisWindowState:
 
         Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
         beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
-        ``MemoryWindowState.ingest`` does.
+        ``MemoryEvents.ingest`` does. A batch whose reply was lost is re-sent (a source with ids; the report
+        then counts the applied events as duplicates); without ids it is not, and the ``StoreError`` leaves it
+        unknown whether the batch was applied.
         """
         checked = self._checker.check(events)
         if not checked:
@@ -327,6 +371,7 @@ class RedisWindowState:
                 args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
             else:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
+        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late, future)
 
@@ -335,7 +380,7 @@ class RedisWindowState:
         self._checker.check(events)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
-        """Load a history frame in pipelined chunks, with ``MemoryWindowState.bootstrap``'s rules.
+        """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.
 
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
         rows whose id is held are ``duplicates`` (first row wins within the frame).
@@ -370,6 +415,36 @@ class RedisWindowState:
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
         return IngestReport(accepted, duplicates, late, history.future)
 
+    def _key_name(self, key: Any) -> str:
+        """The Redis key of one entity's events."""
+        return f"{self.prefix}e:{key}"
+
+    def __repr__(self) -> str:
+        specs = [spec.node for spec in self.specs]
+        return f"{type(self).__name__}({self.source.name!r}, specs={specs}, prefix={self.prefix!r})"
+
+
+class RedisWindowState(RedisEvents):
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = WindowQuery(specs)
+        self._longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+        retention = (self._longest + source.allowed_lateness) // MICROSECOND
+        super().__init__(store, source, specs, self._query.columns, values, retention)
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
+
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
         """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
 
@@ -398,10 +473,6 @@ class RedisWindowState:
             raw[j] = [convert(v) for v in raw[j]]
         return self._query.values(ts, raw, t), watermark
 
-    def _key_name(self, key: Any) -> str:
-        """The Redis key of one entity's events."""
-        return f"{self.prefix}e:{key}"
-
     def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
         """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
         watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
@@ -416,5 +487,48 @@ class RedisWindowState:
             cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
         return cache[1], cache[2], cache[3]
 
-    def __repr__(self) -> str:
-        return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"
+
+class RedisLookupState(RedisEvents):
+    """Lookup state of one source for fixed specs, kept whole in Redis; values equal ``MemoryLookupState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).lookup_state(balances, specs, {"__lookup__balance_then": lambda r: r["balance"]})
+        state.ingest([{"user_id": "u1", "ts": midnight, "balance": 20.0}])
+        values, as_ofs = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[LookupSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = LookupQuery(specs)
+        super().__init__(store, source, specs, self._query.columns, values, KEEP_ALL)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
+        """The specs' values for ``key`` at ``as_of`` and each value's as-of: one round trip."""
+        t = micros(as_of)
+        cutoffs = self._query.cutoffs(t)
+        rounded = not all(-_SAFE_SCORE < cutoff < _SAFE_SCORE for cutoff in cutoffs)
+        reply = self.store.script("lookup", _LOOKUP, (self._key_name(key), self._roles[0]),
+                                  (int(rounded), *cutoffs))
+        raw_watermark = reply.pop()
+        watermark = int(raw_watermark) if raw_watermark else None
+        rows: list[Row] = []
+        at = 0
+        for cutoff in cutoffs:
+            count = reply[at]
+            candidates = reply[at + 1 : at + 1 + count]
+            at += 1 + count
+            rows.append(self._newest(candidates, cutoff) if candidates else None)
+        return self._query.answer(rows, t, watermark)
+
+    def _newest(self, members: list[bytes], cutoff: int) -> Row:
+        """The newest of the fetched rows with timestamp <= ``cutoff``, by (timestamp, id or arrival)."""
+        decoded = [row for row in json.loads(b"[[" + b"],[".join(members) + b"]]") if row[0] <= cutoff]
+        if not decoded:
+            return None
+        row = max(decoded, key=self._tie_order)
+        values = row[self._value_slice]
+        for j, convert in self._decoders:
+            values[j] = convert(values[j])
+        return row[0], values

@@ -75,7 +75,7 @@ def feature_assets(
     partitions must then be whole UTC days: daily, weekly or monthly in UTC); a day already written by the same code
     for the same rows is read back instead of recomputed, unless ``overwrite``.
     """
-    frame = FrameDriver(dag, outputs)
+    frame = FrameDriver(dag, outputs)  # shared by every materialisation: each run's errors come with its result
     description = f"fdag features {', '.join(frame.outputs)}, point-in-time correct at each row's '{as_of}'."
 
     @dg.asset(
@@ -93,17 +93,16 @@ def feature_assets(
     # Unannotated: Dagster reads the string annotations of postponed evaluation (PEP 563) and rejects them.
     def _features(context):
         start, end = _time_window(context)
-        run = FrameDriver(dag, outputs)  # one per run: a driver keeps the errors of its last run
         metadata: dict[str, Any] = {}
         if path is None:
-            table, info = compute_partition(run, spine, sources or {}, start, end, as_of)
+            table, info = compute_partition(frame, spine, sources or {}, start, end, as_of)
         else:
-            files, info = backfill_partition(run, spine, sources or {}, start, end, path, as_of, overwrite)
+            files, info = backfill_partition(frame, spine, sources or {}, start, end, path, as_of, overwrite)
             metadata["fdag/parquet"] = dg.MetadataValue.json([str(file) for file in files])
             if files:
                 table = read_partitions(files)
             else:  # no spine rows in the window: compute the empty table, which has the right columns
-                table, _ = compute_partition(run, spine, sources or {}, start, end, as_of)
+                table, _ = compute_partition(frame, spine, sources or {}, start, end, as_of)
         metadata.update({
             "dagster/row_count": table.height,
             "dagster/column_schema": _table_schema(dag, table, frame.outputs),

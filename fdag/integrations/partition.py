@@ -21,6 +21,7 @@ from fdag._backfill.job import PART_FILE, lazy_frame
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._frame.driver import FrameDriver
+from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr
 from fdag._values.types import FType
 from fdag.errors import InputError
@@ -74,7 +75,7 @@ def compute_partition(
     """Features for the spine rows with ``as_of`` in ``[start, end)``, in memory, and the run's fdag metadata.
 
     Events at or after ``end`` fall in no window of those rows (windows end at ``as_of``), so they are dropped
-    first; the result equals ``frame.run`` on the same spine rows with every event.
+    first; the table equals ``frame.run`` on the same spine rows with every event.
     """
     rows = in_window(resolve(spine, start, end), as_of, start, end).collect()
     events = {}
@@ -85,8 +86,8 @@ def compute_partition(
         if source is not None and end is not None:
             lazy = in_window(lazy, source.timestamp, None, end, what)
         events[name] = lazy.collect()
-    table = frame.run(rows, sources=events, as_of=as_of)
-    return table, run_metadata(frame, table)
+    result = frame.evaluate(rows, sources=events, as_of=as_of)
+    return result.table, run_metadata(frame, result.table.height, result.errors)
 
 
 def backfill_partition(
@@ -114,7 +115,7 @@ def backfill_partition(
     report = frame.backfill(rows, events, path, partition_by="day", as_of=as_of, progress=False, overwrite=overwrite)
     files = [report.path / name / PART_FILE for name in sorted([*report.written, *report.skipped])]
     count = pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item() if files else 0
-    return files, {**run_metadata(frame, None), "row_count": count}
+    return files, run_metadata(frame, count, report.errors)
 
 
 def read_partitions(files: Sequence[Path]) -> pl.DataFrame:
@@ -122,14 +123,14 @@ def read_partitions(files: Sequence[Path]) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(file, hive_partitioning=False) for file in files])
 
 
-def run_metadata(frame: FrameDriver, table: pl.DataFrame | None) -> dict[str, Any]:
-    """What the frame's last run produced, as JSON-ready data: outputs, node versions, lineage, rows and errors."""
+def run_metadata(frame: FrameDriver, rows: int, errors: Sequence[ErrorRecord]) -> dict[str, Any]:
+    """What a run produced, as JSON-ready data: outputs, node versions, lineage, rows and errors (from its result)."""
     return {
         "outputs": list(frame.outputs),
         "versions": dict(frame.plan.versions),
         "lineage": {name: lineage.to_dict() for name, lineage in frame.plan.lineage.items()},
-        "row_count": None if table is None else table.height,
-        "errors": [asdict(error) for error in frame.errors],
+        "row_count": rows,
+        "errors": [asdict(error) for error in errors],
     }
 
 

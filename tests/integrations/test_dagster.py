@@ -5,6 +5,7 @@ Skipped when dagster is not installed; ``FDAG_REQUIRE_INTEGRATIONS=dagster`` tur
 
 from __future__ import annotations
 
+import dataclasses
 import importlib
 import importlib.util
 import json
@@ -19,9 +20,10 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
-from feature_modules import fraud
+from tests.test_backfill import spend_call
 
 HAVE_DAGSTER = importlib.util.find_spec("dagster") is not None
 if not HAVE_DAGSTER and "dagster" in os.environ.get("FDAG_REQUIRE_INTEGRATIONS", ""):
@@ -132,6 +134,28 @@ def test_a_day_without_requests_gives_an_empty_table(events: pl.DataFrame, spine
     assert out.is_empty()
     assert out.columns == [*spine.columns, *OUTPUTS]
     assert result.asset_materializations_for_node("features")[0].metadata["fdag/parquet"].value == []
+
+
+@needs_dagster
+@pytest.mark.parametrize("written", [False, True], ids=["in-memory", "parquet"])
+def test_each_partition_reports_its_own_errors(written: bool, tmp_path: Path) -> None:
+    import dagster as dg
+
+    from fdag.integrations.dagster import feature_assets
+
+    frame, spine, sources = spend_call()
+    assets = feature_assets(frame.dag, spine=spine, sources=sources, path=tmp_path if written else None,
+                            partitions_def=dg.DailyPartitionsDefinition(start_date="2024-06-01", end_date="2024-06-04"))
+    reported = []
+    for day in ("2024-06-01", "2024-06-02", "2024-06-01"):  # one asset (one driver) for every run
+        result = dg.materialize([assets], partition_key=day)
+        reported.append(result.asset_materializations_for_node("features")[0].metadata["fdag/errors"].value)
+    for day, errors in zip(("2024-06-01", "2024-06-02"), reported, strict=False):
+        rows = spine.filter(pl.col("as_of").dt.date() == datetime.fromisoformat(day).date())
+        assert errors == [dataclasses.asdict(e) for e in frame.evaluate(rows, sources=sources).errors] != []
+    assert reported[0] != reported[1]
+    # Read back instead of recomputed, a day computes nothing and so reports no error; in memory it recomputes.
+    assert reported[2] == ([] if written else reported[0])
 
 
 @needs_dagster
