@@ -7,6 +7,7 @@ keeps its data as fields, and builds its message in one place, ending with a ``H
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 
 class FdagError(Exception):
@@ -83,6 +84,26 @@ class InputTypeError(InputError, TypeError):
 
 class PointInTimeError(FdagError, ValueError):
     """A value would reflect data from after its row's ``as_of`` (a leak), or times are malformed."""
+
+
+class TruncatedStateError(PointInTimeError):
+    """An online window at ``as_of`` would reach below what the state still holds, so its value would be short.
+
+    Online state keeps only the last ``longest window + allowed_lateness`` before the watermark; once it has
+    dropped anything (evicted, rejected as too late, or skipped by a bootstrap), data before ``complete_from``
+    may be missing, and only requests at ``as_of >= answerable_from`` (``complete_from + longest``) are exact.
+    """
+
+    def __init__(self, source: str, as_of: datetime, longest: timedelta, complete_from: datetime) -> None:
+        self.source, self.as_of, self.longest, self.complete_from = source, as_of, longest, complete_from
+        self.answerable_from = complete_from + longest
+        super().__init__(
+            f"source '{source}' state is complete only from {complete_from.isoformat()} (older events were "
+            f"evicted, rejected as too late or not bootstrapped), but a window at as_of {as_of.isoformat()} "
+            f"reaches back {longest} before it, so its values would be silently short. "
+            "Hint: past features come from FrameDriver: frame.run(spine, sources=...) over the full history; "
+            f"online, ask at as_of >= {self.answerable_from.isoformat()} (the watermark minus allowed_lateness)."
+        )
 
 
 class SourceError(FdagError, ValueError):
