@@ -7,6 +7,7 @@ keeps its data as fields, and builds its message in one place, ending with a ``H
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 
 
 class FdagError(Exception):
@@ -152,6 +153,26 @@ class PointInTimeError(FdagError, ValueError):
     """
 
 
+class TruncatedStateError(PointInTimeError):
+    """An online window at ``as_of`` would reach below what the state still holds, so its value would be short.
+
+    Online state keeps only the last ``longest window + allowed_lateness`` before the watermark; once it has
+    dropped anything (evicted, rejected as too late, or skipped by a bootstrap), data before ``complete_from``
+    may be missing, and only requests at ``as_of >= answerable_from`` (``complete_from + longest``) are exact.
+    """
+
+    def __init__(self, source: str, as_of: datetime, longest: timedelta, complete_from: datetime) -> None:
+        self.source, self.as_of, self.longest, self.complete_from = source, as_of, longest, complete_from
+        self.answerable_from = complete_from + longest
+        super().__init__(
+            f"source '{source}' state is complete only from {complete_from.isoformat()} (older events were "
+            f"evicted, rejected as too late or not bootstrapped), but a window at as_of {as_of.isoformat()} "
+            f"reaches back {longest} before it, so its values would be silently short. "
+            "Hint: past features come from FrameDriver: frame.run(spine, sources=...) over the full history; "
+            f"online, ask at as_of >= {self.answerable_from.isoformat()} (the watermark minus allowed_lateness)."
+        )
+
+
 class SourceError(FdagError, ValueError):
     """Events of a source are malformed: missing columns, wrong types, null keys or timestamps.
 
@@ -174,6 +195,18 @@ class NotTranslatable(FdagError, NotImplementedError):
     def __init__(self, reason: str) -> None:
         self.reason = reason
         super().__init__(reason)
+
+
+class StaleDriverError(FdagError, RuntimeError):
+    """A module global a driver built into its translation was rebound since: results would silently differ."""
+
+    def __init__(self, node: str, location: str, name: str, then: object, now: str) -> None:
+        self.node, self.location, self.name = node, location, name
+        super().__init__(
+            f"feature '{node}' ({location}) was translated with {name} = {then!r}, but {name} is {now}. "
+            "Hint: rebuild the Dag and the FrameDriver after changing module globals (translations and versions "
+            "are taken when they are built)."
+        )
 
 
 class ConsistencyError(FdagError, AssertionError):

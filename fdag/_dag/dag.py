@@ -92,7 +92,7 @@ class Dag:
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
-            for func in module_functions(module):
+            for func in module_functions(module, problems):
                 for node in discover(func, problems):
                     by_name.setdefault(node.name, []).append(node)
         problems += rules.duplicate_names(by_name)

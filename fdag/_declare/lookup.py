@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import parse_duration
 
@@ -72,8 +73,8 @@ def lookup(
         raise TypeError(f"lookup() takes an fdag.Source, got {type(source).__name__}. Hint: pass the Source object.")
     decl = LookupDecl(source, parse_duration(lag), max_age, default)
 
-    def mark(func: F) -> F:
-        setattr(func, LOOKUP_ATTRIBUTE, decl)
+    def declare(func: F) -> F:
+        mark(func, "lookup", LOOKUP_ATTRIBUTE, decl)
         return func
 
-    return mark
+    return declare

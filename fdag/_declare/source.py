@@ -33,7 +33,12 @@ class Source:
         A column unique per event: re-sent events with an id already seen are ignored, online and offline.
         Without one, nothing can be deduplicated.
     allowed_lateness
-        How late an event may arrive online and still be applied: state is kept for the longest window plus this.
+        How far behind the watermark an event may arrive online and still be applied: state is kept for the
+        longest window plus this.
+    max_future
+        An event dated more than this ahead of the wall clock (UTC now, at ingest) is not applied online and is
+        counted as ``future`` — one mistyped year would otherwise move the watermark and evict everything.
+        ``None`` admits any instant.
 
     Example::
 
@@ -59,12 +64,14 @@ class Source:
         schema: Mapping[str, Any],
         id: str | None = None,
         allowed_lateness: str | timedelta = "0s",
+        max_future: str | timedelta | None = "1h",
     ) -> None:
         self.name = name
         self.key = key
         self.timestamp = timestamp
         self.id: str | None = id
         self.allowed_lateness = parse_duration(allowed_lateness)
+        self.max_future = _max_future(name, max_future)
         self.schema: dict[str, FType] = {}
         for column, annotation in schema.items():
             try:
@@ -98,3 +105,17 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, key={self.key!r}, timestamp={self.timestamp!r}, id={self.id!r})"
+
+
+def _max_future(name: str, value: str | timedelta | None) -> timedelta | None:
+    """``max_future`` as a positive ``timedelta`` (or None: unlimited); a ``SourceError`` otherwise."""
+    if value is None:
+        return None
+    try:
+        parsed = parse_duration(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed <= timedelta(0):
+        raise SourceError(f"source '{name}' max_future={value!r} is not a positive duration. "
+                          "Hint: write e.g. max_future='1h' (or a timedelta), or None to admit any instant.")
+    return parsed

@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from fdag._aggregations.registry import Aggregation, parse_aggregation
+from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import duration_label, parse_duration
 
@@ -105,8 +106,8 @@ def window(
         raise ValueError("window lengths must be positive. Hint: write e.g. over='1h'.")
     decl = WindowDecl(source, aggs, overs, closed, default, grid)
 
-    def mark(func: F) -> F:
-        setattr(func, WINDOW_ATTRIBUTE, decl)
+    def declare(func: F) -> F:
+        mark(func, "window", WINDOW_ATTRIBUTE, decl)
         return func
 
-    return mark
+    return declare

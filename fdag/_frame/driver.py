@@ -23,7 +23,7 @@ from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
-from fdag.errors import FeatureError, InputError
+from fdag.errors import FeatureError, InputError, StaleDriverError
 
 
 @dataclass(frozen=True)
@@ -183,6 +183,7 @@ class FrameDriver:
         with_as_of
             Add a ``<feature>__as_of`` column per output: the instant up to which its data is complete.
         """
+        self._check_reads()
         frame = to_polars(spine, "spine")
         clashes = [name for name in self.plan.outputs if name in frame.columns]
         if clashes:
@@ -274,6 +275,15 @@ class FrameDriver:
         """
         return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite,
                         batch_rows)
+
+    def _check_reads(self) -> None:
+        """Raise if a constant a translation built in has been rebound: the row engine would read the new value."""
+        for compiled in self._compiled:
+            for read in compiled.reads:
+                now = read.changed()
+                if now is not None:
+                    node = self.dag.nodes[compiled.name]
+                    raise StaleDriverError(node.name, node.location, read.name, read.value, now)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema

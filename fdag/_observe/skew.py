@@ -53,12 +53,42 @@ class VersionChange:
 
 @dataclass(frozen=True)
 class SkewReport:
-    """What ``fdag.skew`` found. ``table``: one row per compared feature (``feature``, ``rows``, ``mismatches``,
-    ``mismatch_rate``, ``max_abs_diff``, ``max_rel_diff``); ``examples``: a few mismatching rows per feature with
-    the logged and recomputed values; ``changed_versions``: features not compared because their code changed.
+    """What ``fdag.skew`` found: made by ``fdag.skew``, read by you or a CI check.
 
     ``ok`` is true when every compared value matched; ``str()`` is the table and the examples; ``to_html()`` one
-    self-contained page. ``rows`` counts the logged rows read from ``log``."""
+    self-contained page.
+
+    Parameters
+    ----------
+    table
+        One row per compared feature: ``feature``, ``rows``, ``mismatches``, ``mismatch_rate``, ``max_abs_diff``,
+        ``max_rel_diff``.
+    examples
+        A few mismatching rows per feature, with the request, its ``as_of`` and the logged and recomputed values.
+    changed_versions
+        Feature → its version change: features not compared because their code changed since they were logged.
+    rows
+        How many logged rows were read from ``log``.
+    log
+        The log's directory.
+
+    Example::
+
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        events, dag = transactions(users=5, count=100, days=2), fdag.Dag.from_modules(fraud)
+        with fdag.FeatureLog("served") as log:
+            row = fdag.RowDriver(dag, outputs=["spend_count_1h"], log=log)
+            row.ingest("transactions", events)
+            row.get({"user_id": "u1"}, as_of=datetime(2024, 3, 3, tzinfo=UTC))
+        report = fdag.skew(dag, "served", sources={"transactions": events})
+        print(report.rows, report.mismatches, report.ok)   # 1 0 True
+        print(report.table["feature"].to_list())           # ['spend_count_1h']
+    """
 
     table: pl.DataFrame
     examples: pl.DataFrame

@@ -16,8 +16,9 @@ from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import row_call
-from fdag._values.types import to_utc
-from fdag.errors import InputError, InputTypeError
+from fdag._values.frames import to_polars
+from fdag._values.types import native_value
+from fdag.errors import InputError, InputTypeError, SourceError
 
 
 class RowDriver:
@@ -101,7 +102,10 @@ class RowDriver:
 
         A missing request input raises ``MissingInputError``, one of the wrong type ``InputTypeError``; keys the
         plan does not read are ignored. An exception inside a feature makes it null and is recorded in the
-        vector's ``errors`` (or raises ``FeatureError`` with ``errors="raise"``).
+        vector's ``errors`` (or raises ``FeatureError`` with ``errors="raise"``). Request values and ``as_of`` may
+        be numpy scalars, pandas values or Decimals (read as their Python values, instants truncated to the
+        microsecond). Raises ``TruncatedStateError`` (a ``PointInTimeError``) if a window at ``as_of`` would reach
+        below what the window state still holds (ask ``FrameDriver`` for past features).
 
         Parameters
         ----------
@@ -133,12 +137,13 @@ class RowDriver:
         return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
 
     def ingest(self, source: str | Source, events: Any) -> Any:
-        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state.
+        """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
 
-        Returns the ingest report (accepted, duplicates, too late). The batch is validated whole before any of it
-        is applied (``SourceError`` names the event and the column); events may arrive in any order, a re-sent id
-        is ignored, and an event older than the watermark minus the longest window and ``allowed_lateness`` is
-        counted as too late and not applied.
+        Returns the ingest report (accepted, duplicates, too late, future). The batch is validated whole before any
+        of it is applied (``SourceError`` names the event and the column; nothing of the batch is applied); events
+        may arrive in any order, a re-sent id is ignored, an event older than the watermark minus the longest
+        window and ``allowed_lateness`` is counted as too late, and one dated more than the source's
+        ``max_future`` ahead of the wall clock as future; neither is applied.
 
         Parameters
         ----------
@@ -156,7 +161,8 @@ class RowDriver:
 
             row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"])
             event = {"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0, "merchant": "m1"}
-            print(row.ingest("transactions", [event, event]))   # IngestReport(accepted=1, duplicates=1, too_late=0)
+            print(row.ingest("transactions", [event, event]))
+            # IngestReport(accepted=1, duplicates=1, too_late=0, future=0)
         """
         batch = _event_dicts(events)
         states = self._state(source)
@@ -169,29 +175,35 @@ class RowDriver:
         return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
-        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream.
+        """Load ``history`` into window state before the stream.
 
-        Only what the windows can still need is kept (the last longest window plus ``allowed_lateness``; older rows
-        count as too late), deduplicated by id. Returns the ingest report. Then resume the stream from a little
-        before ``watermark(source)``: re-delivered events are ignored by id.
+        ``history`` is a Polars, pandas or Arrow frame, a Parquet path, or rows / columns Polars can build a frame
+        from; malformed history raises ``SourceError``, applying nothing. Only what the windows can still need is
+        kept (the last longest window plus ``allowed_lateness``; older rows count as too late), deduplicated by id.
+        Returns the ingest report. Then resume the stream from a little before ``watermark(source)``: re-delivered
+        events are ignored by id.
 
         Parameters
         ----------
         source
             The source's name or the ``Source`` itself.
         history
-            The source's events, with its schema columns.
+            The source's events, with its schema columns (a frame, a Parquet path, or rows / columns).
         """
         import polars as pl
 
-        if isinstance(history, str | Path):
-            history = pl.read_parquet(history)
-        elif not isinstance(history, pl.DataFrame):
-            history = pl.DataFrame(history)
         states = self._state(source)
+        name = _source_name(source)
+        try:
+            if isinstance(history, Mapping | list | tuple):
+                history = pl.DataFrame(history)
+            history = to_polars(history, f"history of source '{name}'")
+        except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise SourceError(f"source '{name}' history cannot be read as a frame ({exc}). Hint: pass a Polars, "
+                              "pandas or Arrow frame or a Parquet path with the source's columns.") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
-        with self._locks[_source_name(source)]:
+        with self._locks[name]:
             reports = [state.bootstrap(history) for state in states]
         return reports[0]
 
@@ -257,10 +269,11 @@ def _instant(as_of: datetime | None) -> datetime:
         return as_of  # type: ignore[return-value]
     if as_of is None:
         return datetime.now(UTC)
-    if not isinstance(as_of, datetime):
+    instant = native_value(as_of)  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
+    if not isinstance(instant, datetime):
         raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
                              "pass a datetime (naive ones are read as UTC) or None for now")
-    return to_utc(as_of)
+    return instant
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
@@ -280,11 +293,19 @@ def _event_value(spec: WindowSpec | LookupSpec) -> Any:
     return value
 
 
-def _event_dicts(events: Any) -> list[Mapping[str, Any]]:
+def _event_dicts(events: Any) -> Any:
+    """The events as a list of dicts (values as given, checked by the state)."""
     if isinstance(events, Mapping):
         return [events]
     if hasattr(events, "to_dicts"):  # Polars
         return events.to_dicts()
     if hasattr(events, "to_pylist"):  # Arrow
         return events.to_pylist()
-    return list(events)
+    if type(events).__module__.startswith("pandas") and hasattr(events, "to_dict"):
+        # Row by row: each value is read as the state reads a value (numpy, pd.NA, Timestamps), and a bad one
+        # is named with its event index.
+        return events.to_dict("records")
+    try:
+        return list(events)  # once: several states read the batch
+    except TypeError:
+        return events  # not iterable: the state refuses it with a SourceError naming the source

@@ -20,11 +20,13 @@ from fdag._declare.source import Source
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply."""
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, and
+    dated more than the source's ``max_future`` ahead of the wall clock (not applied either)."""
 
     accepted: int = 0
     duplicates: int = 0
     too_late: int = 0
+    future: int = 0
 
 
 @runtime_checkable
