@@ -26,7 +26,7 @@ import numpy as np
 import polars as pl
 
 import fdag
-from feature_modules import fraud
+from fdag.demo import fraud
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
 DAYS = 30

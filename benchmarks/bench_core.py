@@ -23,8 +23,8 @@ import polars as pl
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import payments
-from feature_modules import payment as p
+from fdag.demo import payment as p
+from fdag.demo.samples import payments
 
 Row = tuple[str, float, float]  # name, median time, median ratio to the baseline
 REQUEST = {

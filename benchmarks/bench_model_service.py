@@ -4,7 +4,8 @@ Starts ``python -m drivers.model_service`` (uvicorn, one process) on a free 127.
 drives ``POST /score`` with ``wrk`` (one thread, a Lua script rotating 64 request bodies) for a bounded duration
 and reports wrk's p50/p99 latency and throughput. Without ``wrk`` it falls back to a Python asyncio + httpx load
 generator (much slower itself; the report says which one ran). In-process figures come first: ``RowDriver.get``
-alone, and ``ModelService.score`` (get + model + JSON-ready dict), over the same requests and the same history.
+alone, and ``ModelService.score`` (validate the JSON body + get + model + JSON-ready dict), over the same
+requests and the same history.
 
 Run from the repository root::
 
@@ -61,12 +62,14 @@ def in_process(bodies: list[dict[str, Any]], rounds: int) -> dict[str, tuple[flo
     now = datetime.now(UTC).replace(microsecond=0)
     service = model_service.build_service(model_service.generate_history(end=now))
     results = {}
-    for name, call in (("RowDriver.get", service.row.get), ("ModelService.score", service.score)):
+    payloads = [json.dumps(body).encode() for body in bodies]  # what the service reads from the socket
+    for name, call, inputs in (("RowDriver.get", service.row.get, bodies),
+                               ("ModelService.score", service.score, payloads)):
         samples = []
         for i in range(rounds):
-            body = bodies[i % len(bodies)]
+            body = inputs[i % len(inputs)]
             started = time.perf_counter_ns()
-            call(body)
+            call(body)  # type: ignore[operator]
             samples.append((time.perf_counter_ns() - started) / 1000)
         results[name] = percentiles(samples[rounds // 10:])  # the first tenth is warm-up
     return results

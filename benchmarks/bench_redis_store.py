@@ -26,7 +26,7 @@ import polars as pl
 
 import fdag
 from fdag._stores.redis import RedisStore
-from feature_modules import fraud
+from fdag.demo import fraud
 from tests.redis_server import RedisServer
 
 START = datetime(2024, 1, 1, tzinfo=UTC)

@@ -1,1 +1,2 @@
-"""Ready-to-run entry points: the demo, the notebook backfill, orchestrator tasks and the model service."""
+"""Ready-to-run entry points: the notebook backfill, orchestrator tasks and the model service (the demo ships
+in the package: ``fdag demo``)."""

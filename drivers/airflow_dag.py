@@ -6,7 +6,7 @@ Put this file (or one importing ``fraud_features_dag``) in Airflow's dags folder
     airflow dags test fdag_fraud_features 2024-03-05
 
 Task ``generate_events`` writes ``$FDAG_AIRFLOW_DATA/transactions/<ds>.parquet`` (the history up to the end of the
-day, from ``drivers.demo.transactions``) and ``payments/<ds>.parquet`` (the day's payments, each scored at its own
+day, from ``fdag.demo.samples.transactions``) and ``payments/<ds>.parquet`` (the day's payments, each scored at its own
 instant); ``compute_features`` (an ``FdagBackfillOperator``) writes
 ``features/as_of_date=<ds>/part-0.parquet``.
 """
@@ -21,7 +21,7 @@ from pathlib import Path
 import polars as pl
 from airflow.sdk import dag, task
 
-from drivers.demo import transactions
+from fdag.demo.samples import transactions
 from fdag.integrations.airflow import FdagBackfillOperator
 from fdag.integrations.partition import day_window, in_window
 
@@ -53,7 +53,7 @@ def fraud_features() -> None:
     """Card-payment fraud features, one daily partition per run."""
     features = FdagBackfillOperator(
         task_id="compute_features",
-        module_names=["feature_modules.fraud"],
+        module_names=["fdag.demo.fraud"],
         outputs=OUTPUTS,
         spine_path=str(DATA / "payments" / "{{ ds }}.parquet"),
         sources_paths={"transactions": str(DATA / "transactions" / "{{ ds }}.parquet")},

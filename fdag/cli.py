@@ -1,9 +1,10 @@
-"""The ``fdag`` command line: draw, check and catalog the features of modules; run the demo."""
+"""The ``fdag`` command line: draw, check and catalog the features of modules, measure skew; run the demo."""
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import importlib.util
 import json
 import socket
 import sys
@@ -11,19 +12,37 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import ModuleType
 
-from fdag._check.check import check
 from fdag._dag.dag import Dag
+from fdag._observe.catalog import catalog_html, catalog_markdown, catalog_records
+from fdag._observe.skew import skew
+from fdag._version import __version__
 from fdag.errors import FdagError
 
 
 def _modules(names: Sequence[str]) -> list[ModuleType]:
+    """The feature modules named on the command line: dotted names (importable from the working directory) or
+    paths of ``.py`` files."""
     sys.path.insert(0, str(Path.cwd()))
-    modules = []
-    for name in names:
-        if name.endswith(".py"):
-            name = name.removesuffix(".py").replace("/", ".").replace("\\", ".")
-        modules.append(importlib.import_module(name))
-    return modules
+    return [_from_file(Path(name)) if name.endswith(".py") else importlib.import_module(name) for name in names]
+
+
+def _from_file(path: Path) -> ModuleType:
+    """Load ``path`` as the module named by its file name, with its folder importable (as ``python path`` does)."""
+    if not path.is_file():
+        raise SystemExit(f"fdag: {path} is not a file. Hint: give the path of a .py file or a dotted module name.")
+    path = path.resolve()
+    name = path.stem
+    loaded = sys.modules.get(name)
+    if loaded is not None and getattr(loaded, "__file__", None) != str(path):
+        raise SystemExit(f"fdag: {path} would be the module {name!r}, but a module of that name is already "
+                         f"imported (from {getattr(loaded, '__file__', 'built-in')}). Hint: rename the file.")
+    spec = importlib.util.spec_from_file_location(name, path)
+    assert spec is not None and spec.loader is not None  # a .py file always has a source loader
+    module = importlib.util.module_from_spec(spec)
+    sys.path.insert(0, str(path.parent))  # its sibling modules import as they do when it runs as a script
+    sys.modules[name] = module  # before running it: dataclasses and pickling look the module up by name
+    spec.loader.exec_module(module)
+    return module
 
 
 def _viz(args: argparse.Namespace) -> None:
@@ -35,6 +54,8 @@ def _viz(args: argparse.Namespace) -> None:
 
 
 def _check(args: argparse.Namespace) -> None:
+    from fdag._check.check import check  # here, not at the top: hypothesis is slow to import, only this needs it
+
     dag = Dag.from_modules(*_modules(args.modules))
     check(dag, args.outputs, examples=args.examples)
     print(f"ok: RowDriver and FrameDriver agree on {len(dag.plan(args.outputs).nodes)} nodes "
@@ -45,12 +66,7 @@ def _backfill(args: argparse.Namespace) -> None:
     from fdag._frame.driver import FrameDriver
 
     dag = Dag.from_modules(*_modules(args.modules))
-    sources = {}
-    for item in args.source:
-        name, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"fdag backfill: --source takes NAME=PATH, got {item!r}")
-        sources[name] = path
+    sources = _source_paths(args.source, "backfill")
     report = FrameDriver(dag, args.outputs).backfill(
         args.spine, sources, args.out, partition_by=args.partition_by, engine=args.engine,
         progress=not args.no_progress, workers=args.workers, overwrite=args.overwrite,
@@ -82,53 +98,60 @@ def _ingest(args: argparse.Namespace) -> None:
     print(final_line(run_until_stopped(worker, progress=args.progress)), flush=True)
 
 
-def catalog_records(dag: Dag) -> list[dict[str, object]]:
-    """One record per feature: name, doc, type, version, tags, kind and direct upstream."""
-    return [
-        {
-            "name": node.name,
-            "doc": node.doc,
-            "type": str(node.returns),
-            "kind": node.kind,
-            "version": dag.version(node.name),
-            "tags": dag.lineage(node.name).to_dict()["tags"],
-            "upstream": list(node.params),
-            "location": node.location,
-        }
-        for node in dag.nodes.values()
-    ]
-
-
 def _catalog(args: argparse.Namespace) -> None:
-    records = catalog_records(Dag.from_modules(*_modules(args.modules)))
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-        return
-    print("| feature | type | version | tags | upstream | description |\n|---|---|---|---|---|---|")
-    for r in records:
-        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())  # type: ignore[attr-defined]
-        doc = str(r["doc"]).split("\n")[0].replace("|", "\\|")
-        print(f"| `{r['name']}` | {r['type']} | {r['version']} | {tags} | {', '.join(r['upstream'])} | {doc} |")  # type: ignore[arg-type]
+    dag = Dag.from_modules(*_modules(args.modules))
+    if args.data is not None and args.format != "html":
+        raise SystemExit("fdag catalog: --data needs --format html (data health is drawn on the HTML page)")
+    if args.format == "html":
+        text = catalog_html(dag, args.data, title=f"fdag catalog: {', '.join(args.modules)}")
+    elif args.format == "json":
+        text = json.dumps(catalog_records(dag), indent=2) + "\n"
+    else:
+        text = catalog_markdown(catalog_records(dag))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"catalog of {len(dag.nodes)} features -> {args.out}")
+    else:
+        print(text, end="")
+
+
+def _skew(args: argparse.Namespace) -> None:
+    dag = Dag.from_modules(*_modules(args.modules))
+    report = skew(dag, args.log, sources=_source_paths(args.source, "skew"), outputs=args.outputs)
+    print(report)
+    if args.html:
+        Path(args.html).write_text(report.to_html(), encoding="utf-8")
+        print(f"report -> {args.html}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _source_paths(items: Sequence[str], command: str) -> dict[str, str]:
+    """``--source NAME=PATH`` arguments as source name -> path."""
+    paths = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        if not name or not path:
+            raise SystemExit(f"fdag {command}: --source takes NAME=PATH, got {item!r}")
+        paths[name] = path
+    return paths
 
 
 def _demo(args: argparse.Namespace) -> None:
-    sys.path.insert(0, str(Path.cwd()))
-    try:
-        demo = importlib.import_module("drivers.demo")
-    except ModuleNotFoundError:
-        raise SystemExit("fdag demo runs from a checkout of the fdag repository (it needs drivers/ and "
-                         "feature_modules/). Hint: cd into the repository and run `make demo`.") from None
-    demo.main(Path(args.out))
+    from fdag.demo.run import main as demo  # here, not at the top: only this command needs it
+
+    demo(Path(args.out))
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``fdag`` command."""
     parser = argparse.ArgumentParser(prog="fdag", description="Features as plain Python functions, "
                                      "served row-at-a-time and computed over Polars with identical results.")
+    parser.add_argument("--version", action="version", version=f"fdag {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     viz = commands.add_parser("viz", help="draw the DAG of modules as DOT text or an image")
-    viz.add_argument("modules", nargs="+", help="feature modules, e.g. feature_modules.payment")
+    viz.add_argument("modules", nargs="+", help="feature modules: dotted names (fdag.demo.payment) or .py paths")
     viz.add_argument("--outputs", nargs="*", help="only what these features need")
     viz.add_argument("-o", "--output", help="write an image (.svg, .png, .pdf) or .dot instead of printing DOT")
     viz.set_defaults(run=_viz)
@@ -173,8 +196,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = commands.add_parser("catalog", help="list every feature with its doc, type, version, tags, upstream")
     cat.add_argument("modules", nargs="+")
-    cat.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    cat.add_argument("--format", choices=["markdown", "json", "html"], default="markdown",
+                     help="html: one self-contained page with search, lineage and the DAG drawn")
+    cat.add_argument("--data", metavar="DIR", help="with --format html: a backfilled dataset whose null rates and "
+                     "distributions to show")
+    cat.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     cat.set_defaults(run=_catalog)
+
+    skw = commands.add_parser("skew", help="recompute logged requests offline and report training/serving skew "
+                              "(exit status 1 when a served value differs)")
+    skw.add_argument("modules", nargs="+")
+    skw.add_argument("--log", required=True, metavar="DIR", help="folder a FeatureLog wrote")
+    skw.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                     help="events of a source, as a Parquet path or glob (repeat for each source)")
+    skw.add_argument("--outputs", nargs="*", help="only these logged features (default: all)")
+    skw.add_argument("--html", metavar="FILE", help="also write the report as a self-contained HTML page")
+    skw.set_defaults(run=_skew)
 
     demo = commands.add_parser("demo", help="run the example features both ways and show they agree")
     demo.add_argument("--out", default="out", help="folder for the DOT/SVG and Parquet files (default out/)")

@@ -1,1 +1,2 @@
-"""Example feature modules: real feature definitions used by the demo, the drivers, the tests and benchmarks."""
+"""More example feature modules, used by the tests: account balances looked up with a lag (``accounts``) and
+article-reading windows (``reading``). The payment and fraud examples ship inside the package, in ``fdag.demo``."""

@@ -14,9 +14,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingInputError
-from feature_modules import fraud
 from tests.resources import spend
 
 DAG = fdag.Dag.from_modules(fraud)

@@ -19,6 +19,7 @@ from hypothesis import strategies as st
 import fdag
 import feature_modules
 from fdag._check.check import compare, values_of
+from fdag.demo import fraud, payment
 from tests import reference
 from tests.resources import semantics, tiny
 
@@ -34,7 +35,7 @@ def modules(package: ModuleType) -> list[ModuleType]:
 def scalar_modules() -> list[ModuleType]:
     import tests.resources
 
-    found = modules(feature_modules) + modules(tests.resources)
+    found = list(dict.fromkeys([payment, fraud, *modules(feature_modules), *modules(tests.resources)]))
     return [m for m in found if not fdag.Dag.from_modules(m).sources]
 
 

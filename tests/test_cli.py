@@ -11,6 +11,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
+import fdag
 from fdag.cli import main
 from tests.conftest import ROOT
 
@@ -54,13 +55,13 @@ def test_an_invalid_dag_prints_the_problems_and_exits_1() -> None:
 
 
 def test_backfill_writes_partitions_then_skips_them(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from drivers.demo import transactions
+    from fdag.demo.samples import transactions
 
     events = transactions(users=20, count=400, days=3)
     events.write_parquet(tmp_path / "events.parquet")
     spine = events.unique("txn_id").head(50).select("user_id", "amount", "merchant", as_of="ts")
     spine.write_parquet(tmp_path / "spine.parquet")
-    args = ["backfill", "feature_modules.fraud", "--spine", str(tmp_path / "spine.parquet"),
+    args = ["backfill", "fdag.demo.fraud", "--spine", str(tmp_path / "spine.parquet"),
             "--source", f"transactions={tmp_path / 'events.parquet'}", "--out", str(tmp_path / "out"),
             "--outputs", "spend_sum_1h", "--no-progress"]
     assert main(args) == 0
@@ -85,3 +86,24 @@ def test_backfill_reports_the_errors_that_became_nulls(tmp_path: Path, capsys: p
     # Two rows, on two days, divide by zero: one record counts both.
     assert printed.err == "fdag: feature error (value set to null): ratio: ZeroDivisionError: float division by " \
                           "zero (2 rows)\n"
+
+
+def test_viz_loads_a_module_from_its_path_anywhere(tmp_path: Path) -> None:
+    folder = tmp_path / "my features"
+    folder.mkdir()
+    (folder / "rates.py").write_text("FEE = 0.02\n")
+    (folder / "pricing.py").write_text(
+        "from rates import FEE\n\n\n"
+        "def fee(amount: float) -> float:\n    return amount * FEE\n\n\n"
+        "def total(amount: float, fee: float) -> float:\n    return amount + fee\n")
+    result = subprocess.run([sys.executable, "-m", "fdag", "viz", str(folder / "pricing.py")], cwd=tmp_path,
+                            capture_output=True, text=True, env={"PYTHONPATH": str(ROOT)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("digraph fdag {") and '"fee" -> "total"' in result.stdout
+    missing = run("viz", str(folder / "nothing.py"))
+    assert missing.returncode == 1 and "nothing.py is not a file. Hint:" in missing.stderr
+
+
+def test_version() -> None:
+    result = run("--version")
+    assert result.returncode == 0 and result.stdout == f"fdag {fdag.__version__}\n"

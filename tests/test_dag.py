@@ -23,7 +23,7 @@ def test_discovery_finds_public_functions_defined_in_the_module() -> None:
 
 
 def test_imported_and_private_functions_are_not_nodes() -> None:
-    from feature_modules import payment
+    from fdag.demo import payment
 
     dag = fdag.Dag.from_modules(payment)
     assert "tag" not in dag.nodes and "datetime" not in dag.nodes

@@ -88,3 +88,78 @@ def test_changing_the_lag_changes_the_version(make_module) -> None:  # type: ign
 
 def test_engines_agree_on_generated_snapshots() -> None:
     fdag.check(DAG, examples=60)
+
+
+SNAPSHOT_MODULE = (
+    "from datetime import datetime, timedelta\nimport fdag\n"
+    "s = fdag.Source('s', key='k', timestamp='event_timestamp', "
+    "schema={'k': str, 'event_timestamp': datetime, 'v': float})\n"
+    "@fdag.lookup(s, OPTIONS)\ndef v_then(v: float) -> float:\n    return v\n"
+)
+
+
+def test_a_timestamp_column_not_named_ts(make_module) -> None:  # type: ignore[no-untyped-def]
+    """Regression: the row engine and fdag.check read a lookup's row time from the source's own timestamp column."""
+    dag = fdag.Dag.from_modules(make_module("stamped", SNAPSHOT_MODULE.replace("OPTIONS", "lag='1h'")))
+    row = fdag.RowDriver(dag)
+    row.materialize("s", [{"k": "a", "event_timestamp": D0, "v": 1.5}])
+    vec = row.get({"k": "a"}, D0 + 2 * DAY)
+    assert (vec["v_then"], vec.as_of["v_then"]) == (1.5, D0)
+    fdag.check(dag, examples=30)
+
+
+def test_max_age_and_default(make_module) -> None:  # type: ignore[no-untyped-def]
+    options = "lag='1h', max_age='1d', default=0"
+    dag = fdag.Dag.from_modules(make_module("aged", SNAPSHOT_MODULE.replace("OPTIONS", options)))
+    assert str(dag.nodes["v_then"].returns) == "float"  # a non-null default: never null for want of a row
+    rows = [{"k": "a", "event_timestamp": D0, "v": 7.0}, {"k": "b", "event_timestamp": D0 + DAY, "v": 1.0}]
+    hour = timedelta(hours=1)
+    cases = [  # (as_of, value, as-of): the row until it is a day older than as_of - 1h, then the default
+        (D0 + hour - TICK, 0.0, D0 - TICK),  # nothing available yet: the default, as of as_of - lag
+        (D0 + hour, 7.0, D0),
+        (D0 + DAY + hour, 7.0, D0),  # exactly max_age old: still fresh
+        (D0 + DAY + hour + TICK, 0.0, D0 + DAY),  # too old: the default, as of as_of - lag capped by the watermark
+    ]
+    row = fdag.RowDriver(dag)
+    row.materialize("s", rows)
+    frame = fdag.FrameDriver(dag).run(pl.DataFrame({"k": ["a"] * 4, "as_of": [c[0] for c in cases]}),
+                                      sources={"s": pl.DataFrame(rows)}, with_as_of=True)
+    for (as_of, value, value_as_of), offline_row in zip(cases, frame.to_dicts(), strict=True):
+        vec = row.get({"k": "a"}, as_of)
+        assert (vec["v_then"], vec.as_of["v_then"]) == (value, value_as_of), as_of
+        assert (offline_row["v_then"], offline_row["v_then__as_of"]) == (value, value_as_of), as_of
+
+
+@pytest.mark.parametrize(("options", "message"), [
+    ("max_age='0s'", r"has max_age='0s', which is not a positive duration"),
+    ("max_age=timedelta(days=-1)", r"has max_age=datetime.timedelta\(days=-1\), which is not a positive duration"),
+    ("max_age='a week'", r"has max_age='a week', which is not a positive duration"),
+    ("default='zero'", r"has default='zero' but returns 'float'. Hint: give a default of type 'float'"),
+])
+def test_invalid_options_name_the_feature(make_module, options: str, message: str) -> None:  # type: ignore[no-untyped-def]
+    module = make_module("bad_options", SNAPSHOT_MODULE.replace("OPTIONS", options))
+    with pytest.raises(fdag.DagError, match=rf"feature 'v_then' \(.*bad_options\.py:4\) {message}") as raised:
+        fdag.Dag.from_modules(module)
+    assert "Hint: " in str(raised.value)
+
+
+def test_lag_max_age_and_default_change_the_version(make_module) -> None:  # type: ignore[no-untyped-def]
+    versions = {
+        options: fdag.Dag.from_modules(
+            make_module(f"v_{i}", SNAPSHOT_MODULE.replace("OPTIONS", options))).version("v_then")
+        for i, options in enumerate(["lag='1h'", "lag='1h', max_age='1d'", "lag='1h', max_age='2d'",
+                                     "lag='1h', max_age='1d', default=0.0", "lag='1h', max_age='1d', default=1.0"])
+    }
+    assert len(set(versions.values())) == len(versions)
+
+
+def test_the_plan_lists_lookups_apart_from_windows() -> None:
+    from tests.resources import two_clocks
+
+    plan = fdag.Dag.from_modules(two_clocks).plan()
+    assert [spec.node for spec in plan.windows["ticks"]] == ["ticks_10d"]
+    assert [spec.node for spec in plan.lookups["ticks"]] == ["latest_seq", "latest_tag"]
+    assert plan.lookups["ticks"][0].lag == timedelta(microseconds=1)
+    assert plan.clocks["latest_seq"].lookups == {"latest_seq"} and not plan.clocks["latest_seq"].sources
+    assert plan.clocks["ticks_10d"].sources == {"ticks"}
+    fdag.check(fdag.Dag.from_modules(two_clocks), examples=40)  # one source read by a window and by lookups

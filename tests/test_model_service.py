@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -17,7 +18,7 @@ import pytest
 
 import fdag
 from drivers import model_service
-from feature_modules import fraud
+from fdag.demo import fraud
 from tests.conftest import ROOT
 
 pytest.importorskip("starlette")
@@ -101,7 +102,7 @@ def test_ingested_event_is_counted_by_the_next_score(client: AppClient) -> None:
     event = {"txn_id": "new-1", "user_id": "u1", "ts": (END + timedelta(seconds=30)).isoformat(), "amount": 7.5,
              "merchant": "m39"}
     report = client.post("/ingest", json=event).json()
-    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0,
+    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0, "future": 0,
                       "watermark": (END + timedelta(seconds=30)).isoformat()}
     after = client.post("/score", json=request).json()["features"]
     assert after["spend_count_5m"] == before["spend_count_5m"] + 1
@@ -120,6 +121,24 @@ def test_health_reports_watermark_and_events_held(client: AppClient, history: pl
     held = history.filter(pl.col("ts") >= END - retention)["txn_id"].n_unique()
     assert body["events_held"] == held > 0
     assert body["model"]["trained_on"] > 0 and set(body["model"]["weights"]) == set(model_service.MODEL_FEATURES)
+
+
+def test_a_logged_service_serves_without_skew_and_shows_its_catalog(history: pl.DataFrame, tmp_path: Path) -> None:
+    log = fdag.FeatureLog(tmp_path / "served", max_seconds=None)
+    service = model_service.build_service(history, log=log)
+    client = AppClient(model_service.create_app(service))
+    requests = [{"user_id": user, "amount": 3.0, "merchant": "m3", "as_of": (END - timedelta(minutes=m)).isoformat()}
+                for user in USERS for m in (0, 7)]
+    served = [client.post("/score", json=request).json()["features"] for request in requests]
+    log.close()
+    logged = pl.read_parquet(tmp_path / "served" / "*.parquet")
+    assert logged["user_id"].to_list() == [r["user_id"] for r in requests]
+    assert logged.select(service.row.outputs).to_dicts() == served
+    assert fdag.skew(service.row.dag, log, sources={"transactions": history}).ok
+    page = client.get("/catalog")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert all(f'id="feature-{name}"' in page.text for name in service.row.outputs)
+    assert model_service.parse_args(["--log", "logs/served"]).log == "logs/served"
 
 
 @pytest.mark.parametrize(("path", "payload", "match"), [
@@ -193,3 +212,68 @@ def test_help_reads_well() -> None:
     result = subprocess.run([sys.executable, "-m", "drivers.model_service", "--help"], cwd=ROOT,
                             capture_output=True, text=True, check=True)
     assert "POST /score" in result.stdout and "--history PATH" in result.stdout and "redis://" in result.stdout
+
+
+DEEP = "[" * 100_000 + "]" * 100_000
+
+
+@pytest.mark.parametrize(("path", "content", "match"), [
+    ("/score", '{"user_id": "u1", "amount": 1e400, "merchant": "m"}', r"input 'amount' is a float \(inf\): .*finite"),
+    ("/score", '{"user_id": "u1", "amount": 1' + "0" * 400 + ', "merchant": "m"}', r"input 'amount' is a int"),
+    ("/score", '{"user_id": 1' + "0" * 400 + ', "amount": 1, "merchant": "m"}', r"input 'user_id' is a int"),
+    ("/score", '{"user_id": "u1", "amount": true, "merchant": null}',
+     r"input 'amount' is a bool \(True\).*; input 'merchant' is a NoneType \(None\)"),
+    ("/score", '{"user_id": "u1", "amount": "1.5", "merchant": "m"}', r"input 'amount' is a str \('1.5'\)"),
+    ("/score", '{"user_id": "u1", "amount": 1, "merchant": "m", "amont": 2}', r"'amont' is not an input"),
+    ("/score", '{"user_id": ' + DEEP + "}", r"the body is not JSON \(.*recursion limit"),
+    ("/score", "", r"the body is not JSON"),
+    ("/ingest", "[" + DEEP + "]", r"the body is not JSON \(.*recursion limit"),
+    ("/ingest", '[{"txn_id": "a", "user_id": "u", "ts": 5, "amount": 1, "merchant": "m"}, 3]',
+     r"event 0: column 'ts' holds a int \(5\).*; source 'transactions' event 1 is a int, not an object"),
+    ("/ingest", '{"txn_id": "a", "user_id": "u", "ts": "2024-03-13T00:00:00Z", "amount": 1e999, "merchant": "m"}',
+     r"event 0: column 'amount' holds a float \(inf\)"),
+])
+def test_hostile_bodies_are_422_with_a_clear_message(client: AppClient, path: str, content: str, match: str) -> None:
+    response = client.post(path, content=content.encode(), headers={"content-type": "application/json"})
+    assert response.status_code == 422, response.text
+    assert response.json()["error"] == "RequestError"
+    assert re.search(match, response.json()["message"]) and "Hint: send" in response.json()["message"]
+
+
+def test_a_body_over_the_limit_is_413(service: model_service.ModelService) -> None:
+    client = AppClient(model_service.create_app(service))
+    held = client.get("/health").json()["events_held"]
+    event = json.dumps({"txn_id": "t", "user_id": "u1", "ts": END.isoformat(), "amount": 1.0, "merchant": "m"})
+    large = ("[" + ",".join([event] * (model_service.MAX_BODY // len(event) + 1)) + "]").encode()
+    assert model_service.MAX_BODY == 1 << 20 < len(large)
+    response = client.post("/ingest", content=large)
+    assert response.status_code == 413, response.text
+    assert response.json() == {"error": "BodyTooLarge",
+                               "message": f"the body is over {1 << 20} bytes. Hint: send smaller batches."}
+    assert client.post("/ingest", content=large[: model_service.MAX_BODY - 10] + b"]").status_code == 422
+
+    async def chunks() -> Any:  # streamed: no content-length to refuse up front
+        for start in range(0, len(large), 65536):
+            yield large[start : start + 65536]
+
+    assert client.post("/score", content=chunks()).status_code == 413
+    assert client.get("/health").json()["events_held"] == held  # nothing of the refused bodies was applied
+
+
+def test_the_model_is_scikit_learns_and_its_auc_is_the_pairwise_one(history: pl.DataFrame) -> None:
+    import numpy as np
+
+    dag = fdag.Dag.from_modules(fraud)
+    training = model_service.training_set(dag, history)
+    model = model_service.fit_model(training)
+    assert model.pipeline is not None
+    x = model_service.model_inputs(training)
+    probabilities = model.pipeline.predict_proba(x)[:, 1]
+    mine = [model.score(row) for row in training.iter_rows(named=True)]
+    assert mine == pytest.approx(probabilities.tolist(), rel=1e-9, abs=1e-12)
+    # AUC by brute force over every (positive, negative) pair of the holdout, ties counting one half.
+    held, labels = probabilities[model.trained_on:], training["label"].to_numpy()[model.trained_on:]
+    positives, negatives = held[labels == 1], held[labels == 0]
+    pairs = (positives[:, None] > negatives[None, :]) + 0.5 * (positives[:, None] == negatives[None, :])
+    assert model.holdout_auc == pytest.approx(float(np.mean(pairs)), rel=1e-12)
+    assert 0.5 < model.holdout_auc < 1.0

@@ -23,8 +23,8 @@ from fdag._stores.protocol import IngestReport
 from fdag._stores.redis import RedisStore
 from fdag._values.instants import micros
 from fdag._values.types import FType
+from fdag.demo import fraud
 from fdag.errors import StoreError
-from feature_modules import fraud
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer, free_port
 from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
@@ -200,7 +200,7 @@ import fdag
 from fdag._values.instants import micros
 from fdag._stores.redis import RedisStore
 from fdag.errors import StoreError
-from feature_modules import fraud
+from fdag.demo import fraud
 
 url, namespace, path, start, stop, size = sys.argv[1:7]
 row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))
@@ -220,7 +220,7 @@ from datetime import datetime
 import fdag
 from fdag._values.instants import micros
 from fdag._stores.redis import RedisStore
-from feature_modules import fraud
+from fdag.demo import fraud
 
 url, namespace, as_of = sys.argv[1:4]
 row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=RedisStore(url, namespace=namespace))
@@ -318,3 +318,55 @@ def test_missing_redis_package(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "redis", None)
     with pytest.raises(StoreError, match=r"RedisStore needs the 'redis' package.*Hint: pip install 'fdag\[redis\]'"):
         RedisStore()
+
+
+def test_a_dropped_connection_is_retried(redis_server: RedisServer) -> None:
+    import redis
+
+    redis_row, memory_row = drivers(redis_server.url)
+    events = make_events(10, 40)
+    other = redis.Redis.from_url(redis_server.url)
+    for batch in (events[:20], events[20:]):
+        assert other.client_kill_filter(_type="normal", skipme=True) >= 1  # every connection of the store
+        assert redis_row.ingest("transactions", batch) == memory_row.ingest("transactions", batch)
+    other.client_kill_filter(_type="normal", skipme=True)
+    assert_same(redis_row, memory_row, 6, [events[-1]["ts"]])
+
+
+@pytest.mark.parametrize("with_ids", [True, False], ids=["ids", "no-ids"])
+def test_a_batch_whose_reply_is_lost_is_applied_once(redis_server: RedisServer, with_ids: bool,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """The server runs the ingest script but its reply is lost: re-sent only where that is idempotent."""
+    import redis.connection
+
+    source = Source("clicks", key="user", timestamp="ts", id="click" if with_ids else None,
+                    schema={"click": str, "user": int, "ts": datetime, "page": str})
+
+    def page(page: str) -> str:
+        return page
+
+    agg = parse_aggregation("count")
+    spec = WindowSpec("pages_1h", source, page, ("page",), FType(str), agg, timedelta(hours=1), "1h", "left", None,
+                      agg.result_type(FType(str)))
+    values = {"__value__page": lambda e: e["page"]}
+    state = RedisStore(redis_server.url, namespace=uuid.uuid4().hex).window_state(source, [spec], values)
+    state.ingest([{"click": "a", "user": 1, "ts": T0, "page": "a"}])  # connects and loads the script
+    read = redis.connection.AbstractConnection.read_response
+    lost: list[object] = []
+
+    def lose_first_reply(connection: Any, *args: Any, **kwargs: Any) -> Any:
+        reply = read(connection, *args, **kwargs)  # the server has run the script
+        if not lost:
+            lost.append(reply)
+            raise redis.exceptions.TimeoutError("the reply was lost")
+        return reply
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "read_response", lose_first_reply)
+    event = {"click": "b", "user": 1, "ts": T0, "page": "b"}
+    if with_ids:
+        assert state.ingest([event]) == IngestReport(0, 1, 0)  # re-sent: the first run had applied it
+    else:
+        with pytest.raises(StoreError, match="cannot reach Redis"):
+            state.ingest([event])
+    assert lost == [[1, 0, 0]]
+    assert state.query(1, T0 + timedelta(minutes=1))[0] == [2]  # a and b, each once

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 import fdag
-from feature_modules import fraud
+from fdag.demo import fraud
 
 THREADS = 8
 PAIRS_PER_THREAD = 150

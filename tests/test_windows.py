@@ -9,7 +9,8 @@ import polars as pl
 import pytest
 
 import fdag
-from feature_modules import fraud, reading
+from fdag.demo import fraud
+from feature_modules import reading
 
 UTC = UTC
 T = datetime(2024, 1, 1, 10, tzinfo=UTC)

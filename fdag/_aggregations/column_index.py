@@ -8,20 +8,42 @@ from __future__ import annotations
 
 from bisect import bisect_left
 from dataclasses import dataclass
+from enum import Flag, auto
 from itertools import accumulate, compress, repeat
 from operator import is_not, mul
 from typing import Any
+
+
+class Derived(Flag):
+    """The derived arrays an online aggregation reads besides the ranked values (each aggregation declares its own)."""
+
+    NONE = 0
+    SUMS = auto()  # prefix sums
+    SQUARES = auto()  # prefix sums of squares (built alongside the prefix sums, whose error bounds they share)
+    MINS = auto()  # monotonic stack of suffix minima
+    MAXS = auto()  # monotonic stack of suffix maxima
 
 
 @dataclass(frozen=True)
 class ColumnPlan:
     """Which derived arrays the specs over one value column need."""
 
-    sums: bool  # prefix sums (sum, mean, std, var)
-    squares: bool  # prefix sums of squares (std, var)
+    sums: bool  # prefix sums
+    squares: bool  # prefix sums of squares (only with sums)
     exact: bool  # int/bool values: prefix sums are exact Python ints, no error bounds needed
     mins: bool
     maxs: bool
+
+    @classmethod
+    def of(cls, needs: Derived, exact: bool) -> ColumnPlan:
+        """The plan building the arrays in ``needs`` (the union over a column's aggregations)."""
+        return cls(
+            sums=bool(needs & (Derived.SUMS | Derived.SQUARES)),
+            squares=Derived.SQUARES in needs,
+            exact=exact,
+            mins=Derived.MINS in needs,
+            maxs=Derived.MAXS in needs,
+        )
 
 
 class ColumnIndex:
@@ -30,7 +52,7 @@ class ColumnIndex:
     ``counts[i]`` is the number of non-null values among the first ``i`` events, so events ``[lo, hi)`` hold
     the non-null values of ranks ``[counts[lo], counts[hi])``. ``sums``/``squares`` are prefix sums over
     ranks; for floats ``bounds``/``square_bounds`` accumulate ``|prefix|``, which bounds the rounding error
-    of any difference of prefixes (see ``_window_aggs``). ``mins``/``maxs`` are monotonic stacks of ranks.
+    of any difference of prefixes (see ``online``). ``mins``/``maxs`` are monotonic stacks of ranks.
     """
 
     __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")

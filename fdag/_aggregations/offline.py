@@ -4,19 +4,25 @@ Events are sorted by (key, timestamp, tie-break), so every request's window is a
 positions; null per-event values are dropped first, so ``[a, b)`` indexes non-null values only.
 Prefix-sum aggregations (count, sum, mean) cost O(1) per request; first/last/last_n read the range's ends;
 min, max, std, var and distinct_count reduce the range's values exactly, in bounded-memory chunks.
+
+The registry binds one ``OfflineKernel`` to each aggregation; the kernels here are its implementations.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import polars as pl
-import pyarrow as pa
 
-from fdag._aggregations.registry import Aggregation
+from fdag._values.lazy import lazy_module
+
+if TYPE_CHECKING:
+    import numpy as np
+else:  # numpy loads with the first window computed offline, not with `import fdag`
+    np = lazy_module("numpy")
 
 # Bounds the exploded (request, event) pairs held at once by the range reductions: ~8 bytes x a few arrays each.
 _CHUNK = 1 << 23
@@ -174,36 +180,116 @@ def range_tail(values: pl.Series, a: np.ndarray, b: np.ndarray, n: int) -> pl.Se
 
 def _from_offsets(items: pl.Series, offsets: np.ndarray) -> pl.Series:
     """A List series whose i-th entry is ``items[offsets[i]:offsets[i+1]]``."""
+    import pyarrow as pa  # here, not at the top: only list aggregations need it, and it costs ~0.1 s to import
+
     array = pa.LargeListArray.from_arrays(pa.array(offsets, type=pa.int64()), items.to_arrow())
     return pl.Series(items.name, pl.from_arrow(array)).cast(pl.List(items.dtype))
 
 
-def aggregate(agg: Aggregation, values: pl.Series, ranges: tuple[np.ndarray, np.ndarray], cache: dict) -> pl.Series:
-    """One aggregation's result per request, before empty-window defaults: non-prefix aggregations over the ranges."""
-    a, b = ranges
-    name = agg.name
-    if name in ("first", "last"):
-        position = np.where(b > a, a if name == "first" else b - 1, 0)
-        return values.gather(pl.Series(position)) if len(values) else pl.Series([None] * len(a), dtype=values.dtype)
-    if name == "last_n":
-        return range_tail(values, a, b, agg.n or 0)
-    if name == "distinct_count":
-        if "previous" not in cache:
-            cache["previous"] = previous_equal(values)
-        return pl.Series(range_distinct(cache["previous"], a, b))
-    if name in ("std", "var"):
-        variance = range_variance(physical(values), a, b)
-        return pl.Series(np.sqrt(variance) if name == "std" else variance).fill_nan(None)
-    if name in ("min", "max"):
+@dataclass(frozen=True, eq=False)
+class Window:
+    """Each (sorted) request's range ``[a, b)`` of one column's non-null values in one window.
+
+    ``key`` names the window (its length and closedness): kernels of one window share work cached under it in the
+    column's cache (sum and mean read one range sum).
+    """
+
+    a: np.ndarray
+    b: np.ndarray
+    key: Hashable
+
+
+Kernel = Callable[[pl.Series, Window, dict[Any, Any]], pl.Series]
+# (the column's non-null values, the window, the column's cache, the aggregation's n) -> one value per request,
+# before empty-window defaults (entries of empty ranges are arbitrary)
+OfflineKernel = Callable[[pl.Series, Window, dict[Any, Any], "int | None"], pl.Series]
+
+
+def plain(kernel: Kernel) -> OfflineKernel:
+    """The offline kernel of an aggregation that takes no ``n``."""
+    return lambda values, window, cache, n: kernel(values, window, cache)
+
+
+def count(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """Number of non-null values: the range's length."""
+    return pl.Series(window.b - window.a)
+
+
+def _window_sums(values: pl.Series, window: Window, cache: dict[Any, Any]) -> np.ndarray:
+    """The window's sums, from the column's prefix sums, computed once per window for every kernel reading them."""
+    if "prefix" not in cache:
+        cache["prefix"] = prefix_sums(physical(values))
+    key = ("sums", window.key)
+    if key not in cache:
+        cache[key] = range_sum(cache["prefix"], window.a, window.b)
+    return cache[key]
+
+
+def total(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """Sum: exact for ints (wrapping int64 differences), compensated for floats."""
+    return pl.Series(_window_sums(values, window, cache))
+
+
+def mean(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """Mean: the window's sum over its count."""
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return pl.Series(_window_sums(values, window, cache) / np.maximum(window.b - window.a, 1))
+
+
+def _at(values: pl.Series, window: Window, position: np.ndarray) -> pl.Series:
+    """The value at ``position`` of each non-empty range."""
+    if not len(values):
+        return pl.Series([None] * len(window.a), dtype=values.dtype)
+    return values.gather(pl.Series(np.where(window.b > window.a, position, 0)))
+
+
+def first(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """The oldest value by (timestamp, tie-break)."""
+    return _at(values, window, window.a)
+
+
+def last(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """The newest value by (timestamp, tie-break)."""
+    return _at(values, window, window.b - 1)
+
+
+def last_n(values: pl.Series, window: Window, cache: dict[Any, Any], n: int | None) -> pl.Series:
+    """The newest ``n`` values, newest last."""
+    return range_tail(values, window.a, window.b, n or 0)
+
+
+def distinct_count(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+    """Number of distinct non-null values (exact)."""
+    if "previous" not in cache:
+        cache["previous"] = previous_equal(values)
+    return pl.Series(range_distinct(cache["previous"], window.a, window.b))
+
+
+def spread(root: bool) -> Kernel:
+    """Sample variance, or standard deviation when ``root``; null below two values."""
+
+    def kernel(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+        variance = range_variance(physical(values), window.a, window.b)
+        return pl.Series(np.sqrt(variance) if root else variance).fill_nan(None)
+
+    return kernel
+
+
+def extreme(largest: bool) -> Kernel:
+    """Maximum when ``largest``, else minimum; strings compare by their dense rank among the column's values."""
+
+    def kernel(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
+        a, b = window.a, window.b
         if values.dtype == pl.String:
             if "ranks" not in cache:
                 uniques = values.unique().sort()
                 cache["ranks"] = (uniques, values.rank("dense").cast(pl.Int64).to_numpy() - 1)
             uniques, ranks = cache["ranks"]
-            best = range_extreme(ranks, a, b, largest=name == "max")
+            best = range_extreme(ranks, a, b, largest=largest)
             return uniques.gather(pl.Series(np.where(b > a, best, 0))) if len(uniques) else values.clear(len(a))
-        return pl.Series(range_extreme(physical(values), a, b, largest=name == "max")).cast(values.dtype)
-    raise NotImplementedError(f"aggregation {name!r} has no offline kernel")
+        return pl.Series(range_extreme(physical(values), a, b, largest=largest)).cast(values.dtype)
+
+    return kernel
 
 
 def physical(values: pl.Series) -> np.ndarray:

@@ -1,4 +1,4 @@
-"""Window aggregations over one key's ``ColumnIndex``: one small function per spec, built once per state.
+"""Online window aggregations over one key's ``ColumnIndex``: one small closure per spec, built once per state.
 
 Each aggregator takes ``(index, a, z)``: the column's derived arrays and the rank range ``[a, z)`` of the
 non-null values in the window. Ints are exact (Python ints). Float sums come from prefix sums only when a
@@ -6,6 +6,8 @@ running error bound proves them within ``_TOLERANCE`` (relative) of the exact wi
 old values next to tiny recent ones, a small window sum after a large history, cancelling values) they are
 recomputed from the window's values with ``math.fsum``: exactness beats speed, and the recomputation only
 touches the window's own values.
+
+The registry binds one ``OnlineFactory`` to each aggregation; the factories here are its implementations.
 """
 
 from __future__ import annotations
@@ -17,28 +19,30 @@ from fractions import Fraction
 from typing import Any
 
 from fdag._aggregations.column_index import ColumnIndex
-from fdag._aggregations.registry import Aggregation
 from fdag._values.types import FType, coerce_value
 
 Aggregator = Callable[[ColumnIndex, int, int], Any]
-Factory = Callable[[Any], Aggregator]  # the empty-window value -> the aggregator (one closure per spec)
+Factory = Callable[[Any], Aggregator]  # the empty-window value -> the aggregator
+# (empty-window value, whether the values are ints or bools, the aggregation's n) -> the aggregator of one spec
+OnlineFactory = Callable[[Any, bool, "int | None"], Aggregator]
 
 _UNIT = 2.0**-53  # unit roundoff of float64
-# Accepted relative error of a prefix-sum result: far inside DESIGN §2's 1e-6 (and the 1e-9 that
+# Accepted relative error of a prefix-sum result: far inside the promised 1e-6 (and the 1e-9 that
 # ``fdag.check`` asks of the engines), so online and offline agree wherever the offline result is exact.
 _TOLERANCE = 1e-10
 
 
-def make_aggregator(agg: Aggregation, empty: Any, returns: FType, exact: bool) -> Aggregator:
-    """The aggregator ``aggregate(index, a, z)`` of ``agg`` with empty-window value ``empty`` for nodes of type
-    ``returns``; ``exact`` when its values are ints or bools."""
-    empty = _typed(empty, returns)
-    if agg.name == "last_n":
-        return _last_n(agg.n or 0, empty)
-    return (_FACTORIES[agg.name, exact] if agg.name in ("sum", "mean", "std", "var") else _FACTORIES[agg.name])(empty)
+def plain(factory: Factory) -> OnlineFactory:
+    """The online factory of an aggregation that needs neither its values' exactness nor an ``n``."""
+    return lambda empty, exact, n: factory(empty)
 
 
-def _typed(value: Any, returns: FType) -> Any:
+def by_exactness(exact: Factory, inexact: Factory) -> OnlineFactory:
+    """The online factory using ``exact`` over int or bool values and ``inexact`` over floats."""
+    return lambda empty, is_exact, n: (exact if is_exact else inexact)(empty)
+
+
+def typed_empty(value: Any, returns: FType) -> Any:
     """The empty-window value in the node's type (a float sum's empty ``0`` is ``0.0``, as in a Float64 column)."""
     try:
         return coerce_value(value, returns)
@@ -46,7 +50,7 @@ def _typed(value: Any, returns: FType) -> Any:
         return value
 
 
-def _count(empty: Any) -> Aggregator:
+def count(empty: Any) -> Aggregator:
     """Number of non-null values."""
 
     def count(index: ColumnIndex, a: int, z: int) -> Any:
@@ -55,7 +59,7 @@ def _count(empty: Any) -> Aggregator:
     return count
 
 
-def _distinct(empty: Any) -> Aggregator:
+def distinct_count(empty: Any) -> Aggregator:
     """Number of distinct non-null values (exact: a set of the window's values)."""
 
     def distinct(index: ColumnIndex, a: int, z: int) -> Any:
@@ -64,18 +68,19 @@ def _distinct(empty: Any) -> Aggregator:
     return distinct
 
 
-def _last_n(n: int, empty: Any) -> Aggregator:
+def last_n(empty: Any, exact: bool, n: int | None) -> Aggregator:
     """The newest ``n`` values, newest last."""
+    size = n or 0
 
-    def last_n(index: ColumnIndex, a: int, z: int) -> Any:
+    def newest(index: ColumnIndex, a: int, z: int) -> Any:
         if z > a:
-            return index.values[max(a, z - n) : z]
+            return index.values[max(a, z - size) : z]
         return list(empty) if isinstance(empty, list) else empty  # a fresh list: callers may mutate results
 
-    return last_n
+    return newest
 
 
-def _first(empty: Any) -> Aggregator:
+def first(empty: Any) -> Aggregator:
     """The oldest value by (timestamp, id)."""
 
     def first(index: ColumnIndex, a: int, z: int) -> Any:
@@ -84,7 +89,7 @@ def _first(empty: Any) -> Aggregator:
     return first
 
 
-def _last(empty: Any) -> Aggregator:
+def last(empty: Any) -> Aggregator:
     """The newest value by (timestamp, id)."""
 
     def last(index: ColumnIndex, a: int, z: int) -> Any:
@@ -93,7 +98,7 @@ def _last(empty: Any) -> Aggregator:
     return last
 
 
-def _extreme(stack_of: Callable[[ColumnIndex], list[int]], reduce: Callable[[list[Any]], Any]) -> Factory:
+def extreme(stack_of: Callable[[ColumnIndex], list[int]], reduce: Callable[[list[Any]], Any]) -> Factory:
     """Min or max: a monotonic stack when the window reaches the newest value, else a scan of the window."""
 
     def factory(empty: Any) -> Aggregator:
@@ -111,7 +116,7 @@ def _extreme(stack_of: Callable[[ColumnIndex], list[int]], reduce: Callable[[lis
     return factory
 
 
-def _sum_exact(empty: Any) -> Aggregator:
+def sum_exact(empty: Any) -> Aggregator:
     """Exact sum of int or bool values."""
 
     def sum_exact(index: ColumnIndex, a: int, z: int) -> Any:
@@ -123,7 +128,7 @@ def _sum_exact(empty: Any) -> Aggregator:
     return sum_exact
 
 
-def _sum_float(empty: Any) -> Aggregator:
+def sum_float(empty: Any) -> Aggregator:
     """Sum of float values, within ``_TOLERANCE`` of the exact sum."""
 
     def sum_float(index: ColumnIndex, a: int, z: int) -> Any:
@@ -159,7 +164,7 @@ def _exact_sum(values: list[float]) -> float:
             return math.inf if exact > 0 else -math.inf
 
 
-def _mean_exact(empty: Any) -> Aggregator:
+def mean_exact(empty: Any) -> Aggregator:
     """Mean of int or bool values: an exact sum divided once."""
 
     def mean_exact(index: ColumnIndex, a: int, z: int) -> Any:
@@ -171,7 +176,7 @@ def _mean_exact(empty: Any) -> Aggregator:
     return mean_exact
 
 
-def _mean_float(empty: Any) -> Aggregator:
+def mean_float(empty: Any) -> Aggregator:
     """Mean of float values, from the accurate sum."""
 
     def mean_float(index: ColumnIndex, a: int, z: int) -> Any:
@@ -180,7 +185,7 @@ def _mean_float(empty: Any) -> Aggregator:
     return mean_float
 
 
-def _var_exact(index: ColumnIndex, a: int, z: int) -> float | None:
+def var_exact(index: ColumnIndex, a: int, z: int) -> float | None:
     """Sample variance of ranks ``[a, z)`` of int values: exact integers, one correctly rounded division."""
     n = z - a
     if n < 2:
@@ -190,7 +195,7 @@ def _var_exact(index: ColumnIndex, a: int, z: int) -> float | None:
     return (n * squares - total * total) / (n * (n - 1))
 
 
-def _var_float(index: ColumnIndex, a: int, z: int) -> float | None:
+def var_float(index: ColumnIndex, a: int, z: int) -> float | None:
     """Sample variance of ranks ``[a, z)``: from prefix sums when the error bound allows, else two-pass."""
     n = z - a
     if n < 2:
@@ -216,7 +221,7 @@ def _two_pass_var(values: list[float]) -> float:
     return _exact_sum([(v - mean) * (v - mean) for v in values]) / (n - 1)
 
 
-def _spread(variance: Callable[[ColumnIndex, int, int], float | None], root: bool) -> Factory:
+def spread(variance: Callable[[ColumnIndex, int, int], float | None], root: bool) -> Factory:
     """Sample variance, or standard deviation when ``root``; null below two values."""
 
     def factory(empty: Any) -> Aggregator:
@@ -229,21 +234,3 @@ def _spread(variance: Callable[[ColumnIndex, int, int], float | None], root: boo
         return spread
 
     return factory
-
-
-_FACTORIES: dict[Any, Factory] = {
-    "count": _count,
-    "distinct_count": _distinct,
-    "first": _first,
-    "last": _last,
-    "min": _extreme(lambda index: index.mins, min),
-    "max": _extreme(lambda index: index.maxs, max),
-    ("sum", True): _sum_exact,
-    ("sum", False): _sum_float,
-    ("mean", True): _mean_exact,
-    ("mean", False): _mean_float,
-    ("var", True): _spread(_var_exact, root=False),
-    ("var", False): _spread(_var_float, root=False),
-    ("std", True): _spread(_var_exact, root=True),
-    ("std", False): _spread(_var_float, root=True),
-}

@@ -19,6 +19,7 @@ from urllib.parse import quote
 import polars as pl
 
 from fdag._dag.plan import Plan
+from fdag._values.atomic import write_parquet_atomically
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr, to_polars
 from fdag._values.results import FrameResult
@@ -215,16 +216,7 @@ class Backfill:
         file.parent.mkdir(parents=True, exist_ok=True)
         temporary = file.parent / f"{_TEMPORARY}{os.getpid()}.tmp"
         meta = json.dumps(self.metadata(partition), sort_keys=True)
-        try:
-            with open(temporary, "wb") as handle:
-                rows.write_parquet(handle, metadata={METADATA_KEY: meta})
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, file)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_directory(file.parent)
+        write_parquet_atomically(rows, file, temporary, {METADATA_KEY: meta})
 
     def remove_temporaries(self) -> None:
         """Delete in-flight files a killed run left behind (they would break readers of the directory)."""
@@ -234,24 +226,26 @@ class Backfill:
 
 def visible_events(plan: Plan, name: str, events: pl.LazyFrame, batch: Batch,
                    rows: pl.DataFrame | None = None) -> pl.LazyFrame:
-    """The events of source ``name`` that the batch's windows can see: ``[first - longest window, last]``.
+    """The events of source ``name`` that the batch's windows and lookups can see: ``[first - longest window,
+    last]``, with no lower bound when a lookup reads the source (its newest row may be arbitrarily old).
 
-    Window sources are cut to that time range (and, given ``rows``, to the keys those rows ask about); a source
-    the plan reads otherwise is passed whole. Nothing a window of the partition needs is ever cut.
+    Sources are cut to that time range (and, given ``rows``, to the keys those rows ask about); a source the
+    plan does not read is passed whole. Nothing a window or lookup of the partition needs is ever cut.
     """
-    specs = plan.windows.get(name)
-    if not specs:
+    source = plan.sources.get(name)
+    if source is None:
         return events
-    source, schema = specs[0].source, events.collect_schema()
+    schema = events.collect_schema()
     stamp = schema.get(source.timestamp)
     if not isinstance(stamp, pl.Datetime):  # FrameDriver.evaluate names the problem
         return events
     if batch.first is None or batch.last is None:
         return events.head(0)
-    longest = max(spec.over for spec in specs)
     ts = pl.col(source.timestamp)
-    cut = events.filter(ts >= instant_literal(batch.first - longest, stamp),
-                        ts <= instant_literal(batch.last, stamp))
+    cut = events.filter(ts <= instant_literal(batch.last, stamp))
+    if name not in plan.lookups:
+        longest = max(spec.over for spec in plan.windows[name])
+        cut = cut.filter(ts >= instant_literal(batch.first - longest, stamp))
     if rows is not None and source.key in rows.columns and source.key in schema:
         keys = rows.get_column(source.key).cast(schema[source.key], strict=False).drop_nulls().unique()
         cut = cut.filter(pl.col(source.key).is_in(keys.implode()))
@@ -295,13 +289,3 @@ def merge_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
     for e in errors:
         counts[(e.node, e.type, e.message)] = counts.get((e.node, e.type, e.message), 0) + e.count
     return [ErrorRecord(node, kind, message, count) for (node, kind, message), count in counts.items()]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: a directory's entries are flushed by fsync on the directory)."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-

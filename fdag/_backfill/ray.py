@@ -52,9 +52,9 @@ def ensure_ray(ray: Any, workers: int | None) -> int:
 
 
 def bucket_source(job: Backfill) -> Source | None:
-    """The window source whose key splits the spine: the first (by name) whose key is a spine column."""
+    """The window or lookup source whose key splits the spine: the first (by name) whose key is a spine column."""
     spine = job.spine.collect_schema()
-    keyed = [job.frame.plan.sources[name] for name in sorted(job.frame.plan.windows)]
+    keyed = [job.frame.plan.sources[name] for name in sorted(job.frame.plan.sources)]
     return next((source for source in keyed if source.key in spine), None)
 
 
@@ -68,8 +68,9 @@ def bucket_expr(source: Source, schema: pl.Schema, buckets: int, what: str) -> p
 def split_events(ray: Any, job: Backfill, by: Source | None, buckets: int) -> dict[str, list[Any]]:
     """Per source, what each bucket's tasks read: a Parquet path (scanned in the task) or one object per bucket.
 
-    In-memory events of a window source keyed like the spine's buckets are split by key once and put in the object
-    store, so a task never copies other buckets'; any other source is shared whole (its windows ask other keys).
+    In-memory events of a window or lookup source keyed like the spine's buckets are split by key once and put in
+    the object store, so a task never copies other buckets'; any other source is shared whole (it is read for
+    other keys).
     """
     split: dict[str, list[Any]] = {}
     for name, events in job.sources.items():
@@ -78,7 +79,7 @@ def split_events(ray: Any, job: Backfill, by: Source | None, buckets: int) -> di
             continue
         frame = events.collect()
         source = job.frame.plan.sources.get(name)
-        same_key = (by is not None and source is not None and name in job.frame.plan.windows
+        same_key = (by is not None and source is not None
                     and source.key == by.key and source.key_type == by.key_type)
         if not same_key:
             split[name] = [ray.put(frame)] * buckets

@@ -8,7 +8,6 @@ from pathlib import Path
 from typing import Any, Literal
 
 import polars as pl
-from tqdm.auto import tqdm
 
 from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
 from fdag._values.calls import ErrorRecord
@@ -35,6 +34,8 @@ def backfill(
     batch_rows: int = 1_000_000,
 ) -> BackfillReport:
     """Compute and write every partition that is missing or out of date; see ``FrameDriver.backfill``."""
+    from tqdm.auto import tqdm  # here, not at the top: `import fdag` must stay cheap for model services
+
     started = time.perf_counter()
     if engine == "local":
         run_batches = local_results

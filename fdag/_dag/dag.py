@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import graphlib
+import heapq
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
-
-import networkx as nx
 
 from fdag._dag import validate as rules
 from fdag._dag.discovery import discover, module_functions
@@ -23,31 +23,42 @@ from fdag.errors import DagError, Problem
 class Dag:
     """A validated DAG of features. Build it with ``Dag.from_modules(module, ...)``.
 
+    Every public function defined in the modules is a node named like the function; each parameter is the node
+    of that name or, when no function produces it, a request input (``inputs``). Building checks the whole DAG
+    at once (annotations, types on every edge, cycles, names, ``as_of``) and raises one ``DagError`` listing
+    every problem. The DAG is immutable: both engines run plans sliced from it.
+
+    Parameters
+    ----------
+    nodes
+        Name → ``Node``, as discovery made them (``from_modules`` is the way to build one).
+    problems
+        Problems discovery already found; they are raised together with the DAG's own.
+
     Example::
 
+        import fdag
+        from fdag.demo import fraud
+
         dag = fdag.Dag.from_modules(fraud)
-        dag.version("amount_vs_mean_10d"); print(dag.to_dot())
+        print(len(dag.nodes), sorted(dag.inputs))   # 17 ['amount', 'merchant', 'user_id']
+        print(dag.upstream("burst_ratio"))          # ['spend_count_1h', 'spend_count_5m']
     """
 
     def __init__(self, nodes: Mapping[str, Node], problems: Iterable[Problem] = ()) -> None:
         found = list(problems)
-        graph = nx.DiGraph()
-        for node in nodes.values():
-            graph.add_node(node.name)
-            for param in node.params:
-                if param in nodes:
-                    graph.add_edge(param, node.name)
+        self._parents = {name: [p for p in node.params if p in nodes] for name, node in nodes.items()}
+        order = _topological_order(self._parents)
         inputs, input_problems = rules.input_types(nodes)
         found += [
             *rules.reserved_as_of(nodes.values()),
-            *rules.cycles(graph, nodes),
+            *(rules.cycles(self._parents, nodes) if order is None else ()),
             *rules.edge_types(nodes),
             *input_problems,
         ]
-        if found:
+        if found or order is None:
             raise DagError(found)
-        self._graph = graph
-        self._order = list(nx.lexicographical_topological_sort(graph))
+        self._order = order
         self.nodes: Mapping[str, Node] = MappingProxyType({name: nodes[name] for name in self._order})
         self.inputs: Mapping[str, FType] = MappingProxyType(inputs)
         self._versions = compute_versions(self._order, nodes)
@@ -55,14 +66,33 @@ class Dag:
 
     @classmethod
     def from_modules(cls, *modules: ModuleType) -> Dag:
-        """Discover every public function defined in ``modules`` and validate the DAG, listing every problem."""
+        """Discover every public function defined in ``modules`` and validate the DAG, listing every problem.
+
+        Imported functions and ``_private`` helpers are not nodes. A name defined by two modules is a problem.
+
+        Parameters
+        ----------
+        modules
+            The feature modules, at least one.
+
+        Example::
+
+            import fdag
+            from fdag.demo import fraud, payment
+
+            dag = fdag.Dag.from_modules(payment)
+            try:
+                fdag.Dag.from_modules(fraud, payment)    # both define hour_of_day
+            except fdag.DagError as error:
+                print(error.problems[0].feature)          # hour_of_day
+        """
         if not modules:
             raise DagError([Problem("<none>", "", "cannot be built: no modules were given",
                                     "pass the modules that define your features")])
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
-            for func in module_functions(module):
+            for func in module_functions(module, problems):
                 for node in discover(func, problems):
                     by_name.setdefault(node.name, []).append(node)
         problems += rules.duplicate_names(by_name)
@@ -70,28 +100,59 @@ class Dag:
 
     @property
     def sources(self) -> Mapping[str, Source]:
-        """Every source a window node of this DAG reads, by name."""
-        return {n.window.source.name: n.window.source for n in self.nodes.values() if n.window is not None}
+        """Every source a window or lookup node of this DAG reads, by name."""
+        return {n.source.name: n.source for n in self.nodes.values() if n.source is not None}
 
     def version(self, name: str) -> str:
-        """Short hash of the node's code, decorator arguments and upstream versions."""
+        """Short hash of the node's code, decorator arguments and upstream versions.
+
+        Twelve hex digits over the normalised code (syntax tree without docstring, comments or layout), the module
+        constants and private helpers it reads, its decorator arguments, its type and its upstream versions:
+        changing one function changes its version and every version downstream, nothing else.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+        """
         self._require([name])
         return self._versions[name]
 
     def upstream(self, name: str) -> list[str]:
-        """Every node ``name`` depends on, directly or not, in dependency order."""
+        """Every node ``name`` depends on, directly or not, in dependency order.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+        """
         self._require([name])
-        ancestors = nx.ancestors(self._graph, name)
+        ancestors = self._ancestors(name)
         return [n for n in self._order if n in ancestors]
 
     def lineage(self, name: str) -> Lineage:
-        """Which upstream nodes, request inputs and sources (with versions) the node is made from."""
+        """Which upstream nodes, request inputs and sources (with versions) the node is made from.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+
+        Example::
+
+            import fdag
+            from fdag.demo import fraud
+
+            lineage = fdag.Dag.from_modules(fraud).lineage("burst_ratio")
+            print(sorted(lineage.upstream))   # ['spend_count_1h', 'spend_count_5m']
+            print(lineage.sources)            # {'transactions': 'user_id'}: the source and its key
+        """
         self._require([name])
         if name not in self._lineage:
             upstream = self.upstream(name)
             reads = [self.nodes[n] for n in [*upstream, name]]
             params = {p for node in reads for p in node.params}
-            sources = {n.window.source.name: n.window.source.key for n in reads if n.window is not None}
+            sources = {n.source.name: n.source.key for n in reads if n.source is not None}
             inputs = {p: str(self.inputs[p]) for p in sorted(params) if p in self.inputs}
             if AS_OF in params:
                 inputs[AS_OF] = "datetime"
@@ -100,22 +161,56 @@ class Dag:
         return self._lineage[name]
 
     def plan(self, outputs: Sequence[str] | None = None) -> Plan:
-        """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``."""
+        """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``.
+
+        The plan is immutable and is what ``RowDriver`` and ``FrameDriver`` compile; neither engine sees the rest.
+
+        Parameters
+        ----------
+        outputs
+            The features wanted, in order (a single name is read as one output); ``None``: every node.
+        """
         wanted = tuple(self._order if outputs is None else outputs)
         if isinstance(outputs, str):
             wanted = (outputs,)
         self._require(wanted)
-        needed = set(wanted).union(*(nx.ancestors(self._graph, name) for name in wanted))
+        needed = set(wanted).union(*map(self._ancestors, wanted))
         lineage = {name: self.lineage(name) for name in wanted}
         return build_plan(wanted, self._order, self.nodes, self.inputs, needed, lineage, self._versions)
 
     def to_dot(self, outputs: Iterable[str] | None = None) -> str:
-        """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run."""
+        """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run.
+
+        Request inputs are ellipses, sources are their own nodes, features are boxes whose tooltip holds their tags,
+        version and ``file:line``.
+
+        Parameters
+        ----------
+        outputs
+            Draw only these features and what they need; ``None``: the whole DAG.
+        """
         plan = self.plan(None if outputs is None else list(outputs))
         return dag_to_dot(plan)
 
     def render(self, path: str | Path, outputs: Iterable[str] | None = None) -> Path:
-        """Render to an image with Graphviz; the format follows the suffix (``.svg``, ``.png``, ``.pdf``)."""
+        """Render to an image with Graphviz; the format follows the suffix (``.svg``, ``.png``, ``.pdf``).
+
+        Needs Graphviz's ``dot`` program; ``.dot`` writes the DOT text itself. Returns the path written.
+
+        Parameters
+        ----------
+        path
+            The file to write; its suffix picks the format.
+        outputs
+            Draw only these features and what they need; ``None``: the whole DAG.
+
+        Example::
+
+            import fdag
+            from fdag.demo import payment
+
+            fdag.Dag.from_modules(payment).render("payment.svg", outputs=["risk_score"])
+        """
         return render_dot(self.to_dot(outputs), Path(path))
 
     def _repr_svg_(self) -> str:
@@ -124,6 +219,17 @@ class Dag:
 
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()
 
+    def _ancestors(self, name: str) -> set[str]:
+        """Every node ``name`` depends on, directly or not."""
+        found: set[str] = set()
+        todo = list(self._parents[name])
+        while todo:
+            parent = todo.pop()
+            if parent not in found:
+                found.add(parent)
+                todo += self._parents[parent]
+        return found
+
     def _require(self, names: Iterable[str]) -> None:
         problems = rules.unknown_outputs(names, self.nodes)
         if problems:
@@ -131,3 +237,23 @@ class Dag:
 
     def __repr__(self) -> str:
         return f"Dag({len(self.nodes)} nodes, inputs={list(self.inputs)})"
+
+
+def _topological_order(parents: Mapping[str, Sequence[str]]) -> list[str] | None:
+    """Dependencies first, the smallest name first among the ready nodes (so the order is deterministic);
+    ``None`` when there is a cycle (``validate.cycles`` then names it)."""
+    sorter = graphlib.TopologicalSorter(parents)
+    try:
+        sorter.prepare()
+    except graphlib.CycleError:
+        return None
+    ready = list(sorter.get_ready())
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        name = heapq.heappop(ready)
+        order.append(name)
+        sorter.done(name)
+        for child in sorter.get_ready():
+            heapq.heappush(ready, child)
+    return order

@@ -43,9 +43,12 @@ def dag_to_dot(plan: Plan) -> str:
                                                node.location) if part)
         label = f"{node.name}\n{node.returns}"
         attrs = {"label": label, "shape": "box", "tooltip": tooltip}
+        how = None
         if node.window is not None:
-            spec = node.window
-            how = f"{spec.agg.label} over {spec.over_label}" if spec.lag is None else f"lookup, lag {spec.lag}"
+            how = f"{node.window.agg.label} over {node.window.over_label}"
+        elif node.lookup is not None:
+            how = f"lookup, {node.lookup.label}"
+        if how is not None:
             attrs["label"] = f"{node.name}\n{how}\n{node.returns}"
             attrs.update(style="filled", fillcolor="#e8f0fe")
         if node.name in outputs:
@@ -53,8 +56,8 @@ def dag_to_dot(plan: Plan) -> str:
         lines.append(f"  {_quote(node.name)} [{_attrs(**attrs)}];")
     planned = set(plan.node_names)
     for node in plan.nodes:
-        if node.window is not None:
-            lines.append(f"  {_quote('source:' + node.window.source.name)} -> {_quote(node.name)};")
+        if node.source is not None:
+            lines.append(f"  {_quote('source:' + node.source.name)} -> {_quote(node.name)};")
         for param in node.params:
             origin = param if param in planned else f"input:{param}"
             lines.append(f"  {_quote(origin)} -> {_quote(node.name)};")

@@ -1,4 +1,4 @@
-"""Nodes: one feature of the DAG, with its function, typed parameters, tags and (for windows) its spec."""
+"""Nodes: one feature of the DAG, with its function, typed parameters, tags and (for windows, lookups) its spec."""
 
 from __future__ import annotations
 
@@ -6,7 +6,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._declare.source import Source
 from fdag._values.types import FType
 
 AS_OF = "as_of"
@@ -14,7 +15,40 @@ AS_OF = "as_of"
 
 @dataclass(frozen=True)
 class Node:
-    """A feature: its value is ``function(*params)`` (a window node aggregates the function over events)."""
+    """A feature: its value is ``function(*params)``; a window node aggregates the function over events, a lookup
+    node applies it to one source row.
+
+    Discovery makes them (``dag.nodes`` maps each name to its node); they are immutable.
+
+    Parameters
+    ----------
+    name
+        The node's name: the output column.
+    function
+        The decorated Python function.
+    params
+        Each dependency (a node or a request input; for a window or lookup, the source's key and ``as_of``) →
+        the type the function expects.
+    returns
+        The node's type (for a window: the aggregation's).
+    location
+        ``path/to/module.py:LINE`` of the function, for messages.
+    doc
+        The function's docstring.
+    tags
+        Its ``@fdag.tag`` metadata.
+    window, lookup
+        The window or lookup spec of such a node; ``None`` for a plain feature.
+
+    Example::
+
+        import fdag
+        from fdag.demo import fraud
+
+        node = fdag.Dag.from_modules(fraud).nodes["spend_mean_10d"]
+        print(node.kind, node.returns, node.source.name, sorted(node.params))
+        # window float | None transactions ['as_of', 'user_id']
+    """
 
     name: str
     function: Callable[..., Any] = field(repr=False)
@@ -24,10 +58,17 @@ class Node:
     doc: str = ""
     tags: Mapping[str, Any] = field(default_factory=dict)
     window: WindowSpec | None = None
+    lookup: LookupSpec | None = None
 
     @property
     def kind(self) -> str:
         """``"window"``, ``"lookup"`` or ``"feature"``."""
-        if self.window is None:
-            return "feature"
-        return "window" if self.window.lag is None else "lookup"
+        if self.window is not None:
+            return "window"
+        return "feature" if self.lookup is None else "lookup"
+
+    @property
+    def source(self) -> Source | None:
+        """The source a window or lookup node reads (None for other features)."""
+        spec = self.window or self.lookup
+        return None if spec is None else spec.source

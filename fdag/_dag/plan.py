@@ -4,37 +4,42 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import timedelta
 
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import AS_OF, Node
-from fdag._dag.specs import WindowSpec, clock_spec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._values.types import FType
 
 
 @dataclass(frozen=True)
-class WindowGroup:
-    """Specs over one source queried at one instant: ``as_of`` for windows, ``as_of - lag`` for lookups."""
+class Clocks:
+    """What caps a node's as-of below the request's ``as_of``: the watermark of each window source upstream, and
+    the as-of of each lookup value upstream (the timestamp of the row it read)."""
 
-    source: Source
-    lag: timedelta
-    specs: tuple[WindowSpec, ...]
+    sources: frozenset[str] = frozenset()
+    lookups: frozenset[str] = frozenset()
+
+    def __or__(self, other: Clocks) -> Clocks:
+        return Clocks(self.sources | other.sources, self.lookups | other.lookups)
+
+    def __bool__(self) -> bool:
+        """Whether anything caps the as-of: false for a node computed from request inputs alone."""
+        return bool(self.sources or self.lookups)
 
 
 @dataclass(frozen=True)
 class Plan:
-    """What to compute for ``outputs``: the needed nodes in dependency order, inputs, windows and lineage."""
+    """What to compute for ``outputs``: the needed nodes in dependency order, inputs, windows, lookups, lineage."""
 
     outputs: tuple[str, ...]
     nodes: tuple[Node, ...]  # topological order; only what the outputs need
     inputs: Mapping[str, FType]  # request inputs the nodes read (``as_of`` excluded)
     uses_as_of: bool
-    windows: Mapping[str, tuple[WindowSpec, ...]]  # source name -> its window and lookup nodes' specs
-    groups: tuple[WindowGroup, ...]  # what the engines compute: the specs above plus lookup clocks, by instant
-    sources: Mapping[str, Source]
-    # node -> the clocks capping its as-of: a source name (its watermark) or a lookup clock spec (its row's time)
-    clocks: Mapping[str, frozenset[str]]
+    windows: Mapping[str, tuple[WindowSpec, ...]]  # source name -> its window nodes' specs
+    lookups: Mapping[str, tuple[LookupSpec, ...]]  # source name -> its lookup nodes' specs
+    sources: Mapping[str, Source]  # every source a window or lookup reads
+    clocks: Mapping[str, Clocks]  # node -> what caps its as-of
     lineage: Mapping[str, Lineage]
     versions: Mapping[str, str]
 
@@ -57,31 +62,29 @@ def build_plan(
     planned = tuple(nodes[name] for name in order if name in needed)
     params = {param for node in planned for param in node.params}
     windows: dict[str, list[WindowSpec]] = {}
-    groups: dict[tuple[str, timedelta], list[WindowSpec]] = {}
+    lookups: dict[str, list[LookupSpec]] = {}
     sources: dict[str, Source] = {}
-    clocks: dict[str, frozenset[str]] = {}
+    clocks: dict[str, Clocks] = {}
     for node in planned:
-        spec = node.window
-        if spec is None:
-            clocks[node.name] = frozenset().union(*(clocks.get(p, frozenset()) for p in node.params))
-            continue
-        windows.setdefault(spec.source.name, []).append(spec)
-        sources[spec.source.name] = spec.source
-        group = groups.setdefault((spec.source.name, spec.lag or timedelta(0)), [])
-        group.append(spec)
-        if spec.lag is None:
-            clocks[node.name] = frozenset([spec.source.name])
+        if node.window is not None:
+            windows.setdefault(node.window.source.name, []).append(node.window)
+            clocks[node.name] = Clocks(sources=frozenset([node.window.source.name]))
+        elif node.lookup is not None:
+            lookups.setdefault(node.lookup.source.name, []).append(node.lookup)
+            clocks[node.name] = Clocks(lookups=frozenset([node.name]))
         else:
-            clock = clock_spec(spec)
-            group.append(clock)
-            clocks[node.name] = frozenset([clock.node])
+            clocks[node.name] = Clocks()
+            for param in node.params:
+                clocks[node.name] |= clocks.get(param, Clocks())
+        if node.source is not None:
+            sources[node.source.name] = node.source
     return Plan(
         outputs=outputs,
         nodes=planned,
         inputs={name: ftype for name, ftype in inputs.items() if name in params},
         uses_as_of=AS_OF in params,
         windows={name: tuple(specs) for name, specs in windows.items()},
-        groups=tuple(WindowGroup(sources[name], lag, tuple(specs)) for (name, lag), specs in groups.items()),
+        lookups={name: tuple(specs) for name, specs in lookups.items()},
         sources=sources,
         clocks=clocks,
         lineage={name: lineage[name] for name in outputs},

@@ -5,13 +5,18 @@ from __future__ import annotations
 import typing
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import timedelta
 from typing import Any, Literal
 
-from fdag._aggregations.registry import EMPTY_VALUES, Aggregation
-from fdag._declare.lookup import LookupDecl
+from fdag._aggregations.registry import Aggregation
 from fdag._declare.source import Source
 from fdag._values.types import FType, ftype_of
+
+
+def _column_types(function: Callable[..., Any], params: tuple[str, ...]) -> dict[str, FType]:
+    """The per-event function's parameters (source columns) with the types it declares."""
+    hints = typing.get_type_hints(function)
+    return {column: ftype_of(hints[column]) for column in params}
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,6 @@ class WindowSpec:
     closed: Literal["left", "both"]
     default: Any
     returns: FType
-    lag: timedelta | None = None  # set for lookups: the value is as of ``as_of - lag``
 
     @property
     def value_column(self) -> str:
@@ -38,54 +42,50 @@ class WindowSpec:
 
     def event_params(self) -> dict[str, FType]:
         """The per-event function's parameters (source columns) with the types it declares."""
-        hints = typing.get_type_hints(self.function)
-        return {column: ftype_of(hints[column]) for column in self.params}
+        return _column_types(self.function, self.params)
 
     @property
     def empty_value(self) -> Any:
-        """The value of an empty window: ``default=`` if given, else DESIGN §1's (0 for count/sum, else null)."""
-        if self.default is not None:
-            return self.default
-        return [] if self.agg.name == "last_n" else EMPTY_VALUES.get(self.agg.name)
+        """The value of an empty window: ``default=`` if given, else the aggregation's (0 for count/sum, [] for
+        last_n, else null)."""
+        return self.default if self.default is not None else self.agg.empty
 
 
-ALL_HISTORY = timedelta(days=365 * 1000)  # "every row before the instant": longer than any real history
-CLOCK_PREFIX = "__as_of__"
+@dataclass(frozen=True)
+class LookupSpec:
+    """One lookup node, fully resolved: the newest row of its key with ``ts <= as_of - lag``, read through
+    ``function``.
 
-
-def event_time(ts: datetime) -> datetime:
-    """The per-row value of a lookup's clock: the row's own timestamp."""
-    return ts
-
-
-def lookup_spec(node: str, decl: LookupDecl, func: Callable[..., Any], params: tuple[str, ...],
-                returns: FType) -> WindowSpec:
-    """The window spec computing a lookup node: ``last`` of the per-row value wrapped in a one-item list.
-
-    Windows skip null values, but a lookup must take the newest row even when its value is null; wrapping makes
-    every row's value non-null, and the engines unwrap the result (see ``wrap_row`` and ``unwrap``).
+    The row is too old when ``max_age`` is set and ``ts < as_of - lag - max_age``; with no row, or a too old
+    one, the value is ``default``. The value's as-of is the row's timestamp; a default's is
+    ``min(as_of - lag, watermark of the source)`` (unknown, None, when the default is null: nothing was read).
     """
-    wrapped = FType(list, optional=True, item=returns.nullable())
-    return WindowSpec(node, decl.source, func, params, returns, Aggregation("last"), ALL_HISTORY, "history",
-                      "both", None, wrapped, decl.lag)
 
+    node: str
+    source: Source
+    function: Callable[..., Any] = field(compare=False)
+    params: tuple[str, ...]  # source columns the per-row function reads
+    value_type: FType  # the per-row function's return type
+    lag: timedelta
+    max_age: timedelta | None
+    default: Any  # already in the canonical form of ``returns`` (e.g. an int default of a float lookup is a float)
+    returns: FType  # the node's type
 
-def is_lookup_value(spec: WindowSpec) -> bool:
-    """Whether the spec computes a lookup's value (wrapped), rather than a window or a lookup's clock."""
-    return spec.lag is not None and spec.function is not event_time
+    @property
+    def value_column(self) -> str:
+        """The events-frame column holding the per-row value (one per lookup node)."""
+        return f"__lookup__{self.node}"
 
+    def event_params(self) -> dict[str, FType]:
+        """The per-row function's parameters (source columns) with the types it declares."""
+        return _column_types(self.function, self.params)
 
-def node_type(spec: WindowSpec) -> FType:
-    """The type of the node a spec computes, as the DAG sees it (a lookup's value unwrapped)."""
-    if is_lookup_value(spec):
-        assert spec.returns.item is not None
-        return spec.returns.item
-    return spec.returns
-
-
-def clock_spec(spec: WindowSpec) -> WindowSpec:
-    """The hidden spec giving the timestamp of the row a lookup read: that value's as-of."""
-    source = spec.source
-    return WindowSpec(CLOCK_PREFIX + spec.node, source, event_time, (source.timestamp,), FType(datetime),
-                      Aggregation("last"), ALL_HISTORY, "history", "both", None, FType(datetime, optional=True),
-                      spec.lag)
+    @property
+    def label(self) -> str:
+        """How the node reads its source, for DOT and ``explain()``: ``lookup, lag 1 day, max age 7 days``."""
+        parts = [f"lag {self.lag}"]
+        if self.max_age is not None:
+            parts.append(f"max age {self.max_age}")
+        if self.default is not None:
+            parts.append(f"default {self.default!r}")
+        return ", ".join(parts)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping
-
-import networkx as nx
+from collections.abc import Iterable, Mapping, Sequence
 
 from fdag._dag.node import AS_OF, Node
 from fdag._values.types import FType
@@ -71,8 +69,14 @@ def input_types(nodes: Mapping[str, Node]) -> tuple[dict[str, FType], list[Probl
     return {name: ftype for name, (ftype, _) in sorted(seen.items())}, problems
 
 
-def cycles(graph: nx.DiGraph, nodes: Mapping[str, Node]) -> list[Problem]:
-    """Each cycle once, with its path (``a -> b -> a``)."""
+def cycles(parents: Mapping[str, Sequence[str]], nodes: Mapping[str, Node]) -> list[Problem]:
+    """Each cycle once, with its path (``a -> b -> a``); ``parents`` maps each node to the nodes it reads."""
+    import networkx as nx  # here, not at the top: only a DAG with a cycle pays for importing it
+
+    graph = nx.DiGraph()
+    for name, names in parents.items():
+        graph.add_node(name)
+        graph.add_edges_from((parent, name) for parent in names)
     problems = []
     for component in nx.strongly_connected_components(graph):
         members = sorted(component)

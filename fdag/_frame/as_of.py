@@ -1,4 +1,4 @@
-"""As-of in the vectorized engine: each output's as-of per row, and the leakage guard (DESIGN §3)."""
+"""As-of in the vectorized engine: each output's as-of per row, and the leakage guard."""
 
 from __future__ import annotations
 
@@ -8,7 +8,8 @@ from datetime import datetime
 import polars as pl
 
 from fdag._dag.node import AS_OF
-from fdag._dag.plan import Plan
+from fdag._dag.plan import Clocks, Plan
+from fdag._frame.lookups import as_of_column
 from fdag._values.frames import ROW
 from fdag.errors import PointInTimeError
 
@@ -16,19 +17,18 @@ UTC_MICROS = pl.Datetime("us", "UTC")
 
 
 def as_of_columns(plan: Plan, watermarks: Mapping[str, datetime | None]) -> dict[str, pl.Expr]:
-    """Output → its as-of: the row's ``as_of`` capped by every upstream source's watermark and by the time of
-    every row an upstream lookup read (a lookup clock is a column of the working frame); null when unknown."""
+    """Output → its as-of: the row's ``as_of`` capped by every upstream window source's watermark and by the
+    as-of of every upstream lookup value (a column of the working frame); null when unknown."""
     columns = {}
     for name in plan.outputs:
         instant = pl.col(AS_OF)
-        for clock in sorted(plan.clocks.get(name, ())):
-            if clock in plan.sources:
-                watermark = watermarks.get(clock)
-                limit = pl.lit(None, UTC_MICROS) if watermark is None else pl.lit(watermark, UTC_MICROS)
-            else:
-                limit = pl.col(clock)
-            # min_horizontal skips nulls; an unknown clock makes the as-of unknown.
-            instant = pl.when(limit.is_null()).then(None).otherwise(pl.min_horizontal(instant, limit))
+        clocks = plan.clocks.get(name, Clocks())
+        limits = [pl.lit(watermarks.get(source), UTC_MICROS) for source in sorted(clocks.sources)]
+        limits += [pl.col(as_of_column(node)) for node in sorted(clocks.lookups)]
+        for limit in limits:
+            # min_horizontal skips nulls; an unknown clock (this one or an earlier) makes the as-of unknown.
+            unknown = limit.is_null() | instant.is_null()
+            instant = pl.when(unknown).then(None).otherwise(pl.min_horizontal(instant, limit))
         columns[name] = instant
     return columns
 

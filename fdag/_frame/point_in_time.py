@@ -2,7 +2,8 @@
 
 Events are deduplicated by id, restricted to the keys some request asks about, encoded as one int64 per event
 (dense key code x time span + time offset) and sorted once. Each request's window is then a contiguous range of
-that sorted array, found by binary search on sorted requests; ``fdag._aggregations.offline`` aggregates the ranges.
+that sorted array, found by binary search on sorted requests; each spec's aggregation (its offline kernel, from
+the aggregation registry) aggregates the ranges.
 """
 
 from __future__ import annotations
@@ -14,14 +15,12 @@ from datetime import timedelta
 import numpy as np
 import polars as pl
 
-from fdag._aggregations.offline import aggregate, physical, prefix_sums, range_sum
+from fdag._aggregations.offline import Window
 from fdag._dag.specs import WindowSpec
 from fdag._values.frames import ROW
 
 AS_OF = "as_of"
 _KEY_CODE, _TIME, _EVENT_CODE, _FRAME_ORDER = "__pit_key", "__pit_time", "__pit_code", "__pit_order"
-_ORDERED = ("first", "last", "last_n")
-_PREFIX = ("count", "sum", "mean")
 _MICROSECOND = timedelta(microseconds=1)  # times are integer µs, never calendar units
 
 
@@ -47,7 +46,7 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     source = specs[0].source
     key, event_id = source.key, source.id
     value_columns = list(dict.fromkeys(spec.value_column for spec in specs))
-    ordered = any(spec.agg.name in _ORDERED for spec in specs)
+    ordered = any(spec.agg.kind.ordered for spec in specs)
     asks = requests.select(ROW, key, AS_OF).collect()
     known = asks[key].drop_nulls().unique()
     numbers = pl.Series(np.arange(len(known), dtype=np.int64))
@@ -101,7 +100,7 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
                 continue
             lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
             a, b = (lo, hi) if seen is None else (seen[lo], seen[hi])
-            result = _spec_values(spec, values, a, b, cache)
+            result = spec.agg.aggregate(values, Window(a, b, (spec.over, spec.closed)), cache)
             columns[spec.node] = _finish(spec, result, b > a, valid)
     return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
 
@@ -154,25 +153,6 @@ class _Encoding:
         if self.grid is None:
             return frame.select(pl.col(_KEY_CODE) * self.width + (pl.col(_TIME) - self.origin)).to_series()
         return pl.Series(self(frame[_KEY_CODE].to_numpy(), frame[_TIME].to_numpy()))
-
-
-def _spec_values(spec: WindowSpec, values: pl.Series, a: np.ndarray, b: np.ndarray, cache: dict) -> pl.Series:
-    """One spec's value per (sorted) request, ignoring empty windows (``_finish`` fills them)."""
-    name = spec.agg.name
-    if name == "count":
-        return pl.Series(b - a)
-    if name in ("sum", "mean"):
-        if "prefix" not in cache:
-            cache["prefix"] = prefix_sums(physical(values))
-        window = ("sum", spec.over, spec.closed)  # sum and mean of one window share it
-        if window not in cache:
-            cache[window] = range_sum(cache["prefix"], a, b)
-        total = cache[window]
-        if name == "mean":
-            with np.errstate(divide="ignore", invalid="ignore"):
-                return pl.Series(total / np.maximum(b - a, 1))
-        return pl.Series(total)
-    return aggregate(spec.agg, values, (a, b), cache)
 
 
 def _finish(spec: WindowSpec, values: pl.Series, nonempty: np.ndarray, valid: np.ndarray) -> pl.Series:

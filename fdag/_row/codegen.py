@@ -1,8 +1,9 @@
 """Compile a plan into one straight-line Python function: the row engine's hot path.
 
 The generated code reads each request input once, checks its type with a class test (coercing only when the
-test fails), calls every feature in dependency order with DESIGN §2's null and error rules inlined, and reads
-window values from one state query per source. No dicts of intermediate results, no per-call interpretation.
+test fails), calls every feature in dependency order with the null and error rules inlined, and reads window
+and lookup values from one query per state (a source read by both has two, queried under one lock). No dicts of
+intermediate results, no per-call interpretation.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fdag._dag.plan import Plan
-from fdag._dag.specs import CLOCK_PREFIX, is_lookup_value, node_type
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import ErrorRecord, return_error
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
@@ -37,13 +38,15 @@ def _fast_test(ftype: FType, var: str) -> str:
 
 
 def compile_plan(
-    plan: Plan, states: Sequence[Any], errors: str, locks: Mapping[str, Any], context: VectorContext
+    plan: Plan, windows: Mapping[str, Any], lookups: Mapping[str, Any], errors: str, locks: Mapping[str, Any],
+    context: VectorContext,
 ) -> Compiled:
     """Generate and compile ``compute(request, as_of) -> FeatureVector`` for ``plan``.
 
-    ``states`` holds one window state per ``plan.groups`` entry; the vector's clocks map each source to its
-    watermark and each lookup clock to the time of the row it read (what its as-of needs). ``locks`` holds a lock
-    for each source with several states; their queries run under it.
+    ``windows`` and ``lookups`` map each source of ``plan.windows`` / ``plan.lookups`` to its window or lookup
+    state; the vector gets each window source's watermark and each lookup value's as-of (what the as-of of
+    the nodes downstream needs). ``locks`` holds a lock for each source with several states; their queries run
+    under it.
     """
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
     lines = ["def compute(request, as_of):", "    errors = []"]
@@ -60,42 +63,44 @@ def compile_plan(
         ]
     if plan.uses_as_of:
         lines.append("    v_as_of = as_of")
-    clocks = []
-    by_source: dict[str, list[int]] = {}
-    for index, group in enumerate(plan.groups):
-        by_source.setdefault(group.source.name, []).append(index)
-    for name, indexes in by_source.items():
+    watermarks, as_ofs = [], []
+    for index, (name, source) in enumerate(plan.sources.items()):
         pad = "    "
         if name in locks:  # several states of one source: read them under the lock ingest holds
-            namespace[f"lock_{indexes[0]}"] = locks[name]
-            lines.append(f"    with lock_{indexes[0]}:")
+            namespace[f"lock_{index}"] = locks[name]
+            lines.append(f"    with lock_{index}:")
             pad = "        "
-        for index in indexes:
-            group = plan.groups[index]
-            key = group.source.key
-            namespace[f"state_{index}"] = states[index]
-            namespace[f"empty_{index}"] = [None] * len(group.specs)
-            namespace[f"lag_{index}"] = group.lag
-            instant = f"as_of - lag_{index}" if group.lag else "as_of"
+        key = source.key
+        if name in windows:
+            namespace[f"window_{index}"] = windows[name]
+            namespace[f"empty_{index}"] = [None] * len(plan.windows[name])
             lines += [
                 f"{pad}if v_{key} is None:",
-                f"{pad}    w_{index}, wm_{index} = empty_{index}, state_{index}.watermark",
+                f"{pad}    w_{index}, wm_{index} = empty_{index}, window_{index}.watermark",
                 f"{pad}else:",
-                f"{pad}    w_{index}, wm_{index} = state_{index}.query(v_{key}, {instant})",
+                f"{pad}    w_{index}, wm_{index} = window_{index}.query(v_{key}, as_of)",
             ]
-    for index, group in enumerate(plan.groups):
-        clocks.append(f"{group.source.name!r}: wm_{index}")
-        for i, spec in enumerate(group.specs):
-            if spec.node.startswith(CLOCK_PREFIX):
-                clocks.append(f"{spec.node!r}: w_{index}[{i}]")
-                continue
-            lines.append(f"    v_{spec.node} = w_{index}[{i}]")
-            if is_lookup_value(spec):  # the newest row's value, wrapped so that a null value still counts
-                lines.append(f"    if v_{spec.node} is not None:\n        v_{spec.node} = v_{spec.node}[0]")
-            if node_type(spec).base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
-                lines.append(f"    if v_{spec.node} != v_{spec.node}:\n        v_{spec.node} = None")
+            watermarks.append(f"{name!r}: wm_{index}")
+        if name in lookups:
+            namespace[f"lookup_{index}"] = lookups[name]
+            namespace[f"nothing_{index}"] = [None] * len(plan.lookups[name])
+            lines += [
+                f"{pad}if v_{key} is None:",
+                f"{pad}    l_{index} = la_{index} = nothing_{index}",
+                f"{pad}else:",
+                f"{pad}    l_{index}, la_{index} = lookup_{index}.query(v_{key}, as_of)",
+            ]
+    for index, name in enumerate(plan.sources):
+        read: tuple[tuple[str, Sequence[WindowSpec | LookupSpec]], ...] = (
+            (f"w_{index}", plan.windows.get(name, ())), (f"l_{index}", plan.lookups.get(name, ())))
+        for values, specs in read:
+            for i, spec in enumerate(specs):
+                lines.append(f"    v_{spec.node} = {values}[{i}]")
+                if spec.returns.base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
+                    lines.append(f"    if v_{spec.node} != v_{spec.node}:\n        v_{spec.node} = None")
+        as_ofs += [f"{spec.node!r}: la_{index}[{i}]" for i, spec in enumerate(plan.lookups.get(name, ()))]
     for node in plan.nodes:
-        if node.window is not None:
+        if node.kind != "feature":
             continue
         lines += _node_lines(node.name, node.params, node.returns, namespace)
         namespace[f"fn_{node.name}"] = node.function
@@ -103,7 +108,8 @@ def compile_plan(
         namespace[f"fail_{node.name}"] = _failer(node.name, node.location, errors)
     values = ", ".join(f"{name!r}: v_{name}" for name in plan.outputs)
     namespace["FeatureVector"], namespace["context"] = FeatureVector, context
-    lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(clocks)}}}, context, errors)")
+    lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(watermarks)}}}, {{{', '.join(as_ofs)}}}, "
+                 "context, errors)")
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute

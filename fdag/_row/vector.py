@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from fdag._dag.lineage import Lineage
+from fdag._dag.plan import Clocks
 from fdag._values.calls import ErrorRecord
 
 
@@ -15,34 +16,60 @@ from fdag._values.calls import ErrorRecord
 class VectorContext:
     """What every vector of one driver shares: the clocks capping each node's as-of, and the lineage."""
 
-    clocks: Mapping[str, frozenset[str]]
+    clocks: Mapping[str, Clocks]
     lineage: Mapping[str, Lineage]
 
 
 class FeatureVector:
     """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
 
-    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values,
-    as DESIGN §4 names it, not ``Mapping.values()``.
+    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values
+    (the public name of the API), not ``Mapping.values()``.
 
-    ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
+    ``as_of`` maps each output to the instant up to which its data is complete; it is computed on
     first access, so ``get`` stays cheap for callers that only read values.
+
+    ``RowDriver.get`` makes them; the constructor is not part of the API.
+
+    Attributes
+    ----------
+    values
+        Output → value, in the driver's output order (null where a feature raised or a non-optional argument was
+        null).
+    errors
+        One ``ErrorRecord`` per feature that raised for this request (its value is null).
+
+    Example::
+
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import payment
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(payment), outputs=["log_amount", "is_night"])
+        vec = row.get({"amount": -20.0}, as_of=datetime(2024, 3, 1, 2, tzinfo=UTC))
+        print(vec.values)          # {'log_amount': None, 'is_night': True}
+        print(vec.errors)          # [ErrorRecord(node='log_amount', type='ValueError', ...)]: why it is null
+        print(vec.as_of["is_night"])                  # 2024-03-01 02:00:00+00:00
+        print(list(vec.lineage["is_night"].upstream))  # ['hour_of_day']
     """
 
-    __slots__ = ("_as_of", "_context", "_request_as_of", "_watermarks", "errors", "values")
+    __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "errors", "values")
 
     def __init__(
         self,
         values: dict[str, Any],
         request_as_of: datetime,
         watermarks: Mapping[str, datetime | None],
+        lookups: Mapping[str, datetime | None],
         context: VectorContext,
         errors: list[ErrorRecord],
     ) -> None:
         self.values = values
         self.errors = errors
         self._request_as_of = request_as_of
-        self._watermarks = watermarks
+        self._watermarks = watermarks  # window source -> its watermark
+        self._lookups = lookups  # lookup node -> its value's as-of
         self._context = context
         self._as_of: dict[str, datetime | None] | None = None
 
@@ -54,19 +81,23 @@ class FeatureVector:
     @property
     def as_of(self) -> dict[str, datetime | None]:
         """Node → as-of: the request's ``as_of``, capped by the watermark of every window source upstream of the
-        node and by the timestamp of every snapshot row a lookup upstream read.
+        node and by the as-of of every lookup value upstream (the timestamp of the row it read).
 
-        ``None`` when an upstream source has no events yet, or a lookup found no row (nothing is known).
+        ``None`` when an upstream source has no events yet, or a lookup read no row (nothing is known).
         """
         if self._as_of is None:
             self._as_of = {name: self._node_as_of(name) for name in self.values}
         return self._as_of
 
     def _node_as_of(self, name: str) -> datetime | None:
-        instant: datetime | None = self._request_as_of
-        for clock in self._context.clocks.get(name, ()):
-            limit = self._watermarks.get(clock)
-            if limit is None or instant is None:
+        instant = self._request_as_of
+        clocks = self._context.clocks.get(name)
+        if clocks is None:
+            return instant
+        limits = [self._watermarks.get(source) for source in clocks.sources]
+        limits += [self._lookups.get(node) for node in clocks.lookups]
+        for limit in limits:
+            if limit is None:
                 return None
             instant = min(instant, limit)
         return instant

@@ -16,7 +16,10 @@ from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
 
 
 class KeyEvents:
-    """The held events of one key: timestamps (µs), ids and per-column values, in (timestamp, id) order."""
+    """The held events of one key: timestamps (µs), ids and per-column values, in (timestamp, id) order.
+
+    Without ``plans`` (lookup state, which reads single rows) it keeps no derived arrays: pass ``raw``.
+    """
 
     __slots__ = ("ids", "index", "raw", "stale", "ts")
 

@@ -1,8 +1,8 @@
-"""Stores: where online window state lives. ``MemoryStore`` keeps it in process; a ``RedisStore`` shares it.
+"""Stores: where online state lives. ``MemoryStore`` keeps it in process; a ``RedisStore`` shares it.
 
 Every store implements ``Store``: it makes one ``WindowState`` per source for the window specs a driver
-plans over that source. Both protocols are the boundary the row engine talks to, so a test can swap in the
-in-memory store wherever a real one would run.
+plans over that source, and one ``LookupState`` per source for its lookup specs. These protocols are the
+boundary the row engine talks to, so a test can swap in the in-memory store wherever a real one would run.
 """
 
 from __future__ import annotations
@@ -14,17 +14,19 @@ from typing import Any, Protocol, runtime_checkable
 
 import polars as pl
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply."""
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, and
+    dated more than the source's ``max_future`` ahead of the wall clock (not applied either)."""
 
     accepted: int = 0
     duplicates: int = 0
     too_late: int = 0
+    future: int = 0
 
 
 @runtime_checkable
@@ -54,8 +56,34 @@ class WindowState(Protocol):
 
 
 @runtime_checkable
+class LookupState(Protocol):
+    """Lookup state of one source: every row kept, answering "the newest row of a key at or before t"."""
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The largest row timestamp seen, or None before the first row."""
+        ...
+
+    def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
+        """Apply a batch of rows, all or nothing; rows whose id is held are duplicates."""
+        ...
+
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        ...
+
+    def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
+        """Load a snapshot frame; ``values`` may give per-row value columns precomputed."""
+        ...
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
+        """The specs' values for ``key`` at ``as_of`` and each value's as-of (see ``LookupQuery.answer``)."""
+        ...
+
+
+@runtime_checkable
 class Store(Protocol):
-    """A place to keep online window state."""
+    """A place to keep online window and lookup state."""
 
     def window_state(
         self,
@@ -64,4 +92,13 @@ class Store(Protocol):
         values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
     ) -> WindowState:
         """The state for ``specs`` over ``source``; ``values`` maps each value column to fn(event) -> value."""
+        ...
+
+    def lookup_state(
+        self,
+        source: Source,
+        specs: Sequence[LookupSpec],
+        values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
+    ) -> LookupState:
+        """The state for lookup ``specs`` over ``source``; ``values`` maps each value column to fn(row) -> value."""
         ...

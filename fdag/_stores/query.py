@@ -1,8 +1,8 @@
 """The query plan of window specs, shared by every store: one plan, so all stores give identical values.
 
-Distinct window starts, then distinct (column, start, end) rank ranges, then one ``make_aggregator`` closure
-per spec reading one range. ``evaluate`` runs it over a key's ``ColumnIndex`` arrays (held by the memory state,
-or rebuilt by ``values`` from events fetched out of Redis).
+Distinct window starts, then distinct (column, start, end) rank ranges, then one aggregator closure (bound by
+the aggregation registry) per spec reading one range. ``evaluate`` runs it over a key's ``ColumnIndex`` arrays
+(held by the memory state, or rebuilt by ``values`` from events fetched out of Redis).
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
-from fdag._aggregations.online import make_aggregator
+from fdag._aggregations.registry import needs_of
 from fdag._dag.specs import WindowSpec
 from fdag._values.instants import MICROSECOND
 
@@ -30,8 +30,8 @@ class WindowQuery:
         self.ranges = tuple(ranges)
         self.closed_both = any(spec.closed == "both" for spec in specs)
         self.aggregators = tuple(
-            (make_aggregator(spec.agg, spec.empty_value, spec.returns,
-                             self.plans[self.columns.index(spec.value_column)].exact),
+            (spec.agg.aggregator(spec.empty_value, spec.returns,
+                                 self.plans[self.columns.index(spec.value_column)].exact),
              ranges.index(_range_of(spec, self.columns, overs)))
             for spec in specs
         )
@@ -75,15 +75,9 @@ def _range_of(spec: WindowSpec, columns: Sequence[str], overs: list[int]) -> tup
 
 def _column_plan(column: str, specs: Sequence[WindowSpec]) -> ColumnPlan:
     """The derived arrays the specs over ``column`` need."""
-    aggs = {spec.agg.name for spec in specs if spec.value_column == column}
-    value_type = next(spec.value_type for spec in specs if spec.value_column == column)
-    return ColumnPlan(
-        sums=bool(aggs & {"sum", "mean", "std", "var"}),
-        squares=bool(aggs & {"std", "var"}),
-        exact=value_type.base in (int, bool),
-        mins="min" in aggs,
-        maxs="max" in aggs,
-    )
+    over_column = [spec for spec in specs if spec.value_column == column]
+    exact = over_column[0].value_type.base in (int, bool)
+    return ColumnPlan.of(needs_of(spec.agg for spec in over_column), exact)
 
 
 _EMPTY_INDEX = ColumnIndex(ColumnPlan(sums=False, squares=False, exact=True, mins=False, maxs=False))

@@ -1,4 +1,4 @@
-"""``RedisStore``: online window state in a Redis server, shared by every process that uses the same url.
+"""``RedisStore``: online window and lookup state in a Redis server, shared by every process using the same url.
 
 Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys under one hash tag:
 
@@ -7,12 +7,22 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
+- ``<prefix>bounds``: a hash of the oldest timestamp ever accepted and the newest rejected as too late or
+  skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
+  past queries (``horizon``).
 
-Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryWindowState's rules event by
-event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
-horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
-changes nothing. A query is one script call returning the key's events in the longest window and the
-watermark; the values are computed here with the shared query plan of every store (``_window_query``).
+Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
+event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
+``max_future`` are dropped in Python before), then evicts below the horizon from the touched keys and the id
+set, and deletes a bounded number of quiet keys. Re-sending a batch changes nothing, so redis-py retries it
+when its connection drops (the reply may be lost after the script ran). A source without ids is the
+exception: its events get arrival numbers, so a batch sent twice is applied twice; its ingest is sent once,
+never retried. A query is one script call returning the key's events in the longest window, the watermark
+and the bounds; the values are computed here with the shared query plan of every store (``query``).
+
+Lookup state has the same layout with nothing evicted or too late (``KEEP_ALL``), so it is always complete and
+its query reads no bounds: one script call returning, per lag, the rows at the newest timestamp at or before
+``as_of - lag``, and the watermark; ``lookup_query`` turns them into values.
 """
 
 from __future__ import annotations
@@ -25,11 +35,13 @@ from typing import Any
 
 import polars as pl
 
-from fdag._dag.specs import WindowSpec
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
 from fdag._stores.history import prepare_history
-from fdag._stores.memory import _check_specs
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
+from fdag._stores.lookup_query import LookupQuery, Row
+from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
@@ -43,6 +55,9 @@ _CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
 _QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
 _NO_WATERMARK = -(2**63)
 _SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i.e. until the year 2255
+# Retries of a command whose connection dropped or timed out: after 20 ms, then 40 ms (a blip, not an outage).
+_RETRIES = 2
+_BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 
 _INGEST = """
 local function zadd(key, pairs_)
@@ -54,12 +69,19 @@ local top = top_text and tonumber(top_text) or -math.huge
 local stored = top
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
 local horizon = top - retention
+local bounds = redis.call('HMGET', KEYS[5], 'oldest', 'dropped')
+local oldest_text, dropped_text, bounds_moved = bounds[1], bounds[2], false
+local oldest = oldest_text and tonumber(oldest_text) or math.huge
+local dropped = dropped_text and tonumber(dropped_text) or -math.huge
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
+  dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
+end
 local with_ids = ARGV[3] == '1'
-local n = (#ARGV - 4) / 4
+local n = (#ARGV - 5) / 4
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[4 * e + 3] end
+  for e = 1, n do ids[e] = ARGV[4 * e + 4] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -70,14 +92,16 @@ end
 local fresh, new_ids, added, newest = {}, {}, {}, {}
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
-  local i = 4 * e + 1
+  local i = 4 * e + 2
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
   elseif ts < horizon then
     late = late + 1
+    if ts > dropped then dropped = ts; dropped_text = ts_text; bounds_moved = true end
   else
+    if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
     local member = ARGV[i + 3]
     if with_ids then
@@ -99,6 +123,7 @@ end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
+if bounds_moved then redis.call('HSET', KEYS[5], 'oldest', oldest_text or '', 'dropped', dropped_text or '') end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
   for k, n in pairs(newest) do
@@ -118,20 +143,71 @@ return {accepted, duplicates, late}
 _QUERY = """
 local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 events[#events + 1] = redis.call('GET', KEYS[2]) or ''
+local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
+events[#events + 1] = bounds[1] or ''
+events[#events + 1] = bounds[2] or ''
 return events
+"""
+
+# Per cutoff: the count, then the rows at the newest score <= cutoff. Beyond 2**53 µs a score is rounded, so the
+# rows of the score below are returned too (ARGV[1] = '1') and the caller picks by exact timestamp.
+_LOOKUP = """
+local out = {}
+local function bucket(score)
+  local rows = redis.call('ZRANGEBYSCORE', KEYS[1], score, score)
+  for _, row in ipairs(rows) do out[#out + 1] = row end
+  return #rows
+end
+for i = 2, #ARGV do
+  local slot = #out + 1
+  out[slot] = 0
+  local top = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[i], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+  if top[1] then
+    local count = bucket(top[2])
+    if ARGV[1] == '1' then
+      local below = redis.call('ZREVRANGEBYSCORE', KEYS[1], '(' .. top[2], '-inf', 'WITHSCORES', 'LIMIT', 0, 1)
+      if below[1] then count = count + bucket(below[2]) end
+    end
+    out[slot] = count
+  end
+end
+out[#out + 1] = redis.call('GET', KEYS[2]) or ''
+return out
 """
 
 
 class RedisStore:
-    """Window state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
+    """Window and lookup state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
 
     Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
     loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
 
+    An ingest batch is one atomic Lua script (duplicates and too-late events counted as in ``MemoryStore``), a
+    query one script call; the values are aggregated in the driver with the same code as in memory. Connecting
+    pings the server; failures raise ``StoreError``. Needs ``pip install 'fdag[redis]'``.
+
+    Parameters
+    ----------
+    url
+        The server, ``redis://host:6379/0`` or ``unix:///path/redis.sock``.
+    namespace
+        The prefix of every key: drivers on the same url and namespace share their state.
+    timeout
+        Seconds to wait for a connection or a reply before the command is retried, then fails.
+
     Example::
 
-        store = fdag.RedisStore("redis://127.0.0.1:6379/0", namespace="fraud")
-        row = fdag.RowDriver(dag, outputs=["spend_sum_1h"], store=store)
+        import os
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        store = fdag.RedisStore(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace="fraud")
+        worker = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        worker.ingest("transactions", transactions(users=20, count=500, days=3))
+        replica = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        print(replica.watermark("transactions"))   # 2024-03-03 23:51:38+00:00: the state the worker wrote
     """
 
     def __init__(
@@ -139,21 +215,27 @@ class RedisStore:
     ) -> None:
         try:
             import redis
-            from redis.backoff import NoBackoff
+            from redis.backoff import ExponentialBackoff, NoBackoff
             from redis.retry import Retry
         except ImportError:
             raise StoreError("RedisStore needs the 'redis' package, which is not installed. "
                              "Hint: pip install 'fdag[redis]'.") from None
         self.url = url
         self.namespace = namespace
-        self._errors = redis.exceptions
+        self._errors = errors = redis.exceptions
+        # redis-py retries a command whose connection dropped or timed out (a server restart, an idle connection
+        # closed by a proxy) on a fresh connection, after a short exponential backoff.
+        retry = Retry(ExponentialBackoff(cap=_BACKOFF_CAP, base=_BACKOFF_BASE), _RETRIES)
+        options = {"socket_timeout": timeout, "socket_connect_timeout": timeout}
         try:
-            self.client = redis.Redis.from_url(url, socket_timeout=timeout, socket_connect_timeout=timeout,
-                                               retry=Retry(NoBackoff(), 0))
+            self.client = redis.Redis.from_url(url, retry=retry, **options,
+                                               retry_on_error=[errors.ConnectionError, errors.TimeoutError])
+            # For what must not run twice: a re-sent ingest of a source without ids would apply it again.
+            self._once = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         except ValueError as exc:
             raise StoreError(f"RedisStore url {url!r} is not a Redis url ({exc}). "
                              "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
-        self._scripts: dict[str, str] = {}
+        self._scripts: dict[str, Any] = {}
         self.call("PING")
 
     def window_state(
@@ -162,62 +244,116 @@ class RedisStore:
         specs: Sequence[WindowSpec],
         values: Mapping[str, ValueFunction],
     ) -> RedisWindowState:
-        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose events the state holds.
+        specs
+            The window specs of the plan over that source.
+        values
+            Value column → the per-event function giving it (its code is part of the layout's fingerprint).
+        """
         return RedisWindowState(self, source, specs, values)
 
+    def lookup_state(
+        self,
+        source: Source,
+        specs: Sequence[LookupSpec],
+        values: Mapping[str, ValueFunction],
+    ) -> RedisLookupState:
+        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose rows the state holds.
+        specs
+            The lookup specs of the plan over that source.
+        values
+            Value column → the per-row function giving it (its code is part of the layout's fingerprint).
+        """
+        return RedisLookupState(self, source, specs, values)
+
     def call(self, *command: Any, retry: bool = True) -> Any:
-        """Run one command; failures become ``StoreError``. ``retry``: once more on a dropped connection."""
-        return self._run(lambda: self.client.execute_command(*command), retry)
+        """Run one command; failures become ``StoreError``.
+
+        Parameters
+        ----------
+        command
+            The command and its arguments, e.g. ``"PING"`` or ``"GET", key``.
+        retry
+            redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server (its reply
+            lost the first time); pass ``False`` for a command that must not.
+        """
+        return self._guarded(lambda client: client.execute_command(*command), retry)
 
     def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
-        """Run a Lua script by its SHA, loading it first if the server does not know it (e.g. after a restart)."""
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self.call("EVALSHA", sha, len(keys), *keys, *args, retry=retry)
-        except self._errors.NoScriptError:
-            return self.call("EVALSHA", self._load(name, text), len(keys), *keys, *args, retry=retry)
+        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart).
+
+        Parameters
+        ----------
+        name
+            The script's name, under which it is registered once.
+        text
+            The Lua source.
+        keys, args
+            Its ``KEYS`` and ``ARGV``.
+        retry
+            As for ``call``.
+        """
+        script = self._script(name, text)
+        return self._guarded(lambda client: script(keys, args, client=client), retry)
 
     def pipeline_scripts(
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
-        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI).
 
-        def run(sha: str) -> list[Any]:
-            pipe = self.client.pipeline(transaction=False)
-            for keys, args in calls:
-                pipe.execute_command("EVALSHA", sha, len(keys), *keys, *args)
-            return pipe.execute()
-
-        sha = self._scripts.get(name) or self._load(name, text)
-        try:
-            return self._run(lambda: run(sha), retry)
-        except self._errors.NoScriptError:
-            sha = self._load(name, text)
-            return self._run(lambda: run(sha), retry)
-
-    def _run(self, command: Callable[[], Any], retry: bool) -> Any:
-        """Run ``command``, retrying once on a dropped connection if ``retry``; other failures become ``StoreError``.
-
-        ``NoScriptError`` passes through for the caller to reload its script.
+        Parameters
+        ----------
+        name, text
+            As for ``script``.
+        calls
+            One ``(keys, args)`` pair per run.
+        retry
+            As for ``call``.
         """
-        errors = self._errors
-        for attempt in (0, 1):
-            try:
-                return command()
-            except errors.NoScriptError:
-                raise
-            except (errors.ConnectionError, errors.TimeoutError):
-                if attempt or not retry:
-                    raise self._unreachable() from None
-            except errors.RedisError as exc:
-                raise self._failed(exc) from None
-        raise AssertionError("unreachable")
+        script = self._script(name, text)
 
-    def _load(self, name: str, text: str) -> str:
-        """Load a script into the server's cache; remember its SHA."""
-        sha: Any = self.call("SCRIPT", "LOAD", text)
-        self._scripts[name] = sha.decode() if isinstance(sha, bytes) else sha
-        return self._scripts[name]
+        def run(client: Any) -> list[Any]:
+            pipe = client.pipeline(transaction=False)
+            for keys, args in calls:
+                script(keys, args, client=pipe)
+            return pipe.execute()  # loads the script first if the server does not know it
+
+        def run_again_without_script(client: Any) -> list[Any]:
+            try:
+                return run(client)
+            except self._errors.NoScriptError:
+                # redis-py re-sent the pipeline to a server restarted after the script check: every call failed
+                # (none ran), and this run loads the script first.
+                return run(client)
+
+        return self._guarded(run_again_without_script if retry else run, retry)
+
+    def _script(self, name: str, text: str) -> Any:
+        """The ``redis.commands.core.Script`` of ``text``, registered once under ``name``."""
+        script = self._scripts.get(name)
+        if script is None:
+            script = self._scripts[name] = self.client.register_script(text)
+        return script
+
+    def _guarded(self, command: Callable[[Any], Any], retry: bool) -> Any:
+        """``command(client)`` on the retrying client, or the one that never retries; failures become ``StoreError``."""
+        errors = self._errors
+        try:
+            return command(self.client if retry else self._once)
+        except (errors.ConnectionError, errors.TimeoutError):
+            raise self._unreachable() from None
+        except errors.RedisError as exc:
+            raise self._failed(exc) from None
 
     def _unreachable(self) -> StoreError:
         """The error for a server that cannot be reached."""
@@ -234,32 +370,28 @@ class RedisStore:
         return f"RedisStore({self.url!r}, namespace={self.namespace!r})"
 
 
-class RedisWindowState:
-    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+class RedisEvents:
+    """The events of one source kept in Redis with the specs' per-event values: ingest, bootstrap, watermark.
 
-    Example::
-
-        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
-        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
-        values, watermark = state.query("u1", as_of)
+    Ingest applies ``MemoryEvents``' rules (duplicates, ``max_future``, too late below ``watermark - retention``,
+    eviction) in one atomic, idempotent script call per batch, which also keeps the ``bounds`` hash current.
     """
 
     def __init__(
-        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec | LookupSpec],
+        columns: tuple[str, ...], values: Mapping[str, ValueFunction], retention: int,
     ) -> None:
         self.store = store
         self.source = source
         self.specs = tuple(specs)
-        self._query = WindowQuery(self.specs)
-        self.columns = self._query.columns
+        self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
         self._functions = tuple(values[column] for column in self.columns)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
-        longest = max((spec.over for spec in self.specs), default=source.allowed_lateness * 0)
-        self._retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._retention = retention
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
-        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq")]
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
         types = column_types(self.specs, self.columns)
         self._encoders = [encoder(ftype) for ftype in types]
@@ -269,27 +401,34 @@ class RedisWindowState:
         # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
         self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
         self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
-        self._watermark_cache: tuple[bytes, datetime | None] = (b"", None)
 
     @property
     def watermark(self) -> datetime | None:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
-        return self._watermark_of(self.store.call("GET", self._roles[0]) or b"")
+        raw = self.store.call("GET", self._roles[0])
+        return EPOCH + int(raw) * MICROSECOND if raw else None
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 
-        Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
-        counted and not applied, exactly as ``MemoryWindowState.ingest`` does.
+        Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
+        beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
+        ``MemoryEvents.ingest`` does. A batch whose reply was lost is re-sent (a source with ids; the report
+        then counts the applied events as duplicates); without ids it is not, and the ``StoreError`` leaves it
+        unknown whether the batch was applied.
         """
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
+        cutoff, future = self._checker.future_cutoff(), 0
         functions, encode, native, with_ids = self._functions, encode_json, self._native, self._with_ids
         positions: dict[Any, int] = {}
         keys = list(self._roles)
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS]
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, ""]
         for key, ts, event_id, event in checked:
+            if ts > cutoff:
+                future += 1
+                continue
             position = positions.get(key)
             if position is None:
                 keys.append(self._key_name(key))
@@ -301,15 +440,16 @@ class RedisWindowState:
                 args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
             else:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
+        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, future)
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
         self._checker.check(events)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
-        """Load a history frame in pipelined chunks, with ``MemoryWindowState.bootstrap``'s rules.
+        """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.
 
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
         rows whose id is held are ``duplicates`` (first row wins within the frame).
@@ -323,7 +463,8 @@ class RedisWindowState:
         ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
         rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
                     else zip(loaded.ts, *columns, strict=True))
-        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS]
+        skipped = "" if loaded.newest_late is None else loaded.newest_late  # dropped before the script
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped]
         calls: list[tuple[list[Any], list[Any]]] = []
         keys, args = list(self._roles), list(head)
         encode = encode_json
@@ -341,17 +482,54 @@ class RedisWindowState:
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, history.future)
+
+    def _key_name(self, key: Any) -> str:
+        """The Redis key of one entity's events."""
+        return f"{self.prefix}e:{key}"
+
+    def __repr__(self) -> str:
+        specs = [spec.node for spec in self.specs]
+        return f"{type(self).__name__}({self.source.name!r}, specs={specs}, prefix={self.prefix!r})"
+
+
+class RedisWindowState(RedisEvents):
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = WindowQuery(specs)
+        self._longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+        retention = (self._longest + source.allowed_lateness) // MICROSECOND
+        super().__init__(store, source, specs, self._query.columns, values, retention)
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip."""
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
         t = micros(as_of)
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -_SAFE_SCORE < t < _SAFE_SCORE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
         high = t + margin if (margin or self._query.closed_both) else f"({t}"
-        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0]), (low, high))
-        watermark = self._watermark_of(reply.pop())
+        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0], self._roles[4]), (low, high))
+        texts = (reply[-3], reply[-2], reply[-1])
+        del reply[-3:]
+        watermark, complete, answerable = self._clock_of(texts)
+        if t < answerable:
+            raise truncated(self.source.name, as_of, self._longest, complete)
         if not reply:
             return self._query.empty(), watermark
         rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
@@ -364,17 +542,62 @@ class RedisWindowState:
             raw[j] = [convert(v) for v in raw[j]]
         return self._query.values(ts, raw, t), watermark
 
-    def _key_name(self, key: Any) -> str:
-        """The Redis key of one entity's events."""
-        return f"{self.prefix}e:{key}"
-
-    def _watermark_of(self, raw: bytes) -> datetime | None:
-        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
-        cached, instant = self._watermark_cache
-        if raw != cached:
+    def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
+        """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
+        watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
+        cache = self._clock_cache
+        if texts != cache[0]:
+            raw, oldest, dropped = texts
             instant = EPOCH + int(raw) * MICROSECOND if raw else None
-            self._watermark_cache = (raw, instant)
-        return instant
+            complete = NEVER
+            if raw:
+                complete = complete_from(int(raw), self._retention, int(oldest) if oldest else NO_EVENT,
+                                         int(dropped) if dropped else NEVER)
+            cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
+        return cache[1], cache[2], cache[3]
 
-    def __repr__(self) -> str:
-        return f"RedisWindowState({self.source.name!r}, specs={[s.node for s in self.specs]}, prefix={self.prefix!r})"
+
+class RedisLookupState(RedisEvents):
+    """Lookup state of one source for fixed specs, kept whole in Redis; values equal ``MemoryLookupState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).lookup_state(balances, specs, {"__lookup__balance_then": lambda r: r["balance"]})
+        state.ingest([{"user_id": "u1", "ts": midnight, "balance": 20.0}])
+        values, as_ofs = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: RedisStore, source: Source, specs: Sequence[LookupSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = LookupQuery(specs)
+        super().__init__(store, source, specs, self._query.columns, values, KEEP_ALL)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
+        """The specs' values for ``key`` at ``as_of`` and each value's as-of: one round trip."""
+        t = micros(as_of)
+        cutoffs = self._query.cutoffs(t)
+        rounded = not all(-_SAFE_SCORE < cutoff < _SAFE_SCORE for cutoff in cutoffs)
+        reply = self.store.script("lookup", _LOOKUP, (self._key_name(key), self._roles[0]),
+                                  (int(rounded), *cutoffs))
+        raw_watermark = reply.pop()
+        watermark = int(raw_watermark) if raw_watermark else None
+        rows: list[Row] = []
+        at = 0
+        for cutoff in cutoffs:
+            count = reply[at]
+            candidates = reply[at + 1 : at + 1 + count]
+            at += 1 + count
+            rows.append(self._newest(candidates, cutoff) if candidates else None)
+        return self._query.answer(rows, t, watermark)
+
+    def _newest(self, members: list[bytes], cutoff: int) -> Row:
+        """The newest of the fetched rows with timestamp <= ``cutoff``, by (timestamp, id or arrival)."""
+        decoded = [row for row in json.loads(b"[[" + b"],[".join(members) + b"]]") if row[0] <= cutoff]
+        if not decoded:
+            return None
+        row = max(decoded, key=self._tie_order)
+        values = row[self._value_slice]
+        for j, convert in self._decoders:
+            values[j] = convert(values[j])
+        return row[0], values

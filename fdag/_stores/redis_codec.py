@@ -1,4 +1,4 @@
-"""How window state is laid out in Redis: key names, the layout fingerprint, and the event encoding.
+"""How window and lookup state is laid out in Redis: key names, the layout fingerprint, and the event encoding.
 
 An event is stored as the body of a JSON array, ``ts,id,v1,...,vn`` (``ts,v1,...,vn,seq`` for a source
 without ids, where the server appends an arrival number). JSON round-trips every int, float (shortest repr),
@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
 from typing import Any
 
-from fdag._dag.specs import WindowSpec, is_lookup_value
+from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._dag.versions import code_fingerprint
 from fdag._declare.source import Source
 from fdag._values.instants import EPOCH, MICROSECOND, micros
@@ -25,12 +25,16 @@ Convert = Callable[[Any], Any]
 encode_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 
 
-def layout_prefix(namespace: str, source: Source, specs: Sequence[WindowSpec], retention: int) -> str:
+def layout_prefix(
+    namespace: str, source: Source, specs: Sequence[WindowSpec | LookupSpec], retention: int
+) -> str:
     """The key prefix of one layout: namespace, source and a fingerprint of what is stored per event.
 
-    The fingerprint covers the source's roles, the retention and each value column's type and code, so
-    drivers that store the same values share state and a changed per-event function starts fresh. The
-    ``{...}`` hash tag keeps every key of a layout in one Redis Cluster slot, as the scripts need.
+    The fingerprint covers the source's roles, the retention and each value column's name, type and code
+    (a lookup's column is named after its node, a window's after its function), so drivers that store the
+    same values share state and a changed per-event function starts fresh. How the values are read (a
+    lookup's lag, max age and default) changes nothing stored, so it does not count. The ``{...}`` hash tag
+    keeps every key of a layout in one Redis Cluster slot, as the scripts need.
     """
     parts: list[Any] = [source.name, source.key, source.timestamp, source.id, retention]
     for column in dict.fromkeys(spec.value_column for spec in specs):
@@ -70,10 +74,6 @@ def decoder(ftype: FType) -> Convert | None:
     return None
 
 
-def column_types(specs: Sequence[WindowSpec], columns: Sequence[str]) -> list[FType]:
-    """The per-event value type of each value column (a lookup's value is wrapped in a one-item list)."""
-    types = []
-    for column in columns:
-        spec = next(spec for spec in specs if spec.value_column == column)
-        types.append(FType(list, item=spec.value_type.nullable()) if is_lookup_value(spec) else spec.value_type)
-    return types
+def column_types(specs: Sequence[WindowSpec | LookupSpec], columns: Sequence[str]) -> list[FType]:
+    """The per-event value type of each value column."""
+    return [next(spec for spec in specs if spec.value_column == column).value_type for column in columns]

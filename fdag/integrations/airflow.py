@@ -7,12 +7,12 @@ Example (TaskFlow)::
 
     @task
     def features(ds: str | None = None) -> dict:
-        return compute_features(["feature_modules.fraud"], ["amount_vs_mean_10d"], "data/payments.parquet",
+        return compute_features(["fdag.demo.fraud"], ["amount_vs_mean_10d"], "data/payments.parquet",
                                 {"transactions": "data/transactions.parquet"}, "data/features", ds=ds)
 
 Example (operator; every path and ``ds`` are Jinja-templated)::
 
-    FdagBackfillOperator(task_id="features", module_names=["feature_modules.fraud"],
+    FdagBackfillOperator(task_id="features", module_names=["fdag.demo.fraud"],
                          spine_path="data/payments/{{ ds }}.parquet",
                          sources_paths={"transactions": "data/transactions.parquet"}, out_path="data/features")
 
@@ -56,7 +56,7 @@ def compute_features(
 ) -> dict[str, Any]:
     """Compute ``outputs`` of the modules' DAG for the spine rows of day ``ds`` into the dataset at ``out_path``.
 
-    ``module_names`` are dotted module names (``"feature_modules.fraud"``); ``spine_path`` and ``sources_paths``
+    ``module_names`` are dotted module names (``"fdag.demo.fraud"``); ``spine_path`` and ``sources_paths``
     are Parquet files, scanned lazily (the sources must reach back before ``ds`` as far as the longest window).
     The day is written by ``FrameDriver.backfill`` to ``out_path/as_of_date=<ds>/part-0.parquet`` and skipped if
     the same code already wrote it for the same rows (unless ``overwrite``); ``ds=None`` backfills every day of

@@ -23,9 +23,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
-from feature_modules import fraud
 
 HAVE_AIRFLOW = importlib.util.find_spec("airflow") is not None
 if not HAVE_AIRFLOW and "airflow" in os.environ.get("FDAG_REQUIRE_INTEGRATIONS", ""):
@@ -91,7 +91,7 @@ def test_compute_features_without_a_day_backfills_every_day(airflow_home: Path, 
     events.write_parquet(tmp_path / "events.parquet")
     spine.write_parquet(tmp_path / "spine.parquet")
 
-    summary = compute_features("feature_modules.fraud", ["spend_sum_1h", "amount_vs_mean_10d"],
+    summary = compute_features("fdag.demo.fraud", ["spend_sum_1h", "amount_vs_mean_10d"],
                                str(tmp_path / "spine.parquet"), {"transactions": str(tmp_path / "events.parquet")},
                                str(tmp_path / "out"))
 

@@ -20,9 +20,9 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
-from drivers.demo import transactions
+from fdag.demo import fraud
+from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
-from feature_modules import fraud
 from tests.test_backfill import spend_call
 
 HAVE_DAGSTER = importlib.util.find_spec("dagster") is not None

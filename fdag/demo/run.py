@@ -1,4 +1,4 @@
-"""The demo behind `make demo`: the card-payment features computed both ways on a generated sample.
+"""``fdag demo``: the card-payment features computed both ways on a generated sample.
 
 It builds the DAG, draws it (DOT and SVG), scores a sample of payments vectorized over Polars and one at a
 time as a model service would, shows that both engines agree value for value, and prints feature vectors
@@ -8,10 +8,9 @@ with their as-of and lineage.
 from __future__ import annotations
 
 import json
-import random
 import shutil
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -19,49 +18,8 @@ import polars as pl
 
 import fdag
 from fdag._check.check import compare
-from feature_modules import fraud, payment
-
-CATEGORIES = ["grocery", "travel", " Gambling", "crypto", "restaurants", "electronics", "gift_cards", "fuel"]
-COUNTRIES = ["FR", "DE", "us", "GB", "NL", "BR"]
-
-
-def payments(n: int, seed: int = 7) -> list[dict[str, Any]]:
-    """A reproducible sample of payment requests, with the awkward values real traffic has."""
-    rng = random.Random(seed)
-    start = datetime(2024, 3, 1, tzinfo=UTC)
-    rows = []
-    for _ in range(n):
-        rows.append({
-            "amount": rng.choice([round(rng.lognormvariate(3.5, 1.4), 2), 100.0, 2500.0, -20.0]),
-            "merchant_category": rng.choice(CATEGORIES),
-            "card_country": rng.choice(COUNTRIES),
-            "merchant_country": rng.choice(COUNTRIES),
-            "account_age_days": rng.choice([0, 1, 12, 45, 400, 2000]),
-            "daily_limit": rng.choice([None, 500.0, 2000.0, 0.0]),
-            "card_present": rng.random() < 0.4,
-            "as_of": start + timedelta(seconds=rng.randrange(14 * 86400)),
-        })
-    return rows
-
-
-def transactions(users: int, count: int, days: int, seed: int = 11) -> pl.DataFrame:
-    """A reproducible card-transaction history: bursty users, unsorted, with re-sent duplicates."""
-    rng = random.Random(seed)
-    start = datetime(2024, 3, 1, tzinfo=UTC)
-    rows = []
-    for number in range(count):
-        user = f"u{int(users * rng.random() ** 3)}"  # a few heavy users, many light ones
-        at = start + timedelta(seconds=rng.randrange(days * 86400))
-        rows.append({"txn_id": f"t{number}", "user_id": user, "ts": at,
-                     "amount": round(rng.lognormvariate(3.2, 1.1), 2), "merchant": f"m{rng.randrange(40)}"})
-        if rng.random() < 0.1:  # a burst: card testing at several merchants within minutes
-            for extra in range(rng.randrange(1, 5)):
-                rows.append({"txn_id": f"t{number}b{extra}", "user_id": user,
-                             "ts": at + timedelta(seconds=rng.randrange(1, 240)), "amount": 1.0,
-                             "merchant": f"m{rng.randrange(40)}"})
-    rows += rng.sample(rows, len(rows) // 100)  # re-sent events: same id, same content
-    rng.shuffle(rows)
-    return pl.DataFrame(rows)
+from fdag.demo import fraud, payment
+from fdag.demo.samples import payments, transactions
 
 
 def windows_demo(out: Path) -> None:
@@ -143,14 +101,11 @@ def main(out: Path) -> None:
         timings.append((time.perf_counter() - started) / 2000 * 1e6)
     print(f"\n== RowDriver: one request, {len(vector)} features, {sorted(timings)[2]:.1f} µs per get (median) ==")
     for name in ("risk_score", "limit_utilisation", "hour_of_day"):
-        print(f"  {name} = {vector[name]!r}  as-of {vector.as_of[name].isoformat()}")
+        at = vector.as_of[name]
+        print(f"  {name} = {vector[name]!r}  as-of {at.isoformat() if at else None}")
     print("lineage of risk_score:", json.dumps(vector.lineage["risk_score"].to_dict(), indent=2))
 
     compare(row, frame, rows)
     print(f"\n== consistency: RowDriver and FrameDriver agree on all {len(rows)} payments, "
           f"every feature and every error ==")
     windows_demo(out)
-
-
-if __name__ == "__main__":
-    main(Path("out"))
