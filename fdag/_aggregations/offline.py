@@ -53,6 +53,20 @@ def _two_product(x: np.ndarray, y: np.ndarray | float) -> tuple[np.ndarray, np.n
     return p, ((x_high * y_high - p) + x_high * y_low + x_low * y_high) + x_low * y_low
 
 
+def _two_square(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """``(p, e)`` with ``p = fl(x * x)`` and ``p + e == x * x`` exactly (one split for both factors)."""
+    p = x * x
+    high, low = _halves(x)
+    error = high * high
+    error -= p
+    cross = high * low
+    cross += cross
+    error += cross
+    low *= low
+    error += low
+    return p, error
+
+
 def _halves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """``x`` as ``high + low`` with 26-bit halves, so products of halves are exact."""
     t = x * _SPLIT
@@ -243,14 +257,19 @@ class Moments:
         x = values.astype(np.float64, copy=False)
         finite = np.isfinite(x)
         nonfinite = None if finite.all() else _counts(~finite)
-        shift = float(np.median(x[finite])) if finite.any() else 0.0
+        kept = x if nonfinite is None else x[finite]
+        # Any value near the middle does: a sample's median, O(1) (the shift only has to sit among the values).
+        shift = float(np.median(kept[:: max(len(kept) // 1024, 1)])) if len(kept) else 0.0
         if nonfinite is not None:
             x = np.where(finite, x, shift)
         d, d_low = _two_sum(x, np.float64(-shift))
-        square, square_low = _two_product(d, d)
-        square_low += 2.0 * d * d_low  # (d + d_low)**2 less d_low**2, below u**2 * d**2
-        inexact = 0.0 if not d_low.any() else 6.0 * _UNIT * _UNIT
-        return cls(x, compensated_prefix(d, d_low), compensated_prefix(square, square_low), inexact, nonfinite)
+        square, square_low = _two_square(d)
+        exact = not d_low.any()
+        if not exact:
+            square_low += 2.0 * d * d_low  # (d + d_low)**2 less d_low**2, below u**2 * d**2
+        inexact = 0.0 if exact else 6.0 * _UNIT * _UNIT
+        return cls(x, compensated_prefix(d, None if exact else d_low), compensated_prefix(square, square_low),
+                   inexact, nonfinite)
 
     def variances(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """Sample variance of each ``[a, b)`` (NaN below two values or with ±inf inside)."""
@@ -267,7 +286,7 @@ class Moments:
         nq_high, nq_low = _two_product(q_high, n)
         scaled_low = q_low * n
         nq_low += scaled_low
-        ss_high, ss_low = _two_product(s_high, s_high)
+        ss_high, ss_low = _two_square(s_high)
         cross = 2.0 * s_high * s_low
         ss_low += cross + s_low * s_low
         high, low = _two_sum(nq_high, -ss_high)
