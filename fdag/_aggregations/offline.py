@@ -90,18 +90,21 @@ def compensated_prefix(values: np.ndarray, low: np.ndarray | None = None) -> tup
     prefix[0] = 0.0
     np.cumsum(values, out=prefix[1:])
     before, after = prefix[:-1], prefix[1:]
-    virtual = after - before
-    errors = after - virtual
+    # In place, in the compensation's own buffer (fresh large arrays cost page faults): TwoSum's error terms.
+    compensation = np.empty_like(prefix)
+    compensation[0] = 0.0
+    errors = compensation[1:]
+    virtual = np.subtract(after, before)
+    np.subtract(after, virtual, out=errors)
     np.subtract(before, errors, out=errors)
     np.subtract(values, virtual, out=virtual)
     errors += virtual
+    largest = 0.0
     if low is not None:
         errors += low
-    compensation = np.empty_like(prefix)
-    compensation[0] = 0.0
-    np.cumsum(errors, out=compensation[1:])
-    largest = max(_largest(compensation), _largest(errors)) if low is not None else _largest(compensation)
-    return prefix, compensation, _UNIT * largest
+        largest = _largest(errors)  # each corrected term rounded by at most u * |term|
+    np.cumsum(errors, out=errors)
+    return prefix, compensation, _UNIT * max(largest, _largest(compensation))
 
 
 def _largest(values: np.ndarray) -> float:

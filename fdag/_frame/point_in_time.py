@@ -104,13 +104,17 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
         else:
             seen = None
         cache: dict = {}
+        windows: dict[tuple[timedelta, str], Window] = {}
         for spec in specs:
             if spec.value_column != column:
                 continue
-            lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
-            a, b = (lo, hi) if seen is None else (seen[lo], seen[hi])
-            result = spec.agg.aggregate(values, Window(a, b, (spec.over, spec.closed)), cache)
-            columns[spec.node] = _finish(spec, result, b > a, valid)
+            window_key = (spec.over, spec.closed)
+            if window_key not in windows:
+                lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
+                windows[window_key] = Window(*((lo, hi) if seen is None else (seen[lo], seen[hi])), window_key)
+            window = windows[window_key]
+            result = spec.agg.aggregate(values, window, cache)
+            columns[spec.node] = _finish(spec, result, window.b > window.a, valid)
     return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
 
 
