@@ -244,8 +244,9 @@ def _across_blocks(spans: np.ndarray, size: int, a: np.ndarray, b: np.ndarray, e
 class Moments:
     """Double-double prefix sums of ``d = x - shift`` and ``d**2`` for the windows' variances.
 
-    The shift (the values' median) keeps the squares' scale near the data's spread instead of its magnitude;
-    ``d`` and ``d**2`` are formed exactly (TwoSum, Dekker's product), their low parts joining the compensation.
+    The shift (the median of a sample of the values) keeps the squares' scale near the data's spread instead of
+    its magnitude; ``d`` and ``d**2`` are formed exactly (TwoSum, Dekker's product), their low parts joining the
+    compensation.
     """
 
     values: np.ndarray  # the finite values (infinite ones as the shift): for exact recomputation
