@@ -240,14 +240,45 @@ class RowDriver:
     ) -> StreamWorker:
         """A worker feeding ``source``'s events from ``log`` (e.g. ``fdag.RedisStream``) into this driver's state.
 
-        ``consumer`` names this worker in consumer group ``group`` (created at the log's start if absent); keep
-        the name across restarts, so that a restarted worker re-reads what it left pending. Entries pending on
-        another consumer for ``claim_after`` seconds are taken over. Call ``run()`` on the worker.
+        The worker reads a batch in consumer group ``group`` (created at the log's start if absent), ingests it,
+        then acknowledges it: at-least-once delivery, exactly-once effect for a source with ids. Malformed entries
+        go to the log's dead letters with their reason. Call ``run()`` on the worker; ``stats`` tells what it did.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        log
+            The stream log (``fdag.RedisStream``, ``fdag.MemoryStream``, or any ``fdag.StreamLog``).
+        group
+            The consumer group: its workers share the stream, each entry goes to one of them.
+        consumer
+            This worker's name in the group. Keep it across restarts: a restarted worker re-reads what it left
+            pending.
+        batch
+            Entries per read (and per ingest).
+        claim_after
+            Seconds an entry may stay pending on another consumer before this one takes it over.
+
+        Example::
+
+            from datetime import datetime
+
+            import fdag
+            from fdag.demo import fraud
+
+            log = fdag.MemoryStream("transactions", source=fraud.transactions)
+            log.publish({"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0,
+                         "merchant": "m1"})
+            row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"])
+            worker = row.consume("transactions", log, group="features", consumer="w1")
+            print(worker.run(max_events=1).applied)
+            # 1
         """
         from fdag._streams.worker import StreamWorker
 
         states = self._state(source)
-        declared = next(g.source for g in self.plan.groups if g.source.name == _source_name(source))
+        declared = self.plan.sources[_source_name(source)]
 
         def validate(events: list[Mapping[str, Any]]) -> None:
             for state in states:

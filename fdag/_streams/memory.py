@@ -29,9 +29,17 @@ class MemoryStream:
 
     Example::
 
-        log = fdag.MemoryStream("payments", source=payments)
-        log.publish(events)
-        row.consume("payments", log, group="features", consumer="w1").run(timeout=0.1)
+        from datetime import datetime
+
+        import fdag
+        from fdag.demo import fraud
+
+        log = fdag.MemoryStream("transactions", source=fraud.transactions)
+        log.publish({"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0,
+                     "merchant": "m1"})
+        log.create_group("features")
+        print([entry.fields for entry in log.read_group("features", "w1", 10)])
+        # [{b'txn_id': b'"t1"', b'user_id': b'"u1"', b'ts': b'1709287200000000', b'amount': b'20.0', ...}]
     """
 
     def __init__(self, stream: str = "events", *, source: Source | None = None) -> None:

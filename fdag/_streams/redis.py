@@ -49,9 +49,19 @@ class RedisStream:
 
     Example::
 
-        log = fdag.RedisStream("redis://127.0.0.1:6379/0", stream="payments", source=payments)
-        log.publish([{"payment_id": "p1", "card": "c1", "ts": now, "amount": 12.5}])
-        worker = row.consume("payments", log, group="features", consumer="w1")
+        import os
+        from datetime import datetime
+
+        import fdag
+        from fdag.demo import fraud
+
+        url = os.environ["REDIS_URL"]
+        log = fdag.RedisStream(url, stream="transactions-example", source=fraud.transactions)
+        log.publish({"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0,
+                     "merchant": "m1"})
+        row = fdag.RowDriver(fdag.Dag.from_modules(fraud), store=fdag.RedisStore(url, namespace="stream-example"))
+        print(row.consume("transactions", log, group="features", consumer="w1").run(max_events=1).applied)
+        # 1
     """
 
     def __init__(
