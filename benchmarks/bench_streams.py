@@ -51,8 +51,11 @@ def percentile(values: list[float], q: float) -> float:
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
-def caught_up(log: fdag.RedisStream, group: str) -> bool:
-    return log.lag(group).entries == 0 and log.pending(group) == 0
+def settle(log: fdag.RedisStream) -> None:
+    """Wait for a background AOF rewrite to end: measure steady state, not the fork competing for the cores."""
+    while any(int(log.client.info("persistence")[flag]) for flag in
+              ("aof_rewrite_in_progress", "aof_rewrite_scheduled")):
+        time.sleep(0.1)
 
 
 # --- throughput: one worker in process vs plain ingest ---------------------------------------------------------
@@ -80,6 +83,7 @@ class Meter:
 def plain_run(url: str, log: fdag.RedisStream, events: list[dict[str, Any]]) -> Meter:
     """``row.ingest`` in batches of 1,000 into a fresh RedisStore namespace."""
     row = fdag.RowDriver(DAG, store=fdag.RedisStore(url, namespace=f"plain-{uuid.uuid4().hex[:8]}"))
+    settle(log)
     with Meter(log) as meter:
         for first in range(0, len(events), BATCH):
             row.ingest("transactions", events[first : first + BATCH])
@@ -91,6 +95,7 @@ def worker_run(url: str, log: fdag.RedisStream, count: int) -> Meter:
     tag = uuid.uuid4().hex[:8]
     row = fdag.RowDriver(DAG, store=fdag.RedisStore(url, namespace=f"worker-{tag}"))
     worker = row.consume("transactions", log, group=f"g-{tag}", consumer="w1", batch=BATCH)
+    settle(log)
     with Meter(log) as meter:
         stats = worker.run(max_events=count)
     assert stats.applied == count, stats
@@ -126,6 +131,7 @@ def group_rate(url: str, log: fdag.RedisStream, workers: int, count: int) -> flo
     processes = [spawn("--serve", url, log.stream, f"g-{tag}", f"w{i}", f"ns-{tag}") for i in range(workers)]
     for process in processes:
         assert process.stdout is not None and process.stdout.readline().strip() == "ready"
+    settle(log)
     began = time.perf_counter()
     for process in processes:
         assert process.stdin is not None
