@@ -60,11 +60,11 @@ def test_two_workers_one_killed_mid_batch_apply_every_event_exactly_once(redis_s
     stream = resent(events, seed=12)  # ~5,000 re-sent copies and 200 events three days late
     log = fdag.RedisStream(redis_server.url, f"payments-{tag}", source=SOURCE)
     log.create_group("features")
+    chunks = [stream[i : i + 10_000] for i in range(0, len(stream), 10_000)]
+    for chunk in chunks[:4]:  # a backlog: a busy worker always holds a batch (it reads the next before it acks)
+        log.publish(chunk)
     first, second = (start_worker(redis_server, log.stream, tag, name, "--batch", "500", "--claim-after", "60")
                      for name in ("w1", "w2"))
-    chunks = [stream[i : i + 10_000] for i in range(0, len(stream), 10_000)]
-    for chunk in chunks[:4]:
-        log.publish(chunk)
     wait_for(lambda: pending_on(log, "w1") > 0, 30, "w1 to hold a batch")
     first.kill()  # SIGKILL: no chance to finish or acknowledge the batch in hand
     first.wait()

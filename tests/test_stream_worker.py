@@ -208,7 +208,7 @@ def test_entries_left_pending_by_a_dead_consumer_are_claimed(backend: Backend) -
     taken = log.read_group("g", "dead", 300)  # read, then the consumer vanished
     assert len(taken) == 300 and log.pending("g") == 300
     row = fdag.RowDriver(DAG, store=make_store())
-    worker = row.consume("payments", log, group="g", consumer="live", batch=1_000, claim_after=0.3)
+    worker = row.consume("payments", log, group="g", consumer="live", batch=1_000, claim_after=1.0)
     assert worker.run(timeout=0.1).read == 200  # the rest, new; the dead one's are not idle long enough yet
     stats = drain(worker, 500)
     assert (stats.claimed, stats.applied, stats.pending, stats.lag) == (300, 500, 0, 0)
