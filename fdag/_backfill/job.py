@@ -21,7 +21,7 @@ import polars as pl
 from fdag._dag.plan import Plan
 from fdag._values.atomic import write_parquet_atomically
 from fdag._values.calls import ErrorRecord
-from fdag._values.frames import column_expr, to_polars
+from fdag._values.frames import column_expr, scan_parquet, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__
@@ -143,6 +143,9 @@ class Backfill:
         else:
             raise MissingInputError(partition_by, "is not a spine column, so the spine cannot be partitioned by it",
                                     "pass partition_by='day' or the name of a spine column")
+        if sources is not None and not isinstance(sources, Mapping):
+            raise InputTypeError("sources", f"is a {type(sources).__name__}, not a mapping of source name to events",
+                                 "pass e.g. sources={'transactions': events}")
         given = dict(sources or {})
         lazy_sources = {name: lazy_frame(events, f"events of source '{name}'") for name, events in given.items()}
         job = cls(frame, lazy, lazy_sources, Path(path), column, key, pl.Null(), as_of)
@@ -257,7 +260,7 @@ def lazy_frame(data: Any, what: str) -> pl.LazyFrame:
     if isinstance(data, pl.LazyFrame):
         return data
     if isinstance(data, str | os.PathLike):
-        return pl.scan_parquet(os.fspath(data))
+        return scan_parquet(data, what)
     if isinstance(data, pl.DataFrame):
         return data.lazy()
     try:

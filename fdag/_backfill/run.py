@@ -11,6 +11,7 @@ import polars as pl
 
 from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
 from fdag._values.calls import ErrorRecord
+from fdag.errors import DeclarationError
 
 
 def local_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[
@@ -42,7 +43,7 @@ def backfill(
     elif engine == "ray":
         from fdag._backfill.ray import ray_results as run_batches
     else:
-        raise ValueError(f"engine={engine!r} is not 'local' or 'ray'. Hint: 'ray' spreads partitions over a cluster.")
+        raise DeclarationError("engine", engine, "is not 'local' or 'ray'", "'ray' spreads partitions over a cluster")
     job = Backfill.prepare(frame, spine, sources, path, partition_by, as_of)
     job.path.mkdir(parents=True, exist_ok=True)
     job.remove_temporaries()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import heapq
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -17,7 +18,7 @@ from fdag._dag.plan import Plan, build_plan
 from fdag._dag.versions import compute_versions
 from fdag._declare.source import Source
 from fdag._values.types import FType
-from fdag.errors import DagError, Problem
+from fdag.errors import DagError, DeclarationTypeError, Problem
 
 
 class Dag:
@@ -54,6 +55,11 @@ class Dag:
         if not modules:
             raise DagError([Problem("<none>", "", "cannot be built: no modules were given",
                                     "pass the modules that define your features")])
+        for position, module in enumerate(modules):
+            if not isinstance(module, ModuleType):
+                raise DeclarationTypeError(f"modules[{position}]", module, "is not a module",
+                                           "pass imported modules, e.g. Dag.from_modules(fraud) after 'import "
+                                           "fraud' (importlib.import_module(name) imports one by name)")
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
@@ -96,9 +102,13 @@ class Dag:
 
     def plan(self, outputs: Sequence[str] | None = None) -> Plan:
         """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``."""
-        wanted = tuple(self._order if outputs is None else outputs)
         if isinstance(outputs, str):
-            wanted = (outputs,)
+            wanted: tuple[str, ...] = (outputs,)
+        elif outputs is None or isinstance(outputs, Iterable):
+            wanted = tuple(self._order if outputs is None else outputs)
+        else:
+            raise DeclarationTypeError("outputs", outputs, "is not a list of feature names",
+                                       "pass e.g. outputs=['amount_sum_1h'], or None for every feature")
         self._require(wanted)
         needed = set(wanted).union(*map(self._ancestors, wanted))
         lineage = {name: self.lineage(name) for name in wanted}
@@ -113,8 +123,10 @@ class Dag:
         """Render to an image with Graphviz; the format follows the suffix (``.svg``, ``.png``, ``.pdf``)."""
         return render_dot(self.to_dot(outputs), Path(path))
 
-    def _repr_svg_(self) -> str:
-        """Inline SVG for notebooks."""
+    def _repr_svg_(self) -> str | None:
+        """Inline SVG for notebooks (None without Graphviz's ``dot`` program: the notebook shows the text repr)."""
+        if shutil.which("dot") is None:
+            return None
         import graphviz
 
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()

@@ -23,7 +23,7 @@ from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
-from fdag.errors import FeatureError, InputError, StaleDriverError
+from fdag.errors import DeclarationError, DeclarationTypeError, FeatureError, InputError, StaleDriverError
 
 
 @dataclass(frozen=True)
@@ -67,7 +67,9 @@ class FrameDriver:
         self, dag: Dag, outputs: Sequence[str] | None = None, errors: Literal["null", "raise"] = "null"
     ) -> None:
         if errors not in ("null", "raise"):
-            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+            raise DeclarationError("errors", errors, "is not 'null' or 'raise'", "'null' records errors per row")
+        if not isinstance(dag, Dag):
+            raise DeclarationTypeError("dag", dag, "is not an fdag.Dag", "build one with fdag.Dag.from_modules(module)")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
         self.errors_mode = errors
@@ -137,7 +139,7 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work, watermarks = self._windows.attach(work, sources or {})
+        work, watermarks = self._windows.attach(work, {} if sources is None else sources)
         for stage in self._stages:
             firsts = [expr for compiled in stage for expr in compiled.first]
             if firsts:

@@ -15,10 +15,11 @@ from fdag._declare.source import Source
 from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
+from fdag._stores.protocol import Store
 from fdag._values.calls import row_call
 from fdag._values.frames import to_polars
-from fdag._values.types import native_value
-from fdag.errors import InputError, InputTypeError, SourceError
+from fdag._values.types import FType, coerce_value
+from fdag.errors import DeclarationError, DeclarationTypeError, InputError, InputTypeError, SourceError
 
 
 class RowDriver:
@@ -43,7 +44,14 @@ class RowDriver:
         log: FeatureLog | None = None,
     ) -> None:
         if errors not in ("null", "raise"):
-            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+            raise DeclarationError("errors", errors, "is not 'null' or 'raise'", "'null' records errors per row")
+        if not isinstance(dag, Dag):
+            raise DeclarationTypeError("dag", dag, "is not an fdag.Dag", "build one with fdag.Dag.from_modules(module)")
+        if store is not None and not isinstance(store, Store):
+            raise DeclarationTypeError("store", store, "is not a store (it has no window_state and lookup_state)",
+                                       "pass fdag.MemoryStore() or fdag.RedisStore(url), or None for a MemoryStore")
+        if log is not None and not isinstance(log, FeatureLog):
+            raise DeclarationTypeError("log", log, "is not an fdag.FeatureLog", "pass fdag.FeatureLog(directory)")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
         if self.plan.sources and store is None:
@@ -79,14 +87,24 @@ class RowDriver:
         values, instants truncated to the microsecond). Raises ``PointInTimeError`` if a window at ``as_of``
         would reach below what the window state still holds (ask ``FrameDriver`` for past features).
         """
+        if request.__class__ is not dict and not isinstance(request, Mapping):
+            raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
+                                 "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
         return self._compute(request, _instant(as_of))
 
     def get_many(
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
     ) -> list[FeatureVector]:
         """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
+        if isinstance(requests, Mapping | str | bytes) or not isinstance(requests, Iterable):
+            raise InputTypeError("requests", f"is a {type(requests).__name__}, not an iterable of requests",
+                                 "pass a list of dicts (get() takes one request)")
         requests = list(requests)
-        instants = as_of if isinstance(as_of, Sequence) else [as_of] * len(requests)
+        instants: Sequence[datetime | None]
+        if isinstance(as_of, Sequence) and not isinstance(as_of, str | bytes):
+            instants = as_of
+        else:
+            instants = [as_of] * len(requests)
         if len(instants) != len(requests):
             raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
                              "pass one instant, or one per request")
@@ -121,8 +139,8 @@ class RowDriver:
                 history = pl.DataFrame(history)
             history = to_polars(history, f"history of source '{name}'")
         except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-            raise SourceError(f"source '{name}' history cannot be read as a frame ({exc}). Hint: pass a Polars, "
-                              "pandas or Arrow frame or a Parquet path with the source's columns.") from None
+            raise SourceError(name, f"history cannot be read as a frame ({exc})", "pass a Polars, pandas or Arrow "
+                              "frame or a Parquet path with the source's columns") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[name]:
@@ -160,7 +178,15 @@ class RowDriver:
 
 def _source_name(source: str | Source) -> str:
     """A source's name, given the name or the Source."""
-    return source.name if isinstance(source, Source) else source
+    if isinstance(source, Source):
+        return source.name
+    if not isinstance(source, str):
+        raise InputTypeError("source", f"is a {type(source).__name__}, not a source name or an fdag.Source",
+                             "pass the source's name (e.g. 'transactions') or the Source itself")
+    return source
+
+
+_INSTANT = FType(datetime)
 
 
 def _instant(as_of: datetime | None) -> datetime:
@@ -168,11 +194,14 @@ def _instant(as_of: datetime | None) -> datetime:
         return as_of  # type: ignore[return-value]
     if as_of is None:
         return datetime.now(UTC)
-    instant = native_value(as_of)  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
-    if not isinstance(instant, datetime):
-        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
-                             "pass a datetime (naive ones are read as UTC) or None for now")
-    return instant
+    hint = "pass a datetime (naive ones are read as UTC) or None for now"
+    try:  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
+        instant = coerce_value(as_of, _INSTANT)
+    except (TypeError, OverflowError) as exc:
+        raise InputTypeError("as_of", str(exc), hint) from None
+    if instant is None:  # NaN, pd.NaT
+        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime", hint)
+    return instant  # type: ignore[no-any-return]
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:

@@ -7,6 +7,7 @@ the same in a spine as in a request.
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
@@ -43,8 +44,7 @@ def to_polars(frame: Any, what: str) -> pl.DataFrame:
         try:
             return pl.read_parquet(os.fspath(frame))
         except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputError(what, f"is the path {os.fspath(frame)!r}, which holds no readable Parquet ({exc})",
-                             "pass the path of a Parquet file, directory or glob, or a frame") from None
+            raise _unreadable(what, frame, exc) from None
     module = type(frame).__module__
     if module.startswith("pandas"):
         return _from_pandas(frame)
@@ -53,6 +53,32 @@ def to_polars(frame: Any, what: str) -> pl.DataFrame:
         if isinstance(converted, pl.DataFrame):
             return converted
     raise InputTypeError(what, f"is a {type(frame).__name__}", "pass a Polars, pandas or Arrow frame or a Parquet path")
+
+
+def scan_parquet(path: str | os.PathLike[str], what: str) -> pl.LazyFrame:
+    """A lazy scan of a Parquet file, directory or glob whose schema could be read (an ``InputError`` if not)."""
+    try:
+        scan = pl.scan_parquet(os.fspath(path))
+        scan.collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise _unreadable(what, path, exc) from None
+    return scan
+
+
+def parquet_metadata(file: str | os.PathLike[str], key: str) -> dict[str, Any]:
+    """The JSON object fdag stored under ``key`` in a Parquet file's metadata ({} if none); ``InputError`` for a
+    file that is not readable Parquet or holds no JSON object there."""
+    try:
+        meta = json.loads(pl.read_parquet_metadata(os.fspath(file)).get(key, "{}"))
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:  # json's errors are ValueErrors
+        raise _unreadable(f"file {os.fspath(file)}", file, exc) from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def _unreadable(what: str, path: str | os.PathLike[str], exc: Exception) -> InputError:
+    """The error for a path that holds no readable Parquet."""
+    return InputError(what, f"is the path {os.fspath(path)!r}, which holds no readable Parquet ({exc})",
+                      "pass the path of a Parquet file, directory or glob, or a frame")
 
 
 def _from_pandas(frame: Any) -> pl.DataFrame:
@@ -96,7 +122,7 @@ def column_expr(frame_schema: Mapping[str, pl.DataType], column: str, ftype: FTy
     Raises ``InputTypeError`` naming the column when its dtype cannot hold the declared type without guessing.
     """
     if column not in frame_schema:
-        have = ", ".join(frame_schema) or "no columns"
+        have = ", ".join(c for c in frame_schema if not c.startswith("__fdag_")) or "no columns"  # not fdag's own
         raise MissingInputError(column, f"is missing from the {what} (it has: {have})",
                                 f"add a '{column}' column of type {ftype.required()}")
     dtype = frame_schema[column]
