@@ -36,7 +36,7 @@ def _import(name: str) -> ModuleType:
 
 
 def _from_file(given: str) -> ModuleType:
-    """Load ``path`` as the module named by its file name, with its folder importable (as ``python path`` does)."""
+    """Load the file ``given`` as the module named by its file name, its folder importable (as ``python file`` does)."""
     path = Path(given)
     if not path.is_file():
         raise ModuleLoadError(given, "is not a file", "give the path of a .py file or a dotted module name")

@@ -100,7 +100,7 @@ class Dag:
                                           inputs, sources, dict(self.nodes[name].tags))
         return self._lineage[name]
 
-    def plan(self, outputs: Sequence[str] | None = None) -> Plan:
+    def plan(self, outputs: Iterable[str] | None = None) -> Plan:
         """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``."""
         if isinstance(outputs, str):
             wanted: tuple[str, ...] = (outputs,)
@@ -116,7 +116,7 @@ class Dag:
 
     def to_dot(self, outputs: Iterable[str] | None = None) -> str:
         """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run."""
-        plan = self.plan(None if outputs is None else list(outputs))
+        plan = self.plan(outputs)
         return dag_to_dot(plan)
 
     def render(self, path: str | Path, outputs: Iterable[str] | None = None) -> Path:

@@ -20,7 +20,7 @@ from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
-from fdag._values.frames import ROW, column_expr, to_polars
+from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
 from fdag.errors import DeclarationError, DeclarationTypeError, FeatureError, InputError, StaleDriverError
@@ -196,6 +196,7 @@ class FrameDriver:
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
+        refuse_int64_overflow(frame, self.plan.inputs, "spine")
         columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
         if self.plan.uses_as_of or self.plan.sources or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))

@@ -16,7 +16,7 @@ from fdag._declare.source import Source
 from fdag._frame.compile import compile_feature
 from fdag._frame.lookups import as_of_column, lookup_frame
 from fdag._frame.point_in_time import window_frame
-from fdag._values.frames import ROW, column_expr, to_polars
+from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag.errors import InputError, InputTypeError, SourceError
 
 
@@ -60,6 +60,7 @@ class WindowStage:
         what = f"events of source '{source.name}'"
         identity = [source.key, source.timestamp] + ([source.id] if source.id else [])
         columns = dict.fromkeys(identity + [c for spec in specs for c in spec.params])
+        refuse_int64_overflow(raw, {c: source.schema[c] for c in columns}, what)
         frame = raw.select([column_expr(raw.schema, c, source.schema[c], what).alias(c) for c in columns])
         nulls = frame.select(pl.col(c).null_count() for c in identity).row(0)
         for column, count in zip(identity, nulls, strict=True):

@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
 
+import polars as pl
+
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
@@ -17,7 +19,7 @@ from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._stores.protocol import Store
 from fdag._values.calls import row_call
-from fdag._values.frames import to_polars
+from fdag._values.frames import beyond_python, to_polars
 from fdag._values.types import FType, coerce_value
 from fdag.errors import DeclarationError, DeclarationTypeError, InputError, InputTypeError, SourceError
 
@@ -96,7 +98,7 @@ class RowDriver:
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
     ) -> list[FeatureVector]:
         """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
-        if isinstance(requests, Mapping | str | bytes) or not isinstance(requests, Iterable):
+        if isinstance(requests, Mapping | str | bytes) or not _iterable(requests):
             raise InputTypeError("requests", f"is a {type(requests).__name__}, not an iterable of requests",
                                  "pass a list of dicts (get() takes one request)")
         requests = list(requests)
@@ -116,7 +118,7 @@ class RowDriver:
         Returns the ingest report (accepted, duplicates, too late, future). A malformed event raises
         ``SourceError`` and nothing of the batch is applied.
         """
-        batch = _event_dicts(events)
+        batch = _event_dicts(_source_name(source), events)
         states = self._state(source)
         if len(states) == 1:
             return states[0].ingest(batch)
@@ -130,17 +132,21 @@ class RowDriver:
         """Load ``history`` into window state before the stream: a Polars, pandas or Arrow frame, a Parquet path,
         or rows / columns Polars can build a frame from. Malformed history raises ``SourceError``, applying nothing.
         """
-        import polars as pl
-
         states = self._state(source)
         name = _source_name(source)
         try:
             if isinstance(history, Mapping | list | tuple):
-                history = pl.DataFrame(history)
+                # Whatever Polars raises building a frame from these rows says they are not one (it raises
+                # OverflowError, RuntimeError or even panics, a BaseException, for some values it cannot type).
+                try:
+                    history = pl.DataFrame(history)
+                except (Exception, pl.exceptions.PanicException) as exc:
+                    raise InputError("history", f"cannot be read as a frame ({type(exc).__name__}: {exc})",
+                                     "pass rows or columns Polars can build a frame from") from None
             history = to_polars(history, f"history of source '{name}'")
-        except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-            raise SourceError(name, f"history cannot be read as a frame ({exc})", "pass a Polars, pandas or Arrow "
-                              "frame or a Parquet path with the source's columns") from None
+        except InputError as exc:
+            raise SourceError(name, f"history {exc.problem}", "pass a Polars, pandas or "
+                              "Arrow frame or a Parquet path with the source's columns") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[name]:
@@ -174,6 +180,15 @@ class RowDriver:
 
     def __repr__(self) -> str:
         return f"RowDriver(outputs={list(self.outputs)})"
+
+
+def _iterable(value: Any) -> bool:
+    """Whether ``iter(value)`` works (a 0-d numpy array is an ``Iterable`` whose iteration raises)."""
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
 
 
 def _source_name(source: str | Source) -> str:
@@ -221,10 +236,15 @@ def _event_value(spec: WindowSpec | LookupSpec) -> Any:
     return value
 
 
-def _event_dicts(events: Any) -> Any:
+def _event_dicts(source: str, events: Any) -> Any:
     """The events as a list of dicts (values as given, checked by the state)."""
     if isinstance(events, Mapping):
         return [events]
+    if isinstance(events, pl.DataFrame):
+        outside = beyond_python(events)
+        if outside is not None:
+            raise SourceError(source, "is outside years 1 to 9999, which Python's datetime cannot hold",
+                              "drop or repair the event", column=outside[0], where=f"event {outside[1]}")
     if hasattr(events, "to_dicts"):  # Polars
         return events.to_dicts()
     if hasattr(events, "to_pylist"):  # Arrow

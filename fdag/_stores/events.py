@@ -84,7 +84,7 @@ class EventChecker:
                             since = at - EPOCH
                         append((event[key], since // MICROSECOND, event[ident] if ident else None, event))
                         continue
-            except (KeyError, TypeError):
+            except Exception:  # not a plain event (not a mapping, a column missing): the slow path names why
                 pass
             append(self._normalise(position, event))
             naive += getattr(event[stamp], "tzinfo", None) is None  # numpy's datetime64 is naive too

@@ -15,6 +15,7 @@ import polars as pl
 
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
+from fdag._values.frames import beyond_python
 from fdag.errors import SourceError
 
 _NO_WATERMARK = -(2**63)
@@ -90,6 +91,10 @@ def prepare_history(
     if not isinstance(frame, pl.DataFrame):
         raise SourceError(source.name, f"history is a {type(frame).__name__}, not a Polars DataFrame",
                           "convert it with pl.DataFrame(...) or pl.from_arrow(...)")
+    outside = beyond_python(frame.select(c for c in frame.columns if c in source.schema))
+    if outside is not None:
+        raise SourceError(source.name, "is outside years 1 to 9999, which Python's datetime cannot hold",
+                          "drop or repair the row", column=outside[0], where=f"history row {outside[1]}")
     values = dict(values or {})
     unknown = sorted(set(values) - set(columns))
     if unknown:
