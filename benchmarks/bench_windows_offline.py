@@ -93,18 +93,14 @@ def run_fdag(specs: list[WindowSpec], events: pl.DataFrame, requests: pl.DataFra
 
 
 def run_polars(events: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
-    """Best hand-written Polars: sort-based dedup, dense key codes, one global sort, cum sums, ``join_asof``."""
-    first = (
-        events.select("txn_id", pl.int_range(pl.len(), dtype=pl.UInt32).alias("i"))
-        .sort("txn_id", "i")
-        .filter(pl.col("txn_id") != pl.col("txn_id").shift(1, fill_value=-1))["i"]
-    )
+    """Best hand-written Polars: dedup (``is_first_distinct``), dense key codes, one global sort, cum sums,
+    ``join_asof``."""
     keys = requests.select(pl.col("user_id").unique()).with_row_index("k")
     span = SPAN_US + 12 * 86_400 * 10**6
     origin = int(START.timestamp() * 1e6) - 11 * 86_400 * 10**6
     code = pl.col("k").cast(pl.Int64) * span + pl.col("ts").dt.epoch("us") - origin
     ev = (
-        events[first.sort()]
+        events.filter(pl.col("txn_id").is_first_distinct())
         .join(keys, on="user_id")
         .select(code.alias("c"), "amount")
         .sort("c")
@@ -165,14 +161,27 @@ def run_duckdb(events: pl.DataFrame, requests: pl.DataFrame) -> pl.DataFrame:
     return con.sql(sql).pl()
 
 
-def timed(function: Callable[[], pl.DataFrame], repeat: int) -> tuple[float, pl.DataFrame]:
-    """Median wall-clock seconds over ``repeat`` runs, and the last result."""
-    seconds = []
-    for _ in range(repeat):
-        start = time.perf_counter()
-        result = function()
-        seconds.append(time.perf_counter() - start)
-    return statistics.median(seconds), result
+def interleaved(
+    contenders: list[Callable[[], pl.DataFrame]], repeat: int
+) -> tuple[list[list[float]], list[list[float]], list[pl.DataFrame]]:
+    """Wall and CPU seconds (all threads) per round for each contender, order alternating between rounds, and
+    each one's last result. CPU time is the steadier measure of work on a shared machine."""
+    wall: list[list[float]] = [[] for _ in contenders]
+    cpu: list[list[float]] = [[] for _ in contenders]
+    results: list[pl.DataFrame] = [pl.DataFrame()] * len(contenders)
+    for round_ in range(repeat):
+        order = range(len(contenders)) if round_ % 2 == 0 else reversed(range(len(contenders)))
+        for i in order:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            results[i] = contenders[i]()
+            wall[i].append(time.perf_counter() - start)
+            cpu[i].append(time.process_time() - start_cpu)
+    return wall, cpu, results
+
+
+def median_ratio(ours: list[float], theirs: list[float]) -> float:
+    """The median of the per-round ratios."""
+    return statistics.median(x / y for x, y in zip(ours, theirs, strict=True))
 
 
 def agree(a: pl.DataFrame, b: pl.DataFrame, columns: list[str]) -> bool:
@@ -203,28 +212,35 @@ def main() -> None:
     specs = [make_spec(agg, over) for over in WINDOWS for agg in ("sum", "count", "mean")]
     columns = [s.node for s in specs]
 
-    fdag_s, fdag_out = timed(lambda: run_fdag(specs, events, requests), args.repeat)
-    polars_s, polars_out = timed(lambda: run_polars(events, requests), args.repeat)
-    duck_s, duck_out = timed(lambda: run_duckdb(events, requests), args.repeat)
+    wall, cpu, (fdag_out, polars_out, duck_out) = interleaved(
+        [lambda: run_fdag(specs, events, requests), lambda: run_polars(events, requests),
+         lambda: run_duckdb(events, requests)],
+        args.repeat,
+    )
     print(f"command: {' '.join([sys.executable, *sys.argv])}\n")
     print(
         f"{args.events:,} events x {args.requests:,} requests, {args.keys:,} keys, 9 specs "
-        f"(5m/1h/10d x sum/count/mean), median of {args.repeat}\n"
+        f"(5m/1h/10d x sum/count/mean), {args.repeat} interleaved rounds; ratios are medians of per-round ratios\n"
     )
-    print("| engine | seconds | vs hand-written Polars | agrees with fdag |")
-    print("|---|---|---|---|")
-    print(f"| fdag window_frame | {fdag_s:.3f} | {fdag_s / polars_s:.2f}x | - |")
-    print(f"| hand-written Polars | {polars_s:.3f} | 1.00x | {agree(fdag_out, polars_out, columns)} |")
-    print(f"| DuckDB SQL (ASOF) | {duck_s:.3f} | {duck_s / polars_s:.2f}x | {agree(fdag_out, duck_out, columns)} |")
+    print("| engine | median s | wall ratio | CPU ratio | per-round wall ratios | agrees with fdag |")
+    print("|---|---|---|---|---|---|")
+    engines = (("fdag window_frame", 0, "-"), ("hand-written Polars", 1, agree(fdag_out, polars_out, columns)),
+               ("DuckDB SQL (ASOF)", 2, agree(fdag_out, duck_out, columns)))
+    for name, i, same in engines:
+        rounds = ", ".join(f"{x / y:.2f}" for x, y in zip(wall[i], wall[1], strict=True))
+        print(f"| {name} | {statistics.median(wall[i]):.3f} | {median_ratio(wall[i], wall[1]):.2f}x "
+              f"| {median_ratio(cpu[i], cpu[1]):.2f}x | {rounds} | {same} |")
 
     n_other = args.others_events or args.events
     other_events, other_requests = workload(n_other, args.requests, args.keys, seed=1)
-    print(f"\nnon-prefix aggregations, fdag only, {n_other:,} events x {args.requests:,} requests, one spec each\n")
+    print(f"\nnon-prefix aggregations, fdag only, {n_other:,} events x {args.requests:,} requests, one spec each, "
+          "median s\n")
     print("| aggregation | 1h | 10d |")
     print("|---|---|---|")
     for agg in ("min", "max", "std", "distinct_count", "last_n(5)", "first", "last"):
         row = [
-            timed(lambda a=agg, o=o: run_fdag([make_spec(a, o)], other_events, other_requests), args.repeat)[0]
+            statistics.median(interleaved([lambda a=agg, o=o: run_fdag([make_spec(a, o)], other_events,
+                                                                        other_requests)], args.repeat)[0][0])
             for o in ("1h", "10d")
         ]
         print(f"| {agg} | {row[0]:.3f} | {row[1]:.3f} |")

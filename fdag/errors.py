@@ -27,7 +27,11 @@ def _restore(cls: type[FdagError], args: tuple[Any, ...], state: dict[str, Any])
 
 
 class FdagError(Exception):
-    """Base class of every error raised by fdag."""
+    """Base class of every error raised by fdag.
+
+    Catch it to handle anything fdag raises; each subclass is also the builtin a caller expects (``DagError`` is a
+    ``ValueError``, ``MissingInputError`` a ``KeyError``, ...), and every message ends with ``Hint: <the fix>``.
+    """
 
     def __str__(self) -> str:
         # KeyError quotes its argument; fdag messages are sentences, so print them as they are.
@@ -53,7 +57,26 @@ class Problem:
 
 
 class DagError(FdagError, ValueError):
-    """The DAG is invalid; ``problems`` lists every problem found, not just the first."""
+    """The DAG is invalid; ``problems`` lists every problem found, not just the first.
+
+    Also a ``ValueError``. Raised by ``Dag.from_modules`` (each problem names the feature, its ``file:line`` and
+    a hint) and for an unknown output.
+
+    Parameters
+    ----------
+    problems
+        Every problem found, each a ``Problem(feature, location, message, hint)``.
+
+    Example::
+
+        import fdag
+        from fdag.demo import payment
+
+        try:
+            fdag.RowDriver(fdag.Dag.from_modules(payment), outputs=["no_such_feature"])
+        except fdag.DagError as error:
+            print(error)   # feature 'no_such_feature' is requested as an output but no function defines it. Hint: ...
+    """
 
     def __init__(self, problems: list[Problem]) -> None:
         self.problems = list(problems)
@@ -68,7 +91,21 @@ class DagError(FdagError, ValueError):
 class DeclarationError(FdagError, ValueError):
     """An argument fdag cannot use, given where features are declared or configured: a decorator
     (``agg=`` naming no known aggregation, ``over="soon"``), ``Dag.from_modules``, a driver (``errors="maybe"``)
-    or a command-line option."""
+    or a command-line option.
+
+    Also a ``ValueError``; a decorator raises it when it runs, i.e. when the feature module is imported.
+
+    Parameters
+    ----------
+    argument
+        The argument (``"agg"``).
+    value
+        What it was given.
+    problem
+        What is wrong with it.
+    hint
+        The fix.
+    """
 
     def __init__(self, argument: str, value: object, problem: str, hint: str) -> None:
         self.argument, self.value, self.problem, self.hint = argument, value, problem, hint
@@ -80,7 +117,21 @@ class DeclarationTypeError(DeclarationError, TypeError):
 
 
 class FeatureError(FdagError, RuntimeError):
-    """A feature raised for a row while ``errors="raise"`` was asked for."""
+    """A feature raised for a row while ``errors="raise"`` was asked for.
+
+    Also a ``RuntimeError``; ``error`` is the exception the feature raised (its type and message).
+
+    Parameters
+    ----------
+    node
+        The feature that raised.
+    location
+        Its ``file:line``.
+    error
+        The exception it raised.
+    row
+        The row it raised for, when known.
+    """
 
     def __init__(self, node: str, location: str, error: BaseException, row: object = None) -> None:
         self.node, self.location, self.error, self.row = node, location, error, row
@@ -90,7 +141,19 @@ class FeatureError(FdagError, RuntimeError):
 
 
 class InputError(FdagError, ValueError):
-    """A request, spine or other run-time input is missing, of the wrong type or unusable."""
+    """A request, spine or other run-time input is missing, of the wrong type or unusable.
+
+    Also a ``ValueError``; ``MissingInputError`` is also a ``KeyError``, ``InputTypeError`` a ``TypeError``.
+
+    Parameters
+    ----------
+    name
+        The input.
+    message
+        What is wrong with it.
+    hint
+        The fix.
+    """
 
     def __init__(self, name: str, message: str, hint: str) -> None:
         self.name, self.problem, self.hint = name, message, hint
@@ -106,7 +169,11 @@ class InputTypeError(InputError, TypeError):
 
 
 class PointInTimeError(FdagError, ValueError):
-    """A value would reflect data from after its row's ``as_of`` (a leak), or times are malformed."""
+    """A value would reflect data from after its row's ``as_of`` (a leak), or times are malformed.
+
+    Also a ``ValueError``. ``FrameDriver.run(..., check_as_of=True)`` raises it rather than return a training set
+    that uses the future.
+    """
 
     def __init__(self, feature: str, problem: str, hint: str) -> None:
         self.feature, self.problem, self.hint = feature, problem, hint
@@ -137,7 +204,9 @@ class SourceError(FdagError, ValueError):
     """A source is declared wrongly, or its events (a batch, a history frame) are malformed: missing columns,
     wrong types, null keys or timestamps.
 
-    ``where`` says where in the input the problem is (``"event 3"``, ``"history row 7"``), ``column`` which column.
+    Also a ``ValueError``. The message names the source, the event and the column; online, nothing of the batch
+    was applied. ``where`` says where in the input the problem is (``"event 3"``, ``"history row 7"``),
+    ``column`` which column.
     """
 
     def __init__(self, source: str, problem: str, hint: str, *, column: str | None = None,
@@ -149,7 +218,11 @@ class SourceError(FdagError, ValueError):
 
 
 class StoreError(FdagError, RuntimeError):
-    """A feature store (or the feature log) failed to read or write state; ``cause`` is the underlying error."""
+    """A feature store (or the feature log) failed to read or write state; ``cause`` is the underlying error.
+
+    Also a ``RuntimeError``: e.g. Redis cannot be reached. Ingest is idempotent by id, so re-sending the batch
+    that failed is safe.
+    """
 
     def __init__(self, store: str, problem: str, hint: str, cause: BaseException | None = None) -> None:
         self.store, self.problem, self.hint, self.cause = store, problem, hint, cause
@@ -190,7 +263,19 @@ class StaleDriverError(FdagError, RuntimeError):
 
 
 class ConsistencyError(FdagError, AssertionError):
-    """The row and vectorized engines disagree on a node for some input (found by ``fdag.check``)."""
+    """The row and vectorized engines disagree on a node for some input (found by ``fdag.check``).
+
+    Also an ``AssertionError``, so a test calling ``fdag.check`` fails with the shrunk example.
+
+    Parameters
+    ----------
+    node
+        The node on which they disagree.
+    example
+        The request (and events) that shows it.
+    row_value, frame_value
+        What ``RowDriver`` and ``FrameDriver`` computed.
+    """
 
     def __init__(self, node: str, example: object, row_value: object, frame_value: object) -> None:
         self.node, self.example, self.row_value, self.frame_value = node, example, row_value, frame_value

@@ -276,6 +276,8 @@ WEST = timezone(-timedelta(hours=1))
 FOUND: list[tuple[str, Callable[[], Any], type[FdagError], str]] = [
     ("a 0-d numpy array is no batch", lambda: fdag.RowDriver(FRAUD).get_many(np.array(3.0)),  # type: ignore[arg-type]
      fdag.InputError, r"^input 'requests' is a ndarray, not an iterable of requests\."),
+    ("a 0-d numpy array is no list of outputs", lambda: fdag.RowDriver(FRAUD, np.array(3.0)),  # type: ignore[arg-type]
+     fdag.DeclarationError, r"^outputs=array\(3\.\) is not a list of feature names\."),
     ("an array is no value", lambda: fdag.RowDriver(TINY, ["doubled"]).get({"x": np.array([1, 2])}),
      fdag.InputError, r"^input 'x' is a ndarray \(array\(\[1, 2\]\)\) but the type is 'int'\."),
     ("a longdouble has no Python equivalent", lambda: fdag.RowDriver(TINY, ["doubled"]).get({"x": np.longdouble(1)}),

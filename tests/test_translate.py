@@ -135,7 +135,7 @@ def guarded_optional(x: float | None) -> bool:
 
 
 def ratio(amount: float, mean: float | None) -> float | None:
-    """DESIGN's example: a ratio that is None when the mean is missing or zero."""
+    """The fraud example's ratio: None when the mean is missing or zero."""
     if not mean:
         return None
     return amount / mean

@@ -1,4 +1,4 @@
-"""Discovery: turn modules of plain functions into typed nodes, collecting every problem rather than the first."""
+"""Discovery: turn modules of plain functions into typed nodes, collecting every problem."""
 
 from __future__ import annotations
 

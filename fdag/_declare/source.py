@@ -14,17 +14,45 @@ from fdag.errors import SourceError
 class Source:
     """A stream of events keyed by an entity, each with a timestamp and (optionally) a unique id.
 
-    ``allowed_lateness``: how far behind the watermark an event may arrive and still be applied online.
-    ``max_future``: an event dated more than this ahead of the wall clock (UTC now, at ingest) is not applied
-    online and is counted as ``future`` — one mistyped year would otherwise move the watermark and evict
-    everything. ``None`` admits any instant.
+    Window and lookup features read a source; the request names the entity by the input named like ``key``.
+    Events are validated against ``schema`` when ingested or given offline (``SourceError`` names the event and
+    the column). An invalid declaration raises ``SourceError`` at once.
+
+    Parameters
+    ----------
+    name
+        The source's name: the key of ``sources={...}`` offline and the first argument of ``RowDriver.ingest``.
+    key
+        The entity column (``str`` or ``int``).
+    timestamp
+        The event-time column (``datetime``; naive instants are read as UTC).
+    schema
+        Column → type annotation, as for feature parameters (``int``, ``float``, ``str``, ``datetime``,
+        ``T | None``, ...); it must hold the key, timestamp and id columns.
+    id
+        A column unique per event: re-sent events with an id already seen are ignored, online and offline.
+        Without one, nothing can be deduplicated.
+    allowed_lateness
+        How far behind the watermark an event may arrive online and still be applied: state is kept for the
+        longest window plus this.
+    max_future
+        An event dated more than this ahead of the wall clock (UTC now, at ingest) is not applied online and is
+        counted as ``future`` — one mistyped year would otherwise move the watermark and evict everything.
+        ``None`` admits any instant.
 
     Example::
+
+        from datetime import datetime
+
+        import fdag
 
         transactions = fdag.Source(
             "transactions", key="user_id", timestamp="ts", id="txn_id",
             schema={"txn_id": str, "user_id": str, "ts": datetime, "amount": float},
+            allowed_lateness="10m",
         )
+        print(transactions, transactions.allowed_lateness)
+        # Source('transactions', key='user_id', timestamp='ts', id='txn_id') 0:10:00
     """
 
     def __init__(

@@ -2,8 +2,8 @@
 
 Every feature becomes two columns: its value and ``__err__<name>`` (where Python would have raised on a row:
 "Type\\x1fmessage", or a code into the feature's ``messages``; else null). The value is null where a
-non-optional argument is null or an error occurred, so the vectorized result follows the per-row null and error
-rules exactly like the row engine.
+non-optional argument is null or an error occurred, so the vectorized result follows the per-row call
+rules (a null argument skips the feature, an error makes it null and is recorded) exactly like the row engine.
 """
 
 from __future__ import annotations

@@ -20,7 +20,7 @@ from fdag._dag.specs import WindowSpec
 from fdag._values.frames import ROW
 
 AS_OF = "as_of"
-_KEY_CODE, _TIME, _EVENT_CODE, _FRAME_ORDER = "__pit_key", "__pit_time", "__pit_code", "__pit_order"
+_KEY_CODE, _TIME, _EVENT_CODE = "__pit_key", "__pit_time", "__pit_code"
 _MICROSECOND = timedelta(microseconds=1)  # times are integer µs, never calendar units
 
 
@@ -51,14 +51,21 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     numbers = pl.Series(np.arange(len(known), dtype=np.int64))
 
     # Strings never travel further than this select: events carry dense key codes and integer microseconds.
-    frame = events.select(
-        pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
-        pl.col(source.timestamp).dt.epoch("us").alias(_TIME),
-        *([event_id] if event_id is not None else []),
-        *value_columns,
-    ).collect()
-    frame = frame.with_row_index(_FRAME_ORDER) if event_id is None else _first_by_id(frame, event_id)
-    frame = frame.filter(pl.col(_KEY_CODE).is_not_null())  # keys no request asks about
+    # One filter drops keys no request asks about and every copy of an id after its first (in frame order:
+    # the predicate sees the whole frame); events without an id are all kept.
+    keep = pl.col(_KEY_CODE).is_not_null()
+    if event_id is not None:
+        keep = keep & (pl.col(event_id).is_first_distinct() | pl.col(event_id).is_null())
+    frame = (
+        events.select(
+            pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
+            pl.col(source.timestamp).dt.epoch("us").alias(_TIME),
+            *([event_id] if event_id is not None else []),
+            *value_columns,
+        )
+        .filter(keep)
+        .collect()
+    )
 
     ask_keys = asks[key].replace_strict(known, numbers, default=len(known), return_dtype=pl.Int64).to_numpy()
     ask_valid = asks[AS_OF].is_not_null().to_numpy()
@@ -66,13 +73,15 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     overs = sorted({spec.over // _MICROSECOND for spec in specs})
     encode = _Encoding.fit(frame[_TIME], ask_times[ask_valid], overs, len(known) + 1)
 
-    tie = event_id if event_id is not None else _FRAME_ORDER
-    frame = frame.select(encode.events(frame).alias(_EVENT_CODE), *([tie] if ordered else []), *value_columns)
-    frame = frame.sort([_EVENT_CODE, tie] if ordered else _EVENT_CODE)
+    tie = event_id if ordered else None  # ties at one code are ordered by id, else kept in frame order
+    frame = frame.select(encode.events(frame).alias(_EVENT_CODE), *([tie] if tie else []), *value_columns)
+    frame = frame.sort(_EVENT_CODE, maintain_order=ordered)
+    if tie is not None:
+        frame = _break_ties(frame, tie)
     codes = frame[_EVENT_CODE].to_numpy()
 
     ask_codes = encode(ask_keys, ask_times)
-    order = np.argsort(ask_codes, kind="stable")
+    order = pl.Series(ask_codes).arg_sort().to_numpy()  # any order of equal codes: their ranges are equal
     sorted_keys, sorted_times = ask_keys[order], ask_times[order]
     upper = {
         closed: np.searchsorted(codes, ask_codes[order], side="left" if closed == "left" else "right")
@@ -94,26 +103,35 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
         else:
             seen = None
         cache: dict = {}
+        windows: dict[tuple[timedelta, str], Window] = {}
         for spec in specs:
             if spec.value_column != column:
                 continue
-            lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
-            a, b = (lo, hi) if seen is None else (seen[lo], seen[hi])
-            result = spec.agg.aggregate(values, Window(a, b, (spec.over, spec.closed)), cache)
-            columns[spec.node] = _finish(spec, result, b > a, valid)
+            window_key = (spec.over, spec.closed)
+            if window_key not in windows:
+                lo, hi = lower[spec.over // _MICROSECOND], upper[spec.closed]
+                windows[window_key] = Window(*((lo, hi) if seen is None else (seen[lo], seen[hi])), window_key)
+            window = windows[window_key]
+            result = spec.agg.aggregate(values, window, cache)
+            columns[spec.node] = _finish(spec, result, window.b > window.a, valid)
     return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
 
 
-def _first_by_id(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:
-    """Keep the first occurrence (in frame order) of every id; null ids are all kept. One sort, no hash table."""
-    first = (
-        frame.select(pl.col(event_id), pl.int_range(pl.len(), dtype=pl.UInt32).alias(_FRAME_ORDER))
-        .sort(event_id, _FRAME_ORDER, nulls_last=True)
-        .filter(pl.col(event_id).ne_missing(pl.col(event_id).shift(1)) | pl.col(event_id).is_null())
-    )
-    if len(first) == len(frame):
+def _break_ties(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:
+    """``frame`` (sorted by code, ties in frame order) with events of one code ordered by id, null ids first.
+
+    Ties are usually rare: only the rows sharing a code with a neighbour are sorted again, in place.
+    """
+    codes = frame[_EVENT_CODE]
+    tied = (codes.eq_missing(codes.shift(1)) | codes.eq_missing(codes.shift(-1))).to_numpy()
+    if not tied.any():
         return frame
-    return frame[first[_FRAME_ORDER].sort()]
+    positions = np.flatnonzero(tied)
+    within = frame[positions].select(_EVENT_CODE, event_id).with_row_index("__tied")
+    order = within.sort([_EVENT_CODE, event_id], nulls_last=False, maintain_order=True)["__tied"].to_numpy()
+    permutation = np.arange(len(frame))
+    permutation[positions] = positions[order]
+    return frame[permutation]
 
 
 @dataclass(frozen=True)

@@ -45,11 +45,29 @@ class FeatureLog:
     A write that fails in the background drops its rows (counted in ``dropped``, the error in ``last_error``, a
     ``RuntimeWarning``) rather than failing the requests being served; ``flush()`` raises ``StoreError``.
 
+    Parameters
+    ----------
+    path
+        The directory of the log's Parquet files (created if needed).
+    max_rows
+        Write a file once this many rows are buffered.
+    max_seconds
+        Also write whatever is buffered this often, from a background thread; ``None``: only by size.
+
     Example::
 
+        from datetime import UTC, datetime
+
+        import polars as pl
+
+        import fdag
+        from fdag.demo import payment
+
         with fdag.FeatureLog("logs/served", max_rows=10_000, max_seconds=5) as log:
-            row = fdag.RowDriver(dag, store=store, log=log)
-            row.get({"user_id": "u1", "amount": 12.0})
+            row = fdag.RowDriver(fdag.Dag.from_modules(payment), outputs=["log_amount"], log=log)
+            row.get({"amount": 12.0}, as_of=datetime(2024, 3, 1, tzinfo=UTC))
+        print(pl.read_parquet("logs/served/*.parquet").columns)
+        # ['amount', 'as_of', 'log_amount', 'errors', 'versions', 'served_at']
     """
 
     def __init__(self, path: str | os.PathLike[str], max_rows: int = 10_000,
@@ -72,6 +90,14 @@ class FeatureLog:
 
         A log records one driver's outputs; binding a driver with other outputs or versions raises
         ``InputError``. The wrapper adds a copy of the request dict and one list extend per call.
+        ``RowDriver(..., log=...)`` calls it; callers need not.
+
+        Parameters
+        ----------
+        plan
+            The driver's plan: its inputs, outputs and node versions make the log's columns.
+        compute
+            The driver's compiled function.
         """
         sink = self._sink
         sink.bind(LogSchema.of(plan))

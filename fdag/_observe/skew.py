@@ -54,9 +54,42 @@ class VersionChange:
 
 @dataclass(frozen=True)
 class SkewReport:
-    """What ``fdag.skew`` found. ``table``: one row per compared feature (``feature``, ``rows``, ``mismatches``,
-    ``mismatch_rate``, ``max_abs_diff``, ``max_rel_diff``); ``examples``: a few mismatching rows per feature with
-    the logged and recomputed values; ``changed_versions``: features not compared because their code changed."""
+    """What ``fdag.skew`` found: made by ``fdag.skew``, read by you or a CI check.
+
+    ``ok`` is true when every compared value matched; ``str()`` is the table and the examples; ``to_html()`` one
+    self-contained page.
+
+    Parameters
+    ----------
+    table
+        One row per compared feature: ``feature``, ``rows``, ``mismatches``, ``mismatch_rate``, ``max_abs_diff``,
+        ``max_rel_diff``.
+    examples
+        A few mismatching rows per feature, with the request, its ``as_of`` and the logged and recomputed values.
+    changed_versions
+        Feature → its version change: features not compared because their code changed since they were logged.
+    rows
+        How many logged rows were read from ``log``.
+    log
+        The log's directory.
+
+    Example::
+
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        events, dag = transactions(users=5, count=100, days=2), fdag.Dag.from_modules(fraud)
+        with fdag.FeatureLog("served") as log:
+            row = fdag.RowDriver(dag, outputs=["spend_count_1h"], log=log)
+            row.ingest("transactions", events)
+            row.get({"user_id": "u1"}, as_of=datetime(2024, 3, 3, tzinfo=UTC))
+        report = fdag.skew(dag, "served", sources={"transactions": events})
+        print(report.rows, report.mismatches, report.ok)   # 1 0 True
+        print(report.table["feature"].to_list())           # ['spend_count_1h']
+    """
 
     table: pl.DataFrame
     examples: pl.DataFrame
@@ -107,15 +140,38 @@ def skew(dag: Dag, log: str | os.PathLike[str] | FeatureLog, sources: Mapping[st
          outputs: Sequence[str] | None = None, examples: int = 5) -> SkewReport:
     """Recompute every logged request with ``FrameDriver`` at its logged ``as_of`` and compare it with what was served.
 
-    ``log`` is a ``FeatureLog`` (flushed first) or its directory; ``sources`` maps each window source to its events
-    (a frame or a Parquet path); ``outputs`` defaults to every logged feature the DAG still has. Floats match
-    within the engines' tolerance (1e-9 relative for scalar features, 1e-6 relative or absolute for anything
-    computed from a window or lookup); nulls match nulls; everything else must be equal.
+    Floats match within the engines' tolerance (1e-9 relative for scalar features, 1e-6 relative or absolute for
+    anything computed from a window or lookup); nulls match nulls; everything else must be equal. A feature whose
+    logged version differs from the DAG's is not compared but listed in ``changed_versions``.
+
+    Parameters
+    ----------
+    dag
+        Today's DAG, the code the logged vectors are recomputed with.
+    log
+        A ``FeatureLog`` (flushed first) or its directory.
+    sources
+        Source name → its events (a frame or a Parquet path), covering what the service saw.
+    outputs
+        The features to compare; ``None``: every logged feature the DAG still has.
+    examples
+        How many mismatching rows per feature the report keeps.
 
     Example::
 
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        events, dag = transactions(users=20, count=500, days=3), fdag.Dag.from_modules(fraud)
+        with fdag.FeatureLog("logs/served") as log:
+            row = fdag.RowDriver(dag, outputs=["spend_count_1h", "burst_ratio"], log=log)
+            row.ingest("transactions", events)
+            row.get({"user_id": "u1"}, as_of=datetime(2024, 3, 4, tzinfo=UTC))
         report = fdag.skew(dag, "logs/served", sources={"transactions": events})
-        assert report.ok, report
+        assert report.ok, report   # served values equal the offline recomputation
     """
     if isinstance(log, FeatureLog):
         log.flush()

@@ -27,14 +27,39 @@ from fdag.errors import DeclarationError, DeclarationTypeError, InputError, Inpu
 class RowDriver:
     """Compute features for one request at a time, in-process, from window state kept in ``store``.
 
-    With ``log=fdag.FeatureLog(path)``, every vector served is also logged to Parquet (``docs/observability.md``).
+    The plan of ``outputs`` is compiled once into straight-line Python (inputs read and type-checked once, each
+    feature called with the null and error rules inlined), so a ``get`` costs microseconds. Window and lookup
+    features read state that ``ingest``, ``bootstrap`` and ``materialize`` feed: exact sliding windows over
+    ``[as_of - w, as_of)``, out-of-order events placed in time, duplicate ids ignored. For the same events it
+    gives what ``FrameDriver`` gives for a spine row at the same ``as_of``.
+
+    Parameters
+    ----------
+    dag
+        The validated DAG (``Dag.from_modules``).
+    outputs
+        The features each vector holds, in order; ``None``: every node of the DAG.
+    store
+        Where window and lookup state lives: ``MemoryStore()`` (the default) or a ``RedisStore`` shared by every
+        driver on the same url and namespace.
+    errors
+        ``"null"``: an exception inside a feature makes it null and is recorded in ``vec.errors``; ``"raise"``:
+        it raises ``FeatureError`` instead.
+    log
+        A ``FeatureLog`` recording every vector served, to Parquet (see ``docs/observability.md``).
 
     Example::
 
-        row = fdag.RowDriver(dag, outputs=["amount_vs_mean_10d"])
-        row.ingest("transactions", {"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0})
-        vec = row.get({"user_id": "u1", "amount": 120.0})
-        vec["amount_vs_mean_10d"], vec.as_of, vec.errors
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_count_10d", "amount_vs_mean_10d"])
+        row.ingest("transactions", transactions(users=20, count=500, days=3))
+        vec = row.get({"user_id": "u1", "amount": 120.0}, as_of=datetime(2024, 3, 4, tzinfo=UTC))
+        print(vec["spend_count_10d"], vec.errors)   # 60 []
     """
 
     def __init__(
@@ -85,9 +110,19 @@ class RowDriver:
     def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
         """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC.
 
-        Request values and ``as_of`` may be numpy scalars, pandas values or Decimals (read as their Python
-        values, instants truncated to the microsecond). Raises ``PointInTimeError`` if a window at ``as_of``
-        would reach below what the window state still holds (ask ``FrameDriver`` for past features).
+        A missing request input raises ``MissingInputError``, one of the wrong type ``InputTypeError``; keys the
+        plan does not read are ignored. An exception inside a feature makes it null and is recorded in the
+        vector's ``errors`` (or raises ``FeatureError`` with ``errors="raise"``). Request values and ``as_of`` may
+        be numpy scalars, pandas values or Decimals (read as their Python values, instants truncated to the
+        microsecond). Raises ``TruncatedStateError`` (a ``PointInTimeError``) if a window at ``as_of`` would reach
+        below what the window state still holds (ask ``FrameDriver`` for past features).
+
+        Parameters
+        ----------
+        request
+            Request input → value (window features read the source's key, e.g. ``user_id``, from it).
+        as_of
+            The instant the request is evaluated at; windows cover ``[as_of - w, as_of)``.
         """
         if request.__class__ is not dict and not isinstance(request, Mapping):
             raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
@@ -97,7 +132,16 @@ class RowDriver:
     def get_many(
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
     ) -> list[FeatureVector]:
-        """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
+        """``get`` for each request; ``as_of`` is one instant for all, or one per request.
+
+        Parameters
+        ----------
+        requests
+            The requests, each as for ``get``.
+        as_of
+            One instant for every request, a sequence of one instant per request (``InputError`` when the lengths
+            differ), or ``None`` for now.
+        """
         if isinstance(requests, Mapping | str | bytes) or not _iterable(requests):
             raise InputTypeError("requests", f"is a {type(requests).__name__}, not an iterable of requests",
                                  "pass a list of dicts (get() takes one request)")
@@ -115,8 +159,30 @@ class RowDriver:
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
 
-        Returns the ingest report (accepted, duplicates, too late, future). A malformed event raises
-        ``SourceError`` and nothing of the batch is applied.
+        Returns the ingest report (accepted, duplicates, too late, future). The batch is validated whole before any
+        of it is applied (``SourceError`` names the event and the column; nothing of the batch is applied); events
+        may arrive in any order, a re-sent id is ignored, an event older than the watermark minus the longest
+        window and ``allowed_lateness`` is counted as too late, and one dated more than the source's
+        ``max_future`` ahead of the wall clock as future; neither is applied.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        events
+            One event or many, with the source's schema columns.
+
+        Example::
+
+            from datetime import datetime
+
+            import fdag
+            from fdag.demo import fraud
+
+            row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"])
+            event = {"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0, "merchant": "m1"}
+            print(row.ingest("transactions", [event, event]))
+            # IngestReport(accepted=1, duplicates=1, too_late=0, future=0)
         """
         batch = _event_dicts(_source_name(source), events)
         states = self._state(source)
@@ -129,8 +195,20 @@ class RowDriver:
         return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
-        """Load ``history`` into window state before the stream: a Polars, pandas or Arrow frame, a Parquet path,
-        or rows / columns Polars can build a frame from. Malformed history raises ``SourceError``, applying nothing.
+        """Load ``history`` into window state before the stream.
+
+        ``history`` is a Polars, pandas or Arrow frame, a Parquet path, or rows / columns Polars can build a frame
+        from; malformed history raises ``SourceError``, applying nothing. Only what the windows can still need is
+        kept (the last longest window plus ``allowed_lateness``; older rows count as too late), deduplicated by id.
+        Returns the ingest report. Then resume the stream from a little before ``watermark(source)``: re-delivered
+        events are ignored by id.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        history
+            The source's events, with its schema columns (a frame, a Parquet path, or rows / columns).
         """
         states = self._state(source)
         name = _source_name(source)
@@ -154,18 +232,41 @@ class RowDriver:
         return reports[0]
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:
-        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts."""
+        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts.
+
+        A frame or path is loaded like ``bootstrap``, dicts like ``ingest``; a lookup then reads the newest row with
+        ``ts + lag <= as_of``. Returns the ingest report.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        snapshot
+            The snapshot rows, with the source's schema columns.
+        """
         if isinstance(snapshot, str | Path) or hasattr(snapshot, "to_dicts") or hasattr(snapshot, "to_pylist"):
             return self.bootstrap(source, snapshot)
         return self.ingest(source, snapshot)
 
     def watermark(self, source: str | Source) -> datetime | None:
-        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream."""
+        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        """
         marks = [state.watermark for state in self._state(source) if state.watermark is not None]
         return max(marks, default=None)
 
     def held(self, source: str | Source) -> int | None:
-        """How many events of ``source`` the window state holds (None when the store cannot tell)."""
+        """How many events of ``source`` the window state holds (None when the store cannot tell).
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        """
         counts: list[int | None] = [getattr(state, "held", None) for state in self._state(source)]
         known = [count for count in counts if count is not None]
         return sum(known) if len(known) == len(counts) else None

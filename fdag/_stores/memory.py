@@ -318,9 +318,23 @@ def _check_specs(
 class MemoryStore:
     """The embedded default store: window and lookup state in this process's memory, lost when it exits.
 
+    Each driver gets its own state, so every replica must ingest every event (or ``bootstrap`` at start-up).
+    Window state is bounded: per key, only events within the longest window plus ``allowed_lateness`` of the
+    watermark are kept. Sums are exact or within 1e-10 relative of the exact window value, however long it runs.
+    Thread-safe: one driver may serve and ingest from many threads.
+
     Example::
 
-        row = fdag.RowDriver(dag, outputs=["amount_sum_1h"], store=fdag.MemoryStore())
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=fdag.MemoryStore())
+        row.bootstrap("transactions", transactions(users=20, count=500, days=3))
+        print(row.watermark("transactions"))   # 2024-03-03 23:51:38+00:00
+        print(row.held("transactions"))        # 5: a 1h window with 10m lateness keeps the last 70 minutes
     """
 
     def window_state(
@@ -329,7 +343,19 @@ class MemoryStore:
         specs: Sequence[WindowSpec],
         values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
     ) -> MemoryWindowState:
-        """A fresh, independent in-memory state for ``specs`` over ``source``."""
+        """A fresh, independent in-memory state for ``specs`` over ``source``.
+
+        ``RowDriver`` calls this once per window source of its plan.
+
+        Parameters
+        ----------
+        source
+            The source whose events the state holds.
+        specs
+            The window specs of the plan over that source.
+        values
+            Value column → the per-event function giving it (under the features' null and error rules).
+        """
         return MemoryWindowState(source, specs, values)
 
     def lookup_state(
@@ -338,7 +364,19 @@ class MemoryStore:
         specs: Sequence[LookupSpec],
         values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
     ) -> MemoryLookupState:
-        """A fresh, independent in-memory lookup state for ``specs`` over ``source``."""
+        """A fresh, independent in-memory lookup state for ``specs`` over ``source``.
+
+        ``RowDriver`` calls this once per lookup source of its plan.
+
+        Parameters
+        ----------
+        source
+            The source whose rows the state holds.
+        specs
+            The lookup specs of the plan over that source.
+        values
+            Value column → the per-row function giving it (under the features' null and error rules).
+        """
         return MemoryLookupState(source, specs, values)
 
     def __repr__(self) -> str:

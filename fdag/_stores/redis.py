@@ -182,10 +182,32 @@ class RedisStore:
     Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
     loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
 
+    An ingest batch is one atomic Lua script (duplicates and too-late events counted as in ``MemoryStore``), a
+    query one script call; the values are aggregated in the driver with the same code as in memory. Connecting
+    pings the server; failures raise ``StoreError``. Needs ``pip install 'fdag[redis]'``.
+
+    Parameters
+    ----------
+    url
+        The server, ``redis://host:6379/0`` or ``unix:///path/redis.sock``.
+    namespace
+        The prefix of every key: drivers on the same url and namespace share their state.
+    timeout
+        Seconds to wait for a connection or a reply before the command is retried, then fails.
+
     Example::
 
-        store = fdag.RedisStore("redis://127.0.0.1:6379/0", namespace="fraud")
-        row = fdag.RowDriver(dag, outputs=["spend_sum_1h"], store=store)
+        import os
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        store = fdag.RedisStore(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace="fraud")
+        worker = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        worker.ingest("transactions", transactions(users=20, count=500, days=3))
+        replica = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        print(replica.watermark("transactions"))   # 2024-03-03 23:51:38+00:00: the state the worker wrote
     """
 
     def __init__(
@@ -221,7 +243,17 @@ class RedisStore:
         specs: Sequence[WindowSpec],
         values: Mapping[str, ValueFunction],
     ) -> RedisWindowState:
-        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose events the state holds.
+        specs
+            The window specs of the plan over that source.
+        values
+            Value column → the per-event function giving it (its code is part of the layout's fingerprint).
+        """
         return RedisWindowState(self, source, specs, values)
 
     def lookup_state(
@@ -230,26 +262,63 @@ class RedisStore:
         specs: Sequence[LookupSpec],
         values: Mapping[str, ValueFunction],
     ) -> RedisLookupState:
-        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose rows the state holds.
+        specs
+            The lookup specs of the plan over that source.
+        values
+            Value column → the per-row function giving it (its code is part of the layout's fingerprint).
+        """
         return RedisLookupState(self, source, specs, values)
 
     def call(self, *command: Any, retry: bool = True) -> Any:
         """Run one command; failures become ``StoreError``.
 
-        ``retry``: redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server
-        (its reply lost the first time); pass ``False`` for a command that must not.
+        Parameters
+        ----------
+        command
+            The command and its arguments, e.g. ``"PING"`` or ``"GET", key``.
+        retry
+            redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server (its reply
+            lost the first time); pass ``False`` for a command that must not.
         """
         return self._guarded(lambda client: client.execute_command(*command), retry)
 
     def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
-        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart)."""
+        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart).
+
+        Parameters
+        ----------
+        name
+            The script's name, under which it is registered once.
+        text
+            The Lua source.
+        keys, args
+            Its ``KEYS`` and ``ARGV``.
+        retry
+            As for ``call``.
+        """
         script = self._script(name, text)
         return self._guarded(lambda client: script(keys, args, client=client), retry)
 
     def pipeline_scripts(
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
-        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI).
+
+        Parameters
+        ----------
+        name, text
+            As for ``script``.
+        calls
+            One ``(keys, args)`` pair per run.
+        retry
+            As for ``call``.
+        """
         script = self._script(name, text)
 
         def run(client: Any) -> list[Any]:

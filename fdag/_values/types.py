@@ -1,8 +1,8 @@
 """Feature types: Python annotations mapped to one small type model shared by both engines, and the
 coercion of incoming values (Python, numpy, pandas, Decimal) to each type's canonical form.
 
-Supported: ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``, ``list[T]`` and
-``T | None``; each maps to exactly one Polars dtype.
+Supported: ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
+``list[T]`` and ``T | None``; each maps to exactly one Polars dtype.
 """
 
 from __future__ import annotations
@@ -35,7 +35,30 @@ class UnsupportedType(TypeError):
 
 @dataclass(frozen=True)
 class FType:
-    """A feature type: a base Python type, whether null is admitted, and the item type of lists."""
+    """A feature type: a base Python type, whether null is admitted, and the item type of lists.
+
+    The one type model both engines share: ``dag.inputs`` and every ``Node`` carry one, ``str()`` is the
+    annotation (``float | None``, ``list[str]``) and ``polars`` the column dtype.
+
+    Parameters
+    ----------
+    base
+        ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta`` or ``list``.
+    optional
+        Whether null is part of the type (``T | None``). Any value may still be null at run time; a non-optional
+        parameter that receives null makes its feature null without calling it.
+    item
+        The item type of a ``list``; ``None`` otherwise.
+
+    Example::
+
+        import fdag
+
+        amounts = fdag.FType(list, item=fdag.FType(float))
+        print(amounts, amounts.polars)                            # list[float] List(Float64)
+        print(fdag.FType(float).accepts(fdag.FType(int)))         # True: int widens to float
+        print(fdag.FType(int).accepts(fdag.FType(int).nullable()))  # False: int | None does not narrow to int
+    """
 
     base: type
     optional: bool = False
@@ -62,7 +85,13 @@ class FType:
         return FType(self.base, True, self.item)
 
     def accepts(self, producer: FType) -> bool:
-        """Whether a value of ``producer`` type may flow into a parameter of this type (``int`` widens to ``float``)."""
+        """Whether a value of ``producer`` type may flow into a parameter of this type (``int`` widens to ``float``).
+
+        Parameters
+        ----------
+        producer
+            The type of the value: the upstream node's return type, or a request input's type.
+        """
         if producer.optional and not self.optional:
             return False
         if self.base is list or producer.base is list:
