@@ -40,13 +40,6 @@ from typing import (
 
 import numpy as np
 import polars as pl
-from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
-from pydantic_core import ErrorDetails
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import LogisticRegression
-from sklearn.metrics import roc_auc_score
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import StandardScaler
 from typing_extensions import TypedDict
 
 import fdag
@@ -54,6 +47,19 @@ from fdag._dag.node import AS_OF
 from fdag._values.types import FType
 from fdag.demo import fraud
 from fdag.demo.samples import transactions
+from fdag.errors import MissingDependencyError
+
+try:  # the service's own packages (Starlette and uvicorn are imported where the app is built and run)
+    from pydantic import ConfigDict, TypeAdapter, ValidationError, with_config
+    from pydantic_core import ErrorDetails
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.metrics import roc_auc_score
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import StandardScaler
+except ImportError as missing:
+    package = (missing.name or "pydantic").partition(".")[0]
+    raise MissingDependencyError(package, "the model service", extra="service") from None
 
 SOURCE = fraud.transactions
 # The label: "a burst of small payments follows" — at least BURST_COUNT payments of at most BURST_AMOUNT by
@@ -348,11 +354,14 @@ def build_service(history: pl.DataFrame, store: Any = None, log: fdag.FeatureLog
 def create_app(service: ModelService, max_body: int = MAX_BODY) -> Any:
     """The Starlette application serving ``service``: fdag and request errors become 422 with their message,
     a body over ``max_body`` bytes 413."""
-    from starlette.applications import Starlette
-    from starlette.concurrency import run_in_threadpool
-    from starlette.requests import Request
-    from starlette.responses import HTMLResponse, JSONResponse
-    from starlette.routing import Route
+    try:
+        from starlette.applications import Starlette
+        from starlette.concurrency import run_in_threadpool
+        from starlette.requests import Request
+        from starlette.responses import HTMLResponse, JSONResponse
+        from starlette.routing import Route
+    except ImportError:
+        raise MissingDependencyError("starlette", "the model service", extra="service") from None
 
     async def read_body(request: Request) -> bytes:
         """The body, refused as soon as it is known to be over ``max_body`` (declared or streamed)."""
@@ -406,16 +415,11 @@ def create_app(service: ModelService, max_body: int = MAX_BODY) -> Any:
 
 
 def open_store(url: str) -> Any:
-    """``memory`` → ``MemoryStore``; ``redis://...`` → ``RedisStore`` (imported only when asked for)."""
+    """``memory`` → ``MemoryStore``; ``redis://...`` → ``RedisStore``."""
     if url == "memory":
         return fdag.MemoryStore()
     if url.startswith(("redis://", "rediss://", "unix://")):
-        try:
-            from fdag._stores.redis import RedisStore
-        except ImportError as exc:
-            raise SystemExit(f"--store {url}: the Redis store is unavailable ({exc}). "
-                             "Hint: pip install 'fdag[redis]'.") from None
-        return RedisStore(url)
+        return fdag.RedisStore(url)  # without the redis package: a MissingDependencyError naming fdag[redis]
     raise SystemExit(f"--store {url!r} is neither 'memory' nor a redis:// URL.")
 
 
@@ -453,7 +457,10 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 def main(argv: Sequence[str] | None = None) -> None:
     """Build the service from the command line and serve it with uvicorn (one process)."""
     args = parse_args(argv)
-    import uvicorn
+    try:
+        import uvicorn
+    except ImportError:
+        raise MissingDependencyError("uvicorn", "the model service", extra="service") from None
 
     if args.history:
         history = pl.read_parquet(args.history)

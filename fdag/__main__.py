@@ -1,5 +1,7 @@
 """``python -m fdag``: the fdag command line."""
 
+import sys
+
 from fdag.cli import main
 
-raise SystemExit(main())
+sys.exit(main())

@@ -1,13 +1,34 @@
 """The fdag error tree: every error fdag raises is an ``FdagError``.
 
-Each subclass also inherits the builtin a caller would expect (``ValueError``, ``TypeError``, ``KeyError``),
-keeps its data as fields, and builds its message in one place, ending with a ``Hint:`` that gives the fix.
+Each subclass also inherits the builtin a caller would expect (``ValueError``, ``TypeError``, ``KeyError``,
+``RuntimeError``, ``ImportError``), keeps its data as fields, and builds its message here, in one place, from
+those fields, ending with a ``Hint:`` that gives the fix. Raise sites pass data, never finished sentences.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
+
+
+def _hinted(text: str, hint: str) -> str:
+    """``text`` followed by its fix: ``<text>. Hint: <hint>.`` (the final stop added unless the hint has one)."""
+    end = "" if hint.endswith((".", "?", "!")) else "."
+    return f"{text}. Hint: {hint}{end}"
+
+
+def with_hint(text: str, hint: str) -> str:
+    """A problem and its fix as one sentence, for problems recorded rather than raised (a stream's dead letters)."""
+    return _hinted(text, hint)
+
+
+def _restore(cls: type[FdagError], args: tuple[Any, ...], state: dict[str, Any]) -> FdagError:
+    """Rebuild a pickled error without calling its ``__init__`` (whose parameters are its fields, not its message)."""
+    error = cls.__new__(cls, *args)
+    error.args = args
+    error.__dict__.update(state)
+    return error
 
 
 class FdagError(Exception):
@@ -21,6 +42,10 @@ class FdagError(Exception):
         # KeyError quotes its argument; fdag messages are sentences, so print them as they are.
         return str(self.args[0]) if self.args else ""
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        # Errors cross process boundaries (Ray tasks, multiprocessing): pickle the message and the fields.
+        return _restore, (type(self), self.args, dict(self.__dict__))
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -33,8 +58,7 @@ class Problem:
 
     def __str__(self) -> str:
         where = f" ({self.location})" if self.location else ""
-        end = "" if self.hint.endswith((".", "?", "!")) else "."
-        return f"feature '{self.feature}'{where} {self.message}. Hint: {self.hint}{end}"
+        return _hinted(f"feature '{self.feature}'{where} {self.message}", self.hint)
 
 
 class DagError(FdagError, ValueError):
@@ -70,14 +94,16 @@ class DagError(FdagError, ValueError):
 
 
 class DeclarationError(FdagError, ValueError):
-    """A decorator was given an argument it cannot use (e.g. ``agg=`` naming no known aggregation).
+    """An argument fdag cannot use, given where features are declared or configured: a decorator
+    (``agg=`` naming no known aggregation, ``over="soon"``), ``Dag.from_modules``, a driver (``errors="maybe"``)
+    or a command-line option.
 
-    Also a ``ValueError``; raised when the decorator runs, i.e. when the feature module is imported.
+    Also a ``ValueError``; a decorator raises it when it runs, i.e. when the feature module is imported.
 
     Parameters
     ----------
     argument
-        The decorator argument (``"agg"``).
+        The argument (``"agg"``).
     value
         What it was given.
     problem
@@ -88,7 +114,11 @@ class DeclarationError(FdagError, ValueError):
 
     def __init__(self, argument: str, value: object, problem: str, hint: str) -> None:
         self.argument, self.value, self.problem, self.hint = argument, value, problem, hint
-        super().__init__(f"{argument}={value!r} {problem}. Hint: {hint}")
+        super().__init__(_hinted(f"{argument}={value!r} {problem}", hint))
+
+
+class DeclarationTypeError(DeclarationError, TypeError):
+    """A declaration's argument is of the wrong type (``window(source=3, ...)``, ``over=3600``)."""
 
 
 class FeatureError(FdagError, RuntimeError):
@@ -111,14 +141,12 @@ class FeatureError(FdagError, RuntimeError):
     def __init__(self, node: str, location: str, error: BaseException, row: object = None) -> None:
         self.node, self.location, self.error, self.row = node, location, error, row
         at_row = f" for row {row!r}" if row is not None else ""
-        super().__init__(
-            f"feature '{node}' ({location}) raised {type(error).__name__}: {error}{at_row}. "
-            "Hint: fix the function or pass errors='null' to record the error and return null."
-        )
+        super().__init__(_hinted(f"feature '{node}' ({location}) raised {type(error).__name__}: {error}{at_row}",
+                                 "fix the function or pass errors='null' to record the error and return null"))
 
 
 class InputError(FdagError, ValueError):
-    """A request or spine is missing an input, or gives one of the wrong type.
+    """A request, spine or other run-time input is missing, of the wrong type or unusable.
 
     Also a ``ValueError``; ``MissingInputError`` is also a ``KeyError``, ``InputTypeError`` a ``TypeError``.
 
@@ -133,8 +161,8 @@ class InputError(FdagError, ValueError):
     """
 
     def __init__(self, name: str, message: str, hint: str) -> None:
-        self.name = name
-        super().__init__(f"input '{name}' {message}. Hint: {hint}")
+        self.name, self.problem, self.hint = name, message, hint
+        super().__init__(_hinted(f"input '{name}' {message}", hint))
 
 
 class MissingInputError(InputError, KeyError):
@@ -152,6 +180,10 @@ class PointInTimeError(FdagError, ValueError):
     that uses the future.
     """
 
+    def __init__(self, feature: str, problem: str, hint: str) -> None:
+        self.feature, self.problem, self.hint = feature, problem, hint
+        super().__init__(_hinted(f"feature '{feature}' {problem}", hint))
+
 
 class TruncatedStateError(PointInTimeError):
     """An online window at ``as_of`` would reach below what the state still holds, so its value would be short.
@@ -164,33 +196,60 @@ class TruncatedStateError(PointInTimeError):
     def __init__(self, source: str, as_of: datetime, longest: timedelta, complete_from: datetime) -> None:
         self.source, self.as_of, self.longest, self.complete_from = source, as_of, longest, complete_from
         self.answerable_from = complete_from + longest
-        super().__init__(
+        self.feature = self.problem = self.hint = ""  # the state of a source, not of one feature
+        super(PointInTimeError, self).__init__(_hinted(
             f"source '{source}' state is complete only from {complete_from.isoformat()} (older events were "
             f"evicted, rejected as too late or not bootstrapped), but a window at as_of {as_of.isoformat()} "
-            f"reaches back {longest} before it, so its values would be silently short. "
-            "Hint: past features come from FrameDriver: frame.run(spine, sources=...) over the full history; "
-            f"online, ask at as_of >= {self.answerable_from.isoformat()} (the watermark minus allowed_lateness)."
-        )
+            f"reaches back {longest} before it, so its values would be silently short",
+            "past features come from FrameDriver: frame.run(spine, sources=...) over the full history; "
+            f"online, ask at as_of >= {self.answerable_from.isoformat()} (the watermark minus allowed_lateness)"))
 
 
 class SourceError(FdagError, ValueError):
-    """Events of a source are malformed: missing columns, wrong types, null keys or timestamps.
+    """A source is declared wrongly, or its events (a batch, a history frame) are malformed: missing columns,
+    wrong types, null keys or timestamps.
 
     Also a ``ValueError``. The message names the source, the event and the column; online, nothing of the batch
-    was applied.
+    was applied. ``where`` says where in the input the problem is (``"event 3"``, ``"history row 7"``),
+    ``column`` which column.
     """
+
+    def __init__(self, source: str, problem: str, hint: str, *, column: str | None = None,
+                 where: str | None = None) -> None:
+        self.source, self.problem, self.hint, self.column, self.where = source, problem, hint, column, where
+        at = f" {where}:" if where is not None else ""
+        subject = f" column '{column}'" if column is not None else ""
+        super().__init__(_hinted(f"source '{source}'{at}{subject} {problem}", hint))
 
 
 class StoreError(FdagError, RuntimeError):
-    """A feature store failed to read or write state.
+    """A feature store (or the feature log) failed to read or write state; ``cause`` is the underlying error.
 
     Also a ``RuntimeError``: e.g. Redis cannot be reached. Ingest is idempotent by id, so re-sending the batch
     that failed is safe.
     """
 
+    def __init__(self, store: str, problem: str, hint: str, cause: BaseException | None = None) -> None:
+        self.store, self.problem, self.hint, self.cause = store, problem, hint, cause
+        because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(_hinted(f"{store} {problem}{because}", hint))
+
+
+class ModuleLoadError(FdagError, ImportError):
+    """A feature module named on the command line cannot be loaded: not found, not a file, a syntax error, or it
+    raised while it was imported (``cause``)."""
+
+    def __init__(self, module: str, problem: str, hint: str, cause: BaseException | None = None) -> None:
+        self.module, self.problem, self.hint, self.cause = module, problem, hint, cause
+        because = f" ({type(cause).__name__}: {cause})" if cause is not None else ""
+        super().__init__(_hinted(f"{module} {problem}{because}", hint))
+
 
 class NotTranslatable(FdagError, NotImplementedError):
-    """A Python construct has no exact Polars translation; the engine falls back to per-row evaluation."""
+    """A Python construct has no exact Polars translation; the engine falls back to per-row evaluation.
+
+    Internal: the offline engine catches it and explains the fallback, so ``reason`` needs no hint.
+    """
 
     def __init__(self, reason: str) -> None:
         self.reason = reason
@@ -202,11 +261,10 @@ class StaleDriverError(FdagError, RuntimeError):
 
     def __init__(self, node: str, location: str, name: str, then: object, now: str) -> None:
         self.node, self.location, self.name = node, location, name
-        super().__init__(
-            f"feature '{node}' ({location}) was translated with {name} = {then!r}, but {name} is {now}. "
-            "Hint: rebuild the Dag and the FrameDriver after changing module globals (translations and versions "
-            "are taken when they are built)."
-        )
+        super().__init__(_hinted(
+            f"feature '{node}' ({location}) was translated with {name} = {then!r}, but {name} is {now}",
+            "rebuild the Dag and the FrameDriver after changing module globals (translations and versions "
+            "are taken when they are built)"))
 
 
 class ConsistencyError(FdagError, AssertionError):
@@ -226,17 +284,21 @@ class ConsistencyError(FdagError, AssertionError):
 
     def __init__(self, node: str, example: object, row_value: object, frame_value: object) -> None:
         self.node, self.example, self.row_value, self.frame_value = node, example, row_value, frame_value
-        super().__init__(
+        super().__init__(_hinted(
             f"engines disagree on '{node}': RowDriver gives {row_value!r}, FrameDriver gives {frame_value!r} "
-            f"for {example!r}. Hint: this is an fdag bug unless the feature is non-deterministic; report it "
-            "with this example."
-        )
+            f"for {example!r}",
+            "this is an fdag bug unless the feature is non-deterministic; report it with this example"))
 
 
 class MissingDependencyError(FdagError, ImportError):
-    """An optional integration's package is not installed."""
+    """An optional package (or program) that one use of fdag needs is not installed.
 
-    def __init__(self, package: str, extra: str) -> None:
-        self.package, self.extra = package, extra
-        super().__init__(f"the {package} integration needs the '{package}' package, which is not installed. "
-                         f"Hint: pip install 'fdag[{extra}]'")
+    ``extra`` names the fdag extra that installs the package (``pip install 'fdag[extra]'``); a program pip
+    cannot install (Graphviz's ``dot``) gives ``install``, the command that installs it, instead.
+    """
+
+    def __init__(self, package: str, needed_by: str, extra: str | None = None, install: str | None = None) -> None:
+        self.package, self.needed_by, self.extra, self.install = package, needed_by, extra, install
+        what = f"the '{package}' package" if install is None else f"the '{package}' program"
+        hint = install if install is not None else f"pip install 'fdag[{extra}]'"
+        super().__init__(_hinted(f"{needed_by} needs {what}, which is not installed", hint))

@@ -122,7 +122,7 @@ def test_an_unregistered_aggregation_is_unknown(value_range: AggregationKind) ->
 
 
 def test_an_aggregation_name_is_registered_once(value_range: AggregationKind) -> None:
-    with pytest.raises(ValueError, match=r"aggregation 'range' is already registered"):
+    with pytest.raises(ValueError, match=r"aggregation='range' is already registered\. Hint: unregister it first"):
         register(value_range)
     assert kind_of("range") is value_range
 

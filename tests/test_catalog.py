@@ -110,8 +110,9 @@ def test_the_command_line_writes_the_page(tmp_path: Path, dataset: Path, capsys:
     assert main(["catalog", "feature_modules.fraud", "--format", "html", "--out", str(out)]) == 0
     assert f"catalog of {len(DAG.nodes)} features -> {out}" in capsys.readouterr().out
     assert out.read_text().startswith("<!DOCTYPE html>")
-    with pytest.raises(SystemExit, match="--data needs --format html"):
-        main(["catalog", "feature_modules.fraud", "--data", str(dataset)])
+    assert main(["catalog", "feature_modules.fraud", "--data", str(dataset)]) == 1
+    assert capsys.readouterr().err == (f"fdag: --data={str(dataset)!r} needs --format html. Hint: add --format html "
+                                       "(data health is drawn on the HTML page).\n")
 
 
 def chromium(tmp_path: Path, url: str, *args: str) -> subprocess.CompletedProcess[str]:

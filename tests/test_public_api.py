@@ -44,5 +44,6 @@ def test_exports_still_pickle_under_their_public_name() -> None:
 
     for value in (fdag.FType(int, optional=True), fdag.ErrorRecord("node", "ValueError", "bad", 2)):
         assert pickle.loads(pickle.dumps(value)) == value
-    error = pickle.loads(pickle.dumps(fdag.StoreError("down. Hint: start it")))
-    assert type(error) is fdag.StoreError and str(error) == "down. Hint: start it"
+    error = pickle.loads(pickle.dumps(fdag.StoreError("Redis at redis://h", "is down", "start it")))
+    assert type(error) is fdag.StoreError and str(error) == "Redis at redis://h is down. Hint: start it."
+    assert (error.store, error.problem, error.hint) == ("Redis at redis://h", "is down", "start it")

@@ -101,7 +101,8 @@ def test_publishing_a_mistyped_event_sends_nothing(change: dict[str, Any], messa
 
 
 def test_untyped_publishing_rejects_values_without_an_encoding() -> None:
-    with pytest.raises(fdag.SourceError, match=r"event 0: column 'x': a set \(\{1\}\) has no stream encoding"):
+    with pytest.raises(fdag.SourceError, match=r"event 0: column 'x' cannot be encoded \(a set \(\{1\}\) has no "
+                                               r"stream encoding\); nothing was published\. Hint:"):
         fdag.MemoryStream("s").publish({"x": {1}})
 
 
@@ -118,5 +119,5 @@ def test_a_bad_entry_in_a_batch_spoils_only_itself() -> None:
     assert len(decoded) == 2 and decoded[0]["f"] == 1.5
     assert reasons[0] == ("entry 1-0 of source 'every': column 'f' holds b'1.5.5', which is not fdag's stream "
                           "encoding (JSON text). Hint: publish with RedisStream.publish, or encode as "
-                          "docs/streams.md describes")
+                          "docs/streams.md describes.")
     assert "entry 3-0" in reasons[1] and "column 'ts'" in reasons[1] and "entry 4-0" in reasons[2]

@@ -444,9 +444,9 @@ def test_bootstrap_validates_and_reports() -> None:
     with pytest.raises(SourceError, match=r"^source 'transactions' history row 1: column 'user_id' is null\. Hint:"):
         state.bootstrap(frame.with_columns(pl.when(pl.int_range(4) == 1).then(None)
                                            .otherwise(pl.col("user_id")).alias("user_id")))
-    with pytest.raises(SourceError, match=r"history column 'ts' has dtype String but the schema says datetime"):
+    with pytest.raises(SourceError, match=r"column 'ts' has dtype String in the history but the schema says datetime"):
         state.bootstrap(frame.with_columns(pl.col("ts").cast(pl.String)))
-    with pytest.raises(SourceError, match=r"history has no column 'txn_id'"):
+    with pytest.raises(SourceError, match=r"column 'txn_id' is missing from the history \(it has: "):
         state.bootstrap(frame.drop("txn_id"))
     with pytest.raises(SourceError, match=r"event 0: column 'amount' holds a str"):
         state.bootstrap(frame.with_columns(pl.col("amount").cast(pl.String)))

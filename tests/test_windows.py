@@ -109,7 +109,8 @@ def test_missing_source_events_are_named() -> None:
 def test_null_keys_in_events_are_rejected_offline() -> None:
     bad = pl.DataFrame(EVENTS).with_columns(user_id=pl.when(pl.col("txn_id") == "t1").then(None)
                                             .otherwise(pl.col("user_id")))
-    with pytest.raises(fdag.SourceError, match=r"1 events of source 'transactions' have a null 'user_id'"):
+    with pytest.raises(fdag.SourceError,
+                       match=r"^source 'transactions' column 'user_id' is null in 1 events\. Hint: drop or repair"):
         fdag.FrameDriver(DAG, ["spend_sum_1h"]).run(pl.DataFrame({"user_id": ["u1"], "as_of": [T]}),
                                                      sources={"transactions": bad})
 

@@ -418,9 +418,9 @@ class Window:
     key: Hashable
 
     def __post_init__(self) -> None:
-        if len(self.a) != len(self.b) or not (np.all(self.a <= self.b) and _rising(self.a) and _rising(self.b)):
-            raise ValueError("Window ranges must satisfy a <= b with both ends non-decreasing. "
-                             "Hint: sort the requests like the events before finding their ranges.")
+        # An invariant of the offline engine, which builds every Window (requests sorted like the events).
+        assert len(self.a) == len(self.b) and np.all(self.a <= self.b) and _rising(self.a) and _rising(self.b), \
+            "Window ranges must satisfy a <= b with both ends non-decreasing (requests sorted like the events)"
 
 
 def _rising(ends: np.ndarray) -> bool:

@@ -58,9 +58,9 @@ _KINDS: dict[str, AggregationKind] = {}
 def register(kind: AggregationKind) -> AggregationKind:
     """Add an aggregation to the registry (``agg=kind.name`` becomes valid); its name must be new."""
     if not kind.name.isidentifier():
-        raise ValueError(f"aggregation name {kind.name!r} is not an identifier. Hint: name it like 'sum' or 'last_n'.")
+        raise DeclarationError("aggregation", kind.name, "is not an identifier", "name it like 'sum' or 'last_n'")
     if kind.name in _KINDS:
-        raise ValueError(f"aggregation {kind.name!r} is already registered. Hint: unregister it first.")
+        raise DeclarationError("aggregation", kind.name, "is already registered", "unregister it first")
     _KINDS[kind.name] = kind
     return kind
 
@@ -131,7 +131,7 @@ def parse_aggregation(text: str) -> Aggregation:
         kind = _KINDS.get(name)
         if kind is not None and kind.takes_n == (n is not None):
             return Aggregation(name, n)
-    raise DeclarationError("agg", text, "is not a known aggregation", f"use one of {known_aggregations()}.")
+    raise DeclarationError("agg", text, "is not a known aggregation", f"use one of {known_aggregations()}")
 
 
 def _sum_type(value: FType) -> FType:

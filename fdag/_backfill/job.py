@@ -21,11 +21,11 @@ import polars as pl
 from fdag._dag.plan import Plan
 from fdag._values.atomic import write_parquet_atomically
 from fdag._values.calls import ErrorRecord
-from fdag._values.frames import column_expr, to_polars
+from fdag._values.frames import beyond_python, column_expr, scan_parquet, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__
-from fdag.errors import InputTypeError, MissingInputError
+from fdag.errors import InputError, InputTypeError, MissingInputError
 
 
 class FrameEngine(Protocol):
@@ -132,6 +132,9 @@ class Backfill:
     def prepare(cls, frame: FrameEngine, spine: Any, sources: Mapping[str, Any] | None, path: str | Path,
                 partition_by: str, as_of: str) -> Backfill:
         """Read the spine's partitions (one streaming pass: a row count and as-of range per key)."""
+        if not isinstance(path, str | os.PathLike):
+            raise InputTypeError("path", f"is a {type(path).__name__}, not a path",
+                                 "pass the directory to write, e.g. path='features/'")
         lazy = lazy_frame(spine, "spine")
         schema = lazy.collect_schema()
         needs_as_of = as_of in schema or partition_by == "day"  # a missing one raises, naming the column
@@ -140,9 +143,17 @@ class Backfill:
             column, key = f"{as_of}_date", instant.dt.date()
         elif partition_by in schema:
             column, key = partition_by, pl.col(partition_by)
+            dtype = schema[partition_by]
+            if not (dtype.is_integer() or isinstance(dtype, pl.String | pl.Categorical | pl.Enum | pl.Boolean
+                                                      | pl.Date | pl.Datetime)):
+                raise InputTypeError(partition_by, f"is a {dtype} column in the spine, which cannot name partitions",
+                                     "partition by a str, int, bool, date or datetime column, or by 'day'")
         else:
             raise MissingInputError(partition_by, "is not a spine column, so the spine cannot be partitioned by it",
                                     "pass partition_by='day' or the name of a spine column")
+        if sources is not None and not isinstance(sources, Mapping):
+            raise InputTypeError("sources", f"is a {type(sources).__name__}, not a mapping of source name to events",
+                                 "pass e.g. sources={'transactions': events}")
         given = dict(sources or {})
         lazy_sources = {name: lazy_frame(events, f"events of source '{name}'") for name, events in given.items()}
         job = cls(frame, lazy, lazy_sources, Path(path), column, key, pl.Null(), as_of)
@@ -151,6 +162,11 @@ class Backfill:
         stats = (lazy.select(key.alias("key"), when.alias("when"))
                  .group_by("key").agg(pl.len(), pl.col("when").min().alias("first"), pl.col("when").max().alias("last"))
                  .sort("key", nulls_last=True).collect(engine="streaming"))
+        outside = beyond_python(stats)
+        if outside is not None:
+            column = partition_by if outside[0] == "key" and partition_by != "day" else as_of
+            raise InputError(column, "holds a date or instant outside years 1 to 9999 in the spine, which Python "
+                             "cannot hold", "drop or repair those spine rows")
         job.key_dtype = stats.schema["key"]
         job.partitions = [Partition(value, f"{column}={partition_text(value)}", rows, first, last)
                           for value, rows, first, last in stats.iter_rows()]
@@ -246,10 +262,17 @@ def visible_events(plan: Plan, name: str, events: pl.LazyFrame, batch: Batch,
     if name not in plan.lookups:
         longest = max(spec.over for spec in plan.windows[name])
         cut = cut.filter(ts >= instant_literal(batch.first - longest, stamp))
-    if rows is not None and source.key in rows.columns and source.key in schema:
+    if rows is not None and source.key in rows.columns and _same_kind(rows.schema[source.key], schema.get(source.key)):
         keys = rows.get_column(source.key).cast(schema[source.key], strict=False).drop_nulls().unique()
         cut = cut.filter(pl.col(source.key).is_in(keys.implode()))
     return cut
+
+
+def _same_kind(spine: pl.DataType, events: Any) -> bool:
+    """Both integers or both text: spine keys then cast to the events' key dtype (others are refused later)."""
+    text = (pl.String, pl.Categorical, pl.Enum)
+    return events is not None and ((spine.is_integer() and events.is_integer())
+                                   or (isinstance(spine, text) and isinstance(events, text)))
 
 
 def lazy_frame(data: Any, what: str) -> pl.LazyFrame:
@@ -257,7 +280,7 @@ def lazy_frame(data: Any, what: str) -> pl.LazyFrame:
     if isinstance(data, pl.LazyFrame):
         return data
     if isinstance(data, str | os.PathLike):
-        return pl.scan_parquet(os.fspath(data))
+        return scan_parquet(data, what)
     if isinstance(data, pl.DataFrame):
         return data.lazy()
     try:

@@ -32,7 +32,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise MissingDependencyError("ray", "ray") from None
+        raise MissingDependencyError("ray", "backfill(engine='ray')", extra="ray") from None
     return ray
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -11,6 +12,7 @@ import polars as pl
 
 from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
 from fdag._values.calls import ErrorRecord
+from fdag.errors import DeclarationError, InputError
 
 
 def local_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[
@@ -42,9 +44,13 @@ def backfill(
     elif engine == "ray":
         from fdag._backfill.ray import ray_results as run_batches
     else:
-        raise ValueError(f"engine={engine!r} is not 'local' or 'ray'. Hint: 'ray' spreads partitions over a cluster.")
+        raise DeclarationError("engine", engine, "is not 'local' or 'ray'", "'ray' spreads partitions over a cluster")
     job = Backfill.prepare(frame, spine, sources, path, partition_by, as_of)
-    job.path.mkdir(parents=True, exist_ok=True)
+    try:
+        job.path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:  # a file is in the way, or no permission: nothing has been computed yet
+        raise InputError("path", f"is {os.fspath(path)!r}, which cannot be made a directory ({exc})",
+                         "pass the path of a directory fdag may create and write") from None
     job.remove_temporaries()
     todo = [p for p in job.partitions if overwrite or not job.is_current(p)]
     skipped = tuple(p.name for p in job.partitions if p not in todo)

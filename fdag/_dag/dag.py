@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import graphlib
 import heapq
+import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
@@ -17,7 +18,7 @@ from fdag._dag.plan import Plan, build_plan
 from fdag._dag.versions import compute_versions
 from fdag._declare.source import Source
 from fdag._values.types import FType
-from fdag.errors import DagError, Problem
+from fdag.errors import DagError, DeclarationTypeError, Problem
 
 
 class Dag:
@@ -89,6 +90,11 @@ class Dag:
         if not modules:
             raise DagError([Problem("<none>", "", "cannot be built: no modules were given",
                                     "pass the modules that define your features")])
+        for position, module in enumerate(modules):
+            if not isinstance(module, ModuleType):
+                raise DeclarationTypeError(f"modules[{position}]", module, "is not a module",
+                                           "pass imported modules, e.g. Dag.from_modules(fraud) after 'import "
+                                           "fraud' (importlib.import_module(name) imports one by name)")
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
@@ -160,7 +166,7 @@ class Dag:
                                           inputs, sources, dict(self.nodes[name].tags))
         return self._lineage[name]
 
-    def plan(self, outputs: Sequence[str] | None = None) -> Plan:
+    def plan(self, outputs: Iterable[str] | None = None) -> Plan:
         """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``.
 
         The plan is immutable and is what ``RowDriver`` and ``FrameDriver`` compile; neither engine sees the rest.
@@ -170,9 +176,11 @@ class Dag:
         outputs
             The features wanted, in order (a single name is read as one output); ``None``: every node.
         """
-        wanted = tuple(self._order if outputs is None else outputs)
-        if isinstance(outputs, str):
-            wanted = (outputs,)
+        try:
+            wanted = (outputs,) if isinstance(outputs, str) else tuple(self._order if outputs is None else outputs)
+        except TypeError:  # not iterable (a 0-d numpy array claims to be)
+            raise DeclarationTypeError("outputs", outputs, "is not a list of feature names",
+                                       "pass e.g. outputs=['amount_sum_1h'], or None for every feature") from None
         self._require(wanted)
         needed = set(wanted).union(*map(self._ancestors, wanted))
         lineage = {name: self.lineage(name) for name in wanted}
@@ -189,7 +197,7 @@ class Dag:
         outputs
             Draw only these features and what they need; ``None``: the whole DAG.
         """
-        plan = self.plan(None if outputs is None else list(outputs))
+        plan = self.plan(outputs)
         return dag_to_dot(plan)
 
     def render(self, path: str | Path, outputs: Iterable[str] | None = None) -> Path:
@@ -213,8 +221,10 @@ class Dag:
         """
         return render_dot(self.to_dot(outputs), Path(path))
 
-    def _repr_svg_(self) -> str:
-        """Inline SVG for notebooks."""
+    def _repr_svg_(self) -> str | None:
+        """Inline SVG for notebooks (None without Graphviz's ``dot`` program: the notebook shows the text repr)."""
+        if shutil.which("dot") is None:
+            return None
         import graphviz
 
         return graphviz.Source(self.to_dot()).pipe(format="svg").decode()

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
-from fdag.errors import FdagError
+from fdag.errors import MissingDependencyError
 
 
 def _quote(text: str) -> str:
@@ -73,8 +73,8 @@ def render_dot(dot: str, path: Path) -> Path:
         path.write_text(dot)
         return path
     if shutil.which("dot") is None:
-        raise FdagError("rendering needs Graphviz's 'dot' program, which is not installed. "
-                        "Hint: apt-get install graphviz (or brew install graphviz), or write a '.dot' file.")
+        raise MissingDependencyError("dot", f"rendering {path.name}", install="apt-get install graphviz (or brew "
+                                     "install graphviz), or write a '.dot' file")
     import graphviz
 
     path.write_bytes(graphviz.Source(dot).pipe(format=fmt))

@@ -96,7 +96,10 @@ def unknown_outputs(requested: Iterable[str], nodes: Mapping[str, Node]) -> list
     """Requested outputs that are not nodes, with the closest known names."""
     problems = []
     for name in requested:
-        if name not in nodes:
+        if not isinstance(name, str):
+            problems.append(Problem(repr(name), "", f"is requested as an output but is a {type(name).__name__}, "
+                                    "not a feature name", "name outputs with str"))
+        elif name not in nodes:
             close = difflib.get_close_matches(name, list(nodes), n=3)
             hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else "ask for a feature of the DAG"
             problems.append(Problem(name, "", "is requested as an output but no function defines it", hint))

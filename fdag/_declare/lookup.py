@@ -16,6 +16,7 @@ from typing import Any, TypeVar
 from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import parse_duration
+from fdag.errors import DeclarationTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 LOOKUP_ATTRIBUTE = "__fdag_lookup__"
@@ -70,8 +71,9 @@ def lookup(
             return balance
     """
     if not isinstance(source, Source):
-        raise TypeError(f"lookup() takes an fdag.Source, got {type(source).__name__}. Hint: pass the Source object.")
-    decl = LookupDecl(source, parse_duration(lag), max_age, default)
+        raise DeclarationTypeError("source", source, "is not an fdag.Source",
+                                   "pass the Source the rows come from, e.g. @fdag.lookup(balances, ...)")
+    decl = LookupDecl(source, parse_duration(lag, "lag"), max_age, default)
 
     def declare(func: F) -> F:
         mark(func, "lookup", LOOKUP_ATTRIBUTE, decl)

@@ -70,33 +70,30 @@ class Source:
         self.key = key
         self.timestamp = timestamp
         self.id: str | None = id
-        self.allowed_lateness = parse_duration(allowed_lateness)
+        self.allowed_lateness = parse_duration(allowed_lateness, "allowed_lateness")
         self.max_future = _max_future(name, max_future)
         self.schema: dict[str, FType] = {}
+        if not isinstance(schema, Mapping):
+            raise SourceError(name, f"schema is a {type(schema).__name__}, not a mapping of column to type",
+                              "write e.g. schema={'user_id': str, 'ts': datetime, 'amount': float}")
         for column, annotation in schema.items():
             try:
                 self.schema[column] = ftype_of(annotation)
             except UnsupportedType as exc:
-                raise SourceError(
-                    f"source '{name}' column '{column}': {exc}. "
-                    "Hint: use int, float, bool, str, datetime, date, timedelta, list[T] or T | None."
-                ) from None
+                raise SourceError(name, f"has an unsupported type: {exc}",
+                                  "use int, float, bool, str, datetime, date, timedelta, list[T] or T | None",
+                                  column=column) from None
         roles: tuple[tuple[str, str | None], ...] = (("key", key), ("timestamp", timestamp), ("id", id))
         for role, named in roles:
             if named is not None and named not in self.schema:
-                raise SourceError(
-                    f"source '{name}' names '{named}' as its {role} but its schema has no such column. "
-                    f"Hint: add '{named}' to the schema or fix the {role}= argument."
-                )
+                raise SourceError(name, f"names {named!r} as its {role} but its schema has no such column",
+                                  f"add {named!r} to the schema or fix the {role}= argument")
         if self.schema[timestamp].base is not datetime:
-            raise SourceError(
-                f"source '{name}' timestamp column '{timestamp}' is '{self.schema[timestamp]}'. "
-                "Hint: declare it as datetime."
-            )
+            raise SourceError(name, f"is the timestamp but is declared '{self.schema[timestamp]}'",
+                              "declare it as datetime", column=timestamp)
         if self.schema[key].base not in (str, int):
-            raise SourceError(
-                f"source '{name}' key column '{key}' is '{self.schema[key]}'. Hint: keys are str or int."
-            )
+            raise SourceError(name, f"is the key but is declared '{self.schema[key]}'",
+                              "keys are str or int", column=key)
 
     @property
     def key_type(self) -> FType:
@@ -112,10 +109,10 @@ def _max_future(name: str, value: str | timedelta | None) -> timedelta | None:
     if value is None:
         return None
     try:
-        parsed = parse_duration(value)
+        parsed = parse_duration(value, "max_future")
     except ValueError:
         parsed = None
     if parsed is None or parsed <= timedelta(0):
-        raise SourceError(f"source '{name}' max_future={value!r} is not a positive duration. "
-                          "Hint: write e.g. max_future='1h' (or a timedelta), or None to admit any instant.")
+        raise SourceError(name, f"max_future={value!r} is not a positive duration",
+                          "write e.g. max_future='1h' (or a timedelta), or None to admit any instant")
     return parsed

@@ -16,6 +16,7 @@ from fdag._aggregations.registry import Aggregation, parse_aggregation
 from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import duration_label, parse_duration
+from fdag.errors import DeclarationError, DeclarationTypeError
 
 F = TypeVar("F", bound=Callable[..., Any])
 WINDOW_ATTRIBUTE = "__fdag_window__"
@@ -91,19 +92,19 @@ def window(
             return amount
     """
     if not isinstance(source, Source):
-        raise TypeError(f"window() takes an fdag.Source, got {type(source).__name__}. Hint: pass the Source object.")
+        raise DeclarationTypeError("source", source, "is not an fdag.Source",
+                                   "pass the Source the events come from, e.g. @fdag.window(transactions, ...)")
     if closed not in ("left", "both"):
-        raise ValueError(f"closed={closed!r} is not 'left' or 'both'. Hint: 'left' is [t-w, t), 'both' is [t-w, t].")
+        raise DeclarationError("closed", closed, "is not 'left' or 'both'", "'left' is [t-w, t), 'both' is [t-w, t]")
     grid = not isinstance(agg, str) or not isinstance(over, str | timedelta)
-    aggs = tuple(parse_aggregation(a) for a in ([agg] if isinstance(agg, str) else agg))
-    overs_in = [over] if isinstance(over, str | timedelta) else list(over)
+    aggs = tuple(parse_aggregation(a) for a in _items("agg", agg, str, "agg='sum' or agg=['sum', 'mean']"))
+    overs_in = _items("over", over, str | timedelta, "over='1h' or over=['1h', '10d']")
     overs = tuple(
-        (parse_duration(o), o.strip() if isinstance(o, str) else duration_label(o)) for o in overs_in
+        (parse_duration(o, "over"), o.strip() if isinstance(o, str) else duration_label(o)) for o in overs_in
     )
-    if not aggs or not overs:
-        raise ValueError("window() needs at least one aggregation and one duration.")
-    if any(length <= timedelta(0) for length, _ in overs):
-        raise ValueError("window lengths must be positive. Hint: write e.g. over='1h'.")
+    for given, (length, _) in zip(overs_in, overs, strict=True):
+        if length <= timedelta(0):
+            raise DeclarationError("over", given, "is not positive", "a window looks back; write e.g. over='1h'")
     decl = WindowDecl(source, aggs, overs, closed, default, grid)
 
     def declare(func: F) -> F:
@@ -111,3 +112,15 @@ def window(
         return func
 
     return declare
+
+
+def _items(argument: str, value: Any, single: Any, example: str) -> list[Any]:
+    """``value`` as a list: one value (of type ``single``) or a non-empty sequence of them."""
+    if isinstance(value, single):
+        return [value]
+    if not isinstance(value, Sequence):
+        raise DeclarationTypeError(argument, value, f"is a {type(value).__name__}, not one value or a list of them",
+                                   f"write e.g. {example}")
+    if not value:
+        raise DeclarationError(argument, value, "is empty", f"give at least one, e.g. {example}")
+    return list(value)

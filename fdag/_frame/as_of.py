@@ -42,8 +42,6 @@ def guard(result: pl.DataFrame, as_of: Mapping[str, pl.Expr], spine: pl.DataFram
         rows = leaks.filter(pl.col(name))
         if not rows.is_empty():
             row = rows[ROW][0]
-            raise PointInTimeError(
-                f"feature '{name}' has {rows.height} values whose as-of is after their row's as_of, first at "
-                f"spine row {row} ({spine.row(row, named=True)}). Hint: this is a leak of future data into "
-                "training; report it with this row."
-            )
+            raise PointInTimeError(name, f"has {rows.height} values whose as-of is after their row's as_of, first "
+                                   f"at spine row {row} ({spine.row(row, named=True)})",
+                                   "this is a leak of future data into training; report it with this row")

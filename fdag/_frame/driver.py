@@ -20,10 +20,10 @@ from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
-from fdag._values.frames import ROW, column_expr, to_polars
+from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
-from fdag.errors import FeatureError, InputError, StaleDriverError
+from fdag.errors import DeclarationError, DeclarationTypeError, FeatureError, InputError, StaleDriverError
 
 
 @dataclass(frozen=True)
@@ -92,7 +92,9 @@ class FrameDriver:
         self, dag: Dag, outputs: Sequence[str] | None = None, errors: Literal["null", "raise"] = "null"
     ) -> None:
         if errors not in ("null", "raise"):
-            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+            raise DeclarationError("errors", errors, "is not 'null' or 'raise'", "'null' records errors per row")
+        if not isinstance(dag, Dag):
+            raise DeclarationTypeError("dag", dag, "is not an fdag.Dag", "build one with fdag.Dag.from_modules(module)")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
         self.errors_mode = errors
@@ -190,7 +192,7 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work, watermarks = self._windows.attach(work, sources or {})
+        work, watermarks = self._windows.attach(work, {} if sources is None else sources)
         for stage in self._stages:
             firsts = [expr for compiled in stage for expr in compiled.first]
             if firsts:
@@ -287,6 +289,7 @@ class FrameDriver:
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
+        refuse_int64_overflow(frame, self.plan.inputs, "spine")
         columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
         if self.plan.uses_as_of or self.plan.sources or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))

@@ -31,11 +31,10 @@ def window_frame(specs: Sequence[WindowSpec], events: pl.LazyFrame, requests: pl
     ``__row``, the key column and ``as_of``. The result has ``__row`` and one column per spec (``spec.node``), in
     no particular row order. Nothing runs until the result is collected.
     """
-    if not specs:
-        raise ValueError("window_frame() needs at least one WindowSpec. Hint: pass the source's window specs.")
+    # Preconditions of an internal function: the window stage calls it once per source, with its specs.
+    assert specs, "window_frame() needs at least one WindowSpec"
     sources = {spec.source.name for spec in specs}
-    if len(sources) > 1:
-        raise ValueError(f"window_frame() takes specs of one source, got {sorted(sources)}. Hint: call it per source.")
+    assert len(sources) == 1, f"window_frame() takes specs of one source, got {sorted(sources)}"
     frozen = tuple(specs)
     schema = {ROW: requests.collect_schema()[ROW], **{spec.node: spec.returns.polars for spec in frozen}}
     return pl.defer(lambda: _compute(frozen, events, requests), schema=schema)

@@ -16,8 +16,8 @@ from fdag._declare.source import Source
 from fdag._frame.compile import compile_feature
 from fdag._frame.lookups import as_of_column, lookup_frame
 from fdag._frame.point_in_time import window_frame
-from fdag._values.frames import ROW, column_expr, to_polars
-from fdag.errors import InputError, SourceError
+from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
+from fdag.errors import InputError, InputTypeError, SourceError
 
 
 class WindowStage:
@@ -37,6 +37,9 @@ class WindowStage:
         """``work`` (``__row``, inputs, ``as_of``) with one column per window and lookup of the plan and one per
         lookup's as-of, and each source's watermark in these events (returned, not kept: runs may be concurrent)."""
         watermarks: dict[str, datetime | None] = {}
+        if not isinstance(sources, Mapping):
+            raise InputTypeError("sources", f"is a {type(sources).__name__}, not a mapping of source name to events",
+                                 "pass e.g. sources={'transactions': events}")
         for name, source in self.plan.sources.items():
             if name not in sources:
                 raise InputError(name, "is a source of the requested features but no events were given for it",
@@ -57,12 +60,13 @@ class WindowStage:
         what = f"events of source '{source.name}'"
         identity = [source.key, source.timestamp] + ([source.id] if source.id else [])
         columns = dict.fromkeys(identity + [c for spec in specs for c in spec.params])
+        refuse_int64_overflow(raw, {c: source.schema[c] for c in columns}, what)
         frame = raw.select([column_expr(raw.schema, c, source.schema[c], what).alias(c) for c in columns])
         nulls = frame.select(pl.col(c).null_count() for c in identity).row(0)
         for column, count in zip(identity, nulls, strict=True):
             if count:
-                raise SourceError(f"{count} events of source '{source.name}' have a null '{column}'. "
-                                  f"Hint: drop or repair them; every event needs its {column}.")
+                raise SourceError(source.name, f"is null in {count} events",
+                                  f"drop or repair them; every event needs its {column}", column=column)
         lazy, values = frame.lazy(), {spec.value_column: spec for spec in specs}
         for column, spec in values.items():
             compiled = compile_feature(column, spec.function, spec.event_params(), spec.value_type, frame.schema)

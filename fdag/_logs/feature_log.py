@@ -212,10 +212,11 @@ class _Sink:
             except Exception as exc:
                 self.dropped += count
                 self.last_error = exc
-                message = (f"the feature log could not write {count} rows to {self.path} ({exc}); they are lost")
                 if not quiet:
-                    raise StoreError(f"{message}. Hint: check that the directory is writable and has space.") from exc
-                warnings.warn(f"fdag: {message}; serving continues", RuntimeWarning, stacklevel=2)
+                    raise StoreError(f"the feature log at {self.path}", f"could not write {count} rows and dropped "
+                                     "them", "check that the directory is writable and has space", exc) from exc
+                warnings.warn(f"fdag: the feature log could not write {count} rows to {self.path} ({exc}); they are "
+                              "lost; serving continues", RuntimeWarning, stacklevel=2)
                 return None
 
     def _write(self, schema: LogSchema, batch: list[Any]) -> Path:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -10,6 +9,7 @@ from pathlib import Path
 import polars as pl
 
 from fdag._logs.schema import METADATA_KEY, SERVED_AT
+from fdag._values.frames import parquet_metadata
 from fdag.errors import InputError
 
 
@@ -33,7 +33,7 @@ def read_log(path: str | os.PathLike[str]) -> ServedLog:
                          "serve with RowDriver(..., log=fdag.FeatureLog(DIR)) and flush or close the log first")
     groups: dict[tuple[tuple[str, ...], tuple[str, ...]], list[Path]] = {}
     for file in files:
-        meta = json.loads(pl.read_parquet_metadata(file).get(METADATA_KEY, "{}"))
+        meta = parquet_metadata(file, METADATA_KEY)
         if meta.get("kind") != "feature_log":
             raise InputError(os.fspath(file), "is not a feature log file (no fdag feature_log metadata)",
                              "point at a directory written by fdag.FeatureLog only")

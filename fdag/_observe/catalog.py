@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from collections.abc import Sequence
 from html import escape
 from typing import Any
 
@@ -46,10 +47,11 @@ for (const node of document.querySelectorAll(".dag g.node")) {
 """
 
 
-def catalog_records(dag: Dag) -> list[dict[str, Any]]:
-    """One record per feature: name, doc, type, kind, version, tags, direct upstream, location and lineage."""
+def catalog_records(dag: Dag, outputs: Sequence[str] | None = None) -> list[dict[str, Any]]:
+    """One record per feature (of those ``outputs`` need, or all): name, doc, type, kind, version, tags, direct
+    upstream, location and lineage."""
     records = []
-    for node in dag.nodes.values():
+    for node in dag.plan(outputs).nodes:
         lineage = dag.lineage(node.name).to_dict()
         records.append({
             "name": node.name,
@@ -79,27 +81,28 @@ def _markdown_cell(text: str) -> str:
     return text.replace("\\", "\\\\").replace("|", "\\|").replace("\n", " ")
 
 
-def catalog_html(dag: Dag, data: str | os.PathLike[str] | None = None, title: str = "fdag feature catalog") -> str:
-    """The catalog as one self-contained HTML page; with ``data`` (a ``FrameDriver.backfill`` dataset), each
-    feature's rows, null rate and distribution in it."""
+def catalog_html(dag: Dag, data: str | os.PathLike[str] | None = None, title: str = "fdag feature catalog",
+                 outputs: Sequence[str] | None = None) -> str:
+    """The catalog as one self-contained HTML page (of what ``outputs`` need, or every feature); with ``data`` (a
+    ``FrameDriver.backfill`` dataset), each feature's rows, null rate and distribution in it."""
     health = data_health(dag, data) if data is not None else {}
-    records = catalog_records(dag)
+    records = catalog_records(dag, outputs)
     inputs = ", ".join(f"<code>{escape(name)}: {escape(str(ftype))}</code>" for name, ftype in dag.inputs.items())
     where = f' Data: <code>{escape(os.fspath(data))}</code>.' if data is not None else ""
     header = (f'<p class="muted">{len(records)} features; request inputs: {inputs or "none"}.{where}</p>'
               '<input id="search" type="search" placeholder="Search features: name, doc, tag, type, source…" '
               'autofocus> <span id="shown" class="muted"></span>')
     cards = "\n".join(_card(dag.nodes[r["name"]], r, health.get(r["name"])) for r in records)
-    body = f'<h2>DAG</h2>\n<div class="dag">{_dag_svg(dag)}</div>\n<h2>Features</h2>\n{cards}'
+    body = f'<h2>DAG</h2>\n<div class="dag">{_dag_svg(dag, outputs)}</div>\n<h2>Features</h2>\n{cards}'
     return page(title, header, body, _SCRIPT)
 
 
-def _dag_svg(dag: Dag) -> str:
+def _dag_svg(dag: Dag, outputs: Sequence[str] | None) -> str:
     if shutil.which("dot") is None:
         return '<p class="muted">Graphviz is not installed, so the DAG is not drawn (apt-get install graphviz).</p>'
     import graphviz
 
-    return inline_svg(graphviz.Source(dag.to_dot()).pipe(format="svg").decode())
+    return inline_svg(graphviz.Source(dag.to_dot(outputs)).pipe(format="svg").decode())
 
 
 def _card(node: Node, record: dict[str, Any], health: FeatureHealth | None) -> str:

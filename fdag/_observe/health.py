@@ -9,7 +9,6 @@ null), so the null rate includes errors and no separate error rate is shown.
 from __future__ import annotations
 
 import io
-import json
 import os
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -22,6 +21,7 @@ import polars as pl
 from fdag._backfill.job import METADATA_KEY
 from fdag._dag.dag import Dag
 from fdag._observe.html import inline_svg
+from fdag._values.frames import parquet_metadata
 from fdag._values.types import FType
 from fdag.errors import InputError, MissingDependencyError
 
@@ -62,7 +62,7 @@ def data_health(dag: Dag, path: str | os.PathLike[str]) -> dict[str, FeatureHeal
                          "pass the folder a FrameDriver.backfill (or `fdag backfill`) wrote")
     versions: dict[str, set[str]] = {}
     for file in files:
-        meta = json.loads(pl.read_parquet_metadata(file).get(METADATA_KEY, "{}"))
+        meta = parquet_metadata(file, METADATA_KEY)
         for name, version in meta.get("versions", {}).items():
             versions.setdefault(name, set()).add(version)
     frame = pl.concat([pl.scan_parquet(file, hive_partitioning=False) for file in files], how="diagonal_relaxed")
@@ -81,7 +81,8 @@ def distribution_svg(values: pl.Series, ftype: FType) -> str | None:
         from matplotlib.figure import Figure
         from matplotlib.ticker import MaxNLocator
     except ImportError:
-        raise MissingDependencyError("matplotlib", "catalog") from None
+        raise MissingDependencyError("matplotlib", "the catalog's data health plots (--data)",
+                                     extra="catalog") from None
     present = values.drop_nulls()
     if ftype.base is float:
         present = present.filter(present.is_finite())

@@ -25,6 +25,7 @@ from fdag._logs.feature_log import FeatureLog
 from fdag._logs.read import ServedLog, read_log
 from fdag._logs.schema import SERVED_AT, VERSIONS
 from fdag._observe.html import page, table
+from fdag._values.frames import to_polars
 from fdag._values.types import FType
 from fdag.errors import InputError
 
@@ -226,7 +227,7 @@ def _compare(dag: Dag, served: ServedLog, names: list[str], comparable: Mapping[
     wanted = pl.col(VERSIONS).is_in(sorted({text for texts in comparable.values() for text in texts}))
     rows = served.rows.filter(wanted)
     spine = rows.select(*frame.plan.inputs, AS_OF)
-    events = {name: pl.read_parquet(os.fspath(value)) if isinstance(value, str | os.PathLike) else value
+    events = {name: to_polars(value, f"events of source '{name}'") if isinstance(value, str | os.PathLike) else value
               for name, value in sources.items()}
     recomputed = frame.run(spine, sources=events).select(pl.col(name).alias(_RECOMPUTED + name) for name in names)
     work = rows.hstack(recomputed)

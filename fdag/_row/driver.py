@@ -8,6 +8,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
+import polars as pl
+
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
@@ -15,10 +17,11 @@ from fdag._declare.source import Source
 from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
+from fdag._stores.protocol import Store
 from fdag._values.calls import row_call
-from fdag._values.frames import to_polars
-from fdag._values.types import native_value
-from fdag.errors import InputError, InputTypeError, SourceError
+from fdag._values.frames import beyond_python, to_polars
+from fdag._values.types import FType, coerce_value
+from fdag.errors import DeclarationError, DeclarationTypeError, InputError, InputTypeError, SourceError
 
 if TYPE_CHECKING:
     from fdag._streams.log import StreamLog
@@ -72,7 +75,14 @@ class RowDriver:
         log: FeatureLog | None = None,
     ) -> None:
         if errors not in ("null", "raise"):
-            raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
+            raise DeclarationError("errors", errors, "is not 'null' or 'raise'", "'null' records errors per row")
+        if not isinstance(dag, Dag):
+            raise DeclarationTypeError("dag", dag, "is not an fdag.Dag", "build one with fdag.Dag.from_modules(module)")
+        if store is not None and not isinstance(store, Store):
+            raise DeclarationTypeError("store", store, "is not a store (it has no window_state and lookup_state)",
+                                       "pass fdag.MemoryStore() or fdag.RedisStore(url), or None for a MemoryStore")
+        if log is not None and not isinstance(log, FeatureLog):
+            raise DeclarationTypeError("log", log, "is not an fdag.FeatureLog", "pass fdag.FeatureLog(directory)")
         self.dag = dag
         self.plan: Plan = dag.plan(outputs)
         if self.plan.sources and store is None:
@@ -118,6 +128,9 @@ class RowDriver:
         as_of
             The instant the request is evaluated at; windows cover ``[as_of - w, as_of)``.
         """
+        if request.__class__ is not dict and not isinstance(request, Mapping):
+            raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
+                                 "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
         return self._compute(request, _instant(as_of))
 
     def get_many(
@@ -133,8 +146,15 @@ class RowDriver:
             One instant for every request, a sequence of one instant per request (``InputError`` when the lengths
             differ), or ``None`` for now.
         """
+        if isinstance(requests, Mapping | str | bytes) or not _iterable(requests):
+            raise InputTypeError("requests", f"is a {type(requests).__name__}, not an iterable of requests",
+                                 "pass a list of dicts (get() takes one request)")
         requests = list(requests)
-        instants = as_of if isinstance(as_of, Sequence) else [as_of] * len(requests)
+        instants: Sequence[datetime | None]
+        if isinstance(as_of, Sequence) and not isinstance(as_of, str | bytes):
+            instants = as_of
+        else:
+            instants = [as_of] * len(requests)
         if len(instants) != len(requests):
             raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
                              "pass one instant, or one per request")
@@ -168,7 +188,7 @@ class RowDriver:
             print(row.ingest("transactions", [event, event]))
             # IngestReport(accepted=1, duplicates=1, too_late=0, future=0)
         """
-        batch = _event_dicts(events)
+        batch = _event_dicts(_source_name(source), events)
         states = self._state(source)
         if len(states) == 1:
             return states[0].ingest(batch)
@@ -194,17 +214,21 @@ class RowDriver:
         history
             The source's events, with its schema columns (a frame, a Parquet path, or rows / columns).
         """
-        import polars as pl
-
         states = self._state(source)
         name = _source_name(source)
         try:
             if isinstance(history, Mapping | list | tuple):
-                history = pl.DataFrame(history)
+                # Whatever Polars raises building a frame from these rows says they are not one (it raises
+                # OverflowError, RuntimeError or even panics, a BaseException, for some values it cannot type).
+                try:
+                    history = pl.DataFrame(history)
+                except (Exception, pl.exceptions.PanicException) as exc:
+                    raise InputError("history", f"cannot be read as a frame ({type(exc).__name__}: {exc})",
+                                     "pass rows or columns Polars can build a frame from") from None
             history = to_polars(history, f"history of source '{name}'")
-        except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
-            raise SourceError(f"source '{name}' history cannot be read as a frame ({exc}). Hint: pass a Polars, "
-                              "pandas or Arrow frame or a Parquet path with the source's columns.") from None
+        except InputError as exc:
+            raise SourceError(name, f"history {exc.problem}", "pass a Polars, pandas or "
+                              "Arrow frame or a Parquet path with the source's columns") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[name]:
@@ -322,9 +346,26 @@ class RowDriver:
         return f"RowDriver(outputs={list(self.outputs)})"
 
 
+def _iterable(value: Any) -> bool:
+    """Whether ``iter(value)`` works (a 0-d numpy array is an ``Iterable`` whose iteration raises)."""
+    try:
+        iter(value)
+    except TypeError:
+        return False
+    return True
+
+
 def _source_name(source: str | Source) -> str:
     """A source's name, given the name or the Source."""
-    return source.name if isinstance(source, Source) else source
+    if isinstance(source, Source):
+        return source.name
+    if not isinstance(source, str):
+        raise InputTypeError("source", f"is a {type(source).__name__}, not a source name or an fdag.Source",
+                             "pass the source's name (e.g. 'transactions') or the Source itself")
+    return source
+
+
+_INSTANT = FType(datetime)
 
 
 def _instant(as_of: datetime | None) -> datetime:
@@ -332,11 +373,14 @@ def _instant(as_of: datetime | None) -> datetime:
         return as_of  # type: ignore[return-value]
     if as_of is None:
         return datetime.now(UTC)
-    instant = native_value(as_of)  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
-    if not isinstance(instant, datetime):
-        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
-                             "pass a datetime (naive ones are read as UTC) or None for now")
-    return instant
+    hint = "pass a datetime (naive ones are read as UTC) or None for now"
+    try:  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
+        instant = coerce_value(as_of, _INSTANT)
+    except (TypeError, OverflowError) as exc:
+        raise InputTypeError("as_of", str(exc), hint) from None
+    if instant is None:  # NaN, pd.NaT
+        raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime", hint)
+    return instant  # type: ignore[no-any-return]
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
@@ -356,10 +400,15 @@ def _event_value(spec: WindowSpec | LookupSpec) -> Any:
     return value
 
 
-def _event_dicts(events: Any) -> Any:
+def _event_dicts(source: str, events: Any) -> Any:
     """The events as a list of dicts (values as given, checked by the state)."""
     if isinstance(events, Mapping):
         return [events]
+    if isinstance(events, pl.DataFrame):
+        outside = beyond_python(events)
+        if outside is not None:
+            raise SourceError(source, "is outside years 1 to 9999, which Python's datetime cannot hold",
+                              "drop or repair the event", column=outside[0], where=f"event {outside[1]}")
     if hasattr(events, "to_dicts"):  # Polars
         return events.to_dicts()
     if hasattr(events, "to_pylist"):  # Arrow

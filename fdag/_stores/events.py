@@ -52,9 +52,8 @@ class EventChecker:
         try:
             events = events if isinstance(events, list) else list(events)
         except TypeError:
-            raise SourceError(f"source '{self.source.name}' events are a {type(events).__name__}, not an iterable "
-                              "of events. Hint: pass one dict, a list of dicts or a Polars/pandas/Arrow frame."
-                              ) from None
+            raise SourceError(self.source.name, f"events are a {type(events).__name__}, not an iterable of events",
+                              "pass one dict, a list of dicts or a Polars/pandas/Arrow frame") from None
         checked: list[CheckedEvent] = []
         append = checked.append
         naive = 0  # events whose timestamp has no time zone
@@ -85,7 +84,7 @@ class EventChecker:
                             since = at - EPOCH
                         append((event[key], since // MICROSECOND, event[ident] if ident else None, event))
                         continue
-            except (KeyError, TypeError):
+            except Exception:  # not a plain event (not a mapping, a column missing): the slow path names why
                 pass
             append(self._normalise(position, event))
             naive += getattr(event[stamp], "tzinfo", None) is None  # numpy's datetime64 is naive too
@@ -148,7 +147,4 @@ class EventChecker:
         text = repr(dict(event) if isinstance(event, Mapping) else event)
         if len(text) > 160:
             text = text[:157] + "..."
-        where = f"column '{column}' " if column else ""
-        return SourceError(
-            f"source '{self.source.name}' event {position}: {where}{problem} in {text}. Hint: {hint}."
-        )
+        return SourceError(self.source.name, f"{problem} in {text}", hint, column=column, where=f"event {position}")

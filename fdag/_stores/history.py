@@ -15,6 +15,7 @@ import polars as pl
 
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
+from fdag._values.frames import beyond_python
 from fdag.errors import SourceError
 
 _NO_WATERMARK = -(2**63)
@@ -88,13 +89,17 @@ def prepare_history(
     looks at ids: a later copy of the id with a sane timestamp is then kept.
     """
     if not isinstance(frame, pl.DataFrame):
-        raise SourceError(f"source '{source.name}' bootstrap() takes a Polars DataFrame, got "
-                          f"{type(frame).__name__}. Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
+        raise SourceError(source.name, f"history is a {type(frame).__name__}, not a Polars DataFrame",
+                          "convert it with pl.DataFrame(...) or pl.from_arrow(...)")
+    outside = beyond_python(frame.select(c for c in frame.columns if c in source.schema))
+    if outside is not None:
+        raise SourceError(source.name, "is outside years 1 to 9999, which Python's datetime cannot hold",
+                          "drop or repair the row", column=outside[0], where=f"history row {outside[1]}")
     values = dict(values or {})
     unknown = sorted(set(values) - set(columns))
     if unknown:
-        raise SourceError(f"source '{source.name}' values= names {unknown}, which no window spec reads. "
-                          f"Hint: use the specs' value columns: {', '.join(columns)}.")
+        raise SourceError(source.name, f"values= names {unknown}, which no window spec reads",
+                          f"use the specs' value columns: {', '.join(columns)}")
     selected = [pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
                 _role(frame, source, source.key, _KEY), _role(frame, source, source.timestamp, _TS)]
     if source.id:
@@ -120,8 +125,8 @@ def prepare_history(
 def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Expr:
     """The key, timestamp (as µs since the epoch, UTC) or id column, type-checked and null-checked."""
     if column not in frame.columns:
-        raise SourceError(f"source '{source.name}' history has no column '{column}' (columns: "
-                          f"{', '.join(frame.columns)}). Hint: the frame needs the key, timestamp and id columns.")
+        raise SourceError(source.name, f"is missing from the history (it has: {', '.join(frame.columns)})",
+                          "the frame needs the key, timestamp and id columns", column=column)
     dtype = frame.schema[column]
     base = source.schema[column].base
     if column == source.timestamp:
@@ -132,18 +137,18 @@ def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Ex
     else:
         ok, expr = dtype.is_integer(), pl.col(column).cast(pl.Int64)
     if not ok:
-        raise SourceError(f"source '{source.name}' history column '{column}' has dtype {dtype} but the schema "
-                          f"says {base.__name__}. Hint: cast the column, e.g. pl.col('{column}').cast(...).")
+        raise SourceError(source.name, f"has dtype {dtype} in the history but the schema says {base.__name__}",
+                          f"cast the column, e.g. pl.col('{column}').cast(...)", column=column)
     nulls = frame.get_column(column).is_null().arg_true()
     if len(nulls):
-        raise SourceError(f"source '{source.name}' history row {nulls[0]}: column '{column}' is null. "
-                          "Hint: every event needs its key, timestamp and id; drop or repair the row.")
+        raise SourceError(source.name, "is null", "every event needs its key, timestamp and id; drop or repair the "
+                          "row", column=column, where=f"history row {nulls[0]}")
     return expr.alias(alias)
 
 
 def _canonical(source: Source, series: pl.Series, height: int, column: str) -> pl.Series:
     """A precomputed value column, with NaN read as null as everywhere in fdag."""
     if len(series) != height:
-        raise SourceError(f"source '{source.name}' values['{column}'] has {len(series)} rows but the history has "
-                          f"{height}. Hint: precompute value columns on the same frame, row for row.")
+        raise SourceError(source.name, f"values['{column}'] has {len(series)} rows but the history has {height}",
+                          "precompute value columns on the same frame, row for row")
     return series.fill_nan(None) if series.dtype.is_float() else series

@@ -41,6 +41,7 @@ from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag.errors import SourceError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -303,15 +304,15 @@ def _check_specs(
     source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: Sequence[str],
     values: Mapping[str, ValueFunction],
 ) -> None:
-    """Raise ``ValueError`` if a spec is over another source or a value column has no function."""
+    """Raise ``SourceError`` if a spec is over another source or a value column has no function."""
     foreign = [spec.node for spec in specs if spec.source is not source]
     if foreign:
-        raise ValueError(f"specs {foreign} are not over source '{source.name}'. "
-                         "Hint: make one state per source, with that source's specs.")
+        raise SourceError(source.name, f"is not the source of specs {foreign}",
+                          "make one state per source, with that source's specs")
     missing = [column for column in columns if column not in values]
     if missing:
-        raise ValueError(f"no per-event value function for {missing}. "
-                         "Hint: pass values={value_column: fn(event) -> value} for every spec's value column.")
+        raise SourceError(source.name, f"has no per-event value function for {missing}",
+                          "pass values={value_column: fn(event) -> value} for every spec's value column")
 
 
 class MemoryStore:

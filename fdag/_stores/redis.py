@@ -46,7 +46,7 @@ from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import StoreError
+from fdag.errors import MissingDependencyError, StoreError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
 
@@ -218,8 +218,7 @@ class RedisStore:
             from redis.backoff import ExponentialBackoff, NoBackoff
             from redis.retry import Retry
         except ImportError:
-            raise StoreError("RedisStore needs the 'redis' package, which is not installed. "
-                             "Hint: pip install 'fdag[redis]'.") from None
+            raise MissingDependencyError("redis", "RedisStore", extra="redis") from None
         self.url = url
         self.namespace = namespace
         self._errors = errors = redis.exceptions
@@ -233,8 +232,8 @@ class RedisStore:
             # For what must not run twice: a re-sent ingest of a source without ids would apply it again.
             self._once = redis.Redis.from_url(url, retry=Retry(NoBackoff(), 0), **options)
         except ValueError as exc:
-            raise StoreError(f"RedisStore url {url!r} is not a Redis url ({exc}). "
-                             "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
+            raise StoreError(f"RedisStore url {url!r}", "is not a Redis url",
+                             "write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'", exc) from None
         self._scripts: dict[str, Any] = {}
         self.call("PING")
 
@@ -357,14 +356,14 @@ class RedisStore:
 
     def _unreachable(self) -> StoreError:
         """The error for a server that cannot be reached."""
-        return StoreError(f"cannot reach Redis at {self.url}. Hint: start redis-server there or fix the url; "
-                          "acknowledged batches are durable and ingest is idempotent by id, so re-send the "
-                          "batch that failed once it is back.")
+        return StoreError(f"Redis at {self.url}", "cannot be reached",
+                          "start redis-server there or fix the url; acknowledged batches are durable and ingest is "
+                          "idempotent by id, so re-send the batch that failed once it is back")
 
     def _failed(self, exc: Exception) -> StoreError:
         """The error for a command the server refused."""
-        return StoreError(f"Redis at {self.url} failed: {type(exc).__name__}: {exc}. Hint: check the server's "
-                          "log, memory limit (maxmemory) and that the key namespace is not used by others.")
+        return StoreError(f"Redis at {self.url}", "failed", "check the server's log, memory limit (maxmemory) and "
+                          "that the key namespace is not used by others", exc)
 
     def __repr__(self) -> str:
         return f"RedisStore({self.url!r}, namespace={self.namespace!r})"

@@ -26,7 +26,7 @@ from fdag._streams.log import Entry
 from fdag._values.frames import column_expr, to_polars
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
-from fdag.errors import SourceError
+from fdag.errors import SourceError, with_hint
 
 EPOCH_DAY = date(1970, 1, 1)
 DAY = timedelta(days=1)
@@ -86,7 +86,7 @@ def encode_events(events: Any, source: Source | None) -> list[dict[str, str]]:
     """
     rows = _rows(events, source)
     if source is None:
-        return [{column: _encode(column, value, position) for column, value in row.items()}
+        return [{column: _encode("(untyped events)", column, value, position) for column, value in row.items()}
                 for position, row in enumerate(rows)]
     schema = source.schema
     roles = {source.key, source.timestamp, source.id} - {None}
@@ -113,7 +113,7 @@ def encode_events(events: Any, source: Source | None) -> list[dict[str, str]]:
                            else f"holds {value}, which does not fit in int64")
                 raise _publish_error(source, position, column, problem,
                                      f"send values of the declared type ('{ftype}') or fix the Source schema") from None
-            fields[column] = _encode(column, value, position)
+            fields[column] = _encode(source.name, column, value, position)
         encoded.append(fields)
     return encoded
 
@@ -133,17 +133,18 @@ def _rows(events: Any, source: Source | None) -> Sequence[Mapping[str, Any]]:
     return list(events)
 
 
-def _encode(column: str, value: Any, position: int) -> str:
+def _encode(source: str, column: str, value: Any, position: int) -> str:
     try:
         return encode_value(value)
     except TypeError as exc:
-        raise SourceError(f"event {position}: column '{column}': {exc}. Hint: send int, float, bool, str, "
-                          "datetime, date, timedelta, lists of those, or None.") from None
+        raise SourceError(source, f"cannot be encoded ({exc}); nothing was published",
+                          "send int, float, bool, str, datetime, date, timedelta, lists of those, or None",
+                          column=column, where=f"event {position}") from None
 
 
 def _publish_error(source: Source, position: int, column: str, problem: str, hint: str) -> SourceError:
-    return SourceError(f"source '{source.name}' event {position}: column '{column}' {problem}; nothing was "
-                       f"published. Hint: {hint}.")
+    return SourceError(source.name, f"{problem}; nothing was published", hint, column=column,
+                       where=f"event {position}")
 
 
 def _temporal(ftype: FType) -> Callable[[Any], Any] | None:
@@ -227,8 +228,9 @@ class EventDecoder:
             try:
                 event[column] = _loads(raw)
             except ValueError:
-                return (f"column '{column}' holds {raw[:80]!r}, which is not fdag's stream encoding (JSON "
-                        "text). Hint: publish with RedisStream.publish, or encode as docs/streams.md describes")
+                return with_hint(f"column '{column}' holds {raw[:80]!r}, which is not fdag's stream encoding "
+                                 "(JSON text)", "publish with RedisStream.publish, or encode as docs/streams.md "
+                                 "describes")
         return event
 
     def _convert(self, event: dict[str, Any]) -> str | None:
@@ -239,6 +241,6 @@ class EventDecoder:
                 try:
                     event[column] = convert(value)
                 except (OverflowError, TypeError):
-                    return (f"column '{column}' holds {value!r}, out of range for "
-                            f"'{self.source.schema[column]}'. Hint: instants are µs since the epoch, dates days")
+                    return with_hint(f"column '{column}' holds {value!r}, out of range for "
+                                     f"'{self.source.schema[column]}'", "instants are µs since the epoch, dates days")
         return None

@@ -156,8 +156,8 @@ class MemoryStream:
         try:
             return self._groups[group]
         except KeyError:
-            raise StoreError(f"stream {self._stream!r} has no consumer group {group!r}. Hint: create it with "
-                             "create_group (a worker does) or check the group name.") from None
+            raise StoreError(f"stream {self._stream!r}", f"has no consumer group {group!r}",
+                             "create it with create_group (a worker does) or check the group name") from None
 
     def _next_id(self) -> str:
         ms = time.time_ns() // 1_000_000

@@ -89,8 +89,8 @@ class RedisStream:
             self.client = redis.Redis.from_url(url, protocol=2, socket_timeout=timeout + _MAX_BLOCK,
                                                socket_connect_timeout=timeout, retry=Retry(NoBackoff(), 0))
         except ValueError as exc:
-            raise StoreError(f"RedisStream url {url!r} is not a Redis url ({exc}). "
-                             "Hint: write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'.") from None
+            raise StoreError(f"RedisStream url {url!r}", f"is not a Redis url ({exc})",
+                             "write it like 'redis://host:6379/0' or 'unix:///path/redis.sock'") from None
         for command in _RAW_REPLIES:
             self.client.set_response_callback(command, _raw)
         self._publish = self.client.register_script(_PUBLISH)
@@ -187,8 +187,8 @@ class RedisStream:
         groups, pending, (seconds, micros) = self._call(pipe.execute)
         info = next((g for g in map(_pairs, groups) if g.get(b"name") == group.encode()), None)
         if info is None:
-            raise StoreError(f"stream {self._stream!r} has no consumer group {group!r}. "
-                             "Hint: create it with create_group (a worker does) or check the group name.")
+            raise StoreError(f"stream {self._stream!r}", f"has no consumer group {group!r}",
+                             "create it with create_group (a worker does) or check the group name")
         entries = info.get(b"lag")
         oldest = [_millis(pending[1])] if int(pending[0]) else []
         if entries != 0:  # the first undelivered entry, if any
@@ -226,12 +226,12 @@ class RedisStream:
             except (errors.ConnectionError, errors.TimeoutError):
                 if attempt or not retry:
                     raise StoreError(
-                        f"cannot reach Redis at {self.url} (stream {self._stream!r}). Hint: start redis-server "
-                        "there or fix the url; entries read and not acknowledged stay pending and are read again "
-                        "when the worker restarts.") from None
+                        f"Redis at {self.url} (stream {self._stream!r})", "cannot be reached",
+                        "start redis-server there or fix the url; entries read and not acknowledged stay pending "
+                        "and are read again when the worker restarts") from None
             except errors.RedisError as exc:
-                raise StoreError(f"Redis at {self.url} failed on stream {self._stream!r}: {type(exc).__name__}: "
-                                 f"{exc}. Hint: check the server's log and that the key is a stream.") from None
+                raise StoreError(f"Redis at {self.url}", f"failed on stream {self._stream!r}",
+                                 "check the server's log and that the key is a stream", exc) from None
         raise AssertionError("unreachable")
 
     def __repr__(self) -> str:

@@ -5,27 +5,38 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from fdag.errors import DeclarationError, DeclarationTypeError
+
 _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 7 * 86400}
 _PATTERN = re.compile(r"^(\d+)(us|ms|s|m|h|d|w)$")
+_WRITE = "write e.g. '30s', '5m', '1h', '10d' or pass a timedelta"
 
 
-def parse_duration(value: str | timedelta) -> timedelta:
-    """Parse ``"5m"``-style text (or pass a ``timedelta`` through); ``"1d"`` is exactly 86,400 seconds."""
+def parse_duration(value: str | timedelta, argument: str = "duration") -> timedelta:
+    """Parse ``"5m"``-style text (or pass a ``timedelta`` through); ``"1d"`` is exactly 86,400 seconds.
+
+    Anything else raises ``DeclarationError`` naming ``argument`` (the parameter it was given as, e.g. ``over``).
+    """
     if isinstance(value, timedelta):
         if value < timedelta(0):
-            raise ValueError(f"duration {value} is negative. Hint: windows and lags look back; use a positive one.")
+            raise DeclarationError(argument, value, "is negative", "windows and lags look back; use a positive one")
         return value
-    match = _PATTERN.match(value.strip()) if isinstance(value, str) else None
+    if not isinstance(value, str):
+        raise DeclarationTypeError(argument, value, f"is a {type(value).__name__}, not a duration", _WRITE)
+    match = _PATTERN.match(value.strip())
     if match is None:
-        raise ValueError(
-            f"cannot read {value!r} as a duration. Hint: write e.g. '30s', '5m', '1h', '10d' or pass a timedelta."
-        )
-    amount, unit = int(match.group(1)), match.group(2)
-    if unit == "us":
-        return timedelta(microseconds=amount)
-    if unit == "ms":
-        return timedelta(milliseconds=amount)
-    return timedelta(seconds=amount * _UNITS[unit])
+        raise DeclarationError(argument, value, "is not a duration", _WRITE)
+    digits, unit = match.group(1), match.group(2)
+    try:
+        amount = int(digits)
+        if unit == "us":
+            return timedelta(microseconds=amount)
+        if unit == "ms":
+            return timedelta(milliseconds=amount)
+        return timedelta(seconds=amount * _UNITS[unit])
+    except (OverflowError, ValueError):  # beyond timedelta's 999,999,999 days (or int's digit limit)
+        raise DeclarationError(argument, value, "is longer than any duration Python can hold",
+                               "windows and lags are at most 999,999,999 days") from None
 
 
 def duration_label(value: timedelta) -> str:

@@ -7,7 +7,9 @@ the same in a spine as in a request.
 
 from __future__ import annotations
 
+import json
 import os
+import sys
 from collections.abc import Mapping
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -43,16 +45,59 @@ def to_polars(frame: Any, what: str) -> pl.DataFrame:
         try:
             return pl.read_parquet(os.fspath(frame))
         except (OSError, pl.exceptions.PolarsError) as exc:
-            raise InputError(what, f"is the path {os.fspath(frame)!r}, which holds no readable Parquet ({exc})",
-                             "pass the path of a Parquet file, directory or glob, or a frame") from None
-    module = type(frame).__module__
-    if module.startswith("pandas"):
+            raise _unreadable(what, frame, exc) from None
+    # Only modules already imported can have made ``frame``: pandas and pyarrow are not imported for the test.
+    pandas, arrow = sys.modules.get("pandas"), sys.modules.get("pyarrow")
+    if pandas is not None and isinstance(frame, pandas.DataFrame):
         return _from_pandas(frame)
-    if module.startswith("pyarrow"):
-        converted = pl.from_arrow(frame)
-        if isinstance(converted, pl.DataFrame):
-            return converted
+    if arrow is not None and isinstance(frame, arrow.Table | arrow.RecordBatch):
+        return pl.DataFrame(pl.from_arrow(frame))
     raise InputTypeError(what, f"is a {type(frame).__name__}", "pass a Polars, pandas or Arrow frame or a Parquet path")
+
+
+def scan_parquet(path: str | os.PathLike[str], what: str) -> pl.LazyFrame:
+    """A lazy scan of a Parquet file, directory or glob whose schema could be read (an ``InputError`` if not)."""
+    try:
+        scan = pl.scan_parquet(os.fspath(path))
+        scan.collect_schema()
+    except (OSError, pl.exceptions.PolarsError) as exc:
+        raise _unreadable(what, path, exc) from None
+    return scan
+
+
+def parquet_metadata(file: str | os.PathLike[str], key: str) -> dict[str, Any]:
+    """The JSON object fdag stored under ``key`` in a Parquet file's metadata ({} if none); ``InputError`` for a
+    file that is not readable Parquet or holds no JSON object there."""
+    try:
+        meta = json.loads(pl.read_parquet_metadata(os.fspath(file)).get(key, "{}"))
+    except (OSError, ValueError, pl.exceptions.PolarsError) as exc:  # json's errors are ValueErrors
+        raise _unreadable(f"file {os.fspath(file)}", file, exc) from None
+    return meta if isinstance(meta, dict) else {}
+
+
+def beyond_python(frame: pl.DataFrame) -> tuple[str, int] | None:
+    """The first (column, row) holding an instant or date outside years 1 to 9999, or None.
+
+    Polars holds such values, Python's ``datetime`` cannot: a frame read row by row (events, history, snapshot
+    rows kept online) must not have them.
+    """
+    for column, dtype in frame.schema.items():
+        if not isinstance(dtype, pl.Datetime | pl.Date):
+            continue
+        values = pl.col(column)
+        years = [values.dt.year()]
+        if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:  # read as UTC, shown in its zone
+            years.append(values.dt.convert_time_zone("UTC").dt.year())
+        outside = frame.select(pl.any_horizontal([(y < 1) | (y > 9999) for y in years])).to_series().arg_true()
+        if len(outside):
+            return column, int(outside[0])
+    return None
+
+
+def _unreadable(what: str, path: str | os.PathLike[str], exc: Exception) -> InputError:
+    """The error for a path that holds no readable Parquet."""
+    return InputError(what, f"is the path {os.fspath(path)!r}, which holds no readable Parquet ({exc})",
+                      "pass the path of a Parquet file, directory or glob, or a frame")
 
 
 def _from_pandas(frame: Any) -> pl.DataFrame:
@@ -85,7 +130,7 @@ def _object_column(series: Any, name: str) -> pl.Series:
             if dtype == pl.Float64():
                 values = [float(v) if v.__class__ is int else v for v in values]
             return pl.Series(name, values, dtype=dtype, strict=True)
-        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError):
+        except (TypeError, ValueError, OverflowError, pl.exceptions.PolarsError, pl.exceptions.PanicException):
             pass
     return pl.Series(name, values, dtype=pl.Object())
 
@@ -96,7 +141,7 @@ def column_expr(frame_schema: Mapping[str, pl.DataType], column: str, ftype: FTy
     Raises ``InputTypeError`` naming the column when its dtype cannot hold the declared type without guessing.
     """
     if column not in frame_schema:
-        have = ", ".join(frame_schema) or "no columns"
+        have = ", ".join(c for c in frame_schema if not c.startswith("__fdag_")) or "no columns"  # not fdag's own
         raise MissingInputError(column, f"is missing from the {what} (it has: {have})",
                                 f"add a '{column}' column of type {ftype.required()}")
     dtype = frame_schema[column]
@@ -123,7 +168,7 @@ def column_expr(frame_schema: Mapping[str, pl.DataType], column: str, ftype: FTy
         if dtype.time_unit == "ns":  # truncate towards the past, as instants are (Polars' cast rounds to zero)
             return (expr.cast(pl.Int64) // 1000).cast(pl.Duration("us"))
         return expr.cast(pl.Duration("us"))
-    if ftype.base is list and isinstance(dtype, pl.List):
+    if ftype.base is list and isinstance(dtype, pl.List) and _admits(dtype.inner, ftype.item, what):
         return expr.cast(target)
     if dtype == pl.Object:
         raise InputTypeError(column, f"holds values of mixed or unsupported types (or naive and aware instants) in "
@@ -131,3 +176,29 @@ def column_expr(frame_schema: Mapping[str, pl.DataType], column: str, ftype: FTy
                              "(numpy scalars, pd.NA and pandas Timestamps are read as their Python values)")
     raise InputTypeError(column, f"is a {dtype} column in the {what} but is declared '{ftype}'",
                          f"cast the column to {target} before passing it")
+
+
+def _admits(dtype: Any, ftype: FType | None, what: str) -> bool:
+    """Whether list items of ``dtype`` are read as ``ftype`` by the rules of ``column_expr`` (no parsing of text)."""
+    if ftype is None:
+        return False
+    try:
+        column_expr({"item": dtype}, "item", ftype, what)
+    except InputTypeError:
+        return False
+    return True
+
+
+def refuse_int64_overflow(frame: pl.DataFrame, wanted: Mapping[str, FType], what: str) -> None:
+    """Raise ``InputTypeError`` for an unsigned 64-bit column (or list column) read as int that holds a value
+    above int64's range: the cast ``column_expr`` makes would fail inside Polars, without naming the input."""
+    for column, ftype in wanted.items():
+        dtype: Any = frame.schema.get(column)
+        values = pl.col(column)
+        if isinstance(dtype, pl.List) and ftype.base is list and ftype.item is not None:
+            dtype, ftype, values = dtype.inner, ftype.item, values.list.max()
+        if dtype == pl.UInt64 and ftype.base is int:
+            largest = frame.select(values.max()).item()
+            if largest is not None and largest > INT64_MAX:
+                raise InputTypeError(column, f"holds {largest} in the {what}, which does not fit in int64",
+                                     "keep ints within int64, as requests must")

@@ -137,9 +137,14 @@ def to_utc(value: datetime) -> datetime:
     """Read a naive datetime as UTC and convert an aware one, as a plain ``datetime`` to the microsecond.
 
     A subclass such as ``pandas.Timestamp`` (which may hold nanoseconds) becomes a plain ``datetime``,
-    truncated towards the past, as Polars truncates a nanosecond column.
+    truncated towards the past, as Polars truncates a nanosecond column. An aware instant whose UTC time is
+    outside years 1 to 9999 raises ``OverflowError`` (a coercion signal, as in ``coerce_value``).
     """
-    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    try:
+        value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    except OverflowError:
+        raise OverflowError(f"is {value.isoformat()}, which is outside the UTC instants Python can hold "
+                            "(years 1 to 9999)") from None
     if value.__class__ is not datetime:
         value = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
                          value.microsecond, tzinfo=UTC)
@@ -167,11 +172,17 @@ def native_value(value: Any) -> Any:
             return to_utc(value) if isinstance(value, datetime) else value
         if name == "timedelta64":
             return value.astype("timedelta64[us]").item()
-        return native_value(value.item()) if hasattr(value, "item") else value
+        if name == "ndarray" or not hasattr(value, "item"):
+            return value  # an array is not one value
+        item = value.item()
+        return value if type(item) is kind else native_value(item)  # a longdouble has no Python equivalent
     if module.startswith("pandas") and kind.__name__ in ("NAType", "NaTType"):
         return None
     if isinstance(value, datetime):
-        return to_utc(value)
+        try:
+            return to_utc(value)
+        except OverflowError:
+            return value  # as it is: coercion refuses it, naming the value
     if isinstance(value, timedelta) and kind is not timedelta:  # pandas.Timedelta: its fields, without the ns
         return timedelta(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
     return value

@@ -20,6 +20,7 @@ import fdag
 from fdag._check.check import compare
 from fdag.demo import fraud, payment
 from fdag.demo.samples import payments, transactions
+from fdag.errors import ConsistencyError
 
 
 def windows_demo(out: Path) -> None:
@@ -46,7 +47,7 @@ def windows_demo(out: Path) -> None:
     row.bootstrap("transactions", history_path)
     stream = events.filter(pl.col("ts") >= cutoff).sort("ts").to_dicts()
     served = training.with_row_index("position").filter(pl.col("as_of") >= cutoff).sort("as_of")
-    mismatches, position = 0, 0
+    mismatches, position, first = 0, 0, None
     for request in served.iter_rows(named=True):
         due = position
         while due < len(stream) and stream[due]["ts"] <= request["as_of"]:
@@ -55,11 +56,14 @@ def windows_demo(out: Path) -> None:
             row.ingest("transactions", stream[position:due])
             position = due
         vector = row.get(request, as_of=request["as_of"])
-        mismatches += sum(not _close(vector[name], request[name]) for name in frame.outputs)
+        differ = [name for name in frame.outputs if not _close(vector[name], request[name])]
+        if differ and first is None:
+            first = ConsistencyError(differ[0], request, vector[differ[0]], request[differ[0]])
+        mismatches += len(differ)
     print(f"== served online after bootstrapping {history_path.name} and streaming {position} events: "
           f"{served.height} requests, {mismatches} values differ from the training set ==")
-    if mismatches:
-        raise SystemExit("online and offline features disagree")
+    if first is not None:
+        raise first
 
 
 def _close(online: Any, offline: Any) -> bool:

@@ -33,7 +33,7 @@ from fdag.errors import MissingDependencyError
 from fdag.integrations.partition import backfill_partition, dag_from_module_names, day_window
 
 if importlib.util.find_spec("airflow") is None:
-    raise MissingDependencyError("airflow", "airflow")
+    raise MissingDependencyError("apache-airflow", "fdag.integrations.airflow", extra="airflow")
 try:
     from airflow.sdk import BaseOperator
 except ModuleNotFoundError as missing:  # pragma: no cover - Airflow 2 has no task SDK

@@ -41,7 +41,7 @@ from fdag.integrations.partition import (
 )
 
 if importlib.util.find_spec("dagster") is None:
-    raise MissingDependencyError("dagster", "dagster")
+    raise MissingDependencyError("dagster", "fdag.integrations.dagster", extra="dagster")
 import dagster as dg
 
 __all__ = ["feature_assets"]
