@@ -32,6 +32,7 @@ class Source:
         id: str | None = None,
         allowed_lateness: str | timedelta = "0s",
     ) -> None:
+        _check_names(name, key, timestamp, id, schema)
         self.name = name
         self.key = key
         self.timestamp = timestamp
@@ -70,3 +71,19 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, key={self.key!r}, timestamp={self.timestamp!r}, id={self.id!r})"
+
+
+def _check_names(name: object, key: object, timestamp: object, id: object, schema: Mapping[Any, Any]) -> None:
+    """Names are data: any str works (``"user-id"``, ``"a\\nb"``), except what Polars reads as a column pattern."""
+    if type(name) is not str:
+        raise SourceError(f"source {name!r} name is a {type(name).__name__}, not a str. Hint: name the source "
+                          "with a str.")
+    named: list[tuple[str, object]] = [("key", key), ("timestamp", timestamp), ("id", id)]
+    named = [(role, value) for role, value in named if value is not None] + [("column", c) for c in schema]
+    for role, value in named:
+        if type(value) is not str:
+            raise SourceError(f"source '{name}' {role} {value!r} is a {type(value).__name__}, not a str. "
+                              "Hint: name every column with a str.")
+        if value == "*" or (value.startswith("^") and value.endswith("$")):
+            raise SourceError(f"source '{name}' {role} {value!r} is what Polars reads as a pattern over column "
+                              "names ('*' or '^...$'), not a column. Hint: rename the column.")
