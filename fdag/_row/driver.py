@@ -95,7 +95,10 @@ class RowDriver:
         return reports[0]
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
-        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream."""
+        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream.
+
+        All or nothing: a frame that any state of the source rejects (``SourceError``) loads into none of them.
+        """
         import polars as pl
 
         if isinstance(history, str | Path):
@@ -106,7 +109,8 @@ class RowDriver:
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[_source_name(source)]:
-            reports = [state.bootstrap(history) for state in states]
+            prepared = [state.prepare(history) for state in states]  # all or nothing across the states
+            reports = [state.load(ready) for state, ready in zip(states, prepared, strict=True)]
         return reports[0]
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:

@@ -30,7 +30,7 @@ from fdag._aggregations.column_index import ColumnPlan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.events import CheckedEvent, EventChecker
-from fdag._stores.history import prepare_history
+from fdag._stores.history import History, prepare_history
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import IngestReport
@@ -106,7 +106,18 @@ class MemoryEvents:
         horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not given are
         computed row by row with the value functions (the slow path).
         """
-        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return self.load(self.prepare(frame, values))
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame and compute its per-event values for ``load``; apply nothing.
+
+        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
+        before loading any, so a frame one state rejects changes none.
+        """
+        return prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+
+    def load(self, history: History) -> IngestReport:
+        """Apply a history this state ``prepare``d (the second half of ``bootstrap``)."""
         with self._lock:
             top = max(self._watermark, history.latest)
             kept = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, self._seen)

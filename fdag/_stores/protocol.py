@@ -16,6 +16,7 @@ import polars as pl
 
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.history import History
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,14 @@ class WindowState(Protocol):
         """Load a history frame; ``values`` may give per-event value columns precomputed."""
         ...
 
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame for ``load`` (raising ``SourceError``); apply nothing."""
+        ...
+
+    def load(self, history: History) -> IngestReport:
+        """Apply what ``prepare`` returned: ``bootstrap`` is ``load(prepare(frame, values))``."""
+        ...
+
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
         """The specs' values for ``key`` at ``as_of``, and the watermark."""
         ...
@@ -72,6 +81,14 @@ class LookupState(Protocol):
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a snapshot frame; ``values`` may give per-row value columns precomputed."""
+        ...
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a snapshot frame for ``load`` (raising ``SourceError``); apply nothing."""
+        ...
+
+    def load(self, history: History) -> IngestReport:
+        """Apply what ``prepare`` returned: ``bootstrap`` is ``load(prepare(frame, values))``."""
         ...
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:

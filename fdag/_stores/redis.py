@@ -34,7 +34,7 @@ import polars as pl
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.events import EventChecker
-from fdag._stores.history import prepare_history
+from fdag._stores.history import History, prepare_history
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
@@ -362,7 +362,18 @@ class RedisEvents:
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
         rows whose id is held are ``duplicates`` (first row wins within the frame).
         """
-        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return self.load(self.prepare(frame, values))
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame and compute its per-event values for ``load``; nothing is sent to Redis.
+
+        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
+        before loading any, so a frame one state rejects changes none.
+        """
+        return prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+
+    def load(self, history: History) -> IngestReport:
+        """Send a history this state ``prepare``d (the second half of ``bootstrap``)."""
         stored = self.store.call("GET", self._roles[0])
         top = max(int(stored) if stored else _NO_WATERMARK, history.latest)
         loaded = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, None)
