@@ -8,10 +8,13 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
 
-Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
-event (duplicate id, watermark advance, too late below ``watermark - retention``), then evicts below the
-horizon from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch
-changes nothing, so redis-py retries it when its connection drops (the reply may be lost after the script ran).
+Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
+MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``),
+then evicts below the horizon from the touched keys and the id set, and deletes a bounded number of quiet keys.
+Re-sending a batch changes nothing, so redis-py retries it when its connection drops (the reply may be lost
+after the script ran). Redis does not roll back a script that fails part-way: the script checks what can fail
+before its first write and orders its writes so that re-sending a batch that failed gives the state a clean
+ingest would have.
 A source without ids is the exception: its events get arrival numbers, so a batch sent twice is applied twice;
 its ingest is sent once, never retried. A query is one script call returning the key's events in the longest
 window and the watermark; the values are computed here with the shared query plan of every store (``query``).
@@ -54,9 +57,23 @@ _SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i
 _RETRIES = 2
 _BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 
+# A script's writes are not rolled back when it fails part-way, so: everything that can fail is checked before
+# the first write (a key of the wrong type, e.g. another program's key in the namespace); and the writes are
+# ordered so that a failure at any point leaves a re-send of the batch correct. Events go first (re-adding a
+# member is a no-op), then the ids that mark them applied, then the watermark, then eviction. A re-sent event
+# whose id is held at its own timestamp moves the watermark and is evicted from as if applied now: a no-op
+# when the earlier run finished (the watermark is past it), the repair when it failed before the watermark.
 _INGEST = """
 local function zadd(key, pairs_)
   for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
+end
+for k = 1, #KEYS do
+  local kind = redis.call('TYPE', KEYS[k])['ok']
+  local want = (k == 1 or k == 4) and 'string' or 'zset'
+  if kind ~= 'none' and kind ~= want then
+    return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a ' .. want ..
+      ' (nothing was written)')
+  end
 end
 local retention = tonumber(ARGV[1])
 local top_text = redis.call('GET', KEYS[1])
@@ -83,8 +100,13 @@ for e = 1, n do
   local i = 4 * e + 1
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
+  local k = tonumber(ARGV[i])
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
+    if held[e] and tonumber(held[e]) == ts and not fresh[id] then
+      if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
+      if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
+    end
   elseif ts < horizon then
     late = late + 1
   else
@@ -97,7 +119,6 @@ for e = 1, n do
     else
       member = member .. ',' .. string.format('%d', seq + e)
     end
-    local k = tonumber(ARGV[i])
     local list = added[k]
     if not list then list = {}; added[k] = list end
     list[#list + 1] = ts_text
@@ -106,15 +127,13 @@ for e = 1, n do
     accepted = accepted + 1
   end
 end
-if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
+for k, n in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k]) end
+if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
-  for k, n in pairs(newest) do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut)
-    redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k])
-  end
+  for k in pairs(newest) do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut) end
   if with_ids then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
   local quiet = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cut, 'LIMIT', 0, tonumber(ARGV[4]))
   for _, name in ipairs(quiet) do
@@ -276,7 +295,8 @@ class RedisStore:
 
     def _failed(self, exc: Exception) -> StoreError:
         """The error for a command the server refused."""
-        return StoreError(f"Redis at {self.url} failed: {type(exc).__name__}: {exc}. Hint: check the server's "
+        reason = str(exc).rstrip(".")
+        return StoreError(f"Redis at {self.url} failed: {type(exc).__name__}: {reason}. Hint: check the server's "
                           "log, memory limit (maxmemory) and that the key namespace is not used by others.")
 
     def __repr__(self) -> str:
