@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -81,6 +82,13 @@ class FrameDriver:
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
         self._stages = _stages(self._compiled, self.plan)
+        self._token = uuid.uuid4().hex
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pickled driver (e.g. shipped to Ray tasks) is what builds it, rebuilt once per process: the compiled
+        # expressions hold Python functions (per-row fallbacks) that Polars serializes only with the optional
+        # cloudpickle package (Ray vendors its own), and only for the same Polars version.
+        return _rebuilt, (self._token, self.dag, self.plan.outputs, self.errors_mode)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -219,6 +227,22 @@ class FrameDriver:
 
     def __repr__(self) -> str:
         return f"FrameDriver(outputs={list(self.outputs)})"
+
+
+_REBUILT: dict[str, FrameDriver] = {}  # token -> driver, the drivers unpickled in this process
+_REBUILT_KEPT = 8
+
+
+def _rebuilt(token: str, dag: Dag, outputs: Sequence[str], errors: Literal["null", "raise"]) -> FrameDriver:
+    """The driver a pickle describes, built on its first unpickling in this process and reused after."""
+    driver = _REBUILT.get(token)
+    if driver is None:
+        driver = FrameDriver(dag, outputs, errors)
+        driver._token = token
+        while len(_REBUILT) >= _REBUILT_KEPT:
+            _REBUILT.pop(next(iter(_REBUILT)), None)
+        _REBUILT[token] = driver
+    return driver
 
 
 def _stages(compiled: list[Compiled], plan: Plan) -> list[list[Compiled]]:
