@@ -18,7 +18,7 @@ from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._frame.as_of import as_of_columns, guard
-from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
+from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, to_polars
@@ -53,7 +53,9 @@ class FrameDriver:
         The features each run adds to the spine; ``None`` means every node of the DAG.
     errors
         ``"null"``: an exception inside a feature makes that row's value null and is counted in the result's
-        ``errors``; ``"raise"``: the first such exception (in spine order) raises ``FeatureError`` instead.
+        ``errors``; ``"raise"``: the first such exception (in spine order) raises ``FeatureError`` instead. An
+        exception in a window's or lookup's function nulls that event's value and is counted in ``errors`` in
+        both modes (online, it is reported by the ``ingest`` that received the event).
 
     Example::
 
@@ -144,7 +146,7 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work, watermarks = self._windows.attach(work, sources or {})
+        work, watermarks, event_errors = self._windows.attach(work, sources or {})
         for stage in self._stages:
             firsts = [expr for compiled in stage for expr in compiled.first]
             if firsts:
@@ -165,7 +167,7 @@ class FrameDriver:
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
-        return FrameResult(frame.hstack(added), tuple(errors), watermarks=watermarks)
+        return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
 
     def backfill(
         self,
@@ -206,14 +208,8 @@ class FrameDriver:
         for position, compiled in enumerate(failing):
             if not any_failed[position]:
                 continue
-            column = error_column(compiled.name)
-            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
-            node = compiled.name
-            counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(ROW).min())
-            for error, count, row in counts.iter_rows():
-                text = compiled.messages[error] if compiled.messages else error
-                kind, _, message = text.partition(SEPARATOR)
-                records.append(ErrorRecord(node, kind, message, count))
+            for kind, message, count, row in error_counts(result, compiled, ROW):
+                records.append(ErrorRecord(compiled.name, kind, message, count))
                 if first is None or (row, position) < first[:2]:
                     first = (row, position, kind, message)
         if first is not None and self.errors_mode == "raise":

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -82,7 +83,8 @@ class RowDriver:
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state.
 
-        Returns the ingest report (accepted, duplicates, too late).
+        Returns the ingest report: accepted, duplicates, too late, and the errors raised by window and lookup
+        functions (each made that event's value null; recorded here, once per event, in both error modes).
         """
         batch = _event_dicts(events)
         states = self._state(source)
@@ -92,7 +94,7 @@ class RowDriver:
             for state in states:  # all or nothing across the states, too
                 state.validate(batch)
             reports = [state.ingest(batch) for state in states]
-        return reports[0]
+        return _merged(reports)
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
         """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream.
@@ -111,7 +113,7 @@ class RowDriver:
         with self._locks[_source_name(source)]:
             prepared = [state.prepare(history) for state in states]  # all or nothing across the states
             reports = [state.load(ready) for state, ready in zip(states, prepared, strict=True)]
-        return reports[0]
+        return _merged(reports)
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:
         """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts."""
@@ -142,6 +144,12 @@ class RowDriver:
         return f"RowDriver(outputs={list(self.outputs)})"
 
 
+def _merged(reports: list[Any]) -> Any:
+    """One report for the states of one source: the first state's counts (the events are the same), and the
+    errors of every state (each computes its own functions)."""
+    return replace(reports[0], errors=tuple(error for report in reports for error in report.errors))
+
+
 def _source_name(source: str | Source) -> str:
     """A source's name, given the name or the Source."""
     return source.name if isinstance(source, Source) else source
@@ -159,18 +167,22 @@ def _instant(as_of: datetime | None) -> datetime:
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
-    """value column -> fn(event) giving the per-event value under the null and error rules of every feature
-    (a null argument for a non-optional parameter, or an error, gives null)."""
+    """value column -> fn(event) giving the per-event value under the null and error rules of every feature: a
+    null argument for a non-optional parameter gives null; an error is raised, for the store to record it."""
     return {spec.value_column: _event_value(spec) for spec in specs}
 
 
 def _event_value(spec: WindowSpec | LookupSpec) -> Any:
-    """The per-event (per-row, for a lookup) value function of one spec."""
+    """The per-event (per-row, for a lookup) value function of one spec; it raises what the function raised (the
+    store records it and takes null)."""
     call = row_call(spec.function, spec.event_params(), spec.value_type)
     columns = spec.params
 
     def value(event: Mapping[str, Any]) -> Any:
-        return call([event.get(column) for column in columns])[0]
+        result, error = call([event.get(column) for column in columns])
+        if error is not None:
+            raise error
+        return result
 
     return value
 

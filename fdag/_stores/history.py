@@ -7,14 +7,16 @@ like an ingested event, then passed to the value function) — correct, but per-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import EventChecker
+from fdag._values.calls import ErrorRecord, error_records
 from fdag.errors import SourceError
 
 _NO_WATERMARK = -(2**63)
@@ -42,6 +44,7 @@ class History:
     columns: int
     duplicates: int
     latest: int  # the largest timestamp (µs), or _NO_WATERMARK for an empty frame
+    errors: tuple[ErrorRecord, ...] = ()  # of the value functions, over every row of the frame
 
     def filter(self, horizon: int, seen: set[Any] | None) -> Loaded:
         """Rows with timestamp >= ``horizon`` and an id not in ``seen``, sorted and grouped by key."""
@@ -72,7 +75,7 @@ def prepare_history(
     source: Source,
     checker: EventChecker,
     columns: Sequence[str],
-    functions: Sequence[Callable[[Mapping[str, Any]], Any]],
+    functions: EventValues,
     frame: pl.DataFrame,
     values: Mapping[str, pl.Series] | None,
 ) -> History:
@@ -92,17 +95,20 @@ def prepare_history(
     given = [pl.Series(f"__fdag_v{j}", _canonical(values[column], frame.height, column))
              for j, column in enumerate(columns) if column in values]
     computed: dict[int, list[Any]] = {}
+    failures: Failures = []
     if len(values) < len(columns):
         checked = checker.check(frame.iter_rows(named=True))  # the slow path: row checks as for events
-        computed = {j: [functions[j](event) for _, _, _, event in checked]
-                    for j, column in enumerate(columns) if column not in values}
+        events = [event for _, _, _, event in checked]
+        computed = {j: functions.column(j, events, failures) for j, column in enumerate(columns)
+                    if column not in values}
     work = frame.select(selected).with_columns(given)
     before = work.height
     if source.id:
         work = work.filter(pl.col(_ID).is_first_distinct())
     latest = work.get_column(_TS).max()
     return History(work, computed, len(columns), before - work.height,
-                   _NO_WATERMARK if latest is None else int(latest))  # type: ignore[arg-type]
+                   _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]
+                   error_records(failures))
 
 
 def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Expr:

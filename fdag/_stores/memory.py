@@ -29,12 +29,14 @@ import polars as pl
 from fdag._aggregations.column_index import ColumnPlan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import CheckedEvent, EventChecker
 from fdag._stores.history import History, prepare_history
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
+from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
@@ -61,7 +63,7 @@ class MemoryEvents:
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
-        self._functions = tuple(values[column] for column in self.columns)
+        self._values = EventValues(self.specs, self.columns, values)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
         self._plans = plans
@@ -92,8 +94,10 @@ class MemoryEvents:
         retention horizon are ``too_late`` (see the module docstring); neither is applied.
         """
         checked = self._checker.check(events)
+        failures: Failures = []
+        values = [self._values.of(event, failures) for _, _, _, event in checked]
         with self._lock:
-            return self._apply(checked)
+            return self._apply(checked, values, error_records(failures))
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -114,7 +118,7 @@ class MemoryEvents:
         Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
         before loading any, so a frame one state rejects changes none.
         """
-        return prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
 
     def load(self, history: History) -> IngestReport:
         """Apply a history this state ``prepare``d (the second half of ``bootstrap``)."""
@@ -137,16 +141,18 @@ class MemoryEvents:
                 self._seen.update(kept.ids)
             self._advance(top)
             self._sweep()
-        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late)
+        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.errors)
 
-    def _apply(self, checked: list[CheckedEvent]) -> IngestReport:
-        """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock."""
-        keys, seen, functions, plans = self._keys, self._seen, self._functions, self._plans
+    def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...]
+               ) -> IngestReport:
+        """Apply checked events (with their values) one by one, the watermark moving as they arrive; the caller
+        holds the lock."""
+        keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
         retention = self._retention
         top = self._watermark
         horizon = top - retention
         accepted = duplicates = too_late = 0
-        for key, ts, event_id, event in checked:
+        for (key, ts, event_id, _), row in zip(checked, values, strict=True):
             if seen is not None and event_id in seen:
                 duplicates += 1
                 continue
@@ -160,8 +166,8 @@ class MemoryEvents:
                 seen.add(event_id)
             events = keys.get(key)
             if events is None:
-                events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in functions])
-            events.place(ts, event_id, [function(event) for function in functions])
+                events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
+            events.place(ts, event_id, row)
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
@@ -169,7 +175,7 @@ class MemoryEvents:
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
             self._sweep()
-        return IngestReport(accepted, duplicates, too_late)
+        return IngestReport(accepted, duplicates, too_late, errors)
 
     def _advance(self, top: int) -> None:
         """Move the watermark to ``top`` (µs), keeping its datetime ready for queries."""

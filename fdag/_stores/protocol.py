@@ -17,15 +17,18 @@ import polars as pl
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.history import History
+from fdag._values.calls import ErrorRecord
 
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply."""
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, and the
+    errors raised by per-event functions (each made that event's value null; counted in events)."""
 
     accepted: int = 0
     duplicates: int = 0
     too_late: int = 0
+    errors: tuple[ErrorRecord, ...] = ()
 
 
 @runtime_checkable

@@ -36,6 +36,7 @@ import polars as pl
 
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import EventChecker
 from fdag._stores.history import History, prepare_history
 from fdag._stores.lookup_query import LookupQuery, Row
@@ -43,6 +44,7 @@ from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
+from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 from fdag.errors import StoreError
 
@@ -319,7 +321,7 @@ class RedisEvents:
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
-        self._functions = tuple(values[column] for column in self.columns)
+        self._values = EventValues(self.specs, self.columns, values)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
         self._retention = retention
@@ -352,7 +354,8 @@ class RedisEvents:
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
-        functions, encode, native, with_ids = self._functions, encode_json, self._native, self._with_ids
+        encode, native, with_ids, value_of = encode_json, self._native, self._with_ids, self._values.of
+        failures: Failures = []
         positions: dict[Any, int] = {}
         keys = list(self._roles)
         args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS]
@@ -361,7 +364,7 @@ class RedisEvents:
             if position is None:
                 keys.append(self._key_name(key))
                 position = positions[key] = len(keys)
-            values = [function(event) for function in functions]
+            values = value_of(event, failures)
             if not native:
                 values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
             if with_ids:
@@ -370,7 +373,7 @@ class RedisEvents:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, error_records(failures))
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -390,7 +393,7 @@ class RedisEvents:
         Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
         before loading any, so a frame one state rejects changes none.
         """
-        return prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
 
     def load(self, history: History) -> IngestReport:
         """Send a history this state ``prepare``d (the second half of ``bootstrap``)."""
@@ -420,7 +423,7 @@ class RedisEvents:
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
-        return IngestReport(accepted, duplicates, late)
+        return IngestReport(accepted, duplicates, late, history.errors)
 
     def _key_name(self, key: Any) -> str:
         """The Redis key of one entity's events."""
