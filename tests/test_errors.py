@@ -13,7 +13,7 @@ import pytest
 
 import fdag
 from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
-from tests.resources import failing
+from tests.resources import failing, sums
 
 DAG = fdag.Dag.from_modules(failing)
 T0 = datetime(2024, 5, 1, tzinfo=UTC)
@@ -100,3 +100,34 @@ def test_a_store_report_without_errors_is_unchanged() -> None:
 
 def test_check_compares_error_records_of_features_and_per_event_functions() -> None:
     fdag.check(DAG, examples=80, seed=1)
+
+
+OVERFLOWING = [{"pid": f"p{i}", "user_id": "u1", "ts": T0 + timedelta(minutes=i), "amount": 1.0, "units": 2**62}
+               for i in range(3)]
+
+
+def test_an_int_window_sum_beyond_int64_is_an_error_online() -> None:
+    """Like a feature's int result: null, and an error recorded under the window node (per request)."""
+    outputs = ["units_sum_1h", "units_max_1h"]
+    row = fdag.RowDriver(fdag.Dag.from_modules(sums), outputs)
+    row.ingest("payments", OVERFLOWING)
+    vec = row.get({"user_id": "u1"}, T0 + timedelta(minutes=30))
+    assert vec.values == {"units_sum_1h": None, "units_max_1h": 2**62}
+    assert vec.errors == [fdag.ErrorRecord("units_sum_1h", "OverflowError", "window value does not fit in int64")]
+    assert row.get({"user_id": "u1"}, T0 + timedelta(microseconds=1))["units_sum_1h"] == 2**62
+    strict = fdag.RowDriver(fdag.Dag.from_modules(sums), outputs, errors="raise")
+    strict.ingest("payments", OVERFLOWING)
+    with pytest.raises(fdag.FeatureError, match=r"feature 'units_sum_1h' \(.*\) raised OverflowError: window value "
+                                                 r"does not fit in int64"):
+        strict.get({"user_id": "u1"}, T0 + timedelta(minutes=30))
+
+
+@pytest.mark.xfail(strict=True, reason="offline int window sums wrap at int64 (fdag/_aggregations/offline.py)")
+def test_an_int_window_sum_beyond_int64_is_an_error_offline() -> None:
+    instants = [T0 + timedelta(minutes=30), T0 + timedelta(microseconds=1)]
+    spine = pl.DataFrame({"user_id": ["u1", "u1"], "as_of": instants})
+    result = fdag.FrameDriver(fdag.Dag.from_modules(sums), ["units_sum_1h"]).evaluate(
+        spine, sources={"payments": pl.DataFrame(OVERFLOWING)})
+    assert result.table["units_sum_1h"].to_list() == [None, 2**62]
+    assert list(result.errors) == [fdag.ErrorRecord("units_sum_1h", "OverflowError",
+                                                    "window value does not fit in int64")]

@@ -16,7 +16,7 @@ from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._row.vector import FeatureVector, VectorContext
-from fdag._values.calls import ErrorRecord, return_error
+from fdag._values.calls import WINDOW_INT64_OVERFLOW, ErrorRecord, return_error
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag.errors import DagError, FeatureError, InputTypeError, MissingInputError, Problem
 
@@ -53,7 +53,7 @@ def compile_plan(
     # literal (``_literal``), so no name, however odd, can break or extend the code.
     slot = {name: i for i, name in enumerate([*plan.inputs, *([AS_OF] if plan.uses_as_of else []), *plan.node_names])}
     var = {name: f"v_{i}" for name, i in slot.items()}
-    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
+    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
         i, v = slot[name], var[name]
@@ -96,6 +96,7 @@ def compile_plan(
                 f"{pad}else:",
                 f"{pad}    l_{index}, la_{index} = lookup_{index}.query({key}, as_of)",
             ]
+    locations = {node.name: node.location for node in plan.nodes}
     for index, name in enumerate(plan.sources):
         read: tuple[tuple[str, Sequence[WindowSpec | LookupSpec]], ...] = (
             (f"w_{index}", plan.windows.get(name, ())), (f"l_{index}", plan.lookups.get(name, ())))
@@ -105,6 +106,12 @@ def compile_plan(
                 lines.append(f"    {v} = {values}[{i}]")
                 if spec.returns.base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
                     lines.append(f"    if {v} != {v}:\n        {v} = None")
+                elif spec.returns.base is int:  # an int sum beyond int64 is an error, as a feature's int result is
+                    at = slot[spec.node]
+                    namespace[f"fail_{at}"] = _failer(spec.node, locations[spec.node], errors)
+                    lines += [f"    if {v} is not None and not ({INT64_MIN} <= {v} <= {INT64_MAX}):",
+                              f"        {v} = None",
+                              f"        fail_{at}(window_overflow(), errors, request)"]
         as_ofs += [f"{_literal(spec.node)}: la_{index}[{i}]" for i, spec in enumerate(plan.lookups.get(name, ()))]
     for node in plan.nodes:
         if node.kind != "feature":
@@ -149,6 +156,11 @@ def _node_lines(slot: int, args: list[str], required: list[str], returns: FType)
         return [f"    {line}" for line in body]
     guard = " or ".join(f"{p} is None" for p in required)
     return [f"    if {guard}:", f"        {v} = None", "    else:", *(f"        {line}" for line in body)]
+
+
+def _window_overflow() -> OverflowError:
+    """The error of a window whose int value (a sum) leaves int64."""
+    return OverflowError(WINDOW_INT64_OVERFLOW)
 
 
 def _missing(name: str, ftype: FType) -> Callable[[], MissingInputError]:

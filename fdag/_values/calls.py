@@ -42,6 +42,8 @@ def row_call(function: Callable[..., Any], params: Mapping[str, FType], returns:
 # The one message of an int result beyond int64: the vectorized engine, which finds these rows by a range test,
 # cannot quote the value, so neither engine does.
 INT64_OVERFLOW = "returned value does not fit in int64"
+# The same rule for a window's int value (a sum of ints), recorded under the window node once per request.
+WINDOW_INT64_OVERFLOW = "window value does not fit in int64"
 
 
 def return_error(exc: TypeError | OverflowError) -> TypeError | OverflowError:
