@@ -1,5 +1,5 @@
 # Everything a fresh machine with only Python 3.11+ needs: `make demo` and `make test` create .venv,
-# install fdag with its dependencies, and install Graphviz (and redis-server) from Debian where missing.
+# install fdag with its dependencies, and install Graphviz (and redis-server, Chromium) from Debian where missing.
 PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
@@ -15,9 +15,10 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+# Chromium renders the HTML catalog in its tests (headless, like a reader's browser).
 system:
-	@command -v dot >/dev/null && command -v redis-server >/dev/null || \
-	  ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz redis-server >/dev/null )
+	@command -v dot >/dev/null && command -v redis-server >/dev/null && command -v chromium >/dev/null || \
+	  ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq graphviz redis-server chromium >/dev/null )
 
 demo: $(STAMP) system
 	$(BIN)/python -m fdag demo
@@ -33,7 +34,7 @@ test: $(STAMP) system lint
 
 bench: $(STAMP) system
 	@command -v wrk >/dev/null || ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null )
-	for b in import core windows_offline window_state redis_store backfill model_service; do \
+	for b in import core windows_offline window_state redis_store backfill model_service feature_log; do \
 	  PYTHONPATH=. $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:

@@ -8,6 +8,10 @@ logistic regression with scikit-learn, and bootstraps a ``RowDriver`` from the s
 - ``POST /score``  ``{"user_id", "amount", "merchant", "as_of"?}`` → features, their as-of, the score, errors
 - ``POST /ingest`` one event or a list of events of ``transactions`` → the ingest report
 - ``GET /health``  status, the source's watermark, how many events the window state holds
+- ``GET /catalog`` the feature catalog as one HTML page (search, lineage, the DAG)
+
+With ``--log DIR`` every served feature vector is logged to Parquet (``fdag.FeatureLog``), so that
+``fdag skew feature_modules.fraud --log DIR --source transactions=...`` can prove later that serving matched training.
 
 Request bodies are validated by pydantic against types derived from the features' own declarations (the DAG's
 request inputs, the source's schema): a bad body is a 422 naming the field and the fix, a body over
@@ -22,6 +26,7 @@ Run it::
 from __future__ import annotations
 
 import argparse
+import functools
 import math
 import sys
 from bisect import bisect_right
@@ -330,11 +335,12 @@ def _json_value(value: Any) -> Any:
     return value
 
 
-def build_service(history: pl.DataFrame, store: Any = None) -> ModelService:
-    """Train the model on ``history`` (point in time) and bootstrap a ``RowDriver`` over ``store`` from it."""
+def build_service(history: pl.DataFrame, store: Any = None, log: fdag.FeatureLog | None = None) -> ModelService:
+    """Train the model on ``history`` (point in time) and bootstrap a ``RowDriver`` over ``store`` from it;
+    with ``log``, every vector it serves is logged."""
     dag = fdag.Dag.from_modules(fraud)
     model = fit_model(training_set(dag, history))
-    row = fdag.RowDriver(dag, store=store if store is not None else fdag.MemoryStore())
+    row = fdag.RowDriver(dag, store=store if store is not None else fdag.MemoryStore(), log=log)
     row.bootstrap(SOURCE.name, history)
     return ModelService(row, model)
 
@@ -345,7 +351,7 @@ def create_app(service: ModelService, max_body: int = MAX_BODY) -> Any:
     from starlette.applications import Starlette
     from starlette.concurrency import run_in_threadpool
     from starlette.requests import Request
-    from starlette.responses import JSONResponse
+    from starlette.responses import HTMLResponse, JSONResponse
     from starlette.routing import Route
 
     async def read_body(request: Request) -> bytes:
@@ -361,6 +367,8 @@ def create_app(service: ModelService, max_body: int = MAX_BODY) -> Any:
                 raise too_large
             chunks.append(chunk)
         return b"".join(chunks)
+
+    from fdag._observe.catalog import catalog_html
 
     async def call(method: Any, request: Request) -> JSONResponse:
         body = await read_body(request)
@@ -383,9 +391,16 @@ def create_app(service: ModelService, max_body: int = MAX_BODY) -> Any:
 
         return handler
 
+    @functools.cache  # built on the first request (it draws the DAG with Graphviz), then served as is
+    def catalog_page() -> str:
+        return catalog_html(service.row.dag, title="fraud model service: feature catalog")
+
+    async def catalog(request: Request) -> HTMLResponse:
+        return HTMLResponse(await run_in_threadpool(catalog_page))
+
     return Starlette(
         routes=[Route("/score", score, methods=["POST"]), Route("/ingest", ingest, methods=["POST"]),
-                Route("/health", health, methods=["GET"])],
+                Route("/health", health, methods=["GET"]), Route("/catalog", catalog, methods=["GET"])],
         exception_handlers={fdag.FdagError: refused(422), RequestError: refused(422), BodyTooLarge: refused(413)},
     )
 
@@ -421,6 +436,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
                              "bootstrap from; default: generate the demo history, shifted to end now")
     parser.add_argument("--store", default="memory", metavar="URL",
                         help="window state store: 'memory' (default) or a redis:// URL")
+    parser.add_argument("--log", metavar="DIR", help="log every served feature vector to Parquet files in DIR "
+                        "(fdag.FeatureLog; check them with `fdag skew`)")
     generated = parser.add_argument_group("generated history (without --history)")
     generated.add_argument("--users", type=int, default=300, help="users (default: %(default)s)")
     generated.add_argument("--count", type=int, default=20_000, help="payments before bursts and re-sends "
@@ -443,7 +460,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     else:
         now = datetime.now(UTC).replace(microsecond=0)
         history = generate_history(args.users, args.count, args.days, end=now, seed=args.seed)
-    service = build_service(history, open_store(args.store))
+    log = fdag.FeatureLog(args.log) if args.log else None
+    service = build_service(history, open_store(args.store), log)
     health, model = service.health(), service.model
     auc = "n/a" if model.holdout_auc is None else f"{model.holdout_auc:.3f}"
     print(f"model_service: {history.height} events, watermark {health['watermark']}, "
@@ -451,7 +469,7 @@ def main(argv: Sequence[str] | None = None) -> None:
           f"(label rate {model.positive_rate:.3f}, holdout AUC {auc}); "
           f"serving on http://{args.host}:{args.port}", file=sys.stderr, flush=True)
     uvicorn.run(create_app(service), host=args.host, port=args.port, log_level=args.log_level,
-                access_log=args.access_log)
+                access_log=args.access_log)  # on exit, the log flushes what it still buffers
 
 
 if __name__ == "__main__":

@@ -16,6 +16,7 @@ from fdag._declare.lookup import lookup
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
 from fdag._declare.window import window
+from fdag._logs.feature_log import FeatureLog
 from fdag._row.driver import RowDriver
 from fdag._row.vector import FeatureVector
 from fdag._stores.memory import MemoryStore
@@ -39,9 +40,16 @@ from fdag.errors import (
 if typing.TYPE_CHECKING:
     from fdag._check.check import check
     from fdag._frame.driver import Explanation, FrameDriver
+    from fdag._observe.skew import SkewReport, skew
 
 # Public names imported on first use (PEP 562), by the module that defines them.
-_LAZY = {"check": "fdag._check.check", "Explanation": "fdag._frame.driver", "FrameDriver": "fdag._frame.driver"}
+_LAZY = {
+    "check": "fdag._check.check",
+    "Explanation": "fdag._frame.driver",
+    "FrameDriver": "fdag._frame.driver",
+    "SkewReport": "fdag._observe.skew",
+    "skew": "fdag._observe.skew",
+}
 
 __all__ = [
     "CheckResult",
@@ -54,6 +62,7 @@ __all__ = [
     "FType",
     "FdagError",
     "FeatureError",
+    "FeatureLog",
     "FeatureVector",
     "FrameDriver",
     "FrameResult",
@@ -64,11 +73,13 @@ __all__ = [
     "PointInTimeError",
     "RedisStore",
     "RowDriver",
+    "SkewReport",
     "Source",
     "SourceError",
     "StoreError",
     "check",
     "lookup",
+    "skew",
     "tag",
     "window",
 ]

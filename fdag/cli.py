@@ -1,4 +1,4 @@
-"""The ``fdag`` command line: draw, check and catalog the features of modules; run the demo."""
+"""The ``fdag`` command line: draw, check and catalog the features of modules, measure skew; run the demo."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ from pathlib import Path
 from types import ModuleType
 
 from fdag._dag.dag import Dag
+from fdag._observe.catalog import catalog_html, catalog_markdown, catalog_records
+from fdag._observe.skew import skew
 from fdag._version import __version__
 from fdag.errors import FdagError
 
@@ -63,12 +65,7 @@ def _backfill(args: argparse.Namespace) -> None:
     from fdag._frame.driver import FrameDriver
 
     dag = Dag.from_modules(*_modules(args.modules))
-    sources = {}
-    for item in args.source:
-        name, _, path = item.partition("=")
-        if not path:
-            raise SystemExit(f"fdag backfill: --source takes NAME=PATH, got {item!r}")
-        sources[name] = path
+    sources = _source_paths(args.source, "backfill")
     report = FrameDriver(dag, args.outputs).backfill(
         args.spine, sources, args.out, partition_by=args.partition_by, engine=args.engine,
         progress=not args.no_progress, workers=args.workers, overwrite=args.overwrite,
@@ -79,33 +76,43 @@ def _backfill(args: argparse.Namespace) -> None:
         print(f"fdag: feature error (value set to null): {error}", file=sys.stderr)
 
 
-def catalog_records(dag: Dag) -> list[dict[str, object]]:
-    """One record per feature: name, doc, type, version, tags, kind and direct upstream."""
-    return [
-        {
-            "name": node.name,
-            "doc": node.doc,
-            "type": str(node.returns),
-            "kind": node.kind,
-            "version": dag.version(node.name),
-            "tags": dag.lineage(node.name).to_dict()["tags"],
-            "upstream": list(node.params),
-            "location": node.location,
-        }
-        for node in dag.nodes.values()
-    ]
-
-
 def _catalog(args: argparse.Namespace) -> None:
-    records = catalog_records(Dag.from_modules(*_modules(args.modules)))
-    if args.format == "json":
-        print(json.dumps(records, indent=2))
-        return
-    print("| feature | type | version | tags | upstream | description |\n|---|---|---|---|---|---|")
-    for r in records:
-        tags = ", ".join(f"{k}={v}" for k, v in r["tags"].items())  # type: ignore[attr-defined]
-        doc = str(r["doc"]).split("\n")[0].replace("|", "\\|")
-        print(f"| `{r['name']}` | {r['type']} | {r['version']} | {tags} | {', '.join(r['upstream'])} | {doc} |")  # type: ignore[arg-type]
+    dag = Dag.from_modules(*_modules(args.modules))
+    if args.data is not None and args.format != "html":
+        raise SystemExit("fdag catalog: --data needs --format html (data health is drawn on the HTML page)")
+    if args.format == "html":
+        text = catalog_html(dag, args.data, title=f"fdag catalog: {', '.join(args.modules)}")
+    elif args.format == "json":
+        text = json.dumps(catalog_records(dag), indent=2) + "\n"
+    else:
+        text = catalog_markdown(catalog_records(dag))
+    if args.out:
+        Path(args.out).write_text(text, encoding="utf-8")
+        print(f"catalog of {len(dag.nodes)} features -> {args.out}")
+    else:
+        print(text, end="")
+
+
+def _skew(args: argparse.Namespace) -> None:
+    dag = Dag.from_modules(*_modules(args.modules))
+    report = skew(dag, args.log, sources=_source_paths(args.source, "skew"), outputs=args.outputs)
+    print(report)
+    if args.html:
+        Path(args.html).write_text(report.to_html(), encoding="utf-8")
+        print(f"report -> {args.html}")
+    if not report.ok:
+        raise SystemExit(1)
+
+
+def _source_paths(items: Sequence[str], command: str) -> dict[str, str]:
+    """``--source NAME=PATH`` arguments as source name -> path."""
+    paths = {}
+    for item in items:
+        name, _, path = item.partition("=")
+        if not name or not path:
+            raise SystemExit(f"fdag {command}: --source takes NAME=PATH, got {item!r}")
+        paths[name] = path
+    return paths
 
 
 def _demo(args: argparse.Namespace) -> None:
@@ -149,8 +156,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     cat = commands.add_parser("catalog", help="list every feature with its doc, type, version, tags, upstream")
     cat.add_argument("modules", nargs="+")
-    cat.add_argument("--format", choices=["markdown", "json"], default="markdown")
+    cat.add_argument("--format", choices=["markdown", "json", "html"], default="markdown",
+                     help="html: one self-contained page with search, lineage and the DAG drawn")
+    cat.add_argument("--data", metavar="DIR", help="with --format html: a backfilled dataset whose null rates and "
+                     "distributions to show")
+    cat.add_argument("--out", metavar="FILE", help="write to FILE instead of printing")
     cat.set_defaults(run=_catalog)
+
+    skw = commands.add_parser("skew", help="recompute logged requests offline and report training/serving skew "
+                              "(exit status 1 when a served value differs)")
+    skw.add_argument("modules", nargs="+")
+    skw.add_argument("--log", required=True, metavar="DIR", help="folder a FeatureLog wrote")
+    skw.add_argument("--source", action="append", default=[], metavar="NAME=PATH",
+                     help="events of a source, as a Parquet path or glob (repeat for each source)")
+    skw.add_argument("--outputs", nargs="*", help="only these logged features (default: all)")
+    skw.add_argument("--html", metavar="FILE", help="also write the report as a self-contained HTML page")
+    skw.set_defaults(run=_skew)
 
     demo = commands.add_parser("demo", help="run the example features both ways and show they agree")
     demo.add_argument("--out", default="out", help="folder for the DOT/SVG and Parquet files (default out/)")

@@ -1,8 +1,8 @@
 """A real ``redis-server`` for tests and benchmarks: a free port, a temp data dir, AOF on, stopped at the end.
 
 AOF with ``appendfsync always``: every acknowledged write is on disk before the reply, which is the setting
-that makes DESIGN §5's promise hold even across power loss (``everysec`` survives a process kill too, since
-Redis writes the AOF before replying; it only loses the last second on an OS crash).
+that makes "a restart loses nothing Redis acknowledged" hold even across power loss (``everysec`` survives a
+process kill too, since Redis writes the AOF before replying; it only loses the last second on an OS crash).
 """
 
 from __future__ import annotations

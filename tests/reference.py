@@ -1,4 +1,4 @@
-"""An independent reference evaluator of DESIGN §2, written from the contract alone (no fdag engine code).
+"""An independent reference evaluator of the per-row value rules, written from the rules alone (no fdag code).
 
 For each row it walks the nodes in dependency order and calls each function: a null argument for a
 non-optional parameter gives null without calling; an exception gives null and is counted; NaN is null;

@@ -14,9 +14,9 @@ import networkx as nx
 
 PACKAGE = Path(__file__).resolve().parents[1] / "fdag"
 
-# Lowest first: values -> declarations -> DAG/plan -> stores -> engines -> check / integrations -> the façade,
-# then what is written against the façade as users write it: the demo (feature modules that `import fdag`),
-# and the command line that runs it.
+# Lowest first: values -> declarations -> DAG/plan -> stores -> the feature log -> engines -> check / observe ->
+# integrations -> the façade, then what is written against the façade as users write it: the demo (feature modules
+# that `import fdag`), and the command line that runs it.
 LAYERS: list[tuple[str, ...]] = [
     ("fdag.errors", "fdag._version"),
     ("fdag._values",),
@@ -24,9 +24,10 @@ LAYERS: list[tuple[str, ...]] = [
     ("fdag._declare",),
     ("fdag._dag",),
     ("fdag._stores",),
+    ("fdag._logs",),
     ("fdag._row", "fdag._backfill"),
     ("fdag._frame",),
-    ("fdag._check",),
+    ("fdag._check", "fdag._observe"),
     ("fdag.integrations",),
     ("fdag",),
     ("fdag.demo",),

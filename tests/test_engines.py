@@ -1,4 +1,4 @@
-"""Behaviour every engine must show, run once per engine: exact values, nulls and errors per DESIGN §2."""
+"""Behaviour every engine must show, run once per engine: exact values, nulls and errors as the per-row rules say."""
 
 from __future__ import annotations
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -101,7 +102,7 @@ def test_ingested_event_is_counted_by_the_next_score(client: AppClient) -> None:
     event = {"txn_id": "new-1", "user_id": "u1", "ts": (END + timedelta(seconds=30)).isoformat(), "amount": 7.5,
              "merchant": "m39"}
     report = client.post("/ingest", json=event).json()
-    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0, "errors": [],
+    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0, "future": 0, "errors": [],
                       "watermark": (END + timedelta(seconds=30)).isoformat()}
     after = client.post("/score", json=request).json()["features"]
     assert after["spend_count_5m"] == before["spend_count_5m"] + 1
@@ -120,6 +121,24 @@ def test_health_reports_watermark_and_events_held(client: AppClient, history: pl
     held = history.filter(pl.col("ts") >= END - retention)["txn_id"].n_unique()
     assert body["events_held"] == held > 0
     assert body["model"]["trained_on"] > 0 and set(body["model"]["weights"]) == set(model_service.MODEL_FEATURES)
+
+
+def test_a_logged_service_serves_without_skew_and_shows_its_catalog(history: pl.DataFrame, tmp_path: Path) -> None:
+    log = fdag.FeatureLog(tmp_path / "served", max_seconds=None)
+    service = model_service.build_service(history, log=log)
+    client = AppClient(model_service.create_app(service))
+    requests = [{"user_id": user, "amount": 3.0, "merchant": "m3", "as_of": (END - timedelta(minutes=m)).isoformat()}
+                for user in USERS for m in (0, 7)]
+    served = [client.post("/score", json=request).json()["features"] for request in requests]
+    log.close()
+    logged = pl.read_parquet(tmp_path / "served" / "*.parquet")
+    assert logged["user_id"].to_list() == [r["user_id"] for r in requests]
+    assert logged.select(service.row.outputs).to_dicts() == served
+    assert fdag.skew(service.row.dag, log, sources={"transactions": history}).ok
+    page = client.get("/catalog")
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert all(f'id="feature-{name}"' in page.text for name in service.row.outputs)
+    assert model_service.parse_args(["--log", "logs/served"]).log == "logs/served"
 
 
 @pytest.mark.parametrize(("path", "payload", "match"), [

@@ -11,9 +11,9 @@ def test_exported_names() -> None:
     assert fdag.__all__ == sorted(fdag.__all__)
     assert set(fdag.__all__) == {
         "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
-        "FdagError", "FeatureError", "FeatureVector", "FrameDriver", "FrameResult", "InputError", "Lineage",
-        "MemoryStore", "Node", "PointInTimeError", "RedisStore", "RowDriver", "Source", "SourceError", "StoreError",
-        "check", "lookup", "tag", "window",
+        "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver", "FrameResult", "InputError",
+        "Lineage", "MemoryStore", "Node", "PointInTimeError", "RedisStore", "RowDriver", "SkewReport", "Source",
+        "SourceError", "StoreError", "check", "lookup", "skew", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 

@@ -135,7 +135,7 @@ def guarded_optional(x: float | None) -> bool:
 
 
 def ratio(amount: float, mean: float | None) -> float | None:
-    """DESIGN's example: a ratio that is None when the mean is missing or zero."""
+    """The fraud example's ratio: None when the mean is missing or zero."""
     if not mean:
         return None
     return amount / mean
@@ -217,6 +217,14 @@ def lengths(s: str, xs: list[int]) -> int:
 
 def str_of(a: int, p: bool, s: str | None) -> str:
     return str(a) + str(p) + str(s)
+
+
+def str_of_optional(a: int | None, flag: bool | None, s: str | None) -> str:
+    return str(a) + "|" + str(flag) + "|" + str(s) + "|" + str(None) + "|" + str(a is None)
+
+
+def str_of_float(x: float, y: float | None) -> str:
+    return str(x) + "|" + str(y) + "|" + str(1e-05) + "|" + str(-0.0)
 
 
 def math_basic(x: float) -> float:
@@ -367,7 +375,7 @@ TRANSLATED: list[Callable[..., Any]] = [
     str_of, math_basic, math_log_base, math_log1p_exp, math_trig, math_rounding, math_predicates, math_pow,
     math_hypot_copysign, math_optional, str_case, str_strip, str_affix, str_replace, str_optional, datetime_parts,
     datetime_more, datetime_date, timestamps, timedelta_parts, datetime_shift, timedelta_truth, narrowing,
-    scoring, date_compare, list_len, closure_case,
+    scoring, date_compare, list_len, closure_case, str_of_optional, str_of_float,
 ]
 
 # ---------------------------------------------------------------------------------------------- generated rows
@@ -581,8 +589,12 @@ def folded(s: str) -> str:
     return s.casefold()
 
 
-def float_text(x: float) -> str:
-    return str(x)
+def datetime_text(t: datetime) -> str:
+    return str(t)
+
+
+def quotient_text(x: float) -> str:
+    return str(x / 7)
 
 
 def unpacked(a: int) -> int:
@@ -664,7 +676,8 @@ REFUSED: list[tuple[Callable[..., Any], str]] = [
     (cube, r"^integer arithmetic that may exceed 128 bits$"),
     (titled, r"^method 'str.title\(\)' \(not translated\)$"),
     (folded, r"^method 'str.casefold\(\)' \(not translated\)$"),
-    (float_text, r"^str\(\) of a float"),
+    (datetime_text, r"^str\(\) of a datetime"),
+    (quotient_text, r"^str\(\) of a computed float"),
     (unpacked, r"^assignment to something other than a simple name"),
     (empty_replace, r"^'.replace\(\)' of the empty string"),
     (wrong_type, r"^returns a float where 'int' is declared$"),
@@ -677,6 +690,22 @@ REFUSED: list[tuple[Callable[..., Any], str]] = [
     (rule_cascade, r"^the translation would be too large \(e\.g\. many sequential ifs reassigning a variable\)$"),
     (lambda a: a, r"^lambda$"),
 ]
+
+
+def float_text(x: float) -> str:
+    return str(x)
+
+
+FLOAT_TEXT_EDGES = [0.0, -0.0, 1e16, 1e15, 9999999999999998.0, 1e-4, 1e-5, 0.0001234, 0.1, 1.0, 5e-324, 1e22, 1e-7,
+                    1.7976931348623157e308, math.inf, -math.inf, math.nan, 123456789.125, 2.0**63, -1.5e-300, 1e100]
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(st.lists(st.one_of(st.floats(), st.floats(-1e-3, 1e-3), st.floats(1e14, 1e18),
+                          st.sampled_from(FLOAT_TEXT_EDGES)), min_size=1, max_size=40))
+def test_str_of_a_float_is_pythons_repr(values: list[float]) -> None:
+    got = [value for value, _ in run_translated(float_text, [{"x": v} for v in values])]
+    assert got == [repr(v) for v in values]
 
 
 @pytest.mark.parametrize(("func", "reason"), REFUSED, ids=lambda v: getattr(v, "__name__", "reason"))

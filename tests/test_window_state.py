@@ -24,7 +24,7 @@ from fdag._stores.memory import MemoryStore, MemoryWindowState
 from fdag._stores.protocol import IngestReport, Store, WindowState
 from fdag._values.durations import parse_duration
 from fdag._values.types import FType
-from fdag.errors import SourceError
+from fdag.errors import PointInTimeError, SourceError
 
 T0 = datetime(2024, 3, 1, 12, 0, tzinfo=UTC)
 AGGS = ("count", "sum", "mean", "min", "max", "std", "var", "first", "last", "distinct_count", "last_n(3)")
@@ -259,8 +259,8 @@ def test_naive_and_aware_timestamps_are_utc() -> None:
     source = make_source()
     state = MemoryStore().window_state(source, [make_spec(source, "sum", "1h", "both")], VALUES)
     paris = timezone(timedelta(hours=1))
-    state.ingest([{**event(1, "u", 0, 1.0), "ts": datetime(2024, 3, 1, 12, 0)},
-                  {**event(2, "u", 0, 2.0), "ts": datetime(2024, 3, 1, 13, 30, tzinfo=paris)}])
+    state.ingest([{**event(1, "u", 0, 1.0), "ts": datetime(2024, 3, 1, 12, 0)}])  # a batch mixing both is refused
+    state.ingest([{**event(2, "u", 0, 2.0), "ts": datetime(2024, 3, 1, 13, 30, tzinfo=paris)}])
     assert state.query("u", T0 + timedelta(minutes=30)) == ([3.0], T0 + timedelta(minutes=30))
     assert state.query("u", datetime(2024, 3, 1, 13, 29, 59)) == ([2.0], T0 + timedelta(minutes=30))
 
@@ -398,7 +398,9 @@ def test_quiet_keys_expire_in_sweeps_and_their_ids_are_forgotten() -> None:
     state.ingest([event(i, "busy", 2 + i / 10_000) for i in range(70_000)])
     assert state.held < 70_000 and all(k.startswith("busy") for k in state._keys)
     assert len(state._seen or ()) == state.held
-    assert state.query("quiet1", T0 + timedelta(seconds=30)) == ([0], state.watermark)
+    assert state.query("quiet1", state.watermark) == ([0], state.watermark)
+    with pytest.raises(PointInTimeError, match=r"^source 'transactions' state is complete only from "):
+        state.query("quiet1", T0 + timedelta(seconds=30))  # its events may be gone: no silent answer
 
 
 # ----------------------------------------------------------------------------------------------- bad events

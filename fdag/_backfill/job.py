@@ -19,6 +19,7 @@ from urllib.parse import quote
 import polars as pl
 
 from fdag._dag.plan import Plan
+from fdag._values.atomic import write_parquet_atomically
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr, to_polars
 from fdag._values.results import FrameResult
@@ -215,16 +216,7 @@ class Backfill:
         file.parent.mkdir(parents=True, exist_ok=True)
         temporary = file.parent / f"{_TEMPORARY}{os.getpid()}.tmp"
         meta = json.dumps(self.metadata(partition), sort_keys=True)
-        try:
-            with open(temporary, "wb") as handle:
-                rows.write_parquet(handle, metadata={METADATA_KEY: meta})
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temporary, file)
-        except BaseException:
-            temporary.unlink(missing_ok=True)
-            raise
-        _fsync_directory(file.parent)
+        write_parquet_atomically(rows, file, temporary, {METADATA_KEY: meta})
 
     def remove_temporaries(self) -> None:
         """Delete in-flight files a killed run left behind (they would break readers of the directory)."""
@@ -297,13 +289,3 @@ def merge_errors(errors: list[ErrorRecord]) -> list[ErrorRecord]:
     for e in errors:
         counts[(e.node, e.type, e.message)] = counts.get((e.node, e.type, e.message), 0) + e.count
     return [ErrorRecord(node, kind, message, count) for (node, kind, message), count in counts.items()]
-
-
-def _fsync_directory(directory: Path) -> None:
-    """Make the rename itself durable (POSIX: a directory's entries are flushed by fsync on the directory)."""
-    descriptor = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-

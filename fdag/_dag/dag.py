@@ -23,10 +23,26 @@ from fdag.errors import DagError, Problem
 class Dag:
     """A validated DAG of features. Build it with ``Dag.from_modules(module, ...)``.
 
+    Every public function defined in the modules is a node named like the function; each parameter is the node
+    of that name or, when no function produces it, a request input (``inputs``). Building checks the whole DAG
+    at once (annotations, types on every edge, cycles, names, ``as_of``) and raises one ``DagError`` listing
+    every problem. The DAG is immutable: both engines run plans sliced from it.
+
+    Parameters
+    ----------
+    nodes
+        Name → ``Node``, as discovery made them (``from_modules`` is the way to build one).
+    problems
+        Problems discovery already found; they are raised together with the DAG's own.
+
     Example::
 
+        import fdag
+        from fdag.demo import fraud
+
         dag = fdag.Dag.from_modules(fraud)
-        dag.version("amount_vs_mean_10d"); print(dag.to_dot())
+        print(len(dag.nodes), sorted(dag.inputs))   # 17 ['amount', 'merchant', 'user_id']
+        print(dag.upstream("burst_ratio"))          # ['spend_count_1h', 'spend_count_5m']
     """
 
     def __init__(self, nodes: Mapping[str, Node], problems: Iterable[Problem] = ()) -> None:
@@ -50,14 +66,33 @@ class Dag:
 
     @classmethod
     def from_modules(cls, *modules: ModuleType) -> Dag:
-        """Discover every public function defined in ``modules`` and validate the DAG, listing every problem."""
+        """Discover every public function defined in ``modules`` and validate the DAG, listing every problem.
+
+        Imported functions and ``_private`` helpers are not nodes. A name defined by two modules is a problem.
+
+        Parameters
+        ----------
+        modules
+            The feature modules, at least one.
+
+        Example::
+
+            import fdag
+            from fdag.demo import fraud, payment
+
+            dag = fdag.Dag.from_modules(payment)
+            try:
+                fdag.Dag.from_modules(fraud, payment)    # both define hour_of_day
+            except fdag.DagError as error:
+                print(error.problems[0].feature)          # hour_of_day
+        """
         if not modules:
             raise DagError([Problem("<none>", "", "cannot be built: no modules were given",
                                     "pass the modules that define your features")])
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
-            for func in module_functions(module):
+            for func in module_functions(module, problems):
                 for node in discover(func, problems):
                     by_name.setdefault(node.name, []).append(node)
         problems += rules.duplicate_names(by_name)
@@ -69,18 +104,49 @@ class Dag:
         return {n.source.name: n.source for n in self.nodes.values() if n.source is not None}
 
     def version(self, name: str) -> str:
-        """Short hash of the node's code, decorator arguments and upstream versions."""
+        """Short hash of the node's code, decorator arguments and upstream versions.
+
+        Twelve hex digits over the normalised code (syntax tree without docstring, comments or layout), the module
+        constants and private helpers it reads, its decorator arguments, its type and its upstream versions:
+        changing one function changes its version and every version downstream, nothing else.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+        """
         self._require([name])
         return self._versions[name]
 
     def upstream(self, name: str) -> list[str]:
-        """Every node ``name`` depends on, directly or not, in dependency order."""
+        """Every node ``name`` depends on, directly or not, in dependency order.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+        """
         self._require([name])
         ancestors = self._ancestors(name)
         return [n for n in self._order if n in ancestors]
 
     def lineage(self, name: str) -> Lineage:
-        """Which upstream nodes, request inputs and sources (with versions) the node is made from."""
+        """Which upstream nodes, request inputs and sources (with versions) the node is made from.
+
+        Parameters
+        ----------
+        name
+            A node of the DAG (``DagError`` otherwise).
+
+        Example::
+
+            import fdag
+            from fdag.demo import fraud
+
+            lineage = fdag.Dag.from_modules(fraud).lineage("burst_ratio")
+            print(sorted(lineage.upstream))   # ['spend_count_1h', 'spend_count_5m']
+            print(lineage.sources)            # {'transactions': 'user_id'}: the source and its key
+        """
         self._require([name])
         if name not in self._lineage:
             upstream = self.upstream(name)
@@ -95,7 +161,15 @@ class Dag:
         return self._lineage[name]
 
     def plan(self, outputs: Sequence[str] | None = None) -> Plan:
-        """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``."""
+        """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``.
+
+        The plan is immutable and is what ``RowDriver`` and ``FrameDriver`` compile; neither engine sees the rest.
+
+        Parameters
+        ----------
+        outputs
+            The features wanted, in order (a single name is read as one output); ``None``: every node.
+        """
         wanted = tuple(self._order if outputs is None else outputs)
         if isinstance(outputs, str):
             wanted = (outputs,)
@@ -105,12 +179,38 @@ class Dag:
         return build_plan(wanted, self._order, self.nodes, self.inputs, needed, lineage, self._versions)
 
     def to_dot(self, outputs: Iterable[str] | None = None) -> str:
-        """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run."""
+        """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run.
+
+        Request inputs are ellipses, sources are their own nodes, features are boxes whose tooltip holds their tags,
+        version and ``file:line``.
+
+        Parameters
+        ----------
+        outputs
+            Draw only these features and what they need; ``None``: the whole DAG.
+        """
         plan = self.plan(None if outputs is None else list(outputs))
         return dag_to_dot(plan)
 
     def render(self, path: str | Path, outputs: Iterable[str] | None = None) -> Path:
-        """Render to an image with Graphviz; the format follows the suffix (``.svg``, ``.png``, ``.pdf``)."""
+        """Render to an image with Graphviz; the format follows the suffix (``.svg``, ``.png``, ``.pdf``).
+
+        Needs Graphviz's ``dot`` program; ``.dot`` writes the DOT text itself. Returns the path written.
+
+        Parameters
+        ----------
+        path
+            The file to write; its suffix picks the format.
+        outputs
+            Draw only these features and what they need; ``None``: the whole DAG.
+
+        Example::
+
+            import fdag
+            from fdag.demo import payment
+
+            fdag.Dag.from_modules(payment).render("payment.svg", outputs=["risk_score"])
+        """
         return render_dot(self.to_dot(outputs), Path(path))
 
     def _repr_svg_(self) -> str:

@@ -1,7 +1,9 @@
-"""Discovery: turn modules of plain functions into typed nodes (DESIGN §1), collecting every problem."""
+"""Discovery: turn modules of plain functions into typed nodes, collecting every problem."""
 
 from __future__ import annotations
 
+import contextlib
+import functools
 import inspect
 import os
 import typing
@@ -13,6 +15,7 @@ from typing import Any
 from fdag._dag.node import AS_OF, Node
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.lookup import LOOKUP_ATTRIBUTE, LookupDecl
+from fdag._declare.marks import DECLARED_ATTRIBUTE
 from fdag._declare.source import Source
 from fdag._declare.tag import TAGS_ATTRIBUTE
 from fdag._declare.window import WINDOW_ATTRIBUTE, WindowDecl
@@ -24,7 +27,9 @@ _TYPES_HINT = "use int, float, bool, str, datetime, date, timedelta, list[T] or 
 
 
 def location_of(func: Callable[..., Any]) -> str:
-    """``file:line`` of a function, relative to the working directory when below it."""
+    """``file:line`` of a function (of the decorated one, for a wrapper), relative to the working directory."""
+    with contextlib.suppress(ValueError):  # a cycle of __wrapped__: keep the outermost
+        func = inspect.unwrap(func)
     code = getattr(func, "__code__", None)
     if code is None:
         return "?"
@@ -37,28 +42,78 @@ def location_of(func: Callable[..., Any]) -> str:
     return f"{path}:{code.co_firstlineno}"
 
 
-def module_functions(module: ModuleType) -> list[Callable[..., Any]]:
-    """Public functions defined in ``module`` itself (imported ones are not features), in source order."""
-    found = [
-        value
-        for name, value in vars(module).items()
-        if not name.startswith("_") and inspect.isfunction(value) and value.__module__ == module.__name__
-    ]
+def module_functions(module: ModuleType, problems: list[Problem]) -> list[Callable[..., Any]]:
+    """Public functions defined in ``module`` itself (imported ones are not features), in source order.
+
+    Public names bound to what looks like a feature but is not a ``def`` function — a lambda, a
+    ``functools.partial`` of a function of this module, a function a decorator replaced by another kind of
+    object — are problems: they would silently not be nodes. Other callables (instances, imports) are not nodes.
+    """
+    found = []
+    for name, value in vars(module).items():
+        if name.startswith("_"):
+            continue
+        if inspect.isfunction(value) and value.__module__ == module.__name__:
+            if value.__code__.co_name == "<lambda>":
+                problems.append(Problem(name, location_of(value), "is a lambda",
+                                        f"define it with 'def' and annotate it, or name it '_{name}' if it is a "
+                                        "helper"))
+            else:
+                found.append(value)
+        elif isinstance(value, functools.partial) and getattr(value.func, "__module__", None) == module.__name__:
+            problems.append(Problem(name, location_of(value.func), "is a functools.partial, not a 'def' function",
+                                    f"write a def that calls it with the fixed arguments, or name it '_{name}' "
+                                    "if it is a helper"))
+        elif callable(value) and not inspect.isclass(value) and hasattr(value, "__wrapped__") \
+                and getattr(value, "__module__", None) == module.__name__:
+            kind = type(value)
+            problems.append(Problem(name, location_of(value), f"is a {kind.__module__}.{kind.__qualname__} made "
+                                    "by a decorator, not a function",
+                                    "features are plain functions: use a decorator that returns a function "
+                                    f"(functools.wraps), or name it '_{name}' and call it from a def"))
     return sorted(found, key=lambda f: f.__code__.co_firstlineno)
 
 
 def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
     """The nodes one function makes (several for a window grid); problems are appended, not raised."""
     name, where = func.__name__, location_of(func)
+    kind = _unsupported_kind(func)
+    if kind is not None:
+        problems.append(Problem(name, where, kind, "a feature is a plain 'def' function that returns its value"))
+        return []
+    declared: tuple[str, ...] = getattr(func, DECLARED_ATTRIBUTE, ())
+    if len(declared) > 1:
+        twice = f"with @{declared[0]} twice" if len(set(declared)) == 1 else "with both @window and @lookup"
+        problems.append(Problem(name, where, f"is decorated {twice}",
+                                "keep one declaration per function; write one function per window or lookup"))
+        return []
     hints = _resolved_hints(func, problems)
     if hints is None:
         return []
-    signature = inspect.signature(func)
+    # The engines call the function itself, by position: read the parameters of what is called, not of the
+    # function a functools.wraps wrapper claims to be.
+    signature = inspect.signature(func, follow_wrapped=False)
+    wrapped = hasattr(func, "__wrapped__")
     params: dict[str, FType] = {}
     ok = True
     for param in signature.parameters.values():
         if param.kind in (param.VAR_POSITIONAL, param.VAR_KEYWORD):
-            problems.append(Problem(name, where, f"takes '*{param.name}'", "features take named parameters only"))
+            stars = "*" if param.kind is param.VAR_POSITIONAL else "**"
+            if wrapped:
+                problems.append(Problem(name, where, f"is wrapped by a decorator whose wrapper takes "
+                                        f"'{stars}{param.name}', so its inputs are unknown",
+                                        "give the wrapper the function's own parameters, e.g. "
+                                        "'def wrapper(amount: float) -> float', or move its logic into the "
+                                        "function"))
+            else:
+                problems.append(Problem(name, where, f"takes '{stars}{param.name}'",
+                                        "features take named parameters only"))
+            ok = False
+            continue
+        if param.kind is param.KEYWORD_ONLY:
+            problems.append(Problem(name, where, f"takes the keyword-only parameter '{param.name}'",
+                                    "the engines call a feature with its inputs by position: make it an ordinary "
+                                    "parameter (before any '*')"))
             ok = False
             continue
         ftype = _annotation(name, where, f"parameter '{param.name}'", hints.get(param.name, _MISSING), problems)
@@ -90,6 +145,18 @@ def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
 
 
 _MISSING = object()
+
+
+def _unsupported_kind(func: Callable[..., Any]) -> str | None:
+    """Why calling ``func`` does not return its value (a coroutine, a generator), or None."""
+    flags = func.__code__.co_flags
+    if flags & inspect.CO_ASYNC_GENERATOR:
+        return "is an async generator function"
+    if flags & inspect.CO_COROUTINE:
+        return "is an async function"
+    if flags & inspect.CO_GENERATOR:
+        return "is a generator function (it uses 'yield')"
+    return None
 
 
 def _resolved_hints(func: Callable[..., Any], problems: list[Problem]) -> dict[str, Any] | None:
@@ -185,14 +252,35 @@ def _window_nodes(
     nodes = []
     key_param = _request_params(source)
     for node_name, agg, over, label in decl.node_names(name):
+        default = decl.default
         if not agg.kind.accepts_type(returns):
             problems.append(Problem(node_name, where, f"aggregates '{returns}' values with '{agg.name}'",
                                     agg.kind.hint))
             valid = False
+        result = agg.result_type(returns)
+        if default is not None:
+            result = result.required()
+            default = _typed_default(node_name, where, default, result, problems)
+            valid = valid and default is not None
         if not valid:
             continue
-        result = agg.result_type(returns)
         spec = WindowSpec(node_name, source, func, tuple(params), returns, agg, over, label, decl.closed,
-                          decl.default, result if decl.default is None else result.required())
+                          default, result)
         nodes.append(Node(node_name, func, key_param, spec.returns, where, doc, tags, spec))
     return nodes
+
+
+def _typed_default(node: str, where: str, default: Any, ftype: FType, problems: list[Problem]) -> Any:
+    """``default=`` as a value of the node's type (an int widened for a float node), or None and a problem.
+
+    Both engines fill empty windows with it, so it must be a value the node's type admits exactly: a
+    ``count`` defaulting to 1.5 would be 1.5 online and 1 offline.
+    """
+    try:
+        value = coerce_value(default, ftype)
+    except (TypeError, OverflowError):
+        value = None
+    if value is None:  # not admitted, or NaN (read as null, which a defaulted node never is)
+        problems.append(Problem(node, where, f"has default={default!r}, which is not a '{ftype}' (the node's type)",
+                                f"give a default of type '{ftype}', or leave it out"))
+    return value

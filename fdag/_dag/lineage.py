@@ -1,4 +1,4 @@
-"""Lineage: which nodes, request inputs and sources (with versions) a value was made from (DESIGN §3)."""
+"""Lineage: which nodes, request inputs and sources (with versions) a value was made from."""
 
 from __future__ import annotations
 
@@ -9,7 +9,36 @@ from typing import Any
 
 @dataclass(frozen=True)
 class Lineage:
-    """The provenance of one node: its version, every upstream node's version, its inputs and sources."""
+    """The provenance of one node: its version, every upstream node's version, its inputs and sources.
+
+    ``dag.lineage(name)`` and ``vec.lineage[name]`` give it; backfills write ``to_dict()`` into every Parquet file,
+    so a training set says which code made each column.
+
+    Parameters
+    ----------
+    node
+        The node described.
+    version
+        Its version (``dag.version(node)``).
+    upstream
+        Every node it depends on, directly or not → that node's version.
+    inputs
+        Every request input it reads, directly or not → its type (``as_of`` included when read).
+    sources
+        Every source read upstream → its key column.
+    tags
+        The node's own ``@fdag.tag`` metadata.
+
+    Example::
+
+        import json
+
+        import fdag
+        from fdag.demo import fraud
+
+        print(json.dumps(fdag.Dag.from_modules(fraud).lineage("amount_vs_mean_10d").to_dict()["inputs"]))
+        # {"amount": "float", "user_id": "str", "as_of": "datetime"}
+    """
 
     node: str
     version: str

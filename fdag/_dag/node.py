@@ -16,7 +16,39 @@ AS_OF = "as_of"
 @dataclass(frozen=True)
 class Node:
     """A feature: its value is ``function(*params)``; a window node aggregates the function over events, a lookup
-    node applies it to one source row."""
+    node applies it to one source row.
+
+    Discovery makes them (``dag.nodes`` maps each name to its node); they are immutable.
+
+    Parameters
+    ----------
+    name
+        The node's name: the output column.
+    function
+        The decorated Python function.
+    params
+        Each dependency (a node or a request input; for a window or lookup, the source's key and ``as_of``) →
+        the type the function expects.
+    returns
+        The node's type (for a window: the aggregation's).
+    location
+        ``path/to/module.py:LINE`` of the function, for messages.
+    doc
+        The function's docstring.
+    tags
+        Its ``@fdag.tag`` metadata.
+    window, lookup
+        The window or lookup spec of such a node; ``None`` for a plain feature.
+
+    Example::
+
+        import fdag
+        from fdag.demo import fraud
+
+        node = fdag.Dag.from_modules(fraud).nodes["spend_mean_10d"]
+        print(node.kind, node.returns, node.source.name, sorted(node.params))
+        # window float | None transactions ['as_of', 'user_id']
+    """
 
     name: str
     function: Callable[..., Any] = field(repr=False)

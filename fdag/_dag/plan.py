@@ -23,6 +23,10 @@ class Clocks:
     def __or__(self, other: Clocks) -> Clocks:
         return Clocks(self.sources | other.sources, self.lookups | other.lookups)
 
+    def __bool__(self) -> bool:
+        """Whether anything caps the as-of: false for a node computed from request inputs alone."""
+        return bool(self.sources or self.lookups)
+
 
 @dataclass(frozen=True)
 class Plan:

@@ -1,50 +1,122 @@
-"""Node versions: a short hash of normalised code, decorator arguments and upstream versions (DESIGN §3)."""
+"""Node versions: a short hash of normalised code, decorator arguments and upstream versions.
+
+A function's code fingerprint covers what its results depend on that fdag can see: its syntax, the module
+constants and private helpers it reads, the values its closure captured, its default arguments and, for a
+decorated function, the wrapper's code as well as the wrapped function's.
+"""
 
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import inspect
-import textwrap
+import pickle
 from collections.abc import Callable, Mapping
+from types import ModuleType
 from typing import Any
 
+from fdag._dag.definition import UnverifiedSource, code_shape, definition
 from fdag._dag.node import Node
+from fdag.errors import DagError, Problem
+
+_SIMPLE = (int, float, complex, str, bytes, bool, type(None))
+
+
+class Unfingerprintable(TypeError):
+    """A function captured a value whose content fdag cannot fingerprint (not plain data, a function, or
+    picklable); ``what`` says which value. ``compute_versions`` turns it into a ``DagError``."""
+
+    def __init__(self, function: Callable[..., Any], what: str) -> None:
+        self.function, self.what = function, what
+        super().__init__(what)
 
 
 def code_fingerprint(func: Callable[..., Any]) -> str:
-    """The function's code and the module constants and private helpers it reads."""
-    return _syntax_fingerprint(func) + _globals_fingerprint(func)
+    """The function's code, the module constants and private helpers it reads, its closure and its defaults."""
+    return _fingerprint(func, set())
+
+
+def _fingerprint(func: Callable[..., Any], seen: set[int]) -> str:
+    if id(func) in seen:  # recursion, or a helper reached twice: its code is in the fingerprint already
+        return f"<{func.__qualname__}>"
+    seen.add(id(func))
+    text = _syntax_fingerprint(func) + _globals_fingerprint(func, seen)
+    extras = []
+    if func.__closure__:
+        cells = []
+        for name, cell in zip(func.__code__.co_freevars, func.__closure__, strict=True):
+            try:
+                content = cell.cell_contents
+            except ValueError:  # not assigned yet
+                cells.append(f"{name}:<unset>")
+                continue
+            cells.append(f"{name}={_value(func, f'closure variable {name!r}', content, seen)}")
+        extras.append("closure:" + ",".join(cells))
+    if func.__defaults__ or func.__kwdefaults__:
+        defaults = (func.__defaults__, func.__kwdefaults__)
+        extras.append("defaults:" + _value(func, "a default argument", defaults, seen))
+    wrapped = getattr(func, "__wrapped__", None)
+    if wrapped is not None:  # functools.wraps: the wrapper is what runs; it calls (or not) the wrapped function
+        extras.append("wraps:" + _value(func, "the wrapped function", wrapped, seen))
+    return "|".join([text, *extras]) if extras else text
 
 
 def _syntax_fingerprint(func: Callable[..., Any]) -> str:
     """The function's syntax tree without docstring, decorators or formatting, so comments and layout don't count."""
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    except (OSError, TypeError, SyntaxError):
-        # No source (e.g. defined in a REPL): the bytecode still changes exactly when the code does.
-        code = func.__code__
-        return repr((code.co_code, code.co_consts, code.co_names, code.co_varnames))
-    definition = tree.body[0]
-    if isinstance(definition, ast.FunctionDef | ast.AsyncFunctionDef):
-        definition.decorator_list = []
-        body = definition.body
-        if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
-                and isinstance(body[0].value.value, str):
-            definition.body = body[1:] or [ast.Pass()]
-    return ast.dump(definition, include_attributes=False)
+        tree = definition(func)
+    except UnverifiedSource:
+        # No source that is certainly this code (a REPL, a lambda, a file changed since import): its bytecode
+        # changes exactly when the code does.
+        return repr(code_shape(func.__code__))
+    tree.decorator_list = []
+    body = tree.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        tree.body = body[1:] or [ast.Pass()]
+    return ast.dump(tree, include_attributes=False)
 
 
-def _globals_fingerprint(func: Callable[..., Any]) -> str:
+def _globals_fingerprint(func: Callable[..., Any], seen: set[int]) -> str:
     """Constants and private helpers the function reads from its module: changing them changes its results."""
     parts = []
     for name in sorted(set(func.__code__.co_names)):
         value = func.__globals__.get(name)
-        if isinstance(value, int | float | str | bytes | tuple | frozenset | type(None)):
+        if isinstance(value, frozenset):  # by content: a frozenset's repr follows its (per-process) hash order
+            parts.append(f"{name}={_value(func, f'global {name!r}', value, seen)}")
+        elif isinstance(value, int | float | str | bytes | tuple | type(None)):
             parts.append(f"{name}={value!r}")
         elif inspect.isfunction(value) and name.startswith("_") and value is not func:
-            parts.append(f"{name}:{_syntax_fingerprint(value)}")
+            parts.append(f"{name}:{_fingerprint(value, seen)}")
     return "|".join(parts)
+
+
+def _value(func: Callable[..., Any], what: str, value: Any, seen: set[int]) -> str:
+    """A stable text for a captured value: plain data by value, functions by their code, other objects pickled."""
+    kind = type(value)
+    if kind in _SIMPLE:
+        return f"{kind.__name__}:{value!r}"
+    if kind in (tuple, list):
+        return f"{kind.__name__}({','.join(_value(func, what, v, seen) for v in value)})"
+    if kind in (set, frozenset):
+        return f"{kind.__name__}({','.join(sorted(_value(func, what, v, seen) for v in value))})"
+    if kind is dict:
+        items = sorted(f"{_value(func, what, k, seen)}:{_value(func, what, v, seen)}" for k, v in value.items())
+        return f"dict({','.join(items)})"
+    if inspect.isfunction(value):
+        return f"function({_fingerprint(value, seen)})"
+    if isinstance(value, functools.partial):
+        return f"partial({_value(func, what, (value.func, value.args, value.keywords), seen)})"
+    if isinstance(value, ModuleType):
+        return f"module:{value.__name__}"
+    if inspect.isclass(value) or inspect.isbuiltin(value):
+        return f"{kind.__name__}:{value.__module__}.{value.__qualname__}"
+    try:
+        return f"{kind.__module__}.{kind.__qualname__}:{hashlib.sha256(pickle.dumps(value, 4)).hexdigest()}"
+    except Exception:  # pickling raises anything from TypeError to errors of the object's own __reduce__
+        raise Unfingerprintable(func, f"{what} holds a {kind.__module__}.{kind.__qualname__}, which fdag can "
+                                "neither read as plain data nor pickle") from None
 
 
 def declaration_fingerprint(node: Node) -> str:
@@ -65,15 +137,29 @@ def declaration_fingerprint(node: Node) -> str:
 
 
 def compute_versions(order: list[str], nodes: Mapping[str, Node]) -> dict[str, str]:
-    """Versions of every node in topological ``order``; request inputs have no version of their own."""
+    """Versions of every node in topological ``order``; request inputs have no version of their own.
+
+    A function that captured a value fdag cannot fingerprint is a ``DagError``: its version could not change
+    when that value does, and drivers would share state (RedisStore) and outputs (backfills) across it.
+    """
     versions: dict[str, str] = {}
+    problems = []
     for name in order:
         node = nodes[name]
+        try:
+            code = code_fingerprint(node.function)
+        except Unfingerprintable as exc:
+            problems.append(Problem(name, node.location, f"cannot be versioned: {exc.what}",
+                                    "capture plain values (numbers, strings, tuples, dicts), functions or "
+                                    "picklable objects, or read the value as a request input"))
+            continue
         digest = hashlib.sha256()
-        for part in (name, code_fingerprint(node.function), declaration_fingerprint(node), str(node.returns)):
+        for part in (name, code, declaration_fingerprint(node), str(node.returns)):
             digest.update(part.encode())
             digest.update(b"\0")
         for param, ftype in node.params.items():
             digest.update(f"{param}:{ftype}={versions.get(param, 'input')}\0".encode())
         versions[name] = digest.hexdigest()[:12]
+    if problems:
+        raise DagError(problems)
     return versions

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any, TypeVar
 
+from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import parse_duration
 
@@ -43,7 +44,26 @@ def lookup(
 
     The node's type is the function's return type, made optional unless a non-null ``default`` is given.
 
+    Parameters
+    ----------
+    source
+        The ``Source`` of snapshot rows; the function's parameters name its columns.
+    lag
+        How long after its timestamp a row becomes available (a duration such as ``"1d"`` or a ``timedelta``).
+    max_age
+        A positive duration: a row older than ``as_of - lag - max_age`` is too old (Feast's ttl); ``None``: any
+        age.
+    default
+        The value when no row is available or the newest is too old; a non-null one must be of the return type.
+
     Example::
+
+        from datetime import datetime
+
+        import fdag
+
+        balances = fdag.Source("balances", key="user_id", timestamp="ts",
+                               schema={"user_id": str, "ts": datetime, "balance": float})
 
         @fdag.lookup(balances, lag="1d", max_age="7d", default=0.0)
         def balance_yesterday(balance: float) -> float:
@@ -53,8 +73,8 @@ def lookup(
         raise TypeError(f"lookup() takes an fdag.Source, got {type(source).__name__}. Hint: pass the Source object.")
     decl = LookupDecl(source, parse_duration(lag), max_age, default)
 
-    def mark(func: F) -> F:
-        setattr(func, LOOKUP_ATTRIBUTE, decl)
+    def declare(func: F) -> F:
+        mark(func, "lookup", LOOKUP_ATTRIBUTE, decl)
         return func
 
-    return mark
+    return declare

@@ -14,12 +14,45 @@ from fdag.errors import SourceError
 class Source:
     """A stream of events keyed by an entity, each with a timestamp and (optionally) a unique id.
 
+    Window and lookup features read a source; the request names the entity by the input named like ``key``.
+    Events are validated against ``schema`` when ingested or given offline (``SourceError`` names the event and
+    the column). An invalid declaration raises ``SourceError`` at once.
+
+    Parameters
+    ----------
+    name
+        The source's name: the key of ``sources={...}`` offline and the first argument of ``RowDriver.ingest``.
+    key
+        The entity column (``str`` or ``int``).
+    timestamp
+        The event-time column (``datetime``; naive instants are read as UTC).
+    schema
+        Column → type annotation, as for feature parameters (``int``, ``float``, ``str``, ``datetime``,
+        ``T | None``, ...); it must hold the key, timestamp and id columns.
+    id
+        A column unique per event: re-sent events with an id already seen are ignored, online and offline.
+        Without one, nothing can be deduplicated.
+    allowed_lateness
+        How far behind the watermark an event may arrive online and still be applied: state is kept for the
+        longest window plus this.
+    max_future
+        An event dated more than this ahead of the wall clock (UTC now, at ingest) is not applied online and is
+        counted as ``future`` — one mistyped year would otherwise move the watermark and evict everything.
+        ``None`` admits any instant.
+
     Example::
+
+        from datetime import datetime
+
+        import fdag
 
         transactions = fdag.Source(
             "transactions", key="user_id", timestamp="ts", id="txn_id",
             schema={"txn_id": str, "user_id": str, "ts": datetime, "amount": float},
+            allowed_lateness="10m",
         )
+        print(transactions, transactions.allowed_lateness)
+        # Source('transactions', key='user_id', timestamp='ts', id='txn_id') 0:10:00
     """
 
     def __init__(
@@ -31,6 +64,7 @@ class Source:
         schema: Mapping[str, Any],
         id: str | None = None,
         allowed_lateness: str | timedelta = "0s",
+        max_future: str | timedelta | None = "1h",
     ) -> None:
         _check_names(name, key, timestamp, id, schema)
         self.name = name
@@ -38,6 +72,7 @@ class Source:
         self.timestamp = timestamp
         self.id: str | None = id
         self.allowed_lateness = parse_duration(allowed_lateness)
+        self.max_future = _max_future(name, max_future)
         self.schema: dict[str, FType] = {}
         for column, annotation in schema.items():
             try:
@@ -71,6 +106,20 @@ class Source:
 
     def __repr__(self) -> str:
         return f"Source({self.name!r}, key={self.key!r}, timestamp={self.timestamp!r}, id={self.id!r})"
+
+
+def _max_future(name: str, value: str | timedelta | None) -> timedelta | None:
+    """``max_future`` as a positive ``timedelta`` (or None: unlimited); a ``SourceError`` otherwise."""
+    if value is None:
+        return None
+    try:
+        parsed = parse_duration(value)
+    except ValueError:
+        parsed = None
+    if parsed is None or parsed <= timedelta(0):
+        raise SourceError(f"source '{name}' max_future={value!r} is not a positive duration. "
+                          "Hint: write e.g. max_future='1h' (or a timedelta), or None to admit any instant.")
+    return parsed
 
 
 def _check_names(name: object, key: object, timestamp: object, id: object, schema: Mapping[Any, Any]) -> None:

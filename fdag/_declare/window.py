@@ -13,6 +13,7 @@ from datetime import timedelta
 from typing import Any, Literal, TypeVar
 
 from fdag._aggregations.registry import Aggregation, parse_aggregation
+from fdag._declare.marks import mark
 from fdag._declare.source import Source
 from fdag._values.durations import duration_label, parse_duration
 
@@ -55,10 +56,38 @@ def window(
     ``agg`` names registered aggregations (``count``, ``sum``, ..., ``last_n(N)``); any other raises
     ``DeclarationError``, naming them.
 
+    The function's parameters name *columns of the source*, not nodes; it returns the per-event value (a null
+    value, or an exception, skips that event for every aggregation). The node depends on the request input named
+    like the source's key and on ``as_of``; its type follows the aggregation (``count`` → ``int``, ``mean`` →
+    ``float | None``, ``last_n`` → ``list[T]``).
+
+    Parameters
+    ----------
+    source
+        The ``Source`` whose events are aggregated.
+    agg
+        One aggregation or a list: ``count``, ``sum``, ``mean``, ``min``, ``max``, ``std``, ``var``, ``first``,
+        ``last``, ``distinct_count``, ``last_n(n)``.
+    over
+        One window length or a list: ``"30s"``, ``"5m"``, ``"1h"``, ``"10d"`` (exact durations) or ``timedelta``.
+    closed
+        ``"left"``: ``[t - over, t)``, the event being scored never counts in its own features; ``"both"``:
+        ``[t - over, t]``, for requests that are themselves events and should count themselves.
+    default
+        The value of an empty window instead of the aggregation's own (0 for ``count``, ``distinct_count`` and
+        ``sum``, ``[]`` for ``last_n``, else null).
+
     Example::
 
+        from datetime import datetime
+
+        import fdag
+
+        transactions = fdag.Source("transactions", key="user_id", timestamp="ts", id="txn_id",
+                                   schema={"txn_id": str, "user_id": str, "ts": datetime, "amount": float})
+
         @fdag.window(transactions, agg=["sum", "mean"], over=["1h", "10d"])
-        def amount(amount: float) -> float:
+        def amount(amount: float) -> float:   # in a feature module: amount_sum_1h ... amount_mean_10d
             return amount
     """
     if not isinstance(source, Source):
@@ -77,8 +106,8 @@ def window(
         raise ValueError("window lengths must be positive. Hint: write e.g. over='1h'.")
     decl = WindowDecl(source, aggs, overs, closed, default, grid)
 
-    def mark(func: F) -> F:
-        setattr(func, WINDOW_ATTRIBUTE, decl)
+    def declare(func: F) -> F:
+        mark(func, "window", WINDOW_ATTRIBUTE, decl)
         return func
 
-    return mark
+    return declare

@@ -2,8 +2,8 @@
 
 Every feature becomes two columns: its value and ``__err__<name>`` (where Python would have raised on a row:
 "Type\\x1fmessage", or a code into the feature's ``messages``; else null). The value is null where a
-non-optional argument is null or an error occurred, so the vectorized result follows DESIGN §2 exactly like
-the row engine.
+non-optional argument is null or an error occurred, so the vectorized result follows the per-row call
+rules (a null argument skips the feature, an error makes it null and is recorded) exactly like the row engine.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Any
 
 import polars as pl
 
-from fdag._frame.translate import Translation, translate
+from fdag._frame.translate import Read, Translation, translate
 from fdag._values.calls import row_call
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
@@ -34,6 +34,7 @@ class Compiled:
     how: str  # "translated" or "fallback"
     reason: str  # why it fell back ("" when translated)
     messages: tuple[str, ...] = ()  # "Type\x1fmessage" per error code, when the error column holds codes
+    reads: tuple[Read, ...] = ()  # outside names the translation built in (a fallback reads them live)
 
 
 def compile_feature(
@@ -102,7 +103,8 @@ def _translated(name: str, translation: Translation, params: Mapping[str, FType]
     if skip is not None:
         value = pl.when(skip).then(pl.lit(None, returns.polars)).otherwise(value)
     first = () if error is None else (error.alias(error_column(name)),)
-    return Compiled(name, first, (value.alias(name),), error is not None, "translated", "", messages)
+    return Compiled(name, first, (value.alias(name),), error is not None, "translated", "", messages,
+                    translation.reads)
 
 
 def _fallback(name: str, function: Callable[..., Any], params: Mapping[str, FType], returns: FType,

@@ -24,12 +24,26 @@ from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, to_polars
 from fdag._values.results import FrameResult
 from fdag._values.types import FType
-from fdag.errors import FeatureError, InputError
+from fdag.errors import FeatureError, InputError, StaleDriverError
 
 
 @dataclass(frozen=True)
 class Explanation:
-    """How one node is computed: ``input``, ``window``, ``lookup``, ``translated`` or ``fallback`` (with the reason)."""
+    """How one node is computed: ``input``, ``window``, ``lookup``, ``translated`` or ``fallback`` (with the reason).
+
+    ``translated``: the function became a Polars expression with Python's exact semantics; ``fallback``: it runs
+    row by row under the same null and error rules, and ``reason`` says which construct stopped the translation.
+    ``FrameDriver.explanations()`` lists one per node; ``str()`` is the line ``explain()`` prints.
+
+    Parameters
+    ----------
+    node
+        The node's name.
+    how
+        ``"input"``, ``"window"``, ``"lookup"``, ``"translated"`` or ``"fallback"``.
+    reason
+        What the window or lookup reads, or why a fallback could not be translated; empty otherwise.
+    """
 
     node: str
     how: str
@@ -59,11 +73,22 @@ class FrameDriver:
 
     Example::
 
-        frame = fdag.FrameDriver(dag, outputs=["amount_vs_mean_10d"])
-        result = frame.evaluate(spine, sources={"transactions": events})   # spine: request inputs + "as_of"
-        result.table; result.errors; result.watermarks
-        out = frame.run(spine, sources={"transactions": events})          # just the table
-        print(frame.explain())
+        from datetime import UTC, datetime
+
+        import polars as pl
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        events = transactions(users=20, count=500, days=3)
+        spine = pl.DataFrame({"user_id": ["u1", "u2"], "amount": [120.0, 8.0],   # request inputs + "as_of"
+                              "as_of": [datetime(2024, 3, 4, tzinfo=UTC)] * 2})
+        frame = fdag.FrameDriver(fdag.Dag.from_modules(fraud), outputs=["spend_count_10d", "amount_vs_mean_10d"])
+        result = frame.evaluate(spine, sources={"transactions": events})
+        print(result.table["spend_count_10d"].to_list(), result.errors)   # [60, 46] ()
+        print(result.watermarks)   # {'transactions': datetime.datetime(2024, 3, 3, 23, 51, 38, tzinfo=...)}
+        print(frame.explain())     # one line per node, e.g. "spend_count_10d: window (count over 10d of transactions)"
     """
 
     def __init__(
@@ -98,7 +123,17 @@ class FrameDriver:
         return self.plan.outputs
 
     def explain(self) -> str:
-        """One line per node: how it is computed and, for fallbacks, why it could not be translated."""
+        """One line per node: how it is computed and, for fallbacks, why it could not be translated.
+
+        Example::
+
+            import fdag
+            from fdag.demo import payment
+
+            print(fdag.FrameDriver(fdag.Dag.from_modules(payment), outputs=["is_night"]).explain())
+            # hour_of_day: translated
+            # is_night: translated
+        """
         return "\n".join(str(e) for e in self.explanations())
 
     def explanations(self) -> list[Explanation]:
@@ -119,7 +154,13 @@ class FrameDriver:
         check_as_of: bool = True,
         with_as_of: bool = False,
     ) -> pl.DataFrame:
-        """Features for every spine row: ``evaluate(...).table``, with the same arguments."""
+        """Features for every spine row: ``evaluate(...).table``, with the same arguments.
+
+        Parameters
+        ----------
+        spine, sources, as_of, check_as_of, with_as_of
+            As for ``evaluate``.
+        """
         return self.evaluate(spine, sources, as_of, check_as_of, with_as_of).table
 
     def evaluate(
@@ -132,14 +173,27 @@ class FrameDriver:
     ) -> FrameResult:
         """Features for every spine row, with the errors and source watermarks of this run.
 
-        ``spine`` (Polars, pandas or Arrow) holds the request inputs and the ``as_of`` column (naive instants
-        are read as UTC). ``sources`` maps each window source's name to its events. The result's ``table`` keeps
-        the spine's columns and row order and adds one column per output; errors inside features give null and
-        are counted in its ``errors`` (or raise with ``errors="raise"``); ``watermarks`` holds each window
-        source's largest event timestamp. ``check_as_of`` raises ``PointInTimeError`` if a value's as-of is after
-        its row's ``as_of``; ``with_as_of`` adds a ``<feature>__as_of`` column per output. Safe to call from
-        several threads at once on one driver.
+        The result's ``table`` keeps the spine's columns and row order and adds one column per output; errors
+        inside features give null and are counted in its ``errors`` (or raise with ``errors="raise"``);
+        ``watermarks`` holds each source's largest event timestamp. A window value for a row at ``t`` reads only
+        events in ``[t - w, t)``, a lookup only rows with ``ts + lag <= t``: no future leaks into a training row.
+        Safe to call from several threads at once on one driver.
+
+        Parameters
+        ----------
+        spine
+            One row per request (Polars, pandas or Arrow): the request inputs and the ``as_of`` column (naive
+            instants are read as UTC). A column named like an output is an ``InputError``.
+        sources
+            Source name → its events (a frame, a LazyFrame or a Parquet path), for every window and lookup source.
+        as_of
+            The spine column holding each request's instant.
+        check_as_of
+            Raise ``PointInTimeError`` if any value's as-of is after its row's ``as_of`` (the leakage guard).
+        with_as_of
+            Add a ``<feature>__as_of`` column per output: the instant up to which its data is complete.
         """
+        self._check_reads()
         frame = to_polars(spine, "spine")
         clashes = [name for name in self.plan.outputs if name in frame.columns]
         if clashes:
@@ -184,13 +238,62 @@ class FrameDriver:
     ) -> BackfillReport:
         """Write features for the spine to a hive-partitioned Parquet dataset at ``path``; resumable.
 
-        One file per partition (the day of ``as_of``, or a spine column), each with fdag metadata; partitions
-        written by the same code are skipped. ``spine`` and events may be frames, LazyFrames or Parquet paths;
-        consecutive partitions are computed together up to ``batch_rows`` spine rows (memory grows with it).
-        ``engine="ray"`` splits each batch by entity key over ``workers`` Ray tasks. See ``docs/pipelines.md``.
+        One file per partition, ``path/<as_of>_date=<day>/part-0.parquet``, holding exactly what ``run`` returns for
+        those rows, with fdag metadata (node versions, lineage, as-of range). Each file is written atomically; a
+        partition whose file was written by the same code for the same rows is skipped, so a crashed backfill is
+        resumed by running it again. Returns a ``BackfillReport``. See ``docs/pipelines.md``.
+
+        Parameters
+        ----------
+        spine
+            The requests: a frame, a LazyFrame, or a Parquet file, directory or glob (scanned lazily).
+        sources
+            Source name → events, in the same forms (``None`` when the outputs read no source).
+        path
+            The dataset's root directory (created if needed).
+        partition_by
+            ``"day"``: the UTC day of ``as_of``; or the name of a spine column.
+        as_of
+            The spine column holding each request's instant.
+        engine
+            ``"local"`` (this process, Polars on every core) or ``"ray"`` (each batch split by entity key over Ray
+            tasks; needs ``fdag[ray]``).
+        progress
+            Show a ``tqdm`` progress bar.
+        workers
+            Ray only: the CPUs of the local Ray it starts, and key buckets per batch.
+        overwrite
+            Recompute every partition even if up to date (e.g. after the events changed, which versions miss).
+        batch_rows
+            Consecutive partitions are computed by one run while their spine rows add up to at most this: larger
+            batches amortise window overlap, smaller ones bound memory.
+
+        Example::
+
+            import polars as pl
+
+            import fdag
+            from fdag.demo import fraud
+            from fdag.demo.samples import transactions
+
+            events = transactions(users=20, count=500, days=3)
+            spine = events.unique("txn_id").select("user_id", "amount", "merchant", pl.col("ts").alias("as_of"))
+            frame = fdag.FrameDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h", "burst_ratio"])
+            report = frame.backfill(spine, {"transactions": events}, "features", progress=False)
+            print(report.partitions_written, report.rows)   # 3 595
+            assert frame.backfill(spine, {"transactions": events}, "features", progress=False).partitions_written == 0
         """
         return backfill(self, spine, sources, path, partition_by, as_of, engine, progress, workers, overwrite,
                         batch_rows)
+
+    def _check_reads(self) -> None:
+        """Raise if a constant a translation built in has been rebound: the row engine would read the new value."""
+        for compiled in self._compiled:
+            for read in compiled.reads:
+                now = read.changed()
+                if now is not None:
+                    node = self.dag.nodes[compiled.name]
+                    raise StaleDriverError(node.name, node.location, read.name, read.value, now)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema

@@ -13,22 +13,51 @@ from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import row_call
-from fdag._values.types import to_utc
-from fdag.errors import InputError, InputTypeError
+from fdag._values.frames import to_polars
+from fdag._values.types import native_value
+from fdag.errors import InputError, InputTypeError, SourceError
 
 
 class RowDriver:
     """Compute features for one request at a time, in-process, from window state kept in ``store``.
 
+    The plan of ``outputs`` is compiled once into straight-line Python (inputs read and type-checked once, each
+    feature called with the null and error rules inlined), so a ``get`` costs microseconds. Window and lookup
+    features read state that ``ingest``, ``bootstrap`` and ``materialize`` feed: exact sliding windows over
+    ``[as_of - w, as_of)``, out-of-order events placed in time, duplicate ids ignored. For the same events it
+    gives what ``FrameDriver`` gives for a spine row at the same ``as_of``.
+
+    Parameters
+    ----------
+    dag
+        The validated DAG (``Dag.from_modules``).
+    outputs
+        The features each vector holds, in order; ``None``: every node of the DAG.
+    store
+        Where window and lookup state lives: ``MemoryStore()`` (the default) or a ``RedisStore`` shared by every
+        driver on the same url and namespace.
+    errors
+        ``"null"``: an exception inside a feature makes it null and is recorded in ``vec.errors``; ``"raise"``:
+        it raises ``FeatureError`` instead.
+    log
+        A ``FeatureLog`` recording every vector served, to Parquet (see ``docs/observability.md``).
+
     Example::
 
-        row = fdag.RowDriver(dag, outputs=["amount_vs_mean_10d"])
-        row.ingest("transactions", {"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0})
-        vec = row.get({"user_id": "u1", "amount": 120.0})
-        vec["amount_vs_mean_10d"], vec.as_of, vec.errors
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_count_10d", "amount_vs_mean_10d"])
+        row.ingest("transactions", transactions(users=20, count=500, days=3))
+        vec = row.get({"user_id": "u1", "amount": 120.0}, as_of=datetime(2024, 3, 4, tzinfo=UTC))
+        print(vec["spend_count_10d"], vec.errors)   # 60 []
     """
 
     def __init__(
@@ -37,6 +66,7 @@ class RowDriver:
         outputs: Sequence[str] | None = None,
         store: Any = None,
         errors: Literal["null", "raise"] = "null",
+        log: FeatureLog | None = None,
     ) -> None:
         if errors not in ("null", "raise"):
             raise ValueError(f"errors={errors!r} is not 'null' or 'raise'. Hint: 'null' records errors per row.")
@@ -59,6 +89,9 @@ class RowDriver:
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
+        self.log = log
+        if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
+            self._compute = log.recorder(self.plan, self._compute)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -66,13 +99,37 @@ class RowDriver:
         return self.plan.outputs
 
     def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
-        """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC."""
+        """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC.
+
+        A missing request input raises ``MissingInputError``, one of the wrong type ``InputTypeError``; keys the
+        plan does not read are ignored. An exception inside a feature makes it null and is recorded in the
+        vector's ``errors`` (or raises ``FeatureError`` with ``errors="raise"``). Request values and ``as_of`` may
+        be numpy scalars, pandas values or Decimals (read as their Python values, instants truncated to the
+        microsecond). Raises ``TruncatedStateError`` (a ``PointInTimeError``) if a window at ``as_of`` would reach
+        below what the window state still holds (ask ``FrameDriver`` for past features).
+
+        Parameters
+        ----------
+        request
+            Request input → value (window features read the source's key, e.g. ``user_id``, from it).
+        as_of
+            The instant the request is evaluated at; windows cover ``[as_of - w, as_of)``.
+        """
         return self._compute(request, _instant(as_of))
 
     def get_many(
         self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
     ) -> list[FeatureVector]:
-        """``get`` for each request; ``as_of`` is one instant for all, or one per request."""
+        """``get`` for each request; ``as_of`` is one instant for all, or one per request.
+
+        Parameters
+        ----------
+        requests
+            The requests, each as for ``get``.
+        as_of
+            One instant for every request, a sequence of one instant per request (``InputError`` when the lengths
+            differ), or ``None`` for now.
+        """
         requests = list(requests)
         instants = as_of if isinstance(as_of, Sequence) else [as_of] * len(requests)
         if len(instants) != len(requests):
@@ -81,10 +138,33 @@ class RowDriver:
         return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
 
     def ingest(self, source: str | Source, events: Any) -> Any:
-        """Feed events of ``source`` (a dict, dicts, a Polars DataFrame or an Arrow table) into window state.
+        """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
 
-        Returns the ingest report: accepted, duplicates, too late, and the errors raised by window and lookup
-        functions (each made that event's value null; recorded here, once per event, in both error modes).
+        Returns the ingest report: accepted, duplicates, too late, future, and the errors raised by window and
+        lookup functions (each made that event's value null; recorded here, once per event, in both error modes).
+        The batch is validated whole before any of it is applied (``SourceError`` names the event and the column;
+        nothing of the batch is applied); events may arrive in any order, a re-sent id is ignored, an event older
+        than the watermark minus the longest window and ``allowed_lateness`` is counted as too late, and one dated
+        more than the source's ``max_future`` ahead of the wall clock as future; neither is applied.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        events
+            One event or many, with the source's schema columns.
+
+        Example::
+
+            from datetime import datetime
+
+            import fdag
+            from fdag.demo import fraud
+
+            row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"])
+            event = {"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0, "merchant": "m1"}
+            print(row.ingest("transactions", [event, event]))
+            # IngestReport(accepted=1, duplicates=1, too_late=0, future=0, errors=())
         """
         batch = _event_dicts(events)
         states = self._state(source)
@@ -97,37 +177,75 @@ class RowDriver:
         return _merged(reports)
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
-        """Load ``history`` (a DataFrame, Arrow table or Parquet path) into window state before the stream.
+        """Load ``history`` into window state before the stream.
 
-        All or nothing: a frame that any state of the source rejects (``SourceError``) loads into none of them.
+        ``history`` is a Polars, pandas or Arrow frame, a Parquet path, or rows / columns Polars can build a frame
+        from; malformed history raises ``SourceError``, applying nothing, and a frame that any state of the source
+        rejects loads into none of them. Only what the windows can still need is kept (the last longest window
+        plus ``allowed_lateness``; older rows count as too late), deduplicated by id. Returns the ingest report.
+        Then resume the stream from a little before ``watermark(source)``: re-delivered events are ignored by id.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        history
+            The source's events, with its schema columns (a frame, a Parquet path, or rows / columns).
         """
         import polars as pl
 
-        if isinstance(history, str | Path):
-            history = pl.read_parquet(history)
-        elif not isinstance(history, pl.DataFrame):
-            history = pl.DataFrame(history)
         states = self._state(source)
+        name = _source_name(source)
+        try:
+            if isinstance(history, Mapping | list | tuple):
+                history = pl.DataFrame(history)
+            history = to_polars(history, f"history of source '{name}'")
+        except (InputError, TypeError, ValueError, pl.exceptions.PolarsError) as exc:
+            raise SourceError(f"source '{name}' history cannot be read as a frame ({exc}). Hint: pass a Polars, "
+                              "pandas or Arrow frame or a Parquet path with the source's columns.") from None
         if len(states) == 1:
             return states[0].bootstrap(history)
-        with self._locks[_source_name(source)]:
+        with self._locks[name]:
             prepared = [state.prepare(history) for state in states]  # all or nothing across the states
             reports = [state.load(ready) for state, ready in zip(states, prepared, strict=True)]
         return _merged(reports)
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:
-        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts."""
+        """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts.
+
+        A frame or path is loaded like ``bootstrap``, dicts like ``ingest``; a lookup then reads the newest row with
+        ``ts + lag <= as_of``. Returns the ingest report.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        snapshot
+            The snapshot rows, with the source's schema columns.
+        """
         if isinstance(snapshot, str | Path) or hasattr(snapshot, "to_dicts") or hasattr(snapshot, "to_pylist"):
             return self.bootstrap(source, snapshot)
         return self.ingest(source, snapshot)
 
     def watermark(self, source: str | Source) -> datetime | None:
-        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream."""
+        """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream.
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        """
         marks = [state.watermark for state in self._state(source) if state.watermark is not None]
         return max(marks, default=None)
 
     def held(self, source: str | Source) -> int | None:
-        """How many events of ``source`` the window state holds (None when the store cannot tell)."""
+        """How many events of ``source`` the window state holds (None when the store cannot tell).
+
+        Parameters
+        ----------
+        source
+            The source's name or the ``Source`` itself.
+        """
         counts: list[int | None] = [getattr(state, "held", None) for state in self._state(source)]
         known = [count for count in counts if count is not None]
         return sum(known) if len(known) == len(counts) else None
@@ -160,10 +278,11 @@ def _instant(as_of: datetime | None) -> datetime:
         return as_of  # type: ignore[return-value]
     if as_of is None:
         return datetime.now(UTC)
-    if not isinstance(as_of, datetime):
+    instant = native_value(as_of)  # a pandas Timestamp or numpy datetime64 too, to the microsecond, in UTC
+    if not isinstance(instant, datetime):
         raise InputTypeError("as_of", f"is a {type(as_of).__name__} ({as_of!r}), not a datetime",
                              "pass a datetime (naive ones are read as UTC) or None for now")
-    return to_utc(as_of)
+    return instant
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
@@ -187,11 +306,19 @@ def _event_value(spec: WindowSpec | LookupSpec) -> Any:
     return value
 
 
-def _event_dicts(events: Any) -> list[Mapping[str, Any]]:
+def _event_dicts(events: Any) -> Any:
+    """The events as a list of dicts (values as given, checked by the state)."""
     if isinstance(events, Mapping):
         return [events]
     if hasattr(events, "to_dicts"):  # Polars
         return events.to_dicts()
     if hasattr(events, "to_pylist"):  # Arrow
         return events.to_pylist()
-    return list(events)
+    if type(events).__module__.startswith("pandas") and hasattr(events, "to_dict"):
+        # Row by row: each value is read as the state reads a value (numpy, pd.NA, Timestamps), and a bad one
+        # is named with its event index.
+        return events.to_dict("records")
+    try:
+        return list(events)  # once: several states read the batch
+    except TypeError:
+        return events  # not iterable: the state refuses it with a SourceError naming the source

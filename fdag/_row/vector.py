@@ -23,11 +23,35 @@ class VectorContext:
 class FeatureVector:
     """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
 
-    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values,
-    as DESIGN §4 names it, not ``Mapping.values()``.
+    It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values
+    (the public name of the API), not ``Mapping.values()``.
 
-    ``as_of`` maps each output to the instant up to which its data is complete (DESIGN §3); it is computed on
+    ``as_of`` maps each output to the instant up to which its data is complete; it is computed on
     first access, so ``get`` stays cheap for callers that only read values.
+
+    ``RowDriver.get`` makes them; the constructor is not part of the API.
+
+    Attributes
+    ----------
+    values
+        Output → value, in the driver's output order (null where a feature raised or a non-optional argument was
+        null).
+    errors
+        One ``ErrorRecord`` per feature that raised for this request (its value is null).
+
+    Example::
+
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import payment
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(payment), outputs=["log_amount", "is_night"])
+        vec = row.get({"amount": -20.0}, as_of=datetime(2024, 3, 1, 2, tzinfo=UTC))
+        print(vec.values)          # {'log_amount': None, 'is_night': True}
+        print(vec.errors)          # [ErrorRecord(node='log_amount', type='ValueError', ...)]: why it is null
+        print(vec.as_of["is_night"])                  # 2024-03-01 02:00:00+00:00
+        print(list(vec.lineage["is_night"].upstream))  # ['hour_of_day']
     """
 
     __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "errors", "values")

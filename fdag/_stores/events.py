@@ -2,9 +2,9 @@
 
 A checked event is ``(key, timestamp in µs since the epoch, id or None, event)``, where ``event`` is the
 original mapping or, if a column needed coercion (an aware non-UTC or naive datetime, a NaN, an int in a
-float column), a copy holding the canonical values (DESIGN §2) — so per-event functions see exactly what
-the offline engine sees. Anything else raises a ``SourceError`` naming the source, the event's index, the
-column and the fix.
+float column, a numpy scalar, ``pd.NA``, a nanosecond ``pd.Timestamp``), a copy holding the canonical values
+(the ones the offline engine reads), so per-event functions see exactly what the offline engine sees.
+Anything else raises a ``SourceError`` naming the source, the event's index, the column and the fix.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from typing import Any
 
 from fdag._declare.source import Source
 from fdag._values.instants import EPOCH, EPOCH_NAIVE, MICROSECOND, micros
-from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value, to_utc
+from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag.errors import SourceError
 
 CheckedEvent = tuple[Any, int, Any, Mapping[str, Any]]
+NO_LIMIT = 2**63 - 1  # the future cutoff of a source without max_future
+
 
 class EventChecker:
     """Checks events of one source: key, timestamp, id and the columns the window functions read."""
@@ -33,11 +35,29 @@ class EventChecker:
         self._fast: tuple[tuple[str, Any], ...] = tuple((c, source.schema[c].base) for c in tested)
         self._id = source.id
 
+    def future_cutoff(self) -> int:
+        """The latest timestamp (µs) an event may have to be applied now: the wall clock plus ``max_future``."""
+        ahead = self.source.max_future
+        if ahead is None:
+            return NO_LIMIT
+        return micros(datetime.now(UTC)) + ahead // MICROSECOND
+
     def check(self, events: Iterable[Mapping[str, Any]]) -> list[CheckedEvent]:
-        """Every event checked and normalised, in order; raise ``SourceError`` on the first malformed one."""
+        """Every event checked and normalised, in order; raise ``SourceError`` on the first malformed one.
+
+        A batch mixing naive and aware timestamps is malformed too: naive instants are read as UTC, so a
+        producer sending local wall-clock time next to aware instants would shift some events silently.
+        """
         key, stamp, ident, fast = self.source.key, self.source.timestamp, self._id, self._fast
+        try:
+            events = events if isinstance(events, list) else list(events)
+        except TypeError:
+            raise SourceError(f"source '{self.source.name}' events are a {type(events).__name__}, not an iterable "
+                              "of events. Hint: pass one dict, a list of dicts or a Polars/pandas/Arrow frame."
+                              ) from None
         checked: list[CheckedEvent] = []
         append = checked.append
+        naive = 0  # events whose timestamp has no time zone
         for position, event in enumerate(events):
             try:
                 for column, cls in fast:
@@ -58,12 +78,19 @@ class EventChecker:
                 else:
                     at = event[stamp]
                     if at.__class__ is datetime:
-                        since = at - (EPOCH_NAIVE if at.tzinfo is None else EPOCH)
+                        if at.tzinfo is None:
+                            naive += 1
+                            since = at - EPOCH_NAIVE
+                        else:
+                            since = at - EPOCH
                         append((event[key], since // MICROSECOND, event[ident] if ident else None, event))
                         continue
             except (KeyError, TypeError):
                 pass
             append(self._normalise(position, event))
+            naive += getattr(event[stamp], "tzinfo", None) is None  # numpy's datetime64 is naive too
+        if naive and naive != len(checked):
+            raise self._mixed(events)
         return checked
 
     def _normalise(self, position: int, event: Any) -> CheckedEvent:
@@ -76,11 +103,10 @@ class EventChecker:
             if column not in event:
                 raise self._error(position, column, "is missing", self._needs(), event)
             value = event[column]
-            ftype = self.source.schema[column]
-            if column in self.roles and value is None:
+            canonical = self._coerce(position, column, value, self.source.schema[column], event)
+            if column in self.roles and canonical is None:  # None, NaN, pd.NA or pd.NaT
                 raise self._error(position, column, "is null",
                                   "every event needs its key, timestamp and id; drop or repair the event", event)
-            canonical = self._coerce(position, column, value, ftype, event)
             if canonical is not value:
                 fixed[column] = canonical
         if fixed:
@@ -90,17 +116,22 @@ class EventChecker:
 
     def _coerce(self, position: int, column: str, value: Any, ftype: FType, event: Any) -> Any:
         """``value`` in canonical form, or a ``SourceError`` naming the event and column."""
-        if ftype.base is datetime and isinstance(value, datetime) and value.__class__ is not datetime:
-            # A datetime subclass (e.g. pandas.Timestamp): read it as a plain datetime, to the microsecond.
-            value = to_utc(value)
-            value = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
-                             value.microsecond, tzinfo=UTC)
         try:
             return coerce_value(value, ftype)
         except (TypeError, OverflowError) as exc:
             raise self._error(position, column, str(exc).replace("is a", "holds a", 1),
                               f"send values of the declared type ('{ftype}') or fix the Source schema",
                               event) from None
+
+    def _mixed(self, events: list[Any]) -> SourceError:
+        """The error for a batch mixing naive and aware timestamps, at the first event unlike event 0."""
+        stamp = self.source.timestamp
+        first = getattr(events[0][stamp], "tzinfo", None) is None
+        position = next(p for p, e in enumerate(events) if (getattr(e[stamp], "tzinfo", None) is None) != first)
+        kinds = ("naive (no time zone)", "aware") if not first else ("aware", "naive (no time zone)")
+        return self._error(position, stamp, f"is {kinds[0]} but event 0's is {kinds[1]}",
+                           "give every timestamp of a batch a time zone (naive ones are read as UTC, so a "
+                           "mix is usually local time next to UTC)", events[position])
 
     def _needs(self) -> str:
         """The hint for a missing column: every column an event must have."""

@@ -33,23 +33,29 @@ class Loaded:
     values: list[list[Any]]  # per value column
     duplicates: int  # rows whose id the state already held
     too_late: int  # rows older than the retention horizon
+    newest_late: int | None  # the newest timestamp (µs) of those, None if there are none
+    oldest: int | None  # the oldest timestamp (µs) of the rows to place, None if there are none
 
 
 @dataclass(frozen=True)
 class History:
-    """A validated history frame, deduplicated by id (first row wins), not yet filtered or sorted."""
+    """A validated history frame without rows beyond ``max_future``, deduplicated by id (first row wins), not yet
+    filtered by the retention horizon or sorted."""
 
     frame: pl.DataFrame  # columns: row, key, ts (µs), id (if any), value columns that were given
     computed: dict[int, list[Any]]  # value-column position -> per-row values computed by the value functions
     columns: int
     duplicates: int
+    future: int  # rows dated beyond the source's max_future, dropped
     latest: int  # the largest timestamp (µs), or _NO_WATERMARK for an empty frame
     errors: tuple[ErrorRecord, ...] = ()  # of the value functions, over every row of the frame
 
     def filter(self, horizon: int, seen: set[Any] | None) -> Loaded:
         """Rows with timestamp >= ``horizon`` and an id not in ``seen``, sorted and grouped by key."""
-        frame = self.frame.filter(pl.col(_TS) >= horizon)
+        stamps = self.frame.get_column(_TS)
+        frame = self.frame.filter(stamps >= horizon)
         too_late = self.frame.height - frame.height
+        newest_late = stamps.filter(stamps < horizon).max() if too_late else None
         duplicates = 0
         if seen:
             before = frame.height
@@ -67,8 +73,8 @@ class History:
         for key, size in sizes.iter_rows():
             groups.append((key, start, start + size))
             start += size
-        return Loaded(groups, frame.get_column(_TS).to_list(),
-                      frame.get_column(_ID).to_list() if has_ids else None, values, duplicates, too_late)
+        return Loaded(groups, frame.get_column(_TS).to_list(), frame.get_column(_ID).to_list() if has_ids else None,
+                      values, duplicates, too_late, newest_late, frame.get_column(_TS).min())  # type: ignore[arg-type]
 
 
 def prepare_history(
@@ -79,20 +85,24 @@ def prepare_history(
     frame: pl.DataFrame,
     values: Mapping[str, pl.Series] | None,
 ) -> History:
-    """Validate ``frame`` (raising ``SourceError`` with the row number) and build its ``History``."""
+    """Validate ``frame`` (raising ``SourceError`` with the row number) and build its ``History``.
+
+    Rows dated beyond ``max_future`` go first, before deduplication, as ``ingest`` skips them before it
+    looks at ids: a later copy of the id with a sane timestamp is then kept.
+    """
     if not isinstance(frame, pl.DataFrame):
-        raise TypeError(f"bootstrap() takes a Polars DataFrame, got {type(frame).__name__}. "
-                        "Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
+        raise SourceError(f"source '{source.name}' bootstrap() takes a Polars DataFrame, got "
+                          f"{type(frame).__name__}. Hint: convert it with pl.DataFrame(...) or pl.from_arrow(...).")
     values = dict(values or {})
     unknown = sorted(set(values) - set(columns))
     if unknown:
-        raise ValueError(f"values= names {unknown}, which no window spec of '{source.name}' reads. "
-                         f"Hint: use the specs' value columns: {', '.join(columns)}.")
+        raise SourceError(f"source '{source.name}' values= names {unknown}, which no window spec reads. "
+                          f"Hint: use the specs' value columns: {', '.join(columns)}.")
     selected = [pl.int_range(pl.len(), dtype=pl.Int64).alias(_ROW),
                 _role(frame, source, source.key, _KEY), _role(frame, source, source.timestamp, _TS)]
     if source.id:
         selected.append(_role(frame, source, source.id, _ID))
-    given = [pl.Series(f"__fdag_v{j}", _canonical(values[column], frame.height, column))
+    given = [pl.Series(f"__fdag_v{j}", _canonical(source, values[column], frame.height, column))
              for j, column in enumerate(columns) if column in values]
     computed: dict[int, list[Any]] = {}
     failures: Failures = []
@@ -102,11 +112,13 @@ def prepare_history(
         computed = {j: functions.column(j, events, failures) for j, column in enumerate(columns)
                     if column not in values}
     work = frame.select(selected).with_columns(given)
+    dated = work.height
+    work = work.filter(pl.col(_TS) <= checker.future_cutoff())
     before = work.height
     if source.id:
         work = work.filter(pl.col(_ID).is_first_distinct())
     latest = work.get_column(_TS).max()
-    return History(work, computed, len(columns), before - work.height,
+    return History(work, computed, len(columns), before - work.height, dated - before,
                    _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]
                    error_records(failures))
 
@@ -135,9 +147,9 @@ def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Ex
     return expr.alias(alias)
 
 
-def _canonical(series: pl.Series, height: int, column: str) -> pl.Series:
-    """A precomputed value column, with NaN read as null (DESIGN §2)."""
+def _canonical(source: Source, series: pl.Series, height: int, column: str) -> pl.Series:
+    """A precomputed value column, with NaN read as null as everywhere in fdag."""
     if len(series) != height:
-        raise ValueError(f"values['{column}'] has {len(series)} rows but the history has {height}. "
-                         "Hint: precompute value columns on the same frame, row for row.")
+        raise SourceError(f"source '{source.name}' values['{column}'] has {len(series)} rows but the history has "
+                          f"{height}. Hint: precompute value columns on the same frame, row for row.")
     return series.fill_nan(None) if series.dtype.is_float() else series

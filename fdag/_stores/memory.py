@@ -1,19 +1,23 @@
 """Online state of one source, held in process memory: ingest events, answer window and lookup queries.
 
 For key ``k`` at ``as_of = t`` each spec aggregates the per-event values of the events with key ``k`` and
-timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does
-(DESIGN §1): ints exact, floats within 1e-6 of the exact window value however long the state has run.
+timestamp in ``[t - over, t)`` (``closed="both"``: ``[t - over, t]``), exactly as the offline engine does:
+ints exact, floats within 1e-6 of the exact window value however long the state has run.
 
-State is bounded (DESIGN §5). With ``watermark`` the largest event timestamp seen and ``retention`` the
-longest window over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
+State is bounded. With ``watermark`` the largest event timestamp seen and ``retention`` the longest window
+over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
 ``>= watermark - retention`` — all that a query at ``as_of >= watermark - allowed_lateness`` can see.
 Older events are evicted in amortised batches, and their ids forgotten for deduplication. An arriving
 event older than that horizon could not be placed among the evicted ones, and would change nothing such a
-query sees: it is counted as ``too_late`` and not applied. Queries further in the past than the horizon are
-answered from what is held.
+query sees: it is counted as ``too_late`` and not applied. An event dated more than the source's
+``max_future`` ahead of the wall clock is counted as ``future`` and not applied, by window and lookup state.
 
-Lookup state holds every row (a lookup may reach back arbitrarily far): nothing is evicted or too late, and
-a query is one binary search per lag in the key's rows.
+A window query whose longest window would reach below what the state may have lost (rejected, skipped or
+evicted events; see ``horizon``) raises ``TruncatedStateError`` instead of answering short; a state that lost
+nothing answers any ``as_of``.
+
+Lookup state holds every row (a lookup may reach back arbitrarily far): nothing is evicted or too late, so it
+is always complete, and a query is one binary search per lag in the key's rows.
 """
 
 from __future__ import annotations
@@ -32,6 +36,7 @@ from fdag._declare.source import Source
 from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import CheckedEvent, EventChecker
 from fdag._stores.history import History, prepare_history
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import IngestReport
@@ -51,8 +56,10 @@ KEEP_ALL = 2**62  # µs: a retention longer than any datetime range, so nothing 
 class MemoryEvents:
     """The events of one source held per key in memory, with the specs' per-event values; thread-safe.
 
-    Ingest, bootstrap, deduplication and eviction below ``watermark - retention`` (µs; ``KEEP_ALL`` keeps
-    everything). ``plans`` give the derived arrays each value column keeps per key (none for lookups).
+    Ingest, bootstrap, deduplication, ``max_future`` and eviction below ``watermark - retention`` (µs;
+    ``KEEP_ALL`` keeps everything), and from when the state is complete (``horizon.complete_from``: never
+    bounded under ``KEEP_ALL``). ``plans`` give the derived arrays each value column keeps per key (none for
+    lookups).
     """
 
     def __init__(
@@ -72,6 +79,9 @@ class MemoryEvents:
         self._seen: set[Any] | None = set() if source.id else None
         self._watermark = _NO_WATERMARK
         self._watermark_at: datetime | None = None
+        self._oldest = NO_EVENT  # the oldest timestamp (µs) ever accepted
+        self._dropped = NEVER  # the newest timestamp (µs) rejected as too late or skipped by a bootstrap
+        self._complete = NEVER  # the state holds every event from this instant (µs) on
         self._since_sweep = 0
         self._lock = threading.Lock()
 
@@ -91,13 +101,15 @@ class MemoryEvents:
 
         The whole batch is validated first: a malformed event raises ``SourceError`` and nothing is applied.
         Events whose id is already held (or earlier in the batch) are ``duplicates``; events older than the
-        retention horizon are ``too_late`` (see the module docstring); neither is applied.
+        retention horizon are ``too_late``, events beyond ``max_future`` are ``future`` (see the module
+        docstring); none of them is applied.
         """
         checked = self._checker.check(events)
         failures: Failures = []
         values = [self._values.of(event, failures) for _, _, _, event in checked]
+        cutoff = self._checker.future_cutoff()
         with self._lock:
-            return self._apply(checked, values, error_records(failures))
+            return self._apply(checked, values, error_records(failures), cutoff)
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -106,9 +118,10 @@ class MemoryEvents:
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 
-        Rows are deduplicated by id (first row wins, then against held ids); rows older than the retention
-        horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not given are
-        computed row by row with the value functions (the slow path).
+        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (first
+        row wins, then against held ids); rows older than the retention horizon of the resulting watermark are
+        counted ``too_late`` and skipped. Value columns not given are computed row by row with the value
+        functions (the slow path).
         """
         return self.load(self.prepare(frame, values))
 
@@ -139,20 +152,32 @@ class MemoryEvents:
                                  [column[row] for column in kept.values])
             if self._seen is not None and kept.ids is not None:
                 self._seen.update(kept.ids)
+            if kept.oldest is not None:
+                self._oldest = min(self._oldest, kept.oldest)
+            if kept.newest_late is not None:
+                self._dropped = max(self._dropped, kept.newest_late)
             self._advance(top)
             self._sweep()
-        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.errors)
+        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future,
+                            history.errors)
 
-    def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...]
-               ) -> IngestReport:
+    def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...],
+               cutoff: int) -> IngestReport:
         """Apply checked events (with their values) one by one, the watermark moving as they arrive; the caller
-        holds the lock."""
+        holds the lock.
+
+        Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
+        """
         keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
         retention = self._retention
         top = self._watermark
         horizon = top - retention
-        accepted = duplicates = too_late = 0
+        oldest, dropped = self._oldest, self._dropped
+        accepted = duplicates = too_late = future = 0
         for (key, ts, event_id, _), row in zip(checked, values, strict=True):
+            if ts > cutoff:
+                future += 1
+                continue
             if seen is not None and event_id in seen:
                 duplicates += 1
                 continue
@@ -161,7 +186,11 @@ class MemoryEvents:
                 horizon = ts - retention
             elif ts < horizon:
                 too_late += 1
+                if ts > dropped:
+                    dropped = ts
                 continue
+            if ts < oldest:
+                oldest = ts
             if seen is not None:
                 seen.add(event_id)
             events = keys.get(key)
@@ -171,17 +200,19 @@ class MemoryEvents:
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
+        self._oldest, self._dropped = oldest, dropped
         self._advance(top)
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
             self._sweep()
-        return IngestReport(accepted, duplicates, too_late, errors)
+        return IngestReport(accepted, duplicates, too_late, future, errors)
 
     def _advance(self, top: int) -> None:
-        """Move the watermark to ``top`` (µs), keeping its datetime ready for queries."""
+        """Move the watermark to ``top`` (µs), keeping its datetime and ``complete_from`` ready."""
         if top != self._watermark:
             self._watermark = top
             self._watermark_at = EPOCH + top * MICROSECOND
+        self._complete = complete_from(top, self._retention, self._oldest, self._dropped)
 
     def _evict(self, events: KeyEvents, horizon: int, minimum: int) -> None:
         """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""
@@ -222,24 +253,35 @@ class MemoryWindowState(MemoryEvents):
         self, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
         self._query = WindowQuery(specs)
-        longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
-        retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+        retention = (self._longest + source.allowed_lateness) // MICROSECOND
         super().__init__(source, specs, self._query.columns, values, self._query.plans, retention)
+        self._answerable = NEVER  # a query is exact from this as_of (µs) on
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark."""
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
         cached, t = self._as_of_cache
         if cached is not as_of:
             t = micros(as_of)
             self._as_of_cache = (as_of, t)
         with self._lock:
+            if t < self._answerable:
+                raise truncated(self.source.name, as_of, self._longest, self._complete)
             events = self._keys.get(key)
             if events is None:
                 return self._query.empty(), self._watermark_at
             if events.stale is not None:
                 events.refresh()
             return self._query.evaluate(events.ts, events.index, t), self._watermark_at
+
+    def _advance(self, top: int) -> None:
+        """Move the watermark, keeping the earliest exact ``as_of`` of the longest window ready too."""
+        super()._advance(top)
+        self._answerable = answerable_from(self._complete, self._longest)
 
 
 class MemoryLookupState(MemoryEvents):
@@ -293,9 +335,23 @@ def _check_specs(
 class MemoryStore:
     """The embedded default store: window and lookup state in this process's memory, lost when it exits.
 
+    Each driver gets its own state, so every replica must ingest every event (or ``bootstrap`` at start-up).
+    Window state is bounded: per key, only events within the longest window plus ``allowed_lateness`` of the
+    watermark are kept. Sums are exact or within 1e-10 relative of the exact window value, however long it runs.
+    Thread-safe: one driver may serve and ingest from many threads.
+
     Example::
 
-        row = fdag.RowDriver(dag, outputs=["amount_sum_1h"], store=fdag.MemoryStore())
+        from datetime import UTC, datetime
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=fdag.MemoryStore())
+        row.bootstrap("transactions", transactions(users=20, count=500, days=3))
+        print(row.watermark("transactions"))   # 2024-03-03 23:51:38+00:00
+        print(row.held("transactions"))        # 5: a 1h window with 10m lateness keeps the last 70 minutes
     """
 
     def window_state(
@@ -304,7 +360,19 @@ class MemoryStore:
         specs: Sequence[WindowSpec],
         values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
     ) -> MemoryWindowState:
-        """A fresh, independent in-memory state for ``specs`` over ``source``."""
+        """A fresh, independent in-memory state for ``specs`` over ``source``.
+
+        ``RowDriver`` calls this once per window source of its plan.
+
+        Parameters
+        ----------
+        source
+            The source whose events the state holds.
+        specs
+            The window specs of the plan over that source.
+        values
+            Value column → the per-event function giving it (under the features' null and error rules).
+        """
         return MemoryWindowState(source, specs, values)
 
     def lookup_state(
@@ -313,7 +381,19 @@ class MemoryStore:
         specs: Sequence[LookupSpec],
         values: Mapping[str, Callable[[Mapping[str, Any]], Any]],
     ) -> MemoryLookupState:
-        """A fresh, independent in-memory lookup state for ``specs`` over ``source``."""
+        """A fresh, independent in-memory lookup state for ``specs`` over ``source``.
+
+        ``RowDriver`` calls this once per lookup source of its plan.
+
+        Parameters
+        ----------
+        source
+            The source whose rows the state holds.
+        specs
+            The lookup specs of the plan over that source.
+        values
+            Value column → the per-row function giving it (under the features' null and error rules).
+        """
         return MemoryLookupState(source, specs, values)
 
     def __repr__(self) -> str:

@@ -22,12 +22,14 @@ from fdag._values.calls import ErrorRecord
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, and the
-    errors raised by per-event functions (each made that event's value null; counted in events)."""
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, dated
+    more than the source's ``max_future`` ahead of the wall clock (not applied either), and the errors raised by
+    per-event functions (each made that event's value null; counted in events)."""
 
     accepted: int = 0
     duplicates: int = 0
     too_late: int = 0
+    future: int = 0
     errors: tuple[ErrorRecord, ...] = ()
 
 

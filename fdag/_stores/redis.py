@@ -7,21 +7,25 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
 - ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
+- ``<prefix>bounds``: a hash of the oldest timestamp ever accepted and the newest rejected as too late or
+  skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
+  past queries (``horizon``).
 
 Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
-MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``),
-then evicts below the horizon from the touched keys and the id set, and deletes a bounded number of quiet keys.
-Re-sending a batch changes nothing, so redis-py retries it when its connection drops (the reply may be lost
-after the script ran). Redis does not roll back a script that fails part-way: the script checks what can fail
-before its first write and orders its writes so that re-sending a batch that failed gives the state a clean
-ingest would have.
+MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``;
+events beyond ``max_future`` are dropped in Python before), then evicts below the horizon from the touched keys
+and the id set, and deletes a bounded number of quiet keys. Re-sending a batch changes nothing, so redis-py
+retries it when its connection drops (the reply may be lost after the script ran). Redis does not roll back a
+script that fails part-way: the script checks what can fail before its first write and orders its writes so that
+re-sending a batch that failed gives the state a clean ingest would have.
 A source without ids is the exception: its events get arrival numbers, so a batch sent twice is applied twice;
 its ingest is sent once, never retried. A query is one script call returning the key's events in the longest
-window and the watermark; the values are computed here with the shared query plan of every store (``query``).
+window, the watermark and the bounds; the values are computed here with the shared query plan of every store
+(``query``).
 
-Lookup state has the same layout with nothing evicted (``KEEP_ALL``); its query is one script call returning,
-per lag, the rows at the newest timestamp at or before ``as_of - lag``, and the watermark; ``lookup_query``
-turns them into values.
+Lookup state has the same layout with nothing evicted or too late (``KEEP_ALL``), so it is always complete and
+its query reads no bounds: one script call returning, per lag, the rows at the newest timestamp at or before
+``as_of - lag``, and the watermark; ``lookup_query`` turns them into values.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ from fdag._declare.source import Source
 from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import EventChecker
 from fdag._stores.history import History, prepare_history
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
@@ -62,16 +67,17 @@ _BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 # A script's writes are not rolled back when it fails part-way, so: everything that can fail is checked before
 # the first write (a key of the wrong type, e.g. another program's key in the namespace); and the writes are
 # ordered so that a failure at any point leaves a re-send of the batch correct. Events go first (re-adding a
-# member is a no-op), then the ids that mark them applied, then the watermark, then eviction. A re-sent event
-# whose id is held at its own timestamp moves the watermark and is evicted from as if applied now: a no-op
-# when the earlier run finished (the watermark is past it), the repair when it failed before the watermark.
+# member is a no-op), then the ids that mark them applied, then the bounds, then the watermark, then eviction.
+# A re-sent event whose id is held at its own timestamp moves the bounds and the watermark and is evicted from
+# as if applied now: a no-op when the earlier run finished (they are past it), the repair when it failed before
+# them. The bounds precede the watermark: a state that failed between them refuses more past queries, not fewer.
 _INGEST = """
 local function zadd(key, pairs_)
   for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
 end
 for k = 1, #KEYS do
   local kind = redis.call('TYPE', KEYS[k])['ok']
-  local want = (k == 1 or k == 4) and 'string' or 'zset'
+  local want = (k == 1 or k == 4) and 'string' or (k == 5 and 'hash' or 'zset')
   if kind ~= 'none' and kind ~= want then
     return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a ' .. want ..
       ' (nothing was written)')
@@ -83,12 +89,19 @@ local top = top_text and tonumber(top_text) or -math.huge
 local stored = top
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
 local horizon = top - retention
+local bounds = redis.call('HMGET', KEYS[5], 'oldest', 'dropped')
+local oldest_text, dropped_text, bounds_moved = bounds[1], bounds[2], false
+local oldest = oldest_text and tonumber(oldest_text) or math.huge
+local dropped = dropped_text and tonumber(dropped_text) or -math.huge
+if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
+  dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
+end
 local with_ids = ARGV[3] == '1'
-local n = (#ARGV - 4) / 4
+local n = (#ARGV - 5) / 4
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[4 * e + 3] end
+  for e = 1, n do ids[e] = ARGV[4 * e + 4] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -99,7 +112,7 @@ end
 local fresh, new_ids, added, newest = {}, {}, {}, {}
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
-  local i = 4 * e + 1
+  local i = 4 * e + 2
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
   local k = tonumber(ARGV[i])
@@ -107,11 +120,16 @@ for e = 1, n do
     duplicates = duplicates + 1
     if held[e] and tonumber(held[e]) == ts and not fresh[id] then
       if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
+      if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
       if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
     end
   elseif ts < horizon then
     late = late + 1
+    -- Once the horizon has passed an accepted event, one dropped below it cannot move complete_from: not
+    -- recorded, so a re-send after a failure during eviction (evicted ids come back too late) writes the same.
+    if ts > dropped and horizon <= oldest then dropped = ts; dropped_text = ts_text; bounds_moved = true end
   else
+    if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
     local member = ARGV[i + 3]
     if with_ids then
@@ -132,6 +150,7 @@ end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
 for k, n in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k]) end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
+if bounds_moved then redis.call('HSET', KEYS[5], 'oldest', oldest_text or '', 'dropped', dropped_text or '') end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
@@ -149,6 +168,9 @@ return {accepted, duplicates, late}
 _QUERY = """
 local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 events[#events + 1] = redis.call('GET', KEYS[2]) or ''
+local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
+events[#events + 1] = bounds[1] or ''
+events[#events + 1] = bounds[2] or ''
 return events
 """
 
@@ -185,10 +207,32 @@ class RedisStore:
     Durability is Redis's: run the server with ``appendonly yes`` (``appendfsync always`` to survive power
     loss, ``everysec`` to survive a process crash) and a restarted driver loses nothing Redis acknowledged.
 
+    An ingest batch is one atomic Lua script (duplicates and too-late events counted as in ``MemoryStore``), a
+    query one script call; the values are aggregated in the driver with the same code as in memory. Connecting
+    pings the server; failures raise ``StoreError``. Needs ``pip install 'fdag[redis]'``.
+
+    Parameters
+    ----------
+    url
+        The server, ``redis://host:6379/0`` or ``unix:///path/redis.sock``.
+    namespace
+        The prefix of every key: drivers on the same url and namespace share their state.
+    timeout
+        Seconds to wait for a connection or a reply before the command is retried, then fails.
+
     Example::
 
-        store = fdag.RedisStore("redis://127.0.0.1:6379/0", namespace="fraud")
-        row = fdag.RowDriver(dag, outputs=["spend_sum_1h"], store=store)
+        import os
+
+        import fdag
+        from fdag.demo import fraud
+        from fdag.demo.samples import transactions
+
+        store = fdag.RedisStore(os.environ.get("REDIS_URL", "redis://127.0.0.1:6379/0"), namespace="fraud")
+        worker = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        worker.ingest("transactions", transactions(users=20, count=500, days=3))
+        replica = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"], store=store)
+        print(replica.watermark("transactions"))   # 2024-03-03 23:51:38+00:00: the state the worker wrote
     """
 
     def __init__(
@@ -225,7 +269,17 @@ class RedisStore:
         specs: Sequence[WindowSpec],
         values: Mapping[str, ValueFunction],
     ) -> RedisWindowState:
-        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        """The shared state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose events the state holds.
+        specs
+            The window specs of the plan over that source.
+        values
+            Value column → the per-event function giving it (its code is part of the layout's fingerprint).
+        """
         return RedisWindowState(self, source, specs, values)
 
     def lookup_state(
@@ -234,26 +288,63 @@ class RedisStore:
         specs: Sequence[LookupSpec],
         values: Mapping[str, ValueFunction],
     ) -> RedisLookupState:
-        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process)."""
+        """The shared lookup state for ``specs`` over ``source`` (same layout, same keys in every process).
+
+        Parameters
+        ----------
+        source
+            The source whose rows the state holds.
+        specs
+            The lookup specs of the plan over that source.
+        values
+            Value column → the per-row function giving it (its code is part of the layout's fingerprint).
+        """
         return RedisLookupState(self, source, specs, values)
 
     def call(self, *command: Any, retry: bool = True) -> Any:
         """Run one command; failures become ``StoreError``.
 
-        ``retry``: redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server
-        (its reply lost the first time); pass ``False`` for a command that must not.
+        Parameters
+        ----------
+        command
+            The command and its arguments, e.g. ``"PING"`` or ``"GET", key``.
+        retry
+            redis-py re-sends it on a dropped connection or a timeout, so it may run twice on the server (its reply
+            lost the first time); pass ``False`` for a command that must not.
         """
         return self._guarded(lambda client: client.execute_command(*command), retry)
 
     def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
-        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart)."""
+        """Run a Lua script by its SHA (redis-py loads it when the server does not know it, e.g. after a restart).
+
+        Parameters
+        ----------
+        name
+            The script's name, under which it is registered once.
+        text
+            The Lua source.
+        keys, args
+            Its ``KEYS`` and ``ARGV``.
+        retry
+            As for ``call``.
+        """
         script = self._script(name, text)
         return self._guarded(lambda client: script(keys, args, client=client), retry)
 
     def pipeline_scripts(
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
-        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI)."""
+        """Run a script once per ``(keys, args)`` in one round trip (a pipeline without MULTI).
+
+        Parameters
+        ----------
+        name, text
+            As for ``script``.
+        calls
+            One ``(keys, args)`` pair per run.
+        retry
+            As for ``call``.
+        """
         script = self._script(name, text)
 
         def run(client: Any) -> list[Any]:
@@ -308,8 +399,8 @@ class RedisStore:
 class RedisEvents:
     """The events of one source kept in Redis with the specs' per-event values: ingest, bootstrap, watermark.
 
-    Ingest applies ``MemoryEvents``' rules (duplicates, too late below ``watermark - retention``, eviction) in
-    one atomic, idempotent script call per batch.
+    Ingest applies ``MemoryEvents``' rules (duplicates, ``max_future``, too late below ``watermark - retention``,
+    eviction) in one atomic, idempotent script call per batch, which also keeps the ``bounds`` hash current.
     """
 
     def __init__(
@@ -326,7 +417,7 @@ class RedisEvents:
         self._checker = EventChecker(source, tuple(params))
         self._retention = retention
         self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
-        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq")]
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
         types = column_types(self.specs, self.columns)
         self._encoders = [encoder(ftype) for ftype in types]
@@ -336,35 +427,40 @@ class RedisEvents:
         # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
         self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
         self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
-        self._watermark_cache: tuple[bytes, datetime | None] = (b"", None)
 
     @property
     def watermark(self) -> datetime | None:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
-        return self._watermark_of(self.store.call("GET", self._roles[0]) or b"")
+        raw = self.store.call("GET", self._roles[0])
+        return EPOCH + int(raw) * MICROSECOND if raw else None
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 
-        Duplicate ids (held, or earlier in the batch) and events older than the retention horizon are
-        counted and not applied, exactly as ``MemoryEvents.ingest`` does. A batch whose reply was lost is
-        re-sent (a source with ids; the report then counts the applied events as duplicates); without ids it
-        is not, and the ``StoreError`` leaves it unknown whether the batch was applied.
+        Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
+        beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
+        ``MemoryEvents.ingest`` does. A batch whose reply was lost is re-sent (a source with ids; the report
+        then counts the applied events as duplicates); without ids it is not, and the ``StoreError`` leaves it
+        unknown whether the batch was applied.
         """
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
+        cutoff, future = self._checker.future_cutoff(), 0
         encode, native, with_ids, value_of = encode_json, self._native, self._with_ids, self._values.of
         failures: Failures = []
         positions: dict[Any, int] = {}
         keys = list(self._roles)
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS]
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, ""]
         for key, ts, event_id, event in checked:
+            values = value_of(event, failures)  # errors count every event given, as MemoryEvents counts them
+            if ts > cutoff:
+                future += 1
+                continue
             position = positions.get(key)
             if position is None:
                 keys.append(self._key_name(key))
                 position = positions[key] = len(keys)
-            values = value_of(event, failures)
             if not native:
                 values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
             if with_ids:
@@ -373,7 +469,7 @@ class RedisEvents:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late, error_records(failures))
+        return IngestReport(accepted, duplicates, late, future, error_records(failures))
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -405,7 +501,8 @@ class RedisEvents:
         ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
         rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
                     else zip(loaded.ts, *columns, strict=True))
-        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS]
+        skipped = "" if loaded.newest_late is None else loaded.newest_late  # dropped before the script
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped]
         calls: list[tuple[list[Any], list[Any]]] = []
         keys, args = list(self._roles), list(head)
         encode = encode_json
@@ -423,19 +520,11 @@ class RedisEvents:
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
-        return IngestReport(accepted, duplicates, late, history.errors)
+        return IngestReport(accepted, duplicates, late, history.future, history.errors)
 
     def _key_name(self, key: Any) -> str:
         """The Redis key of one entity's events."""
         return f"{self.prefix}e:{key}"
-
-    def _watermark_of(self, raw: bytes) -> datetime | None:
-        """The watermark datetime of its stored text (cached: it changes far less often than it is read)."""
-        cached, instant = self._watermark_cache
-        if raw != cached:
-            instant = EPOCH + int(raw) * MICROSECOND if raw else None
-            self._watermark_cache = (raw, instant)
-        return instant
 
     def __repr__(self) -> str:
         specs = [spec.node for spec in self.specs]
@@ -456,19 +545,29 @@ class RedisWindowState(RedisEvents):
         self, store: RedisStore, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
         self._query = WindowQuery(specs)
-        longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
-        retention = (longest + source.allowed_lateness) // MICROSECOND
+        self._longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+        retention = (self._longest + source.allowed_lateness) // MICROSECOND
         super().__init__(store, source, specs, self._query.columns, values, retention)
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip."""
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
         t = micros(as_of)
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -_SAFE_SCORE < t < _SAFE_SCORE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
         high = t + margin if (margin or self._query.closed_both) else f"({t}"
-        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0]), (low, high))
-        watermark = self._watermark_of(reply.pop())
+        reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0], self._roles[4]), (low, high))
+        texts = (reply[-3], reply[-2], reply[-1])
+        del reply[-3:]
+        watermark, complete, answerable = self._clock_of(texts)
+        if t < answerable:
+            raise truncated(self.source.name, as_of, self._longest, complete)
         if not reply:
             return self._query.empty(), watermark
         rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
@@ -480,6 +579,20 @@ class RedisWindowState(RedisEvents):
         for j, convert in self._decoders:
             raw[j] = [convert(v) for v in raw[j]]
         return self._query.values(ts, raw, t), watermark
+
+    def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
+        """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
+        watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
+        cache = self._clock_cache
+        if texts != cache[0]:
+            raw, oldest, dropped = texts
+            instant = EPOCH + int(raw) * MICROSECOND if raw else None
+            complete = NEVER
+            if raw:
+                complete = complete_from(int(raw), self._retention, int(oldest) if oldest else NO_EVENT,
+                                         int(dropped) if dropped else NEVER)
+            cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
+        return cache[1], cache[2], cache[3]
 
 
 class RedisLookupState(RedisEvents):

@@ -1,4 +1,5 @@
-"""The per-row calling rules of DESIGN §2, as one plain function both engines can reuse.
+"""The per-row calling rules (a null argument skips the feature; an exception makes it null and is recorded),
+as one plain function both engines can reuse.
 
 Used where a feature runs one row at a time outside the compiled fast path: per-event window values and the
 vectorized engine's exact fallback. The compiled row engine emits the same rules as straight-line code.
@@ -65,7 +66,23 @@ def error_records(errors: Iterable[tuple[str, BaseException]]) -> tuple[ErrorRec
 
 @dataclass(frozen=True)
 class ErrorRecord:
-    """Errors of one kind raised by one feature: which node, which exception, its message, how many rows."""
+    """Errors of one kind raised by one feature: which node, which exception, its message, how many rows.
+
+    Both engines record one per (node, exception type, message) where a feature raised and its value became null:
+    ``vec.errors`` for one request, ``FrameResult.errors`` summed over a run's rows. ``str()`` reads
+    ``log_amount: ValueError: math domain error (3 rows)``.
+
+    Parameters
+    ----------
+    node
+        The feature that raised.
+    type
+        The exception's class name (``"ZeroDivisionError"``).
+    message
+        ``str()`` of the exception.
+    count
+        How many rows raised it.
+    """
 
     node: str
     type: str

@@ -18,7 +18,22 @@ from fdag._values.calls import ErrorRecord
 
 @dataclass(frozen=True)
 class CheckResult:
-    """The outcome of one output check on one node: how many of the ``total`` values checked ``failed``."""
+    """The outcome of one output check on one node: how many of the ``total`` values checked ``failed``.
+
+    Listed by ``FrameResult.checks``, one per check a run evaluated; ``str()`` reads
+    ``risk_score: range: 2 of 500 values failed``.
+
+    Parameters
+    ----------
+    node
+        The checked feature.
+    check
+        Which check (its name, e.g. ``"range"``).
+    failed
+        How many values failed it.
+    total
+        How many values were checked.
+    """
 
     node: str
     check: str

@@ -1,16 +1,17 @@
-"""Feature types: Python annotations mapped to one small type model shared by both engines.
+"""Feature types: Python annotations mapped to one small type model shared by both engines, and the
+coercion of incoming values (Python, numpy, pandas, Decimal) to each type's canonical form.
 
-Supported (DESIGN §1): ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
+Supported: ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta``,
 ``list[T]`` and ``T | None``; each maps to exactly one Polars dtype.
 """
 
 from __future__ import annotations
 
-import math
 import types
 import typing
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import polars as pl
@@ -34,7 +35,30 @@ class UnsupportedType(TypeError):
 
 @dataclass(frozen=True)
 class FType:
-    """A feature type: a base Python type, whether null is admitted, and the item type of lists."""
+    """A feature type: a base Python type, whether null is admitted, and the item type of lists.
+
+    The one type model both engines share: ``dag.inputs`` and every ``Node`` carry one, ``str()`` is the
+    annotation (``float | None``, ``list[str]``) and ``polars`` the column dtype.
+
+    Parameters
+    ----------
+    base
+        ``int``, ``float``, ``bool``, ``str``, ``datetime``, ``date``, ``timedelta`` or ``list``.
+    optional
+        Whether null is part of the type (``T | None``). Any value may still be null at run time; a non-optional
+        parameter that receives null makes its feature null without calling it.
+    item
+        The item type of a ``list``; ``None`` otherwise.
+
+    Example::
+
+        import fdag
+
+        amounts = fdag.FType(list, item=fdag.FType(float))
+        print(amounts, amounts.polars)                            # list[float] List(Float64)
+        print(fdag.FType(float).accepts(fdag.FType(int)))         # True: int widens to float
+        print(fdag.FType(int).accepts(fdag.FType(int).nullable()))  # False: int | None does not narrow to int
+    """
 
     base: type
     optional: bool = False
@@ -61,7 +85,13 @@ class FType:
         return FType(self.base, True, self.item)
 
     def accepts(self, producer: FType) -> bool:
-        """Whether a value of ``producer`` type may flow into a parameter of this type (``int`` widens to ``float``)."""
+        """Whether a value of ``producer`` type may flow into a parameter of this type (``int`` widens to ``float``).
+
+        Parameters
+        ----------
+        producer
+            The type of the value: the upstream node's return type, or a request input's type.
+        """
         if producer.optional and not self.optional:
             return False
         if self.base is list or producer.base is list:
@@ -100,27 +130,75 @@ def _name(annotation: Any) -> str:
     return getattr(annotation, "__name__", None) or str(annotation).replace("typing.", "")
 
 
+_CANONICAL = frozenset({int, float, bool, str, datetime, date, timedelta, list})
+
+
 def to_utc(value: datetime) -> datetime:
-    """Read a naive datetime as UTC and convert an aware one, at microsecond precision (DESIGN §2)."""
-    if value.tzinfo is None:
-        return value.replace(tzinfo=UTC)
-    return value.astimezone(UTC)
+    """Read a naive datetime as UTC and convert an aware one, as a plain ``datetime`` to the microsecond.
+
+    A subclass such as ``pandas.Timestamp`` (which may hold nanoseconds) becomes a plain ``datetime``,
+    truncated towards the past, as Polars truncates a nanosecond column.
+    """
+    value = value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if value.__class__ is not datetime:
+        value = datetime(value.year, value.month, value.day, value.hour, value.minute, value.second,
+                         value.microsecond, tzinfo=UTC)
+    return value
+
+
+def native_value(value: Any) -> Any:
+    """The plain Python value a foreign one stands for; any other value as it is.
+
+    numpy scalars are their Python equivalents; ``pd.NA``, ``pd.NaT``, numpy's NaT and NaN are None;
+    instants (``pd.Timestamp``, ``numpy.datetime64``, any datetime) are UTC datetimes and durations
+    (``pd.Timedelta``, ``numpy.timedelta64``) timedeltas, truncated to the microsecond towards the past;
+    a ``Decimal`` is the nearest float. Both engines read values through this, so they mean the same.
+    """
+    kind = type(value)
+    if kind is float:
+        return None if value != value else value
+    if kind is Decimal:
+        return None if value.is_nan() else float(value)
+    module = kind.__module__
+    if module == "numpy":
+        name = kind.__name__
+        if name == "datetime64":  # None for NaT, an int beyond datetime's range
+            value = value.astype("datetime64[us]").item()
+            return to_utc(value) if isinstance(value, datetime) else value
+        if name == "timedelta64":
+            return value.astype("timedelta64[us]").item()
+        return native_value(value.item()) if hasattr(value, "item") else value
+    if module.startswith("pandas") and kind.__name__ in ("NAType", "NaTType"):
+        return None
+    if isinstance(value, datetime):
+        return to_utc(value)
+    if isinstance(value, timedelta) and kind is not timedelta:  # pandas.Timedelta: its fields, without the ns
+        return timedelta(days=value.days, seconds=value.seconds, microseconds=value.microseconds)
+    return value
 
 
 def coerce_value(value: Any, ftype: FType) -> Any:
     """Return ``value`` in the canonical form of ``ftype``; raise ``TypeError``/``OverflowError`` if not admitted.
 
     Canonical: ints within int64, NaN read as null, datetimes in UTC, lists item by item. Null is admitted
-    whatever the type: a non-optional parameter that receives it makes its feature null (DESIGN §2).
-    Both engines apply the same rule, so a value means the same thing online and offline.
+    whatever the type: a non-optional parameter that receives it makes its feature null. A foreign value
+    (numpy, pandas, Decimal) is first read as its plain Python value (``native_value``). Both engines apply
+    the same rule, so a value means the same thing online and offline.
     """
-    if value is None:
-        return None
-    base = ftype.base
     kind = type(value)
+    if value is None or (kind is float and value != value):  # NaN is null in a column of any type
+        return None
+    if kind not in _CANONICAL:
+        native = native_value(value)
+        if native is not value:
+            try:
+                return coerce_value(native, ftype)
+            except TypeError:
+                raise TypeError(f"is a {kind.__name__} ({value!r}) but the type is '{ftype}'") from None
+    base = ftype.base
     if base is float:
         if kind is float:
-            return None if math.isnan(value) else value
+            return value
         if kind is int:
             return float(value)
     elif base is int:

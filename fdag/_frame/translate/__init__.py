@@ -11,41 +11,74 @@ import ast
 import builtins
 import inspect
 import math
-import textwrap
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
+from fdag._dag.definition import UnverifiedSource, definition
 from fdag._frame.translate.body import Body, Path, check_weight
 from fdag._frame.translate.value import INT64, Error, Val, constant, merge, refuse
 from fdag._values.calls import INT64_OVERFLOW
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
 
-__all__ = ["Translation", "translate"]
+__all__ = ["Read", "Translation", "translate"]
 
 _BUILTINS = ("abs", "max", "min", "round", "int", "float", "bool", "len", "str")
 _CONSTANT_TYPES = (int, float, bool, str, type(None))
 _KINDS = {int: "int", float: "float", bool: "bool", str: "str", list: "list"}
 
 
+_UNBOUND = object()
+
+
+@dataclass(frozen=True)
+class Read:
+    """A name the translation looked up outside the function (module constant, closure value, builtin) and built
+    into the expression: the value it had then, and how to look it up again."""
+
+    name: str
+    value: Any
+    function: Callable[..., Any] = field(repr=False, compare=False)
+
+    def changed(self) -> str | None:
+        """What the name is now, when it no longer has the value the translation used; else None."""
+        now = _lookup(self.function, self.name)
+        if now is _UNBOUND:
+            return "no longer defined"
+        return None if _identity(now) == _identity(self.value) else f"now {now!r}"
+
+
+def _identity(value: Any) -> Any:
+    """Constants by type and text (``0.0`` is not ``-0.0``, ``1`` is not ``True``); other objects by identity."""
+    kind = type(value)
+    if kind in _CONSTANT_TYPES:
+        return kind, repr(value)
+    if kind in (tuple, frozenset):
+        return kind, kind(_identity(v) for v in value)
+    return "object", id(value)
+
+
 @dataclass(frozen=True)
 class Translation:
-    """A feature as Polars: its value and the ``(condition, exception type, message)`` rows where Python raises."""
+    """A feature as Polars: its value, the ``(condition, exception type, message)`` rows where Python raises,
+    and the outside names it read (the translation is only valid while they keep their values)."""
 
     value: pl.Expr
     errors: tuple[tuple[pl.Expr, str, str], ...]
+    reads: tuple[Read, ...] = ()
 
 
 def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType) -> Translation:
     """Translate ``func`` (whose parameters are the columns ``params``) or raise ``NotTranslatable`` saying why."""
     definition = _definition(func)
-    names = [a.arg for a in definition.args.args]
+    names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
     if list(params) != names:
         raise refuse(f"parameters {names} do not match the columns {list(params)}")
-    body = Body(_resolver(func, _assigned(definition) - set(names)))
+    reads: list[Read] = []
+    body = Body(_resolver(func, _assigned(definition) - set(names), reads))
     end = body.block(definition.body, Path(None, {name: _param(name, ftype) for name, ftype in params.items()}))
     returns_ = list(body.returns)
     if end is not None:
@@ -58,24 +91,20 @@ def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FT
         size = check_weight(size + value.weight)
     expr = _result(result, returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return Translation(expr, errors)
+    return Translation(expr, errors, tuple(reads))
 
 
 def _definition(func: Callable[..., Any]) -> ast.FunctionDef:
-    if getattr(func, "__name__", "") == "<lambda>":
-        raise refuse("lambda")
+    """The function's ``def``, only when it is certainly the code the row engine calls."""
+    if hasattr(func, "__wrapped__"):
+        raise refuse("wrapped by a decorator (functools.wraps): the wrapper's behaviour cannot be translated")
     try:
-        tree = ast.parse(textwrap.dedent(inspect.getsource(func)))
-    except (OSError, TypeError, SyntaxError) as exc:
-        raise refuse(f"source code unavailable ({exc})") from None
-    node = tree.body[0] if tree.body else None
-    if isinstance(node, ast.AsyncFunctionDef):
-        raise refuse("async function")
-    if not isinstance(node, ast.FunctionDef):
-        raise refuse("not a plain 'def' function")
+        node = definition(func)
+    except UnverifiedSource as exc:
+        raise refuse(exc.reason) from None
     args = node.args
-    if args.vararg or args.kwarg or args.kwonlyargs or args.posonlyargs:
-        raise refuse("*args, **kwargs, keyword-only or positional-only parameters")
+    if args.vararg or args.kwarg or args.kwonlyargs:
+        raise refuse("*args, **kwargs or keyword-only parameters")
     return node
 
 
@@ -98,30 +127,38 @@ def _param(name: str, ftype: FType) -> Val:
     return Val(kind, col, ftype.optional, item=ftype.item)
 
 
-def _resolver(func: Callable[..., Any], locals_: set[str]) -> Callable[[str], Val]:
-    code = func.__code__  # type: ignore[attr-defined]
-    cells = dict(zip(code.co_freevars, func.__closure__ or (), strict=True))  # type: ignore[attr-defined]
-    namespace: dict[str, Any] = func.__globals__  # type: ignore[attr-defined]
-    builtin_names = namespace.get("__builtins__", builtins)
-    builtin_names = vars(builtin_names) if inspect.ismodule(builtin_names) else builtin_names
+def _resolver(func: Callable[..., Any], locals_: set[str], reads: list[Read]) -> Callable[[str], Val]:
+    """Looks up a name the function reads from outside (closure, module, builtins), recording it in ``reads``."""
 
     def resolve(name: str) -> Val:
         if name in locals_:
             raise refuse(f"'{name}' may be used before it is assigned")
-        if name in cells:
-            try:
-                value = cells[name].cell_contents
-            except ValueError:
-                raise refuse(f"closure variable '{name}' is not set") from None
-        elif name in namespace:
-            value = namespace[name]
-        elif name in builtin_names:
-            value = builtin_names[name]
-        else:
-            raise refuse(f"unknown name '{name}'")
+        value = _lookup(func, name)
+        if value is _UNBOUND:
+            closure = name in func.__code__.co_freevars  # type: ignore[attr-defined]
+            raise refuse(f"closure variable '{name}' is not set" if closure else f"unknown name '{name}'")
+        reads.append(Read(name, value, func))
         return _from_python(value)
 
     return resolve
+
+
+def _lookup(func: Callable[..., Any], name: str) -> Any:
+    """What ``name`` means in ``func`` now: its closure cell, else its module's global, else a builtin."""
+    code = func.__code__  # type: ignore[attr-defined]
+    if name in code.co_freevars:
+        cells: tuple[Any, ...] = func.__closure__ or ()  # type: ignore[attr-defined]
+        cell = cells[code.co_freevars.index(name)]
+        try:
+            return cell.cell_contents
+        except ValueError:
+            return _UNBOUND
+    namespace: dict[str, Any] = func.__globals__  # type: ignore[attr-defined]
+    if name in namespace:
+        return namespace[name]
+    builtin_names = namespace.get("__builtins__", builtins)
+    builtin_names = vars(builtin_names) if inspect.ismodule(builtin_names) else builtin_names
+    return builtin_names.get(name, _UNBOUND)
 
 
 def _from_python(value: Any) -> Val:

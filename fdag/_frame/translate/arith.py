@@ -51,7 +51,7 @@ def _type_error(op: str, left: str, right: str) -> str:
 def _int_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
     if op == "/":
         # Beyond 2**53, Python divides the exact ints and rounds once while Polars rounds the operands first:
-        # they differ by at most one ulp, inside DESIGN §2's float tolerance.
+        # they differ by at most one ulp, inside the engines' 1e-9 relative float agreement.
         scope.fail(b.expr == 0, "ZeroDivisionError", "division by zero")
         return Val("float", a.expr.cast(pl.Float64) / _nonzero(b.expr.cast(pl.Float64)), a.nullable or b.nullable)
     if op in ("//", "%"):
