@@ -197,7 +197,7 @@ def test_decorator_misuse_fails_when_the_decorator_runs(call: Any, kind: type[Fd
 
 
 @pytest.mark.parametrize(("arguments", "message"), [
-    ({"key": 3}, r"^source 'events' names 3 as its key but its schema has no such column\. Hint: add 3 to"),
+    ({"key": 3}, r"^source 'events' key 3 is a int, not a str\. Hint: name every column with a str\.$"),
     ({"timestamp": "when"}, r"^source 'events' names 'when' as its timestamp but its schema has no such column\."),
     ({"schema": {"user_id": str, "ts": datetime, "x": set}},
      r"^source 'events' column 'x' has an unsupported type: type 'set' is not supported\. Hint: use int, float"),

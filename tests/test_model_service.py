@@ -102,7 +102,7 @@ def test_ingested_event_is_counted_by_the_next_score(client: AppClient) -> None:
     event = {"txn_id": "new-1", "user_id": "u1", "ts": (END + timedelta(seconds=30)).isoformat(), "amount": 7.5,
              "merchant": "m39"}
     report = client.post("/ingest", json=event).json()
-    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0, "future": 0,
+    assert report == {"accepted": 1, "duplicates": 0, "too_late": 0, "future": 0, "errors": [],
                       "watermark": (END + timedelta(seconds=30)).isoformat()}
     after = client.post("/score", json=request).json()["features"]
     assert after["spend_count_5m"] == before["spend_count_5m"] + 1

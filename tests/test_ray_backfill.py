@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
+from tests.resources import fallback
 from tests.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fdag[ray]')")
@@ -61,3 +63,23 @@ def test_ray_reports_the_errors_of_its_tasks(cluster: Any, tmp_path: Path) -> No
     assert local.errors  # the DAG fails on some rows: the comparison below is not of two empty reports
     assert sorted(distributed.errors, key=str) == sorted(local.errors, key=str)
     assert_same_dataset(tmp_path / "ray", tmp_path / "local")
+
+
+def test_ray_evaluates_features_that_fall_back_to_rows(cluster: Any, tmp_path: Path,
+                                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """Features the translator refuses run as Python functions inside the Polars query of each Ray task.
+
+    Polars serializes such a query only with the ``cloudpickle`` package, which Ray does not install (it vendors
+    its own): the driver must reach the tasks without it.
+    """
+    monkeypatch.setitem(sys.modules, "cloudpickle", None)  # as where it is not installed
+    frame = fdag.FrameDriver(fdag.Dag.from_modules(fallback))
+    assert {e.node: e.how for e in frame.explanations()} == {
+        "user_id": "input", "amount": "input", "spent_1h": "window", "doubled": "translated",
+        "share_of_hour": "fallback", "label": "fallback"}
+    _, spine, sources = spend_call()
+    local = frame.backfill(spine, sources, tmp_path / "local", progress=False)
+    distributed = frame.backfill(spine, sources, tmp_path / "ray", engine="ray", workers=2, progress=False)
+    assert (distributed.written, distributed.rows) == (local.written, local.rows)
+    assert_same_dataset(tmp_path / "ray", tmp_path / "local")
+    assert pl.read_parquet(tmp_path / "ray")["share_of_hour"].to_list().count(-1.0) == 16  # b never pays; a's -1/1

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import re
 import subprocess
 import sys
 import uuid
@@ -371,3 +372,128 @@ def test_a_batch_whose_reply_is_lost_is_applied_once(redis_server: RedisServer, 
             state.ingest([event])
     assert lost == [[1, 0, 0]]
     assert state.query(1, T0 + timedelta(minutes=1))[0] == [2]  # a and b, each once
+
+
+def dump(store: RedisStore) -> dict[str, Any]:
+    """Everything a store's namespace holds, with the namespace cut from key names (to compare two namespaces)."""
+    client, cut = store.client, store.namespace.encode()
+    out: dict[str, Any] = {}
+    for name in client.scan_iter(match=store.namespace + ":*"):
+        kind = client.type(name)
+        if kind == b"zset":
+            value: Any = [(m.replace(cut, b"NS", 1), s) for m, s in client.zrange(name, 0, -1, withscores=True)]
+        elif kind == b"hash":
+            value = client.hgetall(name)
+        else:
+            value = client.get(name)
+        out[name.replace(cut, b"NS", 1).decode()] = value
+    return out
+
+
+def failure_case() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A held prelude and a batch that re-sends some of it, repeats ids within itself, arrives a little late and
+    moves the watermark past the retention of older keys (evictions, quiet keys deleted)."""
+    events = make_events(12, 260, users=8, minutes=25 * 24 * 60)
+    prelude = [*events[:120], {**events[60], "txn_id": "quiet", "user_id": "gone"}]
+    late = {**events[0], "txn_id": "late"}
+    batch = [*arrival(events[100:], 12, timedelta(minutes=15)), {**events[130], "amount": -1.0}, late]
+    return prelude, batch
+
+
+def clean_ingest(url: str, prelude: list[dict[str, Any]], batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """The state after ingesting ``prelude`` then ``batch`` with nothing failing."""
+    store = RedisStore(url, namespace=f"clean-{uuid.uuid4().hex[:8]}")
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    row.ingest("transactions", batch)
+    return dump(store)
+
+
+def test_a_batch_with_a_foreign_key_in_the_way_writes_nothing(redis_server: RedisServer) -> None:
+    """A key of the wrong type fails the script before its first write; once repaired, a re-send is clean."""
+    prelude, batch = failure_case()
+    store = RedisStore(redis_server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    in_the_way = state_of(row)._key_name(batch[-1]["user_id"])
+    store.client.delete(in_the_way)
+    store.client.set(in_the_way, "not a sorted set")
+    before = dump(store)
+    with pytest.raises(StoreError, match=rf"WRONGTYPE .*{re.escape(in_the_way)}.* holds a string.*Hint: "):
+        row.ingest("transactions", batch)
+    assert dump(store) == before
+    store.client.delete(in_the_way)
+    row.ingest("transactions", batch)
+    assert dump(store) == clean_ingest(redis_server.url, prelude, batch)
+
+
+_WRITES = ("ZADD", "SET", "HSET", "ZREMRANGEBYSCORE", "DEL", "ZREM", "INCRBY")
+
+
+def failing_after(writes: int) -> str:
+    """The ingest script, made to fail at its ``writes + 1``-th write command (the earlier ones stay done)."""
+    import fdag._stores.redis as redis_store
+
+    prefix = (
+        "local real, done = redis, 0\n"
+        "local redis = setmetatable({call = function(command, ...)\n"
+        f"  if ({' or '.join(f'command == {c!r}' for c in _WRITES)}) then\n"
+        f"    if done == {writes} then error('injected failure') end\n"
+        "    done = done + 1\n"
+        "  end\n"
+        "  return real.call(command, ...)\n"
+        "end}, {__index = real})\n"
+    )
+    return prefix + redis_store._INGEST
+
+
+@pytest.mark.parametrize("first", [False, True], ids=["held-prelude", "first-batch"])
+def test_a_script_failing_after_any_write_is_repaired_by_resending(redis_server: RedisServer,
+                                                                 monkeypatch: pytest.MonkeyPatch,
+                                                                 first: bool) -> None:
+    """Redis does not roll a script back: whichever write fails, re-sending the batch gives the clean state
+    (``first``: the batch is the state's first, so it also sets the oldest accepted timestamp in ``bounds``)."""
+    import fdag._stores.redis as redis_store
+
+    prelude, batch = failure_case()
+    if first:
+        prelude = []
+    want = clean_ingest(redis_server.url, prelude, batch)
+    script = redis_store._INGEST
+    for writes in range(1000):
+        namespace = f"t-{uuid.uuid4().hex[:8]}"
+        row = fdag.RowDriver(DAG, store=RedisStore(redis_server.url, namespace=namespace))
+        row.ingest("transactions", prelude)
+        monkeypatch.setattr(redis_store, "_INGEST", failing_after(writes))
+        failing = fdag.RowDriver(DAG, store=RedisStore(redis_server.url, namespace=namespace))
+        try:
+            failing.ingest("transactions", batch)
+        except StoreError as exc:
+            assert "injected failure" in str(exc)
+        else:
+            break  # the script has fewer writes: every failure point is covered
+        finally:
+            monkeypatch.setattr(redis_store, "_INGEST", script)
+        store = RedisStore(redis_server.url, namespace=namespace)
+        fdag.RowDriver(DAG, store=store).ingest("transactions", batch)
+        assert dump(store) == want, f"failing after {writes} writes"
+    assert writes > 10
+
+
+def test_out_of_memory_writes_nothing(redis_server: RedisServer) -> None:
+    prelude, batch = failure_case()
+    store = RedisStore(redis_server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    before = dump(store)
+    store.client.config_set("maxmemory-policy", "noeviction")
+    store.client.config_set("maxmemory", 1)
+    try:
+        with pytest.raises(StoreError, match=r"command not allowed when used memory > 'maxmemory'.*Hint: check the "
+                           r"server's log, memory limit \(maxmemory\)"):
+            row.ingest("transactions", batch)
+    finally:
+        store.client.config_set("maxmemory", 0)
+    assert dump(store) == before
+    row.ingest("transactions", batch)
+    assert dump(store) == clean_ingest(redis_server.url, prelude, batch)

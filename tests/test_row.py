@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import uuid
 from datetime import UTC, datetime, timedelta
 
+import polars as pl
 import pytest
 
 import fdag
 from fdag.errors import InputTypeError, MissingInputError
+from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import semantics, tiny
 
 UTC = UTC
@@ -89,3 +92,51 @@ def test_get_many_takes_one_instant_or_one_per_request() -> None:
     assert [v.as_of["doubled"] for v in row.get_many([{"x": 1}, {"x": 2}], as_of=at)] == at
     with pytest.raises(fdag.InputError, match="has 1 instants for 2 requests"):
         row.get_many([{"x": 1}, {"x": 2}], as_of=at[:1])
+
+
+TWO_STATES = """
+    from datetime import datetime
+    import fdag
+
+    pay = fdag.Source("pay", key="user", timestamp="ts", id="pid",
+                      schema={"pid": str, "user": str, "ts": datetime, "amount": float, "tier": str})
+
+    @fdag.window(pay, agg="sum", over="1d")
+    def spent_1d(amount: float) -> float:
+        return amount
+
+    @fdag.lookup(pay)
+    def tier_now(tier: str) -> str:
+        return tier
+"""
+
+
+@pytest.mark.parametrize("store", ["memory", "redis"])
+def test_loading_history_into_several_states_is_all_or_nothing(make_module, store: str, request) -> None:  # type: ignore[no-untyped-def]
+    """A source read by a window and a lookup has two states: a frame the second rejects changes neither."""
+    dag = fdag.Dag.from_modules(make_module("two_states", TWO_STATES))
+    made = fdag.MemoryStore() if store == "memory" else fdag.RedisStore(request.getfixturevalue("redis_server").url,
+                                                                  namespace=f"t-{uuid.uuid4().hex[:8]}")
+    row = fdag.RowDriver(dag, store=made)
+    at = datetime(2024, 1, 1, 12, tzinfo=UTC)
+    row.ingest("pay", {"pid": "p0", "user": "u", "ts": at, "amount": 1.0, "tier": "gold"})
+    history = pl.DataFrame({"pid": ["p1", "p2"], "user": ["u", "v"], "ts": [at + timedelta(hours=1)] * 2,
+                            "amount": [2.0, 3.0], "tier": ["silver", "bronze"]})
+
+    def state() -> tuple[object, ...]:
+        values = [row.get({"user": user}, at + timedelta(hours=2)).values for user in ("u", "v")]
+        return row.watermark("pay"), row.held("pay"), values
+
+    before = state()
+    assert before[2] == [{"spent_1d": 1.0, "tier_now": "gold"}, {"spent_1d": 0.0, "tier_now": None}]
+    broken = [history.drop("tier"), history.with_columns(tier=pl.Series([1, 2]))]  # only the lookup reads tier
+    for frame in broken:
+        for load in (row.bootstrap, row.materialize):
+            with pytest.raises(fdag.SourceError, match=r"source 'pay'.*'tier'.*Hint: "):
+                load("pay", frame)
+            assert state() == before
+    with pytest.raises(fdag.SourceError, match=r"source 'pay' event 1: column 'tier' is missing"):
+        row.materialize("pay", [history.row(0, named=True), history.drop("tier").row(1, named=True)])
+    assert state() == before
+    row.bootstrap("pay", history)
+    assert state()[2] == [{"spent_1d": 3.0, "tier_now": "silver"}, {"spent_1d": 3.0, "tier_now": "bronze"}]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import bisect
 import math
 import random
 import statistics
@@ -294,6 +295,32 @@ def test_floats_stay_exact_next_to_huge_old_values() -> None:
     state.ingest(steady)
     oracle.ingest(steady)
     check_against_oracle(state, oracle, ["u"], [T0 + timedelta(minutes=m) for m in (230, 250.005)])
+
+
+def test_short_float_windows_are_summed_exactly() -> None:
+    """A window of one value gives exactly that value, and a window of up to 1,000 values is within one ulp of
+    ``math.fsum`` of its values, however long a history the prefix sums have run over."""
+    source = make_source()
+    specs = [make_spec(source, agg, over) for agg in ("sum", "mean") for over in ("30m", "3h")]
+    state = MemoryStore().window_state(source, specs, VALUES)
+    rng = random.Random(11)
+    history = [event(i, "u", i * 0.2, round(rng.lognormvariate(3, 1.5), 2)) for i in range(12_000)]
+    state.ingest(history)
+    alone = T0 + timedelta(minutes=12_000 * 0.2 + 240)
+    state.ingest([event("alone", "u", (alone - T0) / timedelta(minutes=1), 22.8)])
+    after = alone + timedelta(minutes=1)
+    assert state.query("u", after)[0] == [22.8, 22.8, 22.8, 22.8]  # prefix differences gave 22.800000000046566
+    stamps, values = [_us(e["ts"]) for e in history], [e["amount"] for e in history]
+    for minutes in [rng.uniform(1, 12_000 * 0.2) for _ in range(200)]:
+        at = T0 + timedelta(minutes=minutes)
+        got, _ = state.query("u", at)
+        for spec, value in zip(specs, got, strict=True):
+            t = _us(at)
+            window = values[bisect.bisect_left(stamps, t - spec.over // timedelta(microseconds=1)):
+                            bisect.bisect_left(stamps, t)]
+            assert 0 < len(window) <= 1_000
+            exact = math.fsum(window) / (len(window) if spec.agg.name == "mean" else 1)
+            assert abs(value - exact) <= math.ulp(exact), (spec.node, minutes, len(window), value, exact)
 
 
 def test_infinities_and_overflowing_partial_sums() -> None:

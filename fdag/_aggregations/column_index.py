@@ -7,10 +7,11 @@ is a handful of list lookups (the aggregators of ``online`` read them).
 from __future__ import annotations
 
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import Flag, auto
 from itertools import accumulate, compress, repeat
-from operator import is_not, mul
+from operator import add, is_not, mul, sub
 from typing import Any
 
 
@@ -51,11 +52,13 @@ class ColumnIndex:
 
     ``counts[i]`` is the number of non-null values among the first ``i`` events, so events ``[lo, hi)`` hold
     the non-null values of ranks ``[counts[lo], counts[hi])``. ``sums``/``squares`` are prefix sums over
-    ranks; for floats ``bounds``/``square_bounds`` accumulate ``|prefix|``, which bounds the rounding error
-    of any difference of prefixes (see ``online``). ``mins``/``maxs`` are monotonic stacks of ranks.
+    ranks; for floats ``lows`` accumulate the exact rounding error of each step of ``sums`` (so ``sums[i] +
+    lows[i]`` is a double-double prefix, good to about ``u**2`` instead of ``u``), and ``bounds``/``square_bounds``
+    accumulate ``|prefix|``, which bounds the rounding error of any difference of prefixes (see ``online``).
+    ``mins``/``maxs`` are monotonic stacks of ranks.
     """
 
-    __slots__ = ("bounds", "counts", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
+    __slots__ = ("bounds", "counts", "lows", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
 
     def __init__(self, plan: ColumnPlan) -> None:
         self.plan = plan
@@ -67,6 +70,7 @@ class ColumnIndex:
         self.counts: list[int] = [0]
         self.values: list[Any] = []
         self.sums: list[Any] = [zero]
+        self.lows: list[float] = [0.0]
         self.bounds: list[float] = [0.0]
         self.squares: list[Any] = [zero]
         self.square_bounds: list[float] = [0.0]
@@ -87,6 +91,7 @@ class ColumnIndex:
             fresh = values[rank:]
             self.sums[rank:] = accumulate(fresh, initial=self.sums[rank])
             if not plan.exact:
+                self.lows[rank:] = accumulate(_step_errors(self.sums, fresh, rank), initial=self.lows[rank])
                 self.bounds[rank:] = accumulate(map(abs, self.sums[rank + 1 :]), initial=self.bounds[rank])
             if plan.squares:
                 self.squares[rank:] = accumulate(map(mul, fresh, fresh), initial=self.squares[rank])
@@ -102,6 +107,14 @@ class ColumnIndex:
             if plan.maxs:
                 del self.maxs[bisect_left(self.maxs, rank):]
                 _extend_max_stack(self.maxs, values, rank)
+
+
+def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:
+    """The exact rounding error of each step ``sums[i + 1] = sums[i] + added[i]`` from ``rank`` on: Knuth's
+    TwoSum, one C-level pass per operation (no Python loop)."""
+    after, before = sums[rank + 1 :], sums[rank:-1]
+    step = list(map(sub, after, before))  # what the rounded step really added
+    return map(add, map(sub, before, map(sub, after, step)), map(sub, added, step))
 
 
 def _extend_min_stack(stack: list[int], values: list[Any], start: int) -> None:

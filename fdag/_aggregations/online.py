@@ -1,11 +1,12 @@
 """Online window aggregations over one key's ``ColumnIndex``: one small closure per spec, built once per state.
 
 Each aggregator takes ``(index, a, z)``: the column's derived arrays and the rank range ``[a, z)`` of the
-non-null values in the window. Ints are exact (Python ints). Float sums come from prefix sums only when a
-running error bound proves them within ``_TOLERANCE`` (relative) of the exact window value; otherwise (huge
-old values next to tiny recent ones, a small window sum after a large history, cancelling values) they are
+non-null values in the window. Ints are exact (Python ints). Float sums come from double-double prefix sums
+(each prefix plus the exact rounding error of its running sum) only when an error bound proves them within an
+ulp of the exact window value (windows up to ``_SHORT`` values) or within ``_TOLERANCE`` (relative; longer
+windows); otherwise (huge old values next to tiny recent ones, cancelling values, infinities) they are
 recomputed from the window's values with ``math.fsum``: exactness beats speed, and the recomputation only
-touches the window's own values.
+touches the window's own values. A window of one value is that value.
 
 The registry binds one ``OnlineFactory`` to each aggregation; the factories here are its implementations.
 """
@@ -27,9 +28,14 @@ Factory = Callable[[Any], Aggregator]  # the empty-window value -> the aggregato
 OnlineFactory = Callable[[Any, bool, "int | None"], Aggregator]
 
 _UNIT = 2.0**-53  # unit roundoff of float64
+_UNIT_SQUARED = 2.0 * _UNIT * _UNIT  # doubled: see _float_total
+_EIGHTH_ULP = 2.0**-56  # |x| * this is at most an eighth of x's ulp (for normal x)
 # Accepted relative error of a prefix-sum result: far inside the promised 1e-6 (and the 1e-9 that
 # ``fdag.check`` asks of the engines), so online and offline agree wherever the offline result is exact.
 _TOLERANCE = 1e-10
+# A window of up to this many values is within an ulp of its exact sum (``math.fsum`` when the prefix sums cannot
+# prove it), as a reader checking it by hand expects; a longer one within ``_TOLERANCE``, without an O(n) pass.
+_SHORT = 1_000
 
 
 def plain(factory: Factory) -> OnlineFactory:
@@ -138,15 +144,27 @@ def sum_float(empty: Any) -> Aggregator:
 
 
 def _float_total(index: ColumnIndex, a: int, z: int) -> float:
-    """The sum of ranks ``[a, z)``: from the prefix sums when provably accurate, else ``math.fsum``."""
-    sums = index.sums
-    total = sums[z] - sums[a]
-    # |error| <= u * (sum of |prefix| over the window's steps + |result|): each step of the running sum
-    # rounds by at most u * |prefix|, and the subtraction by u * |result|.
-    # The test is relative, even near zero: a tiny window after a large history is recomputed exactly.
-    size = abs(total)
-    if size < math.inf and (index.bounds[z] - index.bounds[a] + size) * _UNIT <= _TOLERANCE * size:
-        return total
+    """The sum of ranks ``[a, z)`` from the double-double prefix sums when provably within an ulp (or, for a
+    window longer than ``_SHORT``, within ``_TOLERANCE``), else ``math.fsum`` of the window's values."""
+    if z - a == 1:
+        return index.values[a]  # exactly the value, whatever the prefixes hold
+    sums, lows, bounds = index.sums, index.lows, index.bounds
+    high, low = sums[z], sums[a]
+    total = high - low
+    taken = total - high  # Knuth's TwoSum: high - low == total + gap exactly
+    gap = (high - (total - taken)) + (-low - taken)
+    tail = lows[z] - lows[a]
+    correction = gap + tail
+    result = total + correction
+    # |result - exact| <= half an ulp (the last addition) + u * (|tail| + |correction|) (the two before) + the
+    # errors of lows[z] and lows[a]: a running sum of step errors (each <= u * |prefix|) rounds by at most
+    # u * |partial| <= u * u * bounds[i] per step, so lows[i] is off by at most u * u * i * bounds[i] (doubled
+    # for safety). Within an eighth of an ulp (|result| * 2**-56 is less) the result is the correctly rounded sum
+    # or its neighbour.
+    error = _UNIT * (abs(tail) + abs(correction)) + _UNIT_SQUARED * (z * bounds[z] + a * bounds[a])
+    size = abs(result)
+    if error <= size * _EIGHTH_ULP or (z - a > _SHORT and error <= _TOLERANCE * size):
+        return result  # (inf and NaN fail both tests)
     return _exact_sum(index.values[a:z])
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import math
 import random
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from operator import itemgetter
 from typing import Any
@@ -26,6 +26,7 @@ from fdag._declare.source import Source
 from fdag._frame.driver import FrameDriver
 from fdag._row.driver import RowDriver
 from fdag._row.vector import FeatureVector
+from fdag._values.calls import ErrorRecord
 from fdag._values.types import INT64_MAX, INT64_MIN, FType
 from fdag.errors import ConsistencyError
 
@@ -86,19 +87,29 @@ def compare(
     spine = pl.DataFrame(requests, schema=schema, orient="row") if requests else pl.DataFrame(schema=schema)
     sources = {name: _events_frame(row.plan.sources[name], evts) for name, evts in (events or {}).items()}
     result = frame.evaluate(spine, sources=sources)
-    vectors = _replay(row, requests, events or {}, arrival or random.Random(0))
+    vectors, ingested = _replay(row, requests, events or {}, arrival or random.Random(0))
     for name in row.outputs:
         column = result.table[name].to_list()
         for request, vector, frame_value in zip(requests, vectors, column, strict=True):
             if not _same(vector[name], frame_value):
                 raise ConsistencyError(name, {"request": request, "events": events}, vector[name], frame_value)
-    row_errors = Counter((e.node, e.type) for vector in vectors for e in vector.errors)
-    frame_errors: Counter[tuple[str, str]] = Counter()
-    for e in result.errors:
-        frame_errors[e.node, e.type] += e.count
-    if row_errors != frame_errors:
-        node = next(iter((row_errors - frame_errors) or (frame_errors - row_errors)))[0]
-        raise ConsistencyError(node, requests, f"errors {dict(row_errors)}", f"errors {dict(frame_errors)}")
+    # Feature errors are per request (on the vectors), per-event function errors per event (on ingest reports).
+    features = {node.name for node in row.plan.nodes if node.kind == "feature"}
+    frame_errors = _counted(e for e in result.errors if e.node in features)
+    event_errors = _counted(e for e in result.errors if e.node not in features)
+    for online, offline, example in ((_counted(e for v in vectors for e in v.errors), frame_errors, requests),
+                                     (_counted(ingested), event_errors, events)):
+        if online != offline:
+            node = next(iter((online - offline) or (offline - online)))[0]
+            raise ConsistencyError(node, example, f"errors {dict(online)}", f"errors {dict(offline)}")
+
+
+def _counted(errors: Iterable[ErrorRecord]) -> Counter[tuple[str, str, str]]:
+    """Rows per (node, exception type, message): records of one error may be split (per batch, per source)."""
+    counts: Counter[tuple[str, str, str]] = Counter()
+    for e in errors:
+        counts[e.node, e.type, e.message] += e.count
+    return counts
 
 
 def _events_frame(source: Source, events: list[dict[str, Any]]) -> pl.DataFrame:
@@ -107,9 +118,12 @@ def _events_frame(source: Source, events: list[dict[str, Any]]) -> pl.DataFrame:
 
 
 def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str, list[dict[str, Any]]],
-            arrival: random.Random) -> list[FeatureVector]:
+            arrival: random.Random) -> tuple[list[FeatureVector], list[ErrorRecord]]:
+    """The vector of each request, and the errors the ingests reported; every event is ingested once (those after
+    the last request at the end), as the frame engine reads every event once."""
     pending = {name: sorted(evts, key=itemgetter(row.plan.sources[name].timestamp)) for name, evts in events.items()}
     vectors: list[FeatureVector | None] = [None] * len(requests)
+    ingested: list[ErrorRecord] = []
     for index in sorted(range(len(requests)), key=lambda i: requests[i][AS_OF]):
         instant = requests[index][AS_OF]
         for name, queue in pending.items():
@@ -121,9 +135,12 @@ def _replay(row: RowDriver, requests: list[dict[str, Any]], events: Mapping[str,
             if row.plan.sources[name].id is not None:  # without ids, ties are broken by arrival order: keep it
                 arrival.shuffle(batch)
             if batch:
-                row.ingest(name, batch)
+                ingested += row.ingest(name, batch).errors
         vectors[index] = row.get(requests[index], instant)
-    return [v for v in vectors if v is not None]
+    for name, queue in pending.items():
+        if queue:
+            ingested += row.ingest(name, queue).errors
+    return [v for v in vectors if v is not None], ingested
 
 
 def check(dag: Dag, outputs: Sequence[str] | None = None, examples: int = 200, seed: int | None = None) -> None:

@@ -40,6 +40,12 @@ class WindowSpec:
         """The events-frame column holding the per-event value (shared by every spec of one function)."""
         return f"__value__{self.function.__name__}"
 
+    @property
+    def error_node(self) -> str:
+        """The name an error of the per-event function is recorded under, once per event: the function's (one
+        declaration may make several window nodes from it)."""
+        return self.function.__name__
+
     def event_params(self) -> dict[str, FType]:
         """The per-event function's parameters (source columns) with the types it declares."""
         return _column_types(self.function, self.params)
@@ -75,6 +81,11 @@ class LookupSpec:
     def value_column(self) -> str:
         """The events-frame column holding the per-row value (one per lookup node)."""
         return f"__lookup__{self.node}"
+
+    @property
+    def error_node(self) -> str:
+        """The name an error of the per-row function is recorded under, once per row: the node's."""
+        return self.node
 
     def event_params(self) -> dict[str, FType]:
         """The per-row function's parameters (source columns) with the types it declares."""

@@ -66,6 +66,10 @@ class Source:
         allowed_lateness: str | timedelta = "0s",
         max_future: str | timedelta | None = "1h",
     ) -> None:
+        if not isinstance(schema, Mapping):
+            raise SourceError(name, f"schema is a {type(schema).__name__}, not a mapping of column to type",
+                              "write e.g. schema={'user_id': str, 'ts': datetime, 'amount': float}")
+        _check_names(name, key, timestamp, id, schema)
         self.name = name
         self.key = key
         self.timestamp = timestamp
@@ -73,9 +77,6 @@ class Source:
         self.allowed_lateness = parse_duration(allowed_lateness, "allowed_lateness")
         self.max_future = _max_future(name, max_future)
         self.schema: dict[str, FType] = {}
-        if not isinstance(schema, Mapping):
-            raise SourceError(name, f"schema is a {type(schema).__name__}, not a mapping of column to type",
-                              "write e.g. schema={'user_id': str, 'ts': datetime, 'amount': float}")
         for column, annotation in schema.items():
             try:
                 self.schema[column] = ftype_of(annotation)
@@ -116,3 +117,18 @@ def _max_future(name: str, value: str | timedelta | None) -> timedelta | None:
         raise SourceError(name, f"max_future={value!r} is not a positive duration",
                           "write e.g. max_future='1h' (or a timedelta), or None to admit any instant")
     return parsed
+
+
+def _check_names(name: object, key: object, timestamp: object, id: object, schema: Mapping[Any, Any]) -> None:
+    """Names are data: any str works (``"user-id"``, ``"a\\nb"``), except what Polars reads as a column pattern."""
+    if type(name) is not str:
+        raise SourceError(str(name), f"name is a {type(name).__name__}, not a str", "name the source with a str")
+    named: list[tuple[str, object]] = [("key", key), ("timestamp", timestamp), ("id", id)]
+    named = [(role, value) for role, value in named if value is not None] + [("column", c) for c in schema]
+    for role, value in named:
+        if type(value) is not str:
+            raise SourceError(name, f"{role} {value!r} is a {type(value).__name__}, not a str",
+                              "name every column with a str")
+        if value == "*" or (value.startswith("^") and value.endswith("$")):
+            raise SourceError(name, f"{role} {value!r} is what Polars reads as a pattern over column names "
+                              "('*' or '^...$'), not a column", "rename the column")

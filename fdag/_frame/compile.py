@@ -60,6 +60,20 @@ def error_column(name: str) -> str:
     return f"{ERROR_PREFIX}{name}"
 
 
+def error_counts(table: pl.DataFrame, compiled: Compiled, row: str) -> list[tuple[str, str, int, int]]:
+    """``(exception type, message, rows, first row)`` per distinct error of ``compiled`` in ``table`` (which holds
+    its error column and the row-number column ``row``), in the order each first occurs."""
+    column = error_column(compiled.name)
+    failed = table.select(row, column).filter(pl.col(column).is_not_null())
+    counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(row).min())
+    found = []
+    for error, count, first in counts.iter_rows():
+        text = compiled.messages[error] if compiled.messages else error
+        kind, _, message = text.partition(SEPARATOR)
+        found.append((kind, message, count, first))
+    return found
+
+
 def _null_guard(params: Mapping[str, FType]) -> pl.Expr | None:
     required = [pl.col(p).is_null() for p, ftype in params.items() if not ftype.optional]
     return pl.any_horizontal(required) if required else None

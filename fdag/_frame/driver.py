@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -17,7 +18,7 @@ from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._frame.as_of import as_of_columns, guard
-from fdag._frame.compile import SEPARATOR, Compiled, compile_feature, error_column
+from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
@@ -66,7 +67,9 @@ class FrameDriver:
         The features each run adds to the spine; ``None`` means every node of the DAG.
     errors
         ``"null"``: an exception inside a feature makes that row's value null and is counted in the result's
-        ``errors``; ``"raise"``: the first such exception (in spine order) raises ``FeatureError`` instead.
+        ``errors``; ``"raise"``: the first such exception (in spine order) raises ``FeatureError`` instead. An
+        exception in a window's or lookup's function nulls that event's value and is counted in ``errors`` in
+        both modes (online, it is reported by the ``ingest`` that received the event).
 
     Example::
 
@@ -108,6 +111,13 @@ class FrameDriver:
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
         self._stages = _stages(self._compiled, self.plan)
+        self._token = uuid.uuid4().hex
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        # A pickled driver (e.g. shipped to Ray tasks) is what builds it, rebuilt once per process: the compiled
+        # expressions hold Python functions (per-row fallbacks) that Polars serializes only with the optional
+        # cloudpickle package (Ray vendors its own), and only for the same Polars version.
+        return _rebuilt, (self._token, self.dag, self.plan.outputs, self.errors_mode)
 
     @property
     def outputs(self) -> tuple[str, ...]:
@@ -192,7 +202,7 @@ class FrameDriver:
             raise InputError(clashes[0], "is both a spine column and a requested output",
                              "rename or drop that spine column")
         work = self._inputs(frame, as_of).lazy()
-        work, watermarks = self._windows.attach(work, {} if sources is None else sources)
+        work, watermarks, event_errors = self._windows.attach(work, {} if sources is None else sources)
         for stage in self._stages:
             firsts = [expr for compiled in stage for expr in compiled.first]
             if firsts:
@@ -213,7 +223,7 @@ class FrameDriver:
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
-        return FrameResult(frame.hstack(added), tuple(errors), watermarks=watermarks)
+        return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
 
     def backfill(
         self,
@@ -304,14 +314,8 @@ class FrameDriver:
         for position, compiled in enumerate(failing):
             if not any_failed[position]:
                 continue
-            column = error_column(compiled.name)
-            failed = result.select(ROW, column).filter(pl.col(column).is_not_null())
-            node = compiled.name
-            counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(ROW).min())
-            for error, count, row in counts.iter_rows():
-                text = compiled.messages[error] if compiled.messages else error
-                kind, _, message = text.partition(SEPARATOR)
-                records.append(ErrorRecord(node, kind, message, count))
+            for kind, message, count, row in error_counts(result, compiled, ROW):
+                records.append(ErrorRecord(compiled.name, kind, message, count))
                 if first is None or (row, position) < first[:2]:
                     first = (row, position, kind, message)
         if first is not None and self.errors_mode == "raise":
@@ -325,6 +329,22 @@ class FrameDriver:
 
     def __repr__(self) -> str:
         return f"FrameDriver(outputs={list(self.outputs)})"
+
+
+_REBUILT: dict[str, FrameDriver] = {}  # token -> driver, the drivers unpickled in this process
+_REBUILT_KEPT = 8
+
+
+def _rebuilt(token: str, dag: Dag, outputs: Sequence[str], errors: Literal["null", "raise"]) -> FrameDriver:
+    """The driver a pickle describes, built on its first unpickling in this process and reused after."""
+    driver = _REBUILT.get(token)
+    if driver is None:
+        driver = FrameDriver(dag, outputs, errors)
+        driver._token = token
+        while len(_REBUILT) >= _REBUILT_KEPT:
+            _REBUILT.pop(next(iter(_REBUILT)), None)
+        _REBUILT[token] = driver
+    return driver
 
 
 def _stages(compiled: list[Compiled], plan: Plan) -> list[list[Compiled]]:

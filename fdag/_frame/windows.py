@@ -13,9 +13,10 @@ from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
-from fdag._frame.compile import compile_feature
+from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.lookups import as_of_column, lookup_frame
 from fdag._frame.point_in_time import window_frame
+from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag.errors import InputError, InputTypeError, SourceError
 
@@ -33,19 +34,22 @@ class WindowStage:
 
     def attach(
         self, work: pl.LazyFrame, sources: Mapping[str, Any]
-    ) -> tuple[pl.LazyFrame, dict[str, datetime | None]]:
+    ) -> tuple[pl.LazyFrame, dict[str, datetime | None], list[ErrorRecord]]:
         """``work`` (``__row``, inputs, ``as_of``) with one column per window and lookup of the plan and one per
-        lookup's as-of, and each source's watermark in these events (returned, not kept: runs may be concurrent)."""
+        lookup's as-of, each source's watermark in these events, and the errors of the per-event functions, counted
+        in events (returned, not kept: runs may be concurrent)."""
         watermarks: dict[str, datetime | None] = {}
         if not isinstance(sources, Mapping):
             raise InputTypeError("sources", f"is a {type(sources).__name__}, not a mapping of source name to events",
                                  "pass e.g. sources={'transactions': events}")
+        errors: list[ErrorRecord] = []
         for name, source in self.plan.sources.items():
             if name not in sources:
                 raise InputError(name, "is a source of the requested features but no events were given for it",
                                  f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
             windows, lookups = self.plan.windows.get(name, ()), self.plan.lookups.get(name, ())
-            events = self._events(source, (*windows, *lookups), to_polars(sources[name], f"events of source '{name}'"))
+            raw = to_polars(sources[name], f"events of source '{name}'")
+            events = self._events(source, (*windows, *lookups), raw, errors)
             watermark = watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()
@@ -54,9 +58,12 @@ class WindowStage:
                 work = work.join(frame.with_columns(_nan_as_null(spec) for spec in windows), on=ROW, how="left")
             if lookups:
                 work = work.join(lookup_frame(lookups, events.lazy(), requests, watermark), on=ROW, how="left")
-        return work, watermarks
+        return work, watermarks, errors
 
-    def _events(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame) -> pl.DataFrame:
+    def _events(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame,
+                errors: list[ErrorRecord]) -> pl.DataFrame:
+        """The identity and per-event value columns of ``raw``; the value functions' errors go to ``errors``
+        (every row counts, duplicates too: an event's value is computed before the engines deduplicate)."""
         what = f"events of source '{source.name}'"
         identity = [source.key, source.timestamp] + ([source.id] if source.id else [])
         columns = dict.fromkeys(identity + [c for spec in specs for c in spec.params])
@@ -68,12 +75,22 @@ class WindowStage:
                 raise SourceError(source.name, f"is null in {count} events",
                                   f"drop or repair them; every event needs its {column}", column=column)
         lazy, values = frame.lazy(), {spec.value_column: spec for spec in specs}
+        failing: list[tuple[WindowSpec | LookupSpec, Compiled]] = []
         for column, spec in values.items():
             compiled = compile_feature(column, spec.function, spec.event_params(), spec.value_type, frame.schema)
             if compiled.first:
                 lazy = lazy.with_columns(compiled.first)
             lazy = lazy.with_columns(compiled.then)
-        return lazy.select(*identity, *values).collect()
+            if compiled.can_fail:
+                failing.append((spec, compiled))
+        checked = [error_column(compiled.name) for _, compiled in failing]
+        table = lazy.select(*identity, *values, *checked).collect()
+        if failing and table.select(pl.any_horizontal(pl.col(checked).is_not_null().any())).item():
+            numbered = table.select(*checked).with_row_index(ROW)
+            for spec, compiled in failing:
+                errors += [ErrorRecord(spec.error_node, kind, message, count)
+                           for kind, message, count, _ in error_counts(numbered, compiled, ROW)]
+        return table.drop(checked)
 
 
 def _nan_as_null(spec: WindowSpec) -> pl.Expr:

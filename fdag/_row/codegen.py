@@ -12,12 +12,13 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._row.vector import FeatureVector, VectorContext
-from fdag._values.calls import ErrorRecord, return_error
+from fdag._values.calls import WINDOW_INT64_OVERFLOW, ErrorRecord, return_error
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
-from fdag.errors import FeatureError, InputTypeError, MissingInputError
+from fdag.errors import DagError, FeatureError, InputTypeError, MissingInputError, Problem
 
 Compiled = Callable[[Mapping[str, Any], datetime], FeatureVector]
 
@@ -48,21 +49,26 @@ def compile_plan(
     the nodes downstream needs). ``locks`` holds a lock for each source with several states; their queries run
     under it.
     """
-    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC}
+    # Generated code names things by position only (``v_3``, ``fn_3``): a user's name reaches it only as a str
+    # literal (``_literal``), so no name, however odd, can break or extend the code.
+    slot = {name: i for i, name in enumerate([*plan.inputs, *([AS_OF] if plan.uses_as_of else []), *plan.node_names])}
+    var = {name: f"v_{i}" for name, i in slot.items()}
+    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
-        namespace[f"in_{name}"] = _input_coercer(name, ftype)
-        namespace[f"missing_{name}"] = _missing(name, ftype)
+        i, v = slot[name], var[name]
+        namespace[f"in_{i}"] = _input_coercer(name, ftype)
+        namespace[f"missing_{i}"] = _missing(name, ftype)
         lines += [
             "    try:",
-            f"        v_{name} = request[{name!r}]",
+            f"        {v} = request[{_literal(name)}]",
             "    except KeyError:",
-            f"        raise missing_{name}() from None",
-            f"    if not ({_fast_test(ftype, f'v_{name}')}):",
-            f"        v_{name} = in_{name}(v_{name})",
+            f"        raise missing_{i}() from None",
+            f"    if not ({_fast_test(ftype, v)}):",
+            f"        {v} = in_{i}({v})",
         ]
     if plan.uses_as_of:
-        lines.append("    v_as_of = as_of")
+        lines.append(f"    {var[AS_OF]} = as_of")
     watermarks, as_ofs = [], []
     for index, (name, source) in enumerate(plan.sources.items()):
         pad = "    "
@@ -70,43 +76,53 @@ def compile_plan(
             namespace[f"lock_{index}"] = locks[name]
             lines.append(f"    with lock_{index}:")
             pad = "        "
-        key = source.key
+        key = var[source.key]
         if name in windows:
             namespace[f"window_{index}"] = windows[name]
             namespace[f"empty_{index}"] = [None] * len(plan.windows[name])
             lines += [
-                f"{pad}if v_{key} is None:",
+                f"{pad}if {key} is None:",
                 f"{pad}    w_{index}, wm_{index} = empty_{index}, window_{index}.watermark",
                 f"{pad}else:",
-                f"{pad}    w_{index}, wm_{index} = window_{index}.query(v_{key}, as_of)",
+                f"{pad}    w_{index}, wm_{index} = window_{index}.query({key}, as_of)",
             ]
-            watermarks.append(f"{name!r}: wm_{index}")
+            watermarks.append(f"{_literal(name)}: wm_{index}")
         if name in lookups:
             namespace[f"lookup_{index}"] = lookups[name]
             namespace[f"nothing_{index}"] = [None] * len(plan.lookups[name])
             lines += [
-                f"{pad}if v_{key} is None:",
+                f"{pad}if {key} is None:",
                 f"{pad}    l_{index} = la_{index} = nothing_{index}",
                 f"{pad}else:",
-                f"{pad}    l_{index}, la_{index} = lookup_{index}.query(v_{key}, as_of)",
+                f"{pad}    l_{index}, la_{index} = lookup_{index}.query({key}, as_of)",
             ]
+    locations = {node.name: node.location for node in plan.nodes}
     for index, name in enumerate(plan.sources):
         read: tuple[tuple[str, Sequence[WindowSpec | LookupSpec]], ...] = (
             (f"w_{index}", plan.windows.get(name, ())), (f"l_{index}", plan.lookups.get(name, ())))
         for values, specs in read:
             for i, spec in enumerate(specs):
-                lines.append(f"    v_{spec.node} = {values}[{i}]")
+                v = var[spec.node]
+                lines.append(f"    {v} = {values}[{i}]")
                 if spec.returns.base is float:  # NaN is null, as everywhere in fdag (e.g. inf - inf in a sum)
-                    lines.append(f"    if v_{spec.node} != v_{spec.node}:\n        v_{spec.node} = None")
-        as_ofs += [f"{spec.node!r}: la_{index}[{i}]" for i, spec in enumerate(plan.lookups.get(name, ()))]
+                    lines.append(f"    if {v} != {v}:\n        {v} = None")
+                elif spec.returns.base is int:  # an int sum beyond int64 is an error, as a feature's int result is
+                    at = slot[spec.node]
+                    namespace[f"fail_{at}"] = _failer(spec.node, locations[spec.node], errors)
+                    lines += [f"    if {v} is not None and not ({INT64_MIN} <= {v} <= {INT64_MAX}):",
+                              f"        {v} = None",
+                              f"        fail_{at}(window_overflow(), errors, request)"]
+        as_ofs += [f"{_literal(spec.node)}: la_{index}[{i}]" for i, spec in enumerate(plan.lookups.get(name, ()))]
     for node in plan.nodes:
         if node.kind != "feature":
             continue
-        lines += _node_lines(node.name, node.params, node.returns, namespace)
-        namespace[f"fn_{node.name}"] = node.function
-        namespace[f"out_{node.name}"] = _return_coercer(node.returns)
-        namespace[f"fail_{node.name}"] = _failer(node.name, node.location, errors)
-    values = ", ".join(f"{name!r}: v_{name}" for name in plan.outputs)
+        i = slot[node.name]
+        required = [var[p] for p, ftype in node.params.items() if not ftype.optional]
+        lines += _node_lines(i, [var[p] for p in node.params], required, node.returns)
+        namespace[f"fn_{i}"] = node.function
+        namespace[f"out_{i}"] = _return_coercer(node.returns)
+        namespace[f"fail_{i}"] = _failer(node.name, node.location, errors)
+    values = ", ".join(f"{_literal(name)}: {var[name]}" for name in plan.outputs)
     namespace["FeatureVector"], namespace["context"] = FeatureVector, context
     lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(watermarks)}}}, {{{', '.join(as_ofs)}}}, "
                  "context, errors)")
@@ -115,23 +131,36 @@ def compile_plan(
     return compute
 
 
-def _node_lines(name: str, params: Mapping[str, FType], returns: FType, namespace: dict[str, Any]) -> list[str]:
-    required = [p for p, ftype in params.items() if not ftype.optional]
-    args = ", ".join(f"v_{p}" for p in params)
+def _literal(name: str) -> str:
+    """``name`` as a Python string literal: the only form in which a user's name enters the generated code."""
+    if type(name) is not str:  # a str subclass could repr to anything
+        raise DagError([Problem(str(name), "", f"is named by a {type(name).__name__}, not a str",
+                                "name every feature, input and source with a str")])
+    return repr(name)
+
+
+def _node_lines(slot: int, args: list[str], required: list[str], returns: FType) -> list[str]:
+    """Call feature ``fn_<slot>`` on the variables ``args``, skipped when a ``required`` one is null."""
+    v = f"v_{slot}"
     body = [
         "try:",
-        f"    v_{name} = fn_{name}({args})",
+        f"    {v} = fn_{slot}({', '.join(args)})",
         "except Exception as exc:",
-        f"    v_{name} = None",
-        f"    fail_{name}(exc, errors, request)",
+        f"    {v} = None",
+        f"    fail_{slot}(exc, errors, request)",
         "else:",
-        f"    if not ({_fast_test(returns, f'v_{name}')}):",
-        f"        v_{name} = out_{name}(v_{name}, errors, request, fail_{name})",
+        f"    if not ({_fast_test(returns, v)}):",
+        f"        {v} = out_{slot}({v}, errors, request, fail_{slot})",
     ]
     if not required:
         return [f"    {line}" for line in body]
-    guard = " or ".join(f"v_{p} is None" for p in required)
-    return [f"    if {guard}:", f"        v_{name} = None", "    else:", *(f"        {line}" for line in body)]
+    guard = " or ".join(f"{p} is None" for p in required)
+    return [f"    if {guard}:", f"        {v} = None", "    else:", *(f"        {line}" for line in body)]
+
+
+def _window_overflow() -> OverflowError:
+    """The error of a window whose int value (a sum) leaves int64."""
+    return OverflowError(WINDOW_INT64_OVERFLOW)
 
 
 def _missing(name: str, ftype: FType) -> Callable[[], MissingInputError]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
@@ -163,11 +164,12 @@ class RowDriver:
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
 
-        Returns the ingest report (accepted, duplicates, too late, future). The batch is validated whole before any
-        of it is applied (``SourceError`` names the event and the column; nothing of the batch is applied); events
-        may arrive in any order, a re-sent id is ignored, an event older than the watermark minus the longest
-        window and ``allowed_lateness`` is counted as too late, and one dated more than the source's
-        ``max_future`` ahead of the wall clock as future; neither is applied.
+        Returns the ingest report: accepted, duplicates, too late, future, and the errors raised by window and
+        lookup functions (each made that event's value null; recorded here, once per event, in both error modes).
+        The batch is validated whole before any of it is applied (``SourceError`` names the event and the column;
+        nothing of the batch is applied); events may arrive in any order, a re-sent id is ignored, an event older
+        than the watermark minus the longest window and ``allowed_lateness`` is counted as too late, and one dated
+        more than the source's ``max_future`` ahead of the wall clock as future; neither is applied.
 
         Parameters
         ----------
@@ -186,7 +188,7 @@ class RowDriver:
             row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["spend_sum_1h"])
             event = {"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0, "merchant": "m1"}
             print(row.ingest("transactions", [event, event]))
-            # IngestReport(accepted=1, duplicates=1, too_late=0, future=0)
+            # IngestReport(accepted=1, duplicates=1, too_late=0, future=0, errors=())
         """
         batch = _event_dicts(_source_name(source), events)
         states = self._state(source)
@@ -196,16 +198,16 @@ class RowDriver:
             for state in states:  # all or nothing across the states, too
                 state.validate(batch)
             reports = [state.ingest(batch) for state in states]
-        return reports[0]
+        return _merged(reports)
 
     def bootstrap(self, source: str | Source, history: Any) -> Any:
         """Load ``history`` into window state before the stream.
 
         ``history`` is a Polars, pandas or Arrow frame, a Parquet path, or rows / columns Polars can build a frame
-        from; malformed history raises ``SourceError``, applying nothing. Only what the windows can still need is
-        kept (the last longest window plus ``allowed_lateness``; older rows count as too late), deduplicated by id.
-        Returns the ingest report. Then resume the stream from a little before ``watermark(source)``: re-delivered
-        events are ignored by id.
+        from; malformed history raises ``SourceError``, applying nothing, and a frame that any state of the source
+        rejects loads into none of them. Only what the windows can still need is kept (the last longest window
+        plus ``allowed_lateness``; older rows count as too late), deduplicated by id. Returns the ingest report.
+        Then resume the stream from a little before ``watermark(source)``: re-delivered events are ignored by id.
 
         Parameters
         ----------
@@ -232,8 +234,9 @@ class RowDriver:
         if len(states) == 1:
             return states[0].bootstrap(history)
         with self._locks[name]:
-            reports = [state.bootstrap(history) for state in states]
-        return reports[0]
+            prepared = [state.prepare(history) for state in states]  # all or nothing across the states
+            reports = [state.load(ready) for state, ready in zip(states, prepared, strict=True)]
+        return _merged(reports)
 
     def materialize(self, source: str | Source, snapshot: Any) -> Any:
         """Load rows of a snapshot source (for ``@fdag.lookup`` features): a frame, Parquet path or dicts.
@@ -355,6 +358,12 @@ def _iterable(value: Any) -> bool:
     return True
 
 
+def _merged(reports: list[Any]) -> Any:
+    """One report for the states of one source: the first state's counts (the events are the same), and the
+    errors of every state (each computes its own functions)."""
+    return replace(reports[0], errors=tuple(error for report in reports for error in report.errors))
+
+
 def _source_name(source: str | Source) -> str:
     """A source's name, given the name or the Source."""
     if isinstance(source, Source):
@@ -384,18 +393,22 @@ def _instant(as_of: datetime | None) -> datetime:
 
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
-    """value column -> fn(event) giving the per-event value under the null and error rules of every feature
-    (a null argument for a non-optional parameter, or an error, gives null)."""
+    """value column -> fn(event) giving the per-event value under the null and error rules of every feature: a
+    null argument for a non-optional parameter gives null; an error is raised, for the store to record it."""
     return {spec.value_column: _event_value(spec) for spec in specs}
 
 
 def _event_value(spec: WindowSpec | LookupSpec) -> Any:
-    """The per-event (per-row, for a lookup) value function of one spec."""
+    """The per-event (per-row, for a lookup) value function of one spec; it raises what the function raised (the
+    store records it and takes null)."""
     call = row_call(spec.function, spec.event_params(), spec.value_type)
     columns = spec.params
 
     def value(event: Mapping[str, Any]) -> Any:
-        return call([event.get(column) for column in columns])[0]
+        result, error = call([event.get(column) for column in columns])
+        if error is not None:
+            raise error
+        return result
 
     return value
 

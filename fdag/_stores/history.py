@@ -7,14 +7,16 @@ like an ingested event, then passed to the value function) — correct, but per-
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import EventChecker
+from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.frames import beyond_python
 from fdag.errors import SourceError
 
@@ -47,6 +49,7 @@ class History:
     duplicates: int
     future: int  # rows dated beyond the source's max_future, dropped
     latest: int  # the largest timestamp (µs), or _NO_WATERMARK for an empty frame
+    errors: tuple[ErrorRecord, ...] = ()  # of the value functions, over every row of the frame
 
     def filter(self, horizon: int, seen: set[Any] | None) -> Loaded:
         """Rows with timestamp >= ``horizon`` and an id not in ``seen``, sorted and grouped by key."""
@@ -79,7 +82,7 @@ def prepare_history(
     source: Source,
     checker: EventChecker,
     columns: Sequence[str],
-    functions: Sequence[Callable[[Mapping[str, Any]], Any]],
+    functions: EventValues,
     frame: pl.DataFrame,
     values: Mapping[str, pl.Series] | None,
 ) -> History:
@@ -107,10 +110,12 @@ def prepare_history(
     given = [pl.Series(f"__fdag_v{j}", _canonical(source, values[column], frame.height, column))
              for j, column in enumerate(columns) if column in values]
     computed: dict[int, list[Any]] = {}
+    failures: Failures = []
     if len(values) < len(columns):
         checked = checker.check(frame.iter_rows(named=True))  # the slow path: row checks as for events
-        computed = {j: [functions[j](event) for _, _, _, event in checked]
-                    for j, column in enumerate(columns) if column not in values}
+        events = [event for _, _, _, event in checked]
+        computed = {j: functions.column(j, events, failures) for j, column in enumerate(columns)
+                    if column not in values}
     work = frame.select(selected).with_columns(given)
     dated = work.height
     work = work.filter(pl.col(_TS) <= checker.future_cutoff())
@@ -119,7 +124,8 @@ def prepare_history(
         work = work.filter(pl.col(_ID).is_first_distinct())
     latest = work.get_column(_TS).max()
     return History(work, computed, len(columns), before - work.height, dated - before,
-                   _NO_WATERMARK if latest is None else int(latest))  # type: ignore[arg-type]
+                   _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]
+                   error_records(failures))
 
 
 def _role(frame: pl.DataFrame, source: Source, column: str, alias: str) -> pl.Expr:

@@ -33,13 +33,15 @@ import polars as pl
 from fdag._aggregations.column_index import ColumnPlan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import CheckedEvent, EventChecker
-from fdag._stores.history import prepare_history
+from fdag._stores.history import History, prepare_history
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
+from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 from fdag.errors import SourceError
 
@@ -69,7 +71,7 @@ class MemoryEvents:
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
-        self._functions = tuple(values[column] for column in self.columns)
+        self._values = EventValues(self.specs, self.columns, values)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
         self._plans = plans
@@ -104,9 +106,11 @@ class MemoryEvents:
         docstring); none of them is applied.
         """
         checked = self._checker.check(events)
+        failures: Failures = []
+        values = [self._values.of(event, failures) for _, _, _, event in checked]
         cutoff = self._checker.future_cutoff()
         with self._lock:
-            return self._apply(checked, cutoff)
+            return self._apply(checked, values, error_records(failures), cutoff)
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -120,7 +124,18 @@ class MemoryEvents:
         counted ``too_late`` and skipped. Value columns not given are computed row by row with the value
         functions (the slow path).
         """
-        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return self.load(self.prepare(frame, values))
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame and compute its per-event values for ``load``; apply nothing.
+
+        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
+        before loading any, so a frame one state rejects changes none.
+        """
+        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
+
+    def load(self, history: History) -> IngestReport:
+        """Apply a history this state ``prepare``d (the second half of ``bootstrap``)."""
         with self._lock:
             top = max(self._watermark, history.latest)
             kept = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, self._seen)
@@ -144,20 +159,23 @@ class MemoryEvents:
                 self._dropped = max(self._dropped, kept.newest_late)
             self._advance(top)
             self._sweep()
-        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future)
+        return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future,
+                            history.errors)
 
-    def _apply(self, checked: list[CheckedEvent], cutoff: int) -> IngestReport:
-        """Apply checked events one by one (the watermark moves as they arrive); the caller holds the lock.
+    def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...],
+               cutoff: int) -> IngestReport:
+        """Apply checked events (with their values) one by one, the watermark moving as they arrive; the caller
+        holds the lock.
 
         Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
         """
-        keys, seen, functions, plans = self._keys, self._seen, self._functions, self._plans
+        keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
         retention = self._retention
         top = self._watermark
         horizon = top - retention
         oldest, dropped = self._oldest, self._dropped
         accepted = duplicates = too_late = future = 0
-        for key, ts, event_id, event in checked:
+        for (key, ts, event_id, _), row in zip(checked, values, strict=True):
             if ts > cutoff:
                 future += 1
                 continue
@@ -178,8 +196,8 @@ class MemoryEvents:
                 seen.add(event_id)
             events = keys.get(key)
             if events is None:
-                events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in functions])
-            events.place(ts, event_id, [function(event) for function in functions])
+                events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
+            events.place(ts, event_id, row)
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
@@ -188,7 +206,7 @@ class MemoryEvents:
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
             self._sweep()
-        return IngestReport(accepted, duplicates, too_late, future)
+        return IngestReport(accepted, duplicates, too_late, future, errors)
 
     def _advance(self, top: int) -> None:
         """Move the watermark to ``top`` (µs), keeping its datetime and ``complete_from`` ready."""

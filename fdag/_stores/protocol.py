@@ -16,17 +16,21 @@ import polars as pl
 
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.history import History
+from fdag._values.calls import ErrorRecord
 
 
 @dataclass(frozen=True)
 class IngestReport:
-    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, and
-    dated more than the source's ``max_future`` ahead of the wall clock (not applied either)."""
+    """What one ``ingest`` or ``bootstrap`` did: events applied, duplicates ignored, too late to apply, dated
+    more than the source's ``max_future`` ahead of the wall clock (not applied either), and the errors raised by
+    per-event functions (each made that event's value null; counted in events)."""
 
     accepted: int = 0
     duplicates: int = 0
     too_late: int = 0
     future: int = 0
+    errors: tuple[ErrorRecord, ...] = ()
 
 
 @runtime_checkable
@@ -48,6 +52,14 @@ class WindowState(Protocol):
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame; ``values`` may give per-event value columns precomputed."""
+        ...
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame for ``load`` (raising ``SourceError``); apply nothing."""
+        ...
+
+    def load(self, history: History) -> IngestReport:
+        """Apply what ``prepare`` returned: ``bootstrap`` is ``load(prepare(frame, values))``."""
         ...
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
@@ -74,6 +86,14 @@ class LookupState(Protocol):
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a snapshot frame; ``values`` may give per-row value columns precomputed."""
+        ...
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a snapshot frame for ``load`` (raising ``SourceError``); apply nothing."""
+        ...
+
+    def load(self, history: History) -> IngestReport:
+        """Apply what ``prepare`` returned: ``bootstrap`` is ``load(prepare(frame, values))``."""
         ...
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:

@@ -11,14 +11,17 @@ Data model, per source and layout (see ``_redis_codec.layout_prefix``), all keys
   skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
   past queries (``horizon``).
 
-Ingest of a batch is one Lua script (one round trip, atomic): it applies MemoryEvents' rules event by
-event (duplicate id, watermark advance, too late below ``watermark - retention``; events beyond
-``max_future`` are dropped in Python before), then evicts below the horizon from the touched keys and the id
-set, and deletes a bounded number of quiet keys. Re-sending a batch changes nothing, so redis-py retries it
-when its connection drops (the reply may be lost after the script ran). A source without ids is the
-exception: its events get arrival numbers, so a batch sent twice is applied twice; its ingest is sent once,
-never retried. A query is one script call returning the key's events in the longest window, the watermark
-and the bounds; the values are computed here with the shared query plan of every store (``query``).
+Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
+MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``;
+events beyond ``max_future`` are dropped in Python before), then evicts below the horizon from the touched keys
+and the id set, and deletes a bounded number of quiet keys. Re-sending a batch changes nothing, so redis-py
+retries it when its connection drops (the reply may be lost after the script ran). Redis does not roll back a
+script that fails part-way: the script checks what can fail before its first write and orders its writes so that
+re-sending a batch that failed gives the state a clean ingest would have.
+A source without ids is the exception: its events get arrival numbers, so a batch sent twice is applied twice;
+its ingest is sent once, never retried. A query is one script call returning the key's events in the longest
+window, the watermark and the bounds; the values are computed here with the shared query plan of every store
+(``query``).
 
 Lookup state has the same layout with nothing evicted or too late (``KEEP_ALL``), so it is always complete and
 its query reads no bounds: one script call returning, per lag, the rows at the newest timestamp at or before
@@ -37,14 +40,16 @@ import polars as pl
 
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues, Failures
 from fdag._stores.events import EventChecker
-from fdag._stores.history import prepare_history
+from fdag._stores.history import History, prepare_history
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.memory import KEEP_ALL, _check_specs
 from fdag._stores.protocol import IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
+from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 from fdag.errors import MissingDependencyError, StoreError
 
@@ -59,9 +64,24 @@ _SAFE_SCORE = 2**53  # |µs| below this is exact as a Redis score (a float64), i
 _RETRIES = 2
 _BACKOFF_BASE, _BACKOFF_CAP = 0.01, 0.1
 
+# A script's writes are not rolled back when it fails part-way, so: everything that can fail is checked before
+# the first write (a key of the wrong type, e.g. another program's key in the namespace); and the writes are
+# ordered so that a failure at any point leaves a re-send of the batch correct. Events go first (re-adding a
+# member is a no-op), then the ids that mark them applied, then the bounds, then the watermark, then eviction.
+# A re-sent event whose id is held at its own timestamp moves the bounds and the watermark and is evicted from
+# as if applied now: a no-op when the earlier run finished (they are past it), the repair when it failed before
+# them. The bounds precede the watermark: a state that failed between them refuses more past queries, not fewer.
 _INGEST = """
 local function zadd(key, pairs_)
   for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
+end
+for k = 1, #KEYS do
+  local kind = redis.call('TYPE', KEYS[k])['ok']
+  local want = (k == 1 or k == 4) and 'string' or (k == 5 and 'hash' or 'zset')
+  if kind ~= 'none' and kind ~= want then
+    return redis.error_reply('WRONGTYPE key ' .. KEYS[k] .. ' holds a ' .. kind .. ', not a ' .. want ..
+      ' (nothing was written)')
+  end
 end
 local retention = tonumber(ARGV[1])
 local top_text = redis.call('GET', KEYS[1])
@@ -95,11 +115,19 @@ for e = 1, n do
   local i = 4 * e + 2
   local ts_text, id = ARGV[i + 1], ARGV[i + 2]
   local ts = tonumber(ts_text)
+  local k = tonumber(ARGV[i])
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
+    if held[e] and tonumber(held[e]) == ts and not fresh[id] then
+      if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
+      if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
+      if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
+    end
   elseif ts < horizon then
     late = late + 1
-    if ts > dropped then dropped = ts; dropped_text = ts_text; bounds_moved = true end
+    -- Once the horizon has passed an accepted event, one dropped below it cannot move complete_from: not
+    -- recorded, so a re-send after a failure during eviction (evicted ids come back too late) writes the same.
+    if ts > dropped and horizon <= oldest then dropped = ts; dropped_text = ts_text; bounds_moved = true end
   else
     if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
@@ -111,7 +139,6 @@ for e = 1, n do
     else
       member = member .. ',' .. string.format('%d', seq + e)
     end
-    local k = tonumber(ARGV[i])
     local list = added[k]
     if not list then list = {}; added[k] = list end
     list[#list + 1] = ts_text
@@ -120,16 +147,14 @@ for e = 1, n do
     accepted = accepted + 1
   end
 end
-if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 for k, list in pairs(added) do zadd(KEYS[k], list) end
-if top ~= stored then redis.call('SET', KEYS[1], top_text) end
+for k, n in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k]) end
+if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 if bounds_moved then redis.call('HSET', KEYS[5], 'oldest', oldest_text or '', 'dropped', dropped_text or '') end
+if top ~= stored then redis.call('SET', KEYS[1], top_text) end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
-  for k, n in pairs(newest) do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut)
-    redis.call('ZADD', KEYS[3], 'GT', n[2], KEYS[k])
-  end
+  for k in pairs(newest) do redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut) end
   if with_ids then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
   local quiet = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cut, 'LIMIT', 0, tonumber(ARGV[4]))
   for _, name in ipairs(quiet) do
@@ -385,7 +410,7 @@ class RedisEvents:
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
-        self._functions = tuple(values[column] for column in self.columns)
+        self._values = EventValues(self.specs, self.columns, values)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
         self._retention = retention
@@ -420,11 +445,13 @@ class RedisEvents:
         if not checked:
             return IngestReport()
         cutoff, future = self._checker.future_cutoff(), 0
-        functions, encode, native, with_ids = self._functions, encode_json, self._native, self._with_ids
+        encode, native, with_ids, value_of = encode_json, self._native, self._with_ids, self._values.of
+        failures: Failures = []
         positions: dict[Any, int] = {}
         keys = list(self._roles)
         args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, ""]
         for key, ts, event_id, event in checked:
+            values = value_of(event, failures)  # errors count every event given, as MemoryEvents counts them
             if ts > cutoff:
                 future += 1
                 continue
@@ -432,7 +459,6 @@ class RedisEvents:
             if position is None:
                 keys.append(self._key_name(key))
                 position = positions[key] = len(keys)
-            values = [function(event) for function in functions]
             if not native:
                 values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
             if with_ids:
@@ -441,7 +467,7 @@ class RedisEvents:
                 args += (position, ts, "", encode([ts, *values])[1:-1])
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", _INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late, future)
+        return IngestReport(accepted, duplicates, late, future, error_records(failures))
 
     def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
         """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
@@ -453,7 +479,18 @@ class RedisEvents:
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
         rows whose id is held are ``duplicates`` (first row wins within the frame).
         """
-        history = prepare_history(self.source, self._checker, self.columns, self._functions, frame, values)
+        return self.load(self.prepare(frame, values))
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame and compute its per-event values for ``load``; nothing is sent to Redis.
+
+        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
+        before loading any, so a frame one state rejects changes none.
+        """
+        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
+
+    def load(self, history: History) -> IngestReport:
+        """Send a history this state ``prepare``d (the second half of ``bootstrap``)."""
         stored = self.store.call("GET", self._roles[0])
         top = max(int(stored) if stored else _NO_WATERMARK, history.latest)
         loaded = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, None)
@@ -481,7 +518,7 @@ class RedisEvents:
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", _INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
-        return IngestReport(accepted, duplicates, late, history.future)
+        return IngestReport(accepted, duplicates, late, history.future, history.errors)
 
     def _key_name(self, key: Any) -> str:
         """The Redis key of one entity's events."""

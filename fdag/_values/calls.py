@@ -7,7 +7,7 @@ vectorized engine's exact fallback. The compiled row engine emits the same rules
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -40,9 +40,28 @@ def row_call(function: Callable[..., Any], params: Mapping[str, FType], returns:
     return call
 
 
+# The one message of an int result beyond int64: the vectorized engine, which finds these rows by a range test,
+# cannot quote the value, so neither engine does.
+INT64_OVERFLOW = "returned value does not fit in int64"
+# The same rule for a window's int value (a sum of ints), recorded under the window node once per request.
+WINDOW_INT64_OVERFLOW = "window value does not fit in int64"
+
+
 def return_error(exc: TypeError | OverflowError) -> TypeError | OverflowError:
     """The error recorded when a feature returns a value its annotation does not admit."""
-    return type(exc)(f"returned value {exc}")
+    if isinstance(exc, OverflowError):
+        return OverflowError(INT64_OVERFLOW)
+    return TypeError(f"returned value {exc}")
+
+
+def error_records(errors: Iterable[tuple[str, BaseException]]) -> tuple[ErrorRecord, ...]:
+    """``(node, exception)`` pairs counted into one record per node, exception type and message, in the order
+    each first occurred."""
+    counts: dict[tuple[str, str, str], int] = {}
+    for node, exc in errors:
+        key = (node, type(exc).__name__, str(exc))
+        counts[key] = counts.get(key, 0) + 1
+    return tuple(ErrorRecord(*key, count) for key, count in counts.items())
 
 
 @dataclass(frozen=True)

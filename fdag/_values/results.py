@@ -56,7 +56,8 @@ class FrameResult:
         when asked for); what ``FrameDriver.run`` returns.
     errors
         The errors that became null values, one ``ErrorRecord(node, type, message, count)`` per node, exception
-        type and message.
+        type and message: of features (counted in spine rows) and of window and lookup functions (named after
+        the function, counted in rows of the events frames).
     checks
         One ``CheckResult`` per output check evaluated in the run.
     watermarks

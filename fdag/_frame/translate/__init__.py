@@ -20,6 +20,7 @@ import polars as pl
 from fdag._dag.definition import UnverifiedSource, definition
 from fdag._frame.translate.body import Body, Path, check_weight
 from fdag._frame.translate.value import INT64, Error, Val, constant, merge, refuse
+from fdag._values.calls import INT64_OVERFLOW
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
 
@@ -192,7 +193,7 @@ def _result(value: Val, returns: FType, errors: list[Error]) -> pl.Expr:
         if INT64[0] <= value.lo and value.hi <= INT64[1]:
             return value.expr.cast(pl.Int64)
         outside = (value.expr < INT64[0]) | (value.expr > INT64[1])
-        errors.append((outside.fill_null(False), "OverflowError", "int too large for int64"))
+        errors.append((outside.fill_null(False), "OverflowError", INT64_OVERFLOW))
         return pl.when(outside).then(None).otherwise(value.expr).cast(pl.Int64)
     if base is list and kind == "list" and value.item == returns.item:
         return value.expr

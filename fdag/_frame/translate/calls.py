@@ -26,6 +26,7 @@ from fdag._frame.translate.value import (
     refuse,
     truth,
 )
+from fdag._values.calls import INT64_OVERFLOW
 
 DOMAIN = "math domain error"
 RANGE = "math range error"
@@ -119,7 +120,7 @@ def _to_int(v: Val, scope: Scope, rounding: Callable[[pl.Expr], pl.Expr]) -> Val
     if v.nan:
         scope.fail(e.is_nan(), "ValueError", "cannot convert float NaN to integer")
     wide = e.is_finite() & (e.abs() >= _WIDE)
-    scope.fail(wide, "OverflowError", "int too large for int64")
+    scope.fail(wide, "OverflowError", INT64_OVERFLOW)
     safe = pl.when(e.is_finite() & (e.abs() < _WIDE)).then(rounding(e)).otherwise(0.0)
     return int_val(safe.cast(pl.Int128), -(2**120), 2**120, v.nullable)
 
