@@ -10,10 +10,10 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
+from tests.backfill.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 import fdag
 from tests.resources import fallback
-from tests.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fdag[ray]')")
 
