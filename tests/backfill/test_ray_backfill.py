@@ -10,9 +10,9 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.backfill.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 import fdag
+from tests.backfill.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 from tests.resources import fallback
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fdag[ray]')")

@@ -18,12 +18,12 @@ from typing import Any
 import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
-from tests.backfill.test_backfill import spend_call
 
 import fdag
 from fdag.demo import fraud
 from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
+from tests.backfill.test_backfill import spend_call
 
 HAVE_DAGSTER = importlib.util.find_spec("dagster") is not None
 if not HAVE_DAGSTER and "dagster" in os.environ.get("FDAG_REQUIRE_INTEGRATIONS", ""):
