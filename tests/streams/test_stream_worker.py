@@ -17,7 +17,6 @@ import fdag
 from fdag._streams.log import REASON_FIELD
 from fdag._streams.worker import StreamWorker
 from tests.redis_server import RedisServer
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.stream_events import (
     DAG,
     SOURCE,
