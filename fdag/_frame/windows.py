@@ -49,7 +49,7 @@ class WindowStage:
                                  f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
             windows, lookups = self.plan.windows.get(name, ()), self.plan.lookups.get(name, ())
             raw = to_polars(sources[name], f"events of source '{name}'")
-            events = self._events(source, (*windows, *lookups), raw, errors)
+            events = self.event_values(source, (*windows, *lookups), raw, errors)
             watermark = watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()
@@ -60,7 +60,7 @@ class WindowStage:
                 work = work.join(lookup_frame(lookups, events.lazy(), requests, watermark), on=ROW, how="left")
         return work, watermarks, errors
 
-    def _events(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame,
+    def event_values(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame,
                 errors: list[ErrorRecord]) -> pl.DataFrame:
         """The identity and per-event value columns of ``raw``; the value functions' errors go to ``errors``
         (every row counts, duplicates too: an event's value is computed before the engines deduplicate)."""
