@@ -19,7 +19,7 @@ from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
 from fdag._frame.as_of import as_of_columns, guard
-from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
+from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts, error_text
 from fdag._frame.provenance import FrameProvenance
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
@@ -158,15 +158,16 @@ class FrameDriver:
         as_of: str = AS_OF,
         check_as_of: bool = True,
         with_as_of: bool = False,
+        with_errors: bool = False,
     ) -> pl.DataFrame:
         """Features for every spine row: ``evaluate(...).table``, with the same arguments.
 
         Parameters
         ----------
-        spine, sources, as_of, check_as_of, with_as_of
+        spine, sources, as_of, check_as_of, with_as_of, with_errors
             As for ``evaluate``.
         """
-        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of).table
+        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of, with_errors).table
 
     def evaluate(
         self,
@@ -175,6 +176,7 @@ class FrameDriver:
         as_of: str = AS_OF,
         check_as_of: bool = True,
         with_as_of: bool = False,
+        with_errors: bool = False,
     ) -> FrameResult:
         """Features for every spine row, with the errors and source watermarks of this run.
 
@@ -197,6 +199,9 @@ class FrameDriver:
             Raise ``PointInTimeError`` if any value's as-of is after its row's ``as_of`` (the leakage guard).
         with_as_of
             Add a ``<feature>__as_of`` column per output: the instant up to which its data is complete.
+        with_errors
+            Add a ``<feature>__error`` column per output: ``"Type: message"`` on the rows where the output's own
+            function raised (its value is null there), null elsewhere. A backfill counts them per partition.
         """
         self._check_reads()
         frame = to_polars(spine, "spine")
@@ -226,6 +231,10 @@ class FrameDriver:
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
+        if with_errors:
+            texts = {c.name: error_text(c) for c in failing}
+            columns = {f"{name}__error": texts.get(name, pl.lit(None, pl.String)) for name in self.plan.outputs}
+            added = added.hstack(result.with_columns(**columns).select(list(columns)))
         return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
 
     def provenance(
