@@ -123,6 +123,14 @@ class SkewReport:
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page: the verdict, the table, version changes, examples."""
+        header = f'<p class="muted">{self.rows} logged rows from <code>{escape(self.log)}</code></p>'
+        return page("fdag skew report", header, self._body())
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the verdict, the table, version changes and examples."""
+        return self._body()
+
+    def _body(self) -> str:
         verdict = ('<p class="good">No skew: every served value matches its offline recomputation.</p>' if self.ok
                    else f'<p class="bad">{self.mismatches} served values differ from their offline recomputation.</p>')
         body = [verdict, "<h2>Features</h2>", table(self.table, highlight="mismatches")]
@@ -131,8 +139,7 @@ class SkewReport:
             body += ["<h2>Not compared: code changed since logged</h2>", f"<ul>{items}</ul>"]
         if self.examples.height:
             body += ["<h2>Examples of mismatches</h2>", table(self.examples)]
-        header = f'<p class="muted">{self.rows} logged rows from <code>{escape(self.log)}</code></p>'
-        return page("fdag skew report", header, "\n".join(body))
+        return "\n".join(body)
 
 
 def skew(dag: Dag, log: str | os.PathLike[str] | FeatureLog, sources: Mapping[str, Any] | None = None,
