@@ -195,7 +195,7 @@ class RowDriver:
             row.ingest("transactions", transactions(users=20, count=500, days=3))
             prov = row.provenance({"user_id": "u1", "amount": 120.0}, "amount_vs_mean_10d",
                                   as_of=datetime(2024, 3, 4, tzinfo=UTC))
-            print(prov.find("spend_mean_10d").value, len(prov.find("spend_mean_10d").events))   # 52.6... 60
+            print(prov.find("spend_mean_10d").value, len(prov.find("spend_mean_10d").events))   # 32.48716666666667 60
             print(prov)   # the tree: the feature, its inputs, the window's events
         """
         if request.__class__ is not dict and not isinstance(request, Mapping):
