@@ -15,7 +15,7 @@ from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.lookups import as_of_column, lookup_frame
-from fdag._frame.point_in_time import window_frame
+from fdag._frame.point_in_time import first_copies, window_frame
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag.errors import InputError, InputTypeError, SourceError
@@ -50,7 +50,10 @@ class WindowStage:
             windows, lookups = self.plan.windows.get(name, ()), self.plan.lookups.get(name, ())
             raw = to_polars(sources[name], f"events of source '{name}'")
             events = self.event_values(source, (*windows, *lookups), raw, errors)
-            watermark = watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+            # The largest timestamp of the events the engines keep: a later copy of an id is a duplicate, which
+            # the online state does not apply either, so it moves no watermark.
+            kept = events.filter(first_copies(source))
+            watermark = watermarks[name] = kept.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()
             if windows:

@@ -79,23 +79,27 @@ def brute_row(limits: list[dict[str, Any]], card: str, t: datetime) -> dict[str,
 
 
 def instants() -> st.SearchStrategy[datetime]:
-    return st.integers(0, 180 * 60).map(lambda s: BASE + timedelta(seconds=s))
+    """Whole minutes over three hours: events share timestamps and sit exactly on window bounds often."""
+    return st.integers(0, 180).map(lambda m: BASE + timedelta(minutes=m))
 
 
 amounts = st.one_of(st.none(), st.integers(0, 12_000).map(lambda c: c / 100))
-payments = st.lists(st.tuples(st.sampled_from(["a", "b"]), instants(), amounts, st.booleans()), max_size=25)
+# A re-sent copy of an event: None (not re-sent), or how many minutes after the original it is dated.
+resent = st.one_of(st.none(), st.integers(0, 30))
+payments = st.lists(st.tuples(st.sampled_from(["a", "b"]), instants(), amounts, resent), max_size=25)
 limit_rows = st.lists(st.tuples(st.sampled_from(["a", "b"]), instants(), amounts), max_size=8)
 requests = st.lists(st.tuples(st.sampled_from(["a", "b", "c"]), instants(), st.integers(0, 500).map(float)),
                     min_size=1, max_size=4)
 
 
 def histories(raw_payments: list[Any], raw_limits: list[Any]) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Events in time order (the order they reach the service), a re-sent copy right after some of them."""
+    """Events in time order (the order they reach the service), some re-sent with a later (or the same) timestamp:
+    both engines keep the first copy, online the first to arrive, offline the first in frame order."""
     events = []
-    for i, (card, ts, amount, resent) in enumerate(raw_payments):
+    for i, (card, ts, amount, delay) in enumerate(raw_payments):
         event = {"pid": f"p{i:02d}", "card": card, "ts": ts, "amount": amount}
-        events += [event, dict(event)] if resent else [event]
-    events.sort(key=lambda e: e["ts"])
+        events += [event] if delay is None else [event, {**event, "ts": ts + timedelta(minutes=delay)}]
+    events.sort(key=lambda e: e["ts"])  # stable: a copy at the same timestamp stays after its original
     limits = sorted(({"lid": i, "card": card, "ts": ts, "limit": value}
                      for i, (card, ts, value) in enumerate(raw_limits)), key=lambda r: r["ts"])
     return events, limits
@@ -270,3 +274,21 @@ def test_redis_store_gives_the_memory_store_tree(redis_server: RedisServer) -> N
         for name in OUTPUTS:
             request = {"card": "a", "amount": 3.0}
             assert on_redis.provenance(request, name, as_of=t) == in_memory.provenance(request, name, as_of=t)
+
+
+def test_a_later_copy_of_an_id_moves_no_watermark_online_or_offline() -> None:
+    """The copy is not applied online (a duplicate), so it is not data the engine has: offline, the watermark is
+    the largest timestamp of the events kept after deduplication too, and the as-ofs agree."""
+    events = [{"pid": "p1", "card": "a", "ts": BASE, "amount": 1.0},
+              {"pid": "p1", "card": "a", "ts": BASE + timedelta(minutes=30), "amount": 1.0}]
+    row = served(events, [])
+    t = BASE + timedelta(hours=1)
+    vector = row.get({"card": "a", "amount": 1.0}, as_of=t)
+    assert row.watermark("payments") == BASE and vector.as_of["last_amount"] == BASE
+    frame = fdag.FrameDriver(DAG, outputs=OUTPUTS)
+    spine = pl.DataFrame({"card": ["a"], "amount": [1.0], "as_of": [t]})
+    result = frame.evaluate(spine, sources(events, []), with_as_of=True)
+    assert result.watermarks["payments"] == BASE
+    assert result.table["last_amount__as_of"].to_list() == [BASE]
+    online = row.provenance({"card": "a", "amount": 1.0}, "score", as_of=t)
+    assert frame.provenance({"card": "a", "amount": 1.0, "as_of": t}, "score", sources=sources(events, [])) == online
