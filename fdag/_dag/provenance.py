@@ -18,9 +18,11 @@ from html import escape
 from typing import Any
 
 from fdag._dag.node import AS_OF, Node
+from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._values.instants import EPOCH, MICROSECOND
 from fdag._values.types import coerce_value, json_value
+from fdag.errors import InputError, InputTypeError
 
 _SHOWN_EVENTS = 20  # events listed per window by str() and the HTML view (to_dict() has them all)
 
@@ -226,6 +228,16 @@ class Evidence:
     watermarks: Mapping[str, datetime | None]
     events: Mapping[str, Sequence[tuple[int, Any, Mapping[str, Any]]]]
     rows: Mapping[str, Mapping[timedelta, tuple[int, Any, Mapping[str, Any]] | None]]
+
+
+def check_explained(plan: Plan, name: Any) -> None:
+    """Raise ``InputError`` unless ``name`` is a node ``plan`` computes (what a driver can explain)."""
+    if not isinstance(name, str):
+        raise InputTypeError("name", f"is a {type(name).__name__}, not the name of a node",
+                             "pass a node's name as a str, e.g. one of the driver's outputs")
+    if name not in plan.node_names:
+        raise InputError(name, "is not a node this driver computes, so it has no provenance here",
+                         f"ask for one of: {', '.join(plan.node_names)}")
 
 
 def assemble(nodes: Mapping[str, Node], name: str, evidence: Evidence) -> Provenance:

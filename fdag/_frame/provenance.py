@@ -20,7 +20,7 @@ from fdag._backfill.job import FrameEngine
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
-from fdag._dag.provenance import Evidence, Provenance, assemble
+from fdag._dag.provenance import Evidence, Provenance, assemble, check_explained
 from fdag._frame.lookups import ROW_TS, newest_rows
 from fdag._frame.point_in_time import first_copies
 from fdag._frame.windows import WindowStage
@@ -47,6 +47,9 @@ class FrameProvenance:
         engine = self._engine_for(name)
         plan = engine.plan
         row = _one_row(spine_row)
+        if not isinstance(as_of, str):
+            raise InputTypeError("as_of", f"is a {type(as_of).__name__}, not the name of the row's instant",
+                                 "pass the key holding it, e.g. as_of='as_of'")
         if as_of not in row:
             raise MissingInputError(as_of, "is missing from the spine row",
                                     f"pass the row's instant as {as_of!r} (or name its key with as_of=)")
@@ -102,12 +105,10 @@ class FrameProvenance:
         return assemble(nodes, name, evidence)
 
     def _engine_for(self, name: str) -> FrameEngine:
+        check_explained(self.plan, name)
         with self._lock:
             engine = self._engines.get(name)
             if engine is None:
-                if name not in self.plan.node_names:
-                    raise InputError(name, "is not a node this driver computes, so it has no provenance here",
-                                     f"ask for one of: {', '.join(self.plan.node_names)}")
                 engine = self._engines[name] = self.engine([node.name for node in self.dag.plan([name]).nodes])
             return engine
 

@@ -15,14 +15,13 @@ from typing import Any
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
-from fdag._dag.provenance import Evidence, Provenance, assemble
+from fdag._dag.provenance import Evidence, Provenance, assemble, check_explained
 from fdag._row.codegen import Compiled, compile_plan
 from fdag._row.vector import VectorContext
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import HeldEvent
 from fdag._values.instants import MICROSECOND
 from fdag._values.types import coerce_value
-from fdag.errors import InputError
 
 
 class _Picked:
@@ -80,11 +79,9 @@ class RowProvenance:
         return assemble(self.dag.nodes, name, Evidence(as_of, values, errors, watermarks, events, found_rows))
 
     def _compiled_for(self, name: str) -> tuple[Plan, Compiled]:
+        check_explained(self.plan, name)
         found = self._compiled.get(name)
         if found is None:
-            if name not in self.plan.node_names:
-                raise InputError(name, "is not a node this driver computes, so it has no provenance here",
-                                 f"ask for one of: {', '.join(self.plan.node_names)}")
             plan = self.dag.plan([node.name for node in self.dag.plan([name]).nodes])
             windows = {source: _Picked(self.windows[source], [self.plan.windows[source].index(spec) for spec in specs],
                                        lookup=False) for source, specs in plan.windows.items()}

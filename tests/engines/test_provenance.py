@@ -250,6 +250,28 @@ def test_frame_provenance_takes_a_spine_row_and_refuses_bad_input() -> None:
         frame.provenance(spine[0], "hour", sources=sources(events, limits), as_of="when")
     with pytest.raises(InputError, match=r"input 'hour' is not a node this driver computes"):
         served(events, limits).provenance({"card": "a"}, "hour", as_of=BASE)
+    given_sources = sources(events, limits)
+    bad: list[tuple[Any, Any, Any, str]] = [
+        ({"card": "a", "as_of": BASE}, ["score"], "as_of",
+         r"input 'name' is a list, not the name of a node\. Hint: pass a node's name as a str"),
+        ({"card": "a", "as_of": BASE}, "score", 3,
+         r"input 'as_of' is a int, not the name of the row's instant\. Hint: pass the key holding it"),
+        (5, "score", "as_of", r"input 'spine_row' is a int, not a mapping or a one-row frame\. Hint: pass a dict"),
+        ({"card": "a", "as_of": None}, "score", "as_of",
+         r"input 'as_of' is null in the spine row\. Hint: pass the instant the row is evaluated at"),
+        ({"card": "a", "as_of": "noon"}, "score", "as_of",
+         r"input 'as_of' is a str \('noon'\) but the type is 'datetime'\. Hint: pass a datetime or None"),
+        ({"card": "a", "as_of": BASE}, "score", "as_of",
+         r"input 'amount' is missing from the spine row\. Hint: pass it, e.g\. \{'amount': <float>\}"),
+    ]
+    for spine_row, name, as_of, message in bad:
+        with pytest.raises(InputError, match=message):
+            frame.provenance(spine_row, name, sources=given_sources, as_of=as_of)
+    row = served(events, limits)
+    with pytest.raises(InputError, match=r"input 'request' is a list, not a mapping of input name to value"):
+        row.provenance([("card", "a")], "score", as_of=BASE)  # type: ignore[arg-type]
+    with pytest.raises(InputError, match=r"input 'name' is a NoneType, not the name of a node"):
+        row.provenance({"card": "a"}, None, as_of=BASE)  # type: ignore[arg-type]
 
 
 def test_online_provenance_of_evicted_events_raises_like_get() -> None:
