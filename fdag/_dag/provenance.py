@@ -22,7 +22,7 @@ from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._values.instants import EPOCH, MICROSECOND
 from fdag._values.types import coerce_value, json_value
-from fdag.errors import InputError, InputTypeError
+from fdag.errors import InputError, InputTypeError, MissingInputError
 
 _SHOWN_EVENTS = 20  # events listed per window by str() and the HTML view (to_dict() has them all)
 
@@ -107,15 +107,15 @@ class Provenance:
     fresh: bool = False
 
     def find(self, name: str) -> Provenance:
-        """The provenance of ``name`` in this tree (the first found, depth first); ``KeyError`` if absent."""
-        if self.node == name:
-            return self
-        for child in self.inputs:
-            try:
-                return child.find(name)
-            except KeyError:
-                continue
-        raise KeyError(name)
+        """The provenance of ``name`` in this tree (depth first); ``MissingInputError`` (a ``KeyError``) if absent."""
+        stack = [self]
+        while stack:
+            current = stack.pop()
+            if current.node == name:
+                return current
+            stack.extend(reversed(current.inputs))
+        raise MissingInputError(name, f"is not in the provenance tree of '{self.node}'",
+                                "find a node upstream of it (or the node itself)")
 
     def to_dict(self) -> dict[str, Any]:
         """Every field as JSON-ready data (instants in ISO 8601); windows list every event."""

@@ -188,6 +188,8 @@ def test_a_tree_by_hand_in_text_html_and_json() -> None:
     assert limit.as_of == BASE + timedelta(minutes=30)
     # score = (300 - 120) * (2 / 3) - 10; its as-of is the oldest of its inputs': the lookup row's timestamp.
     assert tree.value == pytest.approx(110.0) and tree.as_of == BASE + timedelta(minutes=30)
+    with pytest.raises(KeyError, match=r"input 'last_amount' is not in the provenance tree of 'score'\. Hint: find"):
+        tree.find("last_amount")
     small = row.provenance({"card": "a"}, "small_max_1h", as_of=t)
     assert [(e.id, e.value) for e in small.events] == [("p1", 20.0), ("p2", None), ("p3", None), ("p5", 5.0)]
     assert small.value == 20.0
