@@ -320,13 +320,17 @@ class MemoryLookupState(MemoryEvents):
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
         """The specs' values for ``key`` at ``as_of`` (aligned with the specs) and each value's as-of."""
-        rows, watermark = self.newest(key, as_of)
-        return self._query.answer(rows, micros(as_of), watermark)
+        t = micros(as_of)
+        rows, watermark = self._newest(key, t)
+        return self._query.answer(rows, t, watermark)
 
     def newest(self, key: Any, as_of: datetime) -> tuple[list[Row], int | None]:
         """The key's newest row at ``as_of - lag`` for each lag (aligned with ``LookupQuery.lags``), and the
         watermark (µs, None before any row)."""
-        cutoffs = self._query.cutoffs(micros(as_of))
+        return self._newest(key, micros(as_of))
+
+    def _newest(self, key: Any, t: int) -> tuple[list[Row], int | None]:
+        cutoffs = self._query.cutoffs(t)
         with self._lock:
             watermark = None if self._watermark == _NO_WATERMARK else self._watermark
             events = self._keys.get(key)

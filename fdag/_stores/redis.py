@@ -632,13 +632,17 @@ class RedisLookupState(RedisEvents):
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
         """The specs' values for ``key`` at ``as_of`` and each value's as-of: one round trip."""
-        rows, watermark = self.newest(key, as_of)
-        return self._query.answer(rows, micros(as_of), watermark)
+        t = micros(as_of)
+        rows, watermark = self._newest_rows(key, t)
+        return self._query.answer(rows, t, watermark)
 
     def newest(self, key: Any, as_of: datetime) -> tuple[list[Row], int | None]:
         """The key's newest row at ``as_of - lag`` per lag (aligned with ``LookupQuery.lags``), and the watermark
         (µs, None before any row): one round trip."""
-        cutoffs = self._query.cutoffs(micros(as_of))
+        return self._newest_rows(key, micros(as_of))
+
+    def _newest_rows(self, key: Any, t: int) -> tuple[list[Row], int | None]:
+        cutoffs = self._query.cutoffs(t)
         rounded = not all(-_SAFE_SCORE < cutoff < _SAFE_SCORE for cutoff in cutoffs)
         reply = self.store.script("lookup", _LOOKUP, (self._key_name(key), self._roles[0]),
                                   (int(rounded), *cutoffs))
