@@ -316,3 +316,22 @@ def test_a_later_copy_of_an_id_moves_no_watermark_online_or_offline() -> None:
     assert result.table["last_amount__as_of"].to_list() == [BASE]
     online = row.provenance({"card": "a", "amount": 1.0}, "score", as_of=t)
     assert frame.provenance({"card": "a", "amount": 1.0, "as_of": t}, "score", sources=sources(events, [])) == online
+
+
+def test_a_source_without_ids_lists_events_in_arrival_order_with_no_id() -> None:
+    from tests.resources import fallback
+
+    dag = fdag.Dag.from_modules(fallback)
+    events = [{"user_id": "u", "ts": BASE, "amount": amount} for amount in (3.0, 1.0, 2.0)]  # one instant
+    row = fdag.RowDriver(dag, outputs=["share_of_hour"])
+    row.ingest("payments", events)
+    t = BASE + timedelta(minutes=1)
+    online = row.provenance({"user_id": "u", "amount": 6.0}, "share_of_hour", as_of=t)
+    window = online.find("spent_1h")
+    assert [(e.id, e.value) for e in window.events] == [(None, 3.0), (None, 1.0), (None, 2.0)]
+    assert online.value == 1.0 and window.value == 6.0
+    offline = fdag.FrameDriver(dag, outputs=["share_of_hour"]).provenance(
+        {"user_id": "u", "amount": 6.0, "as_of": t}, "share_of_hour",
+        sources={"payments": pl.DataFrame(events, schema={"user_id": pl.String, "ts": pl.Datetime("us", "UTC"),
+                                                          "amount": pl.Float64})})
+    assert offline == online
