@@ -47,6 +47,11 @@ class WindowState(Protocol):
         """The largest event timestamp seen, or None before the first event."""
         ...
 
+    @property
+    def held(self) -> int:
+        """How many events (rows) the state holds across all keys."""
+        ...
+
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events, all or nothing."""
         ...
@@ -84,6 +89,11 @@ class LookupState(Protocol):
     @property
     def watermark(self) -> datetime | None:
         """The largest row timestamp seen, or None before the first row."""
+        ...
+
+    @property
+    def held(self) -> int:
+        """How many events (rows) the state holds across all keys."""
         ...
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
