@@ -136,7 +136,7 @@ def _ingest(args: argparse.Namespace) -> None:
     row = RowDriver(dag, args.outputs, store=store)
     log = RedisStream(args.stream, args.stream_name)
     worker = row.consume(args.source, log, group=args.group, consumer=args.consumer, batch=args.batch,
-                         claim_after=args.claim_after)
+                         claim_after=args.claim_after, max_deliveries=args.max_deliveries)
     print(final_line(run_until_stopped(worker, progress=args.progress)), flush=True)
 
 
@@ -240,6 +240,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--batch", type=int, default=1000, help="entries per read (default 1000)")
     ing.add_argument("--claim-after", type=float, default=30.0, metavar="SECONDS",
                      help="take over entries pending this long on another consumer (default 30)")
+    ing.add_argument("--max-deliveries", type=int, default=5, metavar="N",
+                     help="dead-letter an entry delivered more often than this without being acknowledged (default 5)")
     ing.add_argument("--progress", type=float, default=1.0, metavar="SECONDS",
                      help="seconds between progress lines on stderr; 0 for none (default 1)")
     ing.set_defaults(run=_ingest)

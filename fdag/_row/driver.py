@@ -306,6 +306,7 @@ class RowDriver:
         consumer: str,
         batch: int = 1000,
         claim_after: float = 30.0,
+        max_deliveries: int = 5,
     ) -> StreamWorker:
         """A worker feeding ``source``'s events from ``log`` (e.g. ``fdag.RedisStream``) into this driver's state.
 
@@ -328,6 +329,9 @@ class RowDriver:
             Entries per read (and per ingest).
         claim_after
             Seconds an entry may stay pending on another consumer before this one takes it over.
+        max_deliveries
+            An entry delivered more often than this without being acknowledged (ingesting it ends the worker
+            each time) goes to the dead letters instead of being ingested again (at least 3).
 
         Example::
 
@@ -354,7 +358,7 @@ class RowDriver:
                 state.validate(events)
 
         return StreamWorker(declared, log, lambda events: self.ingest(declared, events), validate, group=group,
-                            consumer=consumer, batch=batch, claim_after=claim_after)
+                            consumer=consumer, batch=batch, claim_after=claim_after, max_deliveries=max_deliveries)
 
     def watermark(self, source: str | Source) -> datetime | None:
         """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream.
