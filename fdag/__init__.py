@@ -12,6 +12,7 @@ import typing
 from fdag._dag.dag import Dag
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
+from fdag._declare.check import check_output
 from fdag._declare.lookup import lookup
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
@@ -29,6 +30,7 @@ from fdag._values.results import CheckResult, FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__ as __version__
 from fdag.errors import (
+    CheckError,
     ConsistencyError,
     DagError,
     DeclarationError,
@@ -55,6 +57,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CheckError",
     "CheckResult",
     "ConsistencyError",
     "Dag",
@@ -84,6 +87,7 @@ __all__ = [
     "StoreError",
     "StreamLog",
     "check",
+    "check_output",
     "lookup",
     "skew",
     "tag",

@@ -18,6 +18,7 @@ from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._frame.as_of import as_of_columns, guard
+from fdag._frame.checks import FrameChecks
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
@@ -111,6 +112,7 @@ class FrameDriver:
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
         self._stages = _stages(self._compiled, self.plan)
+        self._checks = FrameChecks.of(self.plan)
         self._token = uuid.uuid4().hex
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -177,7 +179,9 @@ class FrameDriver:
 
         The result's ``table`` keeps the spine's columns and row order and adds one column per output; errors
         inside features give null and are counted in its ``errors`` (or raise with ``errors="raise"``);
-        ``watermarks`` holds each source's largest event timestamp. A window value for a row at ``t`` reads only
+        ``checks`` holds one ``CheckResult`` per ``@fdag.check_output`` check of a computed node (a failed
+        ``importance="warn"`` check warns, a failed ``"fail"`` one raises ``CheckError``); ``watermarks`` holds
+        each source's largest event timestamp. A window value for a row at ``t`` reads only
         events in ``[t - w, t)``, a lookup only rows with ``ts + lag <= t``: no future leaks into a training row.
         Safe to call from several threads at once on one driver.
 
@@ -212,7 +216,8 @@ class FrameDriver:
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
         clocks = self._windows.as_of_columns
-        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
+        checked = [name for name in self._checks.columns if name not in self.plan.outputs]
+        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *checked, *error_columns, *clocks]
         result = work.select(kept).collect()
         if self.plan.sources:
             result = result.sort(ROW)
@@ -223,7 +228,8 @@ class FrameDriver:
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
-        return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
+        checks = self._checks.run(result)
+        return FrameResult(frame.hstack(added), (*event_errors, *errors), checks, watermarks)
 
     def backfill(
         self,
