@@ -11,7 +11,7 @@ from datetime import datetime
 import fdag
 
 payments = fdag.Source("payments", key="card", timestamp="ts", id="pid",
-                       schema={"pid": str, "card": str, "ts": datetime, "amount": float})
+                       schema={"pid": str, "card": str, "ts": datetime, "amount": float}, allowed_lateness="1d")
 limits = fdag.Source("limits", key="card", timestamp="ts", schema={"card": str, "ts": datetime, "limit": float})
 
 
