@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -27,6 +29,8 @@ ROW_CHECKS = ("range", "one_of", "allow_null")  # judged value by value: online 
 RUN_CHECKS = ("max_null_fraction",)  # judged over a run's values: offline only
 IMPORTANCES = ("warn", "fail")
 _ONE_OF_TYPES = (int, float, bool, str, date, datetime, timedelta)
+# Set while a backfill computes a batch: it acts once on the batch's merged results, the same on Ray and locally.
+_RECORDING: ContextVar[bool] = ContextVar("fdag_recording_checks", default=False)
 # Hamilton's argument names, for a module moved over from Hamilton.
 _HAMILTON_NAMES = {"values_in": "one_of", "allow_nans": "allow_null", "allow_none": "allow_null",
                    "max_fraction_nans": "max_null_fraction"}
@@ -202,12 +206,30 @@ def _max_null_fraction(base: CheckSpec, given: Any, problems: list[Problem]) -> 
     return replace(base, check="max_null_fraction", limit=float(given))
 
 
+def plan_checks(nodes: Iterable[Node]) -> tuple[CheckSpec, ...]:
+    """Every check of ``nodes`` (a plan's, in its order): the order of ``FrameResult.checks``."""
+    return tuple(spec for node in nodes for spec in node.checks)
+
+
+@contextmanager
+def recording_checks() -> Iterator[None]:
+    """Within this context (of this thread or task), runs record their check results without warning or raising."""
+    token = _RECORDING.set(True)
+    try:
+        yield
+    finally:
+        _RECORDING.reset(token)
+
+
 def act(specs: Sequence[CheckSpec], results: Sequence[CheckResult], examples: Mapping[int, Any] | None = None,
         stacklevel: int = 3) -> None:
-    """Warn for each failed ``warn`` check, then raise ``CheckError`` for the first failed ``fail`` check.
+    """Warn for each failed ``warn`` check, then raise ``CheckError`` for the first failed ``fail`` check (nothing
+    inside ``recording_checks``).
 
     ``specs`` and ``results`` pair up; ``examples`` maps a position to one failing value to show.
     """
+    if _RECORDING.get():
+        return
     shown = examples or {}
     failing = None
     for position, (spec, result) in enumerate(zip(specs, results, strict=True)):

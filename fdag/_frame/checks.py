@@ -12,7 +12,7 @@ from typing import Any
 
 import polars as pl
 
-from fdag._dag.checks import CheckSpec, act
+from fdag._dag.checks import CheckSpec, act, plan_checks
 from fdag._dag.plan import Plan
 from fdag._values.results import CheckResult
 
@@ -27,7 +27,7 @@ class FrameChecks:
     @classmethod
     def of(cls, plan: Plan) -> FrameChecks:
         """Every check of every planned node (outputs or not: a value is checked wherever it is computed)."""
-        specs = tuple(spec for node in plan.nodes for spec in node.checks)
+        specs = plan_checks(plan.nodes)
         dtypes = {node.name: node.returns.polars for node in plan.nodes if node.checks}
         return cls(specs, dtypes)
 
