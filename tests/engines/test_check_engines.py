@@ -142,3 +142,36 @@ def test_window_and_lookup_checks_agree_with_brute_force(events: list[tuple[str,
         row.materialize("limits", limits)
 
     assert online(DAG, outputs, asked, feed) == expected
+
+
+def test_fdag_check_compares_the_check_counts_and_neither_warns_nor_raises(
+        make_module: Any) -> None:
+    module = make_module("generated_checks", """
+        import fdag
+
+        @fdag.check_output(range=(0.0, 1.0), allow_null=False, importance="fail")
+        def share(amount: float, limit: float) -> float:
+            return amount / limit
+
+        @fdag.check_output(one_of=[0, 1, 2], max_null_fraction=0.0, importance="fail")
+        def level(share: float) -> int:
+            return 0 if share < 0.3 else 1 if share < 0.7 else 2 if share <= 1.0 else 3
+    """)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a CheckWarning would fail the test
+        fdag.check(fdag.Dag.from_modules(module), examples=30)
+    fdag.check(DAG, examples=30)
+
+
+def test_fdag_check_finds_an_engine_counting_a_check_differently(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fdag._row import checks as row_checks
+
+    real = row_checks._predicate
+
+    def lenient(spec: Any) -> Any:  # an online range that lets everything pass: values agree, checks do not
+        fails = real(spec)
+        return (lambda value: None if value is None else False) if spec.check == "range" else fails
+
+    monkeypatch.setattr(row_checks, "_predicate", lenient)
+    with pytest.raises(fdag.ConsistencyError, match="checks"):
+        fdag.check(DAG, outputs=["steps"], examples=200)
