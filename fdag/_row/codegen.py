@@ -126,12 +126,9 @@ def compile_plan(
     values = ", ".join(f"{_literal(name)}: {var[name]}" for name in plan.outputs)
     namespace["FeatureVector"], namespace["context"] = FeatureVector, context
     checks = RowChecks(plan)
-    checked = "()"
-    if checks:
-        namespace["checks"] = checks
-        checked = f"checks({', '.join(var[name] for name in checks.nodes)})"
+    lines += checks.lines(var, namespace)
     lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(watermarks)}}}, {{{', '.join(as_ofs)}}}, "
-                 f"context, errors, {checked})")
+                 f"context, errors, {checks.result})")
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute

@@ -164,14 +164,55 @@ def test_fdag_check_compares_the_check_counts_and_neither_warns_nor_raises(
 
 
 def test_fdag_check_finds_an_engine_counting_a_check_differently(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fdag._row import checks as row_checks
+    from fdag._row.checks import RowChecks
 
-    real = row_checks._predicate
+    forgetful = RowChecks.__init__
 
-    def lenient(spec: Any) -> Any:  # an online range that lets everything pass: values agree, checks do not
-        fails = real(spec)
-        return (lambda value: None if value is None else False) if spec.check == "range" else fails
+    def without_ranges(self: RowChecks, plan: Any) -> None:  # an online engine that forgets range checks
+        forgetful(self, plan)
+        kept = [i for i, spec in enumerate(self.specs) if spec.check != "range"]
+        self.specs = tuple(self.specs[i] for i in kept)
+        self._failing = tuple(self._failing[i] for i in kept)
 
-    monkeypatch.setattr(row_checks, "_predicate", lenient)
+    monkeypatch.setattr(RowChecks, "__init__", without_ranges)
     with pytest.raises(fdag.ConsistencyError, match="checks"):
         fdag.check(DAG, outputs=["steps"], examples=200)
+
+
+def test_one_of_agrees_for_every_scalar_type(make_module: Any) -> None:
+    module = make_module("typed_one_of", """
+        from datetime import date, datetime, timedelta
+        import fdag
+
+        @fdag.check_output(one_of=[datetime(2024, 1, 1), datetime(2024, 1, 2)])
+        def when(d: int) -> datetime:
+            return datetime(2024, 1, d)
+
+        @fdag.check_output(one_of=[date(2024, 1, 1)])
+        def day(d: int) -> date:
+            return date(2024, 1, d)
+
+        @fdag.check_output(one_of=[timedelta(hours=1)])
+        def gap(d: int) -> timedelta:
+            return timedelta(hours=d)
+
+        @fdag.check_output(one_of=[True])
+        def flag(d: int) -> bool:
+            return d == 1
+
+        @fdag.check_output(one_of=list(range(0, 40, 3)))  # more values than the equality chain takes
+        def many(d: int) -> int:
+            return d * 7
+
+        @fdag.check_output(one_of=[0, 1.5], range=(0, 2))
+        def half(d: int) -> float:
+            return d / 2
+    """)
+    dag = fdag.Dag.from_modules(module)
+    days = [1, 2, 3, None, 1]
+    # d = 1, 2, 3, 1 (and a null, which neither check judges)
+    expected = {("when", "one_of"): (1, 4, False), ("day", "one_of"): (2, 4, False), ("gap", "one_of"): (2, 4, False),
+                ("flag", "one_of"): (2, 4, False), ("many", "one_of"): (3, 4, False),  # 7, 14, 7 fail; 21 passes
+                ("half", "one_of"): (3, 4, False), ("half", "range"): (0, 4, True)}
+    assert offline(fdag.FrameDriver(dag).evaluate(pl.DataFrame({"d": days}, schema={"d": pl.Int64}))) == expected
+    assert online(dag, list(dag.nodes), [{"d": d} for d in days]) == expected
