@@ -10,20 +10,17 @@ from __future__ import annotations
 
 import math
 import warnings
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol, TypeVar
 
 from fdag._declare.check import CheckDecl, declared_checks
 from fdag._values.results import CheckResult
 from fdag._values.types import FType, coerce_value
 from fdag.errors import CheckError, CheckWarning, Problem
-
-if TYPE_CHECKING:
-    from fdag._dag.node import Node
 
 ROW_CHECKS = ("range", "one_of", "allow_null")  # judged value by value: online and offline
 RUN_CHECKS = ("max_null_fraction",)  # judged over a run's values: offline only
@@ -89,7 +86,25 @@ class CheckSpec:
         return CheckResult(self.node, self.check, failed, total)
 
 
-def with_checks(node: Node, problems: list[Problem]) -> Node:
+class _Checkable(Protocol):
+    """What resolving checks reads of a node (``Node``, which imports this module)."""
+
+    @property
+    def name(self) -> str: ...
+    @property
+    def location(self) -> str: ...
+    @property
+    def returns(self) -> FType: ...
+    @property
+    def function(self) -> Callable[..., Any]: ...
+    @property
+    def checks(self) -> tuple[CheckSpec, ...]: ...
+
+
+N = TypeVar("N", bound=_Checkable)
+
+
+def with_checks(node: N, problems: list[Problem]) -> N:
     """``node`` with the checks its function declares resolved against its type; misuse goes to ``problems``."""
     decls = declared_checks(node.function)
     if not decls:
@@ -103,7 +118,7 @@ def with_checks(node: Node, problems: list[Problem]) -> Node:
             problems.append(Problem(node.name, node.location, f"declares the check {spec.check!r} twice",
                                     "keep one; stacked @fdag.check_output decorators add different checks"))
         seen.add(spec.check)
-    return replace(node, checks=tuple(specs))
+    return replace(node, checks=tuple(specs))  # type: ignore[type-var]  # a dataclass: every Node is one
 
 
 def _resolve(name: str, where: str, returns: FType, decl: CheckDecl, problems: list[Problem]) -> list[CheckSpec]:
@@ -206,7 +221,7 @@ def _max_null_fraction(base: CheckSpec, given: Any, problems: list[Problem]) -> 
     return replace(base, check="max_null_fraction", limit=float(given))
 
 
-def plan_checks(nodes: Iterable[Node]) -> tuple[CheckSpec, ...]:
+def plan_checks(nodes: Iterable[_Checkable]) -> tuple[CheckSpec, ...]:
     """Every check of ``nodes`` (a plan's, in its order): the order of ``FrameResult.checks``."""
     return tuple(spec for node in nodes for spec in node.checks)
 

@@ -216,3 +216,31 @@ def test_one_of_agrees_for_every_scalar_type(make_module: Any) -> None:
                 ("half", "one_of"): (3, 4, False), ("half", "range"): (0, 4, True)}
     assert offline(fdag.FrameDriver(dag).evaluate(pl.DataFrame({"d": days}, schema={"d": pl.Int64}))) == expected
     assert online(dag, list(dag.nodes), [{"d": d} for d in days]) == expected
+
+
+def test_range_bounds_of_any_number_agree(make_module: Any) -> None:
+    module = make_module("range_bounds", """
+        import fdag
+
+        @fdag.check_output(range=(0, 1.5))  # a float bound on an int feature
+        def a(d: int) -> int:
+            return d
+
+        @fdag.check_output(range=(-10**20, 10**20))  # beyond int64
+        def b(d: int) -> int:
+            return d
+
+        @fdag.check_output(range=(float("-inf"), 2))
+        def c(d: int) -> int:
+            return d
+
+        @fdag.check_output(range=(0, 10**20))
+        def e(d: int) -> float:
+            return d * 1.0
+    """)
+    dag = fdag.Dag.from_modules(module)
+    days = [-1, 0, 1, 2, 3]
+    expected = {("a", "range"): (3, 5, False), ("b", "range"): (0, 5, True), ("c", "range"): (1, 5, False),
+                ("e", "range"): (1, 5, False)}
+    assert offline(fdag.FrameDriver(dag).evaluate(pl.DataFrame({"d": days}))) == expected
+    assert online(dag, list(dag.nodes), [{"d": d} for d in days]) == expected
