@@ -89,14 +89,14 @@ def test_ray_sums_the_checks_of_its_buckets(cluster: Any, tmp_path: Path) -> Non
     import warnings
 
     from fdag.errors import CheckWarning
-    from tests.backfill.test_backfill_checks import SPINE
+    from tests.backfill.test_backfill_checks import SPINE as CHECKED_SPINE
     from tests.resources import checked
 
     frame = fdag.FrameDriver(fdag.Dag.from_modules(checked), ["bucket", "steps"])
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", CheckWarning)
-        local = frame.backfill(SPINE, None, tmp_path / "local", progress=False, batch_rows=4)
-        distributed = frame.backfill(SPINE, None, tmp_path / "ray", engine="ray", workers=2, progress=False,
+        local = frame.backfill(CHECKED_SPINE, None, tmp_path / "local", progress=False, batch_rows=4)
+        distributed = frame.backfill(CHECKED_SPINE, None, tmp_path / "ray", engine="ray", workers=2, progress=False,
                                      batch_rows=4)
     assert any(not c.passed for c in local.checks)  # not a comparison of two clean reports
     assert distributed.checks == local.checks
