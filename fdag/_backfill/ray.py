@@ -103,7 +103,7 @@ def run_bucket(frame: FrameEngine, rows: pl.DataFrame, events: dict[str, Any], b
         lazy = pl.scan_parquet(where) if isinstance(where, str) else ray.get(where).lazy()
         visible[name] = visible_events(frame.plan, name, lazy, batch, rows).collect()
     with recording_checks():
-        result = frame.evaluate(rows, sources=visible, as_of=as_of)
+        result = frame.evaluate(rows, sources=visible, as_of=as_of, with_errors=True)
     return result.table, list(result.errors), result.checks
 
 

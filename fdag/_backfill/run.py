@@ -64,8 +64,8 @@ def backfill(
             # Each batch is one run for its checks: warned about, or raised before any of it is written.
             act(specs, batch_checks, stacklevel=4)
             checks.append(batch_checks)
-            for partition, partition_rows in job.split(batch, result):
-                job.write(partition, partition_rows)
+            for partition, partition_rows, partition_errors in job.split(batch, result):
+                job.write(partition, partition_rows, partition_errors)
                 written.append(partition.name)
                 rows += partition_rows.height
                 bar.set_postfix_str(partition.name, refresh=False)

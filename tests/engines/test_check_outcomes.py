@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 import warnings
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from types import ModuleType
 
@@ -106,3 +107,10 @@ def test_errors_raise_before_checks(dag: fdag.Dag) -> None:
         row.get({"amount": 20.0, "limit": 0.0})
     assert fdag.RowDriver(dag, ["share"]).get({"amount": 20.0, "limit": 0.0}).checks == (
         fdag.CheckResult("share", "range", 0, 0),)  # an error's null is not judged by range
+
+
+def test_provenance_explains_a_value_that_fails_its_check(dag: fdag.Dag) -> None:
+    request = {"amount": 20.0, "limit": 10.0}
+    at = datetime(2024, 3, 1, tzinfo=UTC)
+    assert fdag.RowDriver(dag, ["share"]).provenance(request, "share", as_of=at).value == 2.0
+    assert fdag.FrameDriver(dag, ["share"]).provenance({**request, "as_of": at}, "share").value == 2.0
