@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from fdag._dag.checks import recording_checks
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
@@ -201,7 +202,8 @@ class RowDriver:
         if request.__class__ is not dict and not isinstance(request, Mapping):
             raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
                                  "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
-        return self._provenance.explain(request, name, _instant(as_of))
+        with recording_checks():  # an explanation shows a value, whatever its checks say of it
+            return self._provenance.explain(request, name, _instant(as_of))
 
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
