@@ -12,7 +12,11 @@ import typing
 from fdag._dag.dag import Dag
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
+from fdag._declare.config import config
+from fdag._declare.exclude import exclude
+from fdag._declare.extract import extract_fields
 from fdag._declare.lookup import lookup
+from fdag._declare.parameterize import parameterize, ref, value
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
 from fdag._declare.window import window
@@ -84,9 +88,15 @@ __all__ = [
     "StoreError",
     "StreamLog",
     "check",
+    "config",
+    "exclude",
+    "extract_fields",
     "lookup",
+    "parameterize",
+    "ref",
     "skew",
     "tag",
+    "value",
     "window",
 ]
 

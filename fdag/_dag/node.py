@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._dag.specs import Argument, FieldSpec, LookupSpec, VariantSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._values.types import FType
 
@@ -39,6 +39,15 @@ class Node:
         Its ``@fdag.tag`` metadata.
     window, lookup
         The window or lookup spec of such a node; ``None`` for a plain feature.
+    arguments
+        How the function is called when its parameters are not simply the nodes named like them: one
+        ``Argument`` per parameter (a dependency, or a constant bound by ``@fdag.parameterize`` or the config).
+    extracted
+        For a node of ``@fdag.extract_fields``: which field of which function's dict it is.
+    variant
+        For a ``@fdag.config`` variant: the function chosen and the config that chose it.
+    defaults
+        Dependency → the default value of its parameter (an optional request input when no node produces it).
 
     Example::
 
@@ -59,13 +68,23 @@ class Node:
     tags: Mapping[str, Any] = field(default_factory=dict)
     window: WindowSpec | None = None
     lookup: LookupSpec | None = None
+    arguments: tuple[Argument, ...] = ()
+    extracted: FieldSpec | None = None
+    variant: VariantSpec | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """``"window"``, ``"lookup"`` or ``"feature"``."""
+        """``"window"``, ``"lookup"``, ``"field"`` (of ``@fdag.extract_fields``) or ``"feature"``."""
         if self.window is not None:
             return "window"
+        if self.extracted is not None:
+            return "field"
         return "feature" if self.lookup is None else "lookup"
+
+    def call_arguments(self) -> tuple[Argument, ...]:
+        """What the function receives, parameter by parameter: a dependency's value or a bound constant."""
+        return self.arguments or tuple(Argument(param, param) for param in self.params)
 
     @property
     def source(self) -> Source | None:
