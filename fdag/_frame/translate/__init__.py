@@ -93,6 +93,8 @@ def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FT
     column or a bound constant), by default the column named like it.
     """
     body, returns_, reads = _run(func, params, arguments)
+    if returns.base is not int and _wide_ints(body.errors):
+        raise refuse("a float converted to int that may exceed int64, where the result is not that int")
     expr = _result(_merge_returns(returns_), returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
     return Translation(expr, errors, tuple(reads))
@@ -103,6 +105,10 @@ def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, 
     """Translate an extract_fields function whose returns are dict literals (or None); a return without a field
     is that field's error on its rows."""
     body, returns_, reads = _run(func, params, arguments)
+    if _wide_ints(body.errors):
+        # The translation stands for a float-to-int beyond 120 bits by int64's overflow error, right only when the
+        # int is what is returned; here it would null every field where Python errs (if at all) in one field.
+        raise refuse("a float converted to int that may exceed int64, in a function of several fields")
     values: dict[str, pl.Expr] = {}
     field_errors: dict[str, tuple[tuple[pl.Expr, str, str], ...]] = {}
     for name, ftype in fields:
@@ -123,6 +129,12 @@ def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, 
         field_errors[name] = tuple((cond.fill_null(False), kind, message) for cond, kind, message in errors)
     errors_ = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
     return FieldsTranslation(values, field_errors, errors_, tuple(reads))
+
+
+def _wide_ints(errors: Sequence[Error]) -> bool:
+    """Whether the body converts a float to an int that may exceed int64: the translation stands for such values
+    by int64's overflow error, which is Python's outcome only when that int is what the feature returns."""
+    return any(message == INT64_OVERFLOW for _, _, message in errors)
 
 
 def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Sequence[Argument]
@@ -182,11 +194,14 @@ def _inliner(helper: Callable[..., Any], reads: list[Read], depth: int) -> Calla
         if len(args) != len(names):
             raise refuse(f"calls '{helper.__name__}' with {len(args)} arguments for {len(names)} parameters")
         body = Body(_resolver(helper, _assigned(definition) - set(names), reads, depth + 1))
+        before = len(scope.errors)
         body.errors = scope.errors
         try:
             end = body.block(definition.body, Path(scope.guard, dict(zip(names, args, strict=True))))
         except NotTranslatable as exc:
             raise refuse(f"in helper '{helper.__name__}': {exc.reason}") from None
+        if _wide_ints(scope.errors[before:]):
+            raise refuse(f"in helper '{helper.__name__}': a float converted to int that may exceed int64")
         returns_ = list(body.returns)
         if end is not None:
             returns_.append((end.live, constant(None)))
