@@ -13,8 +13,8 @@ def test_exported_names() -> None:
         "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
         "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver", "FrameResult", "InputError",
         "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "RedisStore", "RedisStream", "RowDriver",
-        "SkewReport", "Source", "SourceError", "StoreError", "StreamLog", "check", "config", "exclude", "extract_fields",
-        "lookup", "parameterize", "ref", "skew", "tag", "value", "window",
+        "SkewReport", "Source", "SourceError", "StoreError", "StreamLog", "check", "config", "exclude",
+        "extract_fields", "lookup", "parameterize", "ref", "skew", "tag", "value", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 

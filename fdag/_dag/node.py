@@ -82,6 +82,22 @@ class Node:
             return "field"
         return "feature" if self.lookup is None else "lookup"
 
+    @property
+    def declared(self) -> str:
+        """How a Hamilton-style decorator made the node, for DOT, the catalog and explanations (empty for others):
+        ``field 'city' of address_parts``, ``amount_over with limit=100.0``, ``variant vat_rate__eu (region ==
+        'eu')``."""
+        parts = []
+        if self.extracted is not None:
+            parts.append(f"field '{self.extracted.field}' of {self.extracted.group}")
+        bound = [f"{a.param}={a.value!r}" if a.source is None else f"{a.param}={a.source}"
+                 for a in self.arguments if a.source != a.param]
+        if bound:
+            parts.append(f"{getattr(self.function, '__name__', '?')} with {', '.join(bound)}")
+        if self.variant is not None:
+            parts.append(f"variant {self.variant.function} ({' and '.join(self.variant.conditions)})")
+        return "; ".join(parts)
+
     def call_arguments(self) -> tuple[Argument, ...]:
         """What the function receives, parameter by parameter: a dependency's value or a bound constant."""
         return self.arguments or tuple(Argument(param, param) for param in self.params)
