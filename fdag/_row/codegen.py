@@ -41,15 +41,16 @@ def _fast_test(ftype: FType, var: str) -> str:
 
 def compile_plan(
     plan: Plan, windows: Mapping[str, Any], lookups: Mapping[str, Any], errors: str, locks: Mapping[str, Any],
-    context: VectorContext, overrides: frozenset[str] = frozenset(),
+    context: VectorContext, overrides: frozenset[str] = frozenset(), kept: frozenset[str] | None = None,
 ) -> Compiled:
     """Generate and compile ``compute(request, as_of) -> FeatureVector`` for ``plan``.
 
     ``windows`` and ``lookups`` map each source of ``plan.windows`` / ``plan.lookups`` to its window or lookup
     state; the vector gets each window source's watermark and each lookup value's as-of (what the as-of of
     the nodes downstream needs). ``locks`` holds a lock for each source with several states; their queries run
-    under it. The ``overrides`` are nodes read from the request instead of computed (window and lookup states are
-    still queried, so each state's values keep their positions).
+    under it. The ``overrides`` are nodes read from the request instead of computed; ``kept`` (when given) are
+    the inputs and nodes still needed with them: the others are neither read nor computed (window and lookup
+    states are still queried, so each state's values keep their positions; a key not read is null).
     """
     # Generated code names things by position only (``v_3``, ``fn_3``): a user's name reaches it only as a str
     # literal (``_literal``), so no name, however odd, can break or extend the code.
@@ -58,7 +59,10 @@ def compile_plan(
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
-        lines += _read_input(name, ftype, slot[name], plan.defaults, namespace)
+        if kept is None or name in kept:
+            lines += _read_input(name, ftype, slot[name], plan.defaults, namespace)
+        else:
+            lines.append(f"    {var[name]} = None")
     if plan.uses_as_of:
         lines.append(f"    {var[AS_OF]} = as_of")
     watermarks, as_ofs = [], []
@@ -110,7 +114,8 @@ def compile_plan(
             lines += _read_input(node.name, node.returns, slot[node.name], {}, namespace)
     groups: dict[str, int] = {}  # extract_fields function -> the slot of its first field node
     for node in plan.nodes:
-        if node.kind not in ("feature", "field") or node.name in overrides:
+        skipped = node.name in overrides or (kept is not None and node.name not in kept)
+        if node.kind not in ("feature", "field") or skipped:
             continue
         i = slot[node.name]
         args = []

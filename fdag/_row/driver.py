@@ -155,7 +155,9 @@ class RowDriver:
         if found is None:
             windows, lookups, errors = self._compile
             context = VectorContext(replaced.clocks, self.plan.lineage)
-            compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context, replaced.overrides)
+            kept = frozenset([*replaced.inputs, *replaced.node_names])
+            compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context, replaced.overrides,
+                                   kept)
             if self.log is not None:
                 compute = self.log.recorder(self.plan, compute)
             found = self._overridden[replaced.overrides] = (compute, frozenset(replaced.node_names))

@@ -155,6 +155,11 @@ def test_overrides_replace_a_node_and_what_only_it_needs(engine: str) -> None:
         assert row.get_many([request], as_of=AT, overrides=["doubled"])[0]["over_doubled"] is True
         with pytest.raises(fdag.InputError, match="input 'doubled' is missing from the request"):
             row.get({"amount": 1.0}, as_of=AT, overrides=["doubled"])
+        only = fdag.RowDriver(DAG, outputs=["doubled", "over_doubled"])  # 'amount' is still needed by over_doubled
+        with pytest.raises(fdag.InputError, match="input 'amount' is missing"):
+            only.get({"doubled": 4.0}, as_of=AT, overrides=["doubled"])
+        alone = fdag.RowDriver(DAG, outputs=["doubled"])  # what only 'doubled' read is not read
+        assert alone.get({"doubled": 4.0}, as_of=AT, overrides=["doubled"]).values == {"doubled": 4.0}
     else:
         frame = fdag.FrameDriver(DAG, outputs=["over_doubled"])
         spine = pl.DataFrame([request]).with_columns(as_of=pl.lit(AT))
