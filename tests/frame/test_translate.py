@@ -598,8 +598,8 @@ def quotient_text(x: float) -> str:
 
 
 def unpacked(a: int) -> int:
-    b, c = a, a
-    return b + c
+    b, *c = a, a  # starred unpacking (a plain `b, c = x, y` is translated)
+    return b + len(c)
 
 
 def empty_replace(s: str) -> str:
