@@ -12,6 +12,7 @@ import typing
 from fdag._dag.dag import Dag
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
+from fdag._dag.provenance import Provenance, ProvenanceEvent
 from fdag._declare.config import config
 from fdag._declare.exclude import exclude
 from fdag._declare.extract import extract_fields
@@ -79,6 +80,8 @@ __all__ = [
     "MemoryStream",
     "Node",
     "PointInTimeError",
+    "Provenance",
+    "ProvenanceEvent",
     "RedisStore",
     "RedisStream",
     "RowDriver",

@@ -79,6 +79,15 @@ def error_counts(table: pl.DataFrame, compiled: Compiled, row: str) -> list[tupl
     return found
 
 
+def error_text(compiled: Compiled) -> pl.Expr:
+    """A feature's per-row error as ``"Type: message"`` (null where it did not raise), from its error column."""
+    column = pl.col(error_column(compiled.name))
+    if compiled.messages:
+        texts = [text.replace(SEPARATOR, ": ") for text in compiled.messages]
+        return column.replace_strict(list(range(len(texts))), texts, default=None, return_dtype=pl.String)
+    return column.str.replace(SEPARATOR, ": ", literal=True)
+
+
 def null_guard(params: Mapping[str, FType]) -> pl.Expr | None:
     """Rows where a non-optional parameter is null: the function is not called there (None: no such rows)."""
     required = [pl.col(p).is_null() for p, ftype in params.items() if not ftype.optional]
@@ -152,7 +161,7 @@ def row_inputs(params: Mapping[str, FType]) -> pl.Expr:
     return pl.struct([pl.col(c) for c in params]) if params else pl.struct(pl.int_range(pl.len()).alias("_"))
 
 
-def error_text(error: BaseException | None) -> str | None:
+def stored_error(error: BaseException | None) -> str | None:
     """How a fallback's error is stored in its error column."""
     return None if error is None else f"{type(error).__name__}{SEPARATOR}{error}"
 
@@ -167,7 +176,7 @@ def _fallback(name: str, function: Callable[..., Any], params: Mapping[str, FTyp
         for args in row_arguments(batch, params, arguments):
             value, error = call(args)
             values.append(value)
-            errors.append(error_text(error))
+            errors.append(stored_error(error))
         return pl.DataFrame([pl.Series("v", values, dtype=dtype), pl.Series("e", errors, dtype=pl.String)]
                             ).to_struct(name)
 

@@ -20,7 +20,7 @@ from fdag._frame.compile import (
     either,
     error_codes,
     error_column,
-    error_text,
+    stored_error,
     null_guard,
     row_arguments,
     row_inputs,
@@ -89,10 +89,10 @@ def _fallback(nodes: Sequence[Node], reason: str) -> list[Compiled]:
                 else:
                     row = split_fields(value, group, fields)
             values, error, field_errors = row
-            columns[0].append(error_text(error))
+            columns[0].append(stored_error(error))
             for i, item in enumerate(values):
                 columns[1 + i].append(item)
-                columns[1 + len(fields) + i].append(error_text(field_errors[i]))
+                columns[1 + len(fields) + i].append(stored_error(field_errors[i]))
         names = ["e", *(f"v{i}" for i in range(len(fields))), *(f"e{i}" for i in range(len(fields)))]
         return pl.DataFrame([pl.Series(n, c, dtype=dtype.to_schema()[n]) for n, c in zip(names, columns, strict=True)]
                             ).to_struct(group)

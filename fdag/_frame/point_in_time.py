@@ -17,6 +17,7 @@ import polars as pl
 
 from fdag._aggregations.offline import Window
 from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
 from fdag._values.frames import ROW
 
 AS_OF = "as_of"
@@ -53,9 +54,7 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     # Strings never travel further than this select: events carry dense key codes and integer microseconds.
     # One filter drops keys no request asks about and every copy of an id after its first (in frame order:
     # the predicate sees the whole frame); events without an id are all kept.
-    keep = pl.col(_KEY_CODE).is_not_null()
-    if event_id is not None:
-        keep = keep & (pl.col(event_id).is_first_distinct() | pl.col(event_id).is_null())
+    keep = pl.col(_KEY_CODE).is_not_null() & first_copies(source)
     frame = (
         events.select(
             pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
@@ -115,6 +114,14 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
             result = spec.agg.aggregate(values, window, cache)
             columns[spec.node] = _finish(spec, result, window.b > window.a, valid)
     return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
+
+
+def first_copies(source: Source) -> pl.Expr:
+    """True for the events a window or lookup reads: the first copy of each id in frame order (over the whole
+    frame), every event of a source without ids."""
+    if source.id is None:
+        return pl.lit(True)
+    return pl.col(source.id).is_first_distinct() | pl.col(source.id).is_null()
 
 
 def _break_ties(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:

@@ -12,9 +12,10 @@ def test_exported_names() -> None:
     assert set(fdag.__all__) == {
         "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
         "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver", "FrameResult", "InputError",
-        "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "RedisStore", "RedisStream", "RowDriver",
-        "SkewReport", "Source", "SourceError", "StoreError", "StreamLog", "check", "config", "exclude",
-        "extract_fields", "lookup", "parameterize", "ref", "skew", "tag", "value", "window",
+        "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "Provenance", "ProvenanceEvent",
+        "RedisStore", "RedisStream", "RowDriver", "SkewReport", "Source", "SourceError", "StoreError", "StreamLog",
+        "check", "config", "exclude", "extract_fields", "lookup", "parameterize", "ref", "skew", "tag", "value",
+        "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 
