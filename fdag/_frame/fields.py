@@ -20,11 +20,11 @@ from fdag._frame.compile import (
     either,
     error_codes,
     error_column,
-    stored_error,
     null_guard,
     row_arguments,
     row_inputs,
     skipped_value,
+    stored_error,
 )
 from fdag._frame.translate import translate_fields
 from fdag._values.fields import split_fields
