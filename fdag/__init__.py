@@ -14,7 +14,11 @@ from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
 from fdag._dag.provenance import Provenance, ProvenanceEvent
 from fdag._declare.check import check_output
+from fdag._declare.config import config
+from fdag._declare.exclude import exclude
+from fdag._declare.extract import extract_fields
 from fdag._declare.lookup import lookup
+from fdag._declare.parameterize import parameterize, ref, value
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
 from fdag._declare.window import window
@@ -91,9 +95,15 @@ __all__ = [
     "StreamLog",
     "check",
     "check_output",
+    "config",
+    "exclude",
+    "extract_fields",
     "lookup",
+    "parameterize",
+    "ref",
     "skew",
     "tag",
+    "value",
     "window",
 ]
 

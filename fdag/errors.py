@@ -359,3 +359,17 @@ class MissingDependencyError(FdagError, ImportError):
         what = f"the '{package}' package" if install is None else f"the '{package}' program"
         hint = install if install is not None else f"pip install 'fdag[{extra}]'"
         super().__init__(_hinted(f"{needed_by} needs {what}, which is not installed", hint))
+
+
+class LikelyTypoWarning(UserWarning):
+    """A request input is named one edit away from a node (``fare_mean_7`` beside ``fare_mean_7d``): the
+    parameter probably meant the node, and would otherwise silently read a request value.
+
+    Warned (not raised) when the DAG is built: a genuine input of that name stays possible.
+    """
+
+    def __init__(self, input_name: str, node: str, readers: list[str]) -> None:
+        self.input_name, self.node, self.readers = input_name, node, readers
+        super().__init__(_hinted(
+            f"request input '{input_name}' (read by {', '.join(repr(r) for r in readers)}) is one edit away from "
+            f"the node '{node}'", f"rename the parameter to '{node}' if it means that node"))

@@ -97,7 +97,8 @@ def compare(
             if not _same(vector[name], frame_value):
                 raise ConsistencyError(name, {"request": request, "events": events}, vector[name], frame_value)
     # Feature errors are per request (on the vectors), per-event function errors per event (on ingest reports).
-    features = {node.name for node in row.plan.nodes if node.kind == "feature"}
+    features = {node.name for node in row.plan.nodes if node.kind in ("feature", "field")}
+    features |= {node.extracted.group for node in row.plan.nodes if node.extracted is not None}
     frame_errors = _counted(e for e in result.errors if e.node in features)
     event_errors = _counted(e for e in result.errors if e.node not in features)
     for online, offline, example in ((_counted(e for v in vectors for e in v.errors), frame_errors, requests),

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import difflib
 import graphlib
 import heapq
 import shutil
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from types import MappingProxyType, ModuleType
+from typing import Any
 
+from fdag._dag import inputs as input_rules
 from fdag._dag import validate as rules
 from fdag._dag.checks import with_checks
 from fdag._dag.discovery import discover, module_functions
@@ -16,10 +19,11 @@ from fdag._dag.dot import dag_to_dot, render_dot
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import AS_OF, Node
 from fdag._dag.plan import Plan, build_plan
+from fdag._dag.variants import choose
 from fdag._dag.versions import compute_versions
 from fdag._declare.source import Source
 from fdag._values.types import FType
-from fdag.errors import DagError, DeclarationTypeError, Problem
+from fdag.errors import DagError, DeclarationError, DeclarationTypeError, Problem
 
 
 class Dag:
@@ -36,6 +40,8 @@ class Dag:
         Name → ``Node``, as discovery made them (``from_modules`` is the way to build one).
     problems
         Problems discovery already found; they are raised together with the DAG's own.
+    config
+        The config the nodes were resolved with (``dag.config``); a key named like a node is a problem.
 
     Example::
 
@@ -47,35 +53,47 @@ class Dag:
         print(dag.upstream("burst_ratio"))          # ['spend_count_1h', 'spend_count_5m']
     """
 
-    def __init__(self, nodes: Mapping[str, Node], problems: Iterable[Problem] = ()) -> None:
+    def __init__(self, nodes: Mapping[str, Node], problems: Iterable[Problem] = (),
+                 config: Mapping[str, Any] | None = None) -> None:
         found = list(problems)
         self._parents = {name: [p for p in node.params if p in nodes] for name, node in nodes.items()}
         order = _topological_order(self._parents)
         inputs, input_problems = rules.input_types(nodes)
+        defaults, default_problems = input_rules.input_defaults(nodes, inputs)
         found += [
             *rules.reserved_as_of(nodes.values()),
             *(rules.cycles(self._parents, nodes) if order is None else ()),
             *rules.edge_types(nodes),
             *input_problems,
+            *default_problems,
+            *input_rules.missed_refs(nodes),
+            *input_rules.config_collisions(nodes, config or {}),
         ]
         if found or order is None:
             raise DagError(found)
+        input_rules.warn_typos(inputs, nodes)
         self._order = order
         self.nodes: Mapping[str, Node] = MappingProxyType({name: nodes[name] for name in self._order})
         self.inputs: Mapping[str, FType] = MappingProxyType(inputs)
+        self.defaults: Mapping[str, Any] = MappingProxyType(defaults)
+        self.config: Mapping[str, Any] = MappingProxyType(dict(config or {}))
         self._versions = compute_versions(self._order, nodes)
         self._lineage: dict[str, Lineage] = {}
 
     @classmethod
-    def from_modules(cls, *modules: ModuleType) -> Dag:
+    def from_modules(cls, *modules: ModuleType, config: Mapping[str, Any] | None = None) -> Dag:
         """Discover every public function defined in ``modules`` and validate the DAG, listing every problem.
 
-        Imported functions and ``_private`` helpers are not nodes. A name defined by two modules is a problem.
+        Imported functions, ``_private`` helpers and ``@fdag.exclude`` functions are not nodes. A name defined by
+        two modules is a problem. With ``config``, each node's ``@fdag.config`` variants are resolved (exactly one
+        must apply) and a parameter named like a config key receives that key's value.
 
         Parameters
         ----------
         modules
             The feature modules, at least one.
+        config
+            Config key → value, read by ``@fdag.config.when`` variants and by parameters of the key's name.
 
         Example::
 
@@ -96,14 +114,18 @@ class Dag:
                 raise DeclarationTypeError(f"modules[{position}]", module, "is not a module",
                                            "pass imported modules, e.g. Dag.from_modules(fraud) after 'import "
                                            "fraud' (importlib.import_module(name) imports one by name)")
+        if config is not None and not (isinstance(config, Mapping) and all(isinstance(k, str) for k in config)):
+            raise DeclarationTypeError("config", config, "is not a mapping of config key (str) to value",
+                                       "pass e.g. config={'region': 'eu'}")
+        settings = dict(config or {})
         problems: list[Problem] = []
         by_name: dict[str, list[Node]] = {}
         for module in modules:
-            for func in module_functions(module, problems):
-                for node in discover(func, problems):
+            for chosen in choose(module_functions(module, problems), settings, problems):
+                for node in discover(chosen.function, problems, chosen.name, settings, chosen.variant):
                     by_name.setdefault(node.name, []).append(with_checks(node, problems))
         problems += rules.duplicate_names(by_name)
-        return cls({name: found[0] for name, found in by_name.items()}, problems)
+        return cls({name: found[0] for name, found in by_name.items()}, problems, settings)
 
     @property
     def sources(self) -> Mapping[str, Source]:
@@ -167,15 +189,18 @@ class Dag:
                                           inputs, sources, dict(self.nodes[name].tags))
         return self._lineage[name]
 
-    def plan(self, outputs: Iterable[str] | None = None) -> Plan:
+    def plan(self, outputs: Iterable[str] | None = None, overrides: Iterable[str] = ()) -> Plan:
         """The slice of the DAG that ``outputs`` need (all nodes when ``None``); unknown names raise ``DagError``.
 
         The plan is immutable and is what ``RowDriver`` and ``FrameDriver`` compile; neither engine sees the rest.
+        An overridden node is read from the request (or spine) like an input, and what only it needed is left out.
 
         Parameters
         ----------
         outputs
             The features wanted, in order (a single name is read as one output); ``None``: every node.
+        overrides
+            Nodes whose values the requests give (Hamilton's overrides).
         """
         try:
             wanted = (outputs,) if isinstance(outputs, str) else tuple(self._order if outputs is None else outputs)
@@ -183,9 +208,34 @@ class Dag:
             raise DeclarationTypeError("outputs", outputs, "is not a list of feature names",
                                        "pass e.g. outputs=['amount_sum_1h'], or None for every feature") from None
         self._require(wanted)
-        needed = set(wanted).union(*map(self._ancestors, wanted))
+        replaced = self._overrides(overrides)
+        needed: set[str] = set()
+        todo = list(wanted)
+        while todo:
+            name = todo.pop()
+            if name not in needed:
+                needed.add(name)
+                if name not in replaced:
+                    todo += self._parents[name]
         lineage = {name: self.lineage(name) for name in wanted}
-        return build_plan(wanted, self._order, self.nodes, self.inputs, needed, lineage, self._versions)
+        return build_plan(wanted, self._order, self.nodes, self.inputs, needed, lineage, self._versions,
+                          self.defaults, replaced)
+
+    def _overrides(self, overrides: Iterable[str]) -> frozenset[str]:
+        if isinstance(overrides, str):
+            overrides = (overrides,)
+        try:
+            names = tuple(overrides)
+        except TypeError:
+            raise DeclarationTypeError("overrides", overrides, "is not a list of node names",
+                                       "pass e.g. overrides=['log_amount']") from None
+        for name in names:
+            if not isinstance(name, str) or name not in self.nodes:
+                close = difflib.get_close_matches(name, list(self.nodes), n=3) if isinstance(name, str) else []
+                hint = f"did you mean {', '.join(repr(c) for c in close)}?" if close else \
+                    "name nodes of the DAG whose values the request gives"
+                raise DeclarationError("overrides", list(names), f"names {name!r}, which is no node", hint)
+        return frozenset(names)
 
     def to_dot(self, outputs: Iterable[str] | None = None) -> str:
         """Deterministic DOT source of the DAG (or of what ``outputs`` need): same bytes on every run.

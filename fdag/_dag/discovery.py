@@ -7,13 +7,17 @@ import functools
 import inspect
 import os
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime, timedelta
 from types import ModuleType
 from typing import Any
 
+from fdag._dag.expand import feature_nodes
 from fdag._dag.node import AS_OF, Node
-from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._dag.specs import LookupSpec, VariantSpec, WindowSpec
+from fdag._declare.exclude import is_excluded
+from fdag._declare.extract import EXTRACT_ATTRIBUTE
 from fdag._declare.lookup import LOOKUP_ATTRIBUTE, LookupDecl
 from fdag._declare.marks import DECLARED_ATTRIBUTE
 from fdag._declare.source import Source
@@ -54,7 +58,13 @@ def module_functions(module: ModuleType, problems: list[Problem]) -> list[Callab
         if name.startswith("_"):
             continue
         if inspect.isfunction(value) and value.__module__ == module.__name__:
-            if value.__code__.co_name == "<lambda>":
+            if is_excluded(value):
+                declared = getattr(value, DECLARED_ATTRIBUTE, ())
+                if declared:
+                    problems.append(Problem(name, location_of(value), f"is marked @fdag.exclude but also declared "
+                                            f"@{declared[0]}", f"remove @fdag.exclude to make it a node, or the "
+                                            f"@{declared[0]} to keep it a helper"))
+            elif value.__code__.co_name == "<lambda>":
                 problems.append(Problem(name, location_of(value), "is a lambda",
                                         f"define it with 'def' and annotate it, or name it '_{name}' if it is a "
                                         "helper"))
@@ -74,18 +84,29 @@ def module_functions(module: ModuleType, problems: list[Problem]) -> list[Callab
     return sorted(found, key=lambda f: f.__code__.co_firstlineno)
 
 
-def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
-    """The nodes one function makes (several for a window grid); problems are appended, not raised."""
-    name, where = func.__name__, location_of(func)
+_DECLARATIONS = ("window", "lookup", "parameterize", "extract_fields")
+
+
+def discover(func: Callable[..., Any], problems: list[Problem], name: str | None = None,
+             config: Mapping[str, Any] | None = None, variant: VariantSpec | None = None) -> list[Node]:
+    """The nodes one function makes (several for a window grid, a parameterization, extracted fields); problems
+    are appended, not raised. ``name`` is the node name of a config variant (its function's name before ``__``);
+    a parameter named like a key of ``config`` receives that value."""
+    name, where = name or func.__name__, location_of(func)
     kind = _unsupported_kind(func)
     if kind is not None:
         problems.append(Problem(name, where, kind, "a feature is a plain 'def' function that returns its value"))
         return []
     declared: tuple[str, ...] = getattr(func, DECLARED_ATTRIBUTE, ())
     if len(declared) > 1:
-        twice = f"with @{declared[0]} twice" if len(set(declared)) == 1 else "with both @window and @lookup"
-        problems.append(Problem(name, where, f"is decorated {twice}",
-                                "keep one declaration per function; write one function per window or lookup"))
+        kinds = sorted(set(declared), key=_DECLARATIONS.index)
+        twice = f"with @{declared[0]} twice" if len(kinds) == 1 else "with both " + " and ".join(
+            f"@{k}" for k in kinds)
+        hint = ("keep one declaration per function; write one function per window or lookup"
+                if set(kinds) <= {"window", "lookup"} else
+                "window, lookup, parameterize and extract_fields do not combine: write one function per "
+                "declaration (a feature can call a _private helper)")
+        problems.append(Problem(name, where, f"is decorated {twice}", hint))
         return []
     hints = _resolved_hints(func, problems)
     if hints is None:
@@ -121,27 +142,29 @@ def discover(func: Callable[..., Any], problems: list[Problem]) -> list[Node]:
             ok = False
         else:
             params[param.name] = ftype
+    tags = dict(getattr(func, TAGS_ATTRIBUTE, {}))
+    fields: Mapping[str, Any] | None = getattr(func, EXTRACT_ATTRIBUTE, None)
+    if fields is not None:
+        typed = _field_types(name, where, fields, hints.get("return", _MISSING), problems)
+        if typed is None or not ok:
+            return []
+        return feature_nodes(func, name, params, typed, where, tags, config or {}, variant, problems)
     returns = _annotation(name, where, "return", hints.get("return", _MISSING), problems)
     if returns is None or not ok:
         return []
     doc = inspect.getdoc(func) or ""
-    tags = dict(getattr(func, TAGS_ATTRIBUTE, {}))
     found: LookupDecl | None = getattr(func, LOOKUP_ATTRIBUTE, None)
     if found is not None:
         spec = _lookup_spec(func, found, params, returns, where, problems)
         if spec is None:
             return []
-        return [Node(name, func, _request_params(found.source), spec.returns, where, doc, tags, lookup=spec)]
+        return [Node(name, func, _request_params(found.source), spec.returns, where, doc, tags, lookup=spec,
+                     variant=variant)]
     decl: WindowDecl | None = getattr(func, WINDOW_ATTRIBUTE, None)
     if decl is None:
-        if AS_OF in params and params[AS_OF].required() != FType(datetime):
-            problems.append(
-                Problem(name, where, f"takes 'as_of: {params[AS_OF]}' but 'as_of' is the request instant",
-                        "annotate it 'as_of: datetime' or rename the parameter")
-            )
-            return []
-        return [Node(name, func, params, returns, where, doc, tags)]
-    return _window_nodes(func, decl, params, returns, where, doc, tags, problems)
+        return feature_nodes(func, name, params, returns, where, tags, config or {}, variant, problems)
+    return [replace(node, variant=variant)
+            for node in _window_nodes(func, name, decl, params, returns, where, doc, tags, problems)]
 
 
 _MISSING = object()
@@ -237,8 +260,26 @@ def _lookup_spec(func: Callable[..., Any], decl: LookupDecl, params: dict[str, F
     return LookupSpec(name, decl.source, func, tuple(params), returns, decl.lag, max_age, default, node_type)
 
 
+def _field_types(name: str, where: str, fields: Mapping[str, Any], returns: Any,
+                 problems: list[Problem]) -> tuple[tuple[str, FType], ...] | None:
+    """The declared fields of an ``@fdag.extract_fields`` function, typed; its return must be annotated ``dict``."""
+    if returns is _MISSING or (returns is not dict and typing.get_origin(returns) is not dict):
+        shown = "no return annotation" if returns is _MISSING else f"'-> {getattr(returns, '__name__', returns)}'"
+        problems.append(Problem(name, where, f"extracts fields but has {shown}",
+                                "annotate the function '-> dict': it returns the fields in a dict"))
+        return None
+    typed = []
+    for field, hint in fields.items():
+        ftype = _annotation(name, where, f"field '{field}'", hint, problems)
+        if ftype is None:
+            return None
+        typed.append((field, ftype))
+    return tuple(typed)
+
+
 def _window_nodes(
     func: Callable[..., Any],
+    name: str,
     decl: WindowDecl,
     params: dict[str, FType],
     returns: FType,
@@ -247,7 +288,7 @@ def _window_nodes(
     tags: dict[str, Any],
     problems: list[Problem],
 ) -> list[Node]:
-    source, name = decl.source, func.__name__
+    source = decl.source
     valid = _reads_source_columns(name, where, source, params, problems)
     nodes = []
     key_param = _request_params(source)

@@ -50,6 +50,8 @@ def dag_to_dot(plan: Plan) -> str:
             how = f"{node.window.agg.label} over {node.window.over_label}"
         elif node.lookup is not None:
             how = f"lookup, {node.lookup.label}"
+        if node.declared:
+            attrs["label"] = f"{node.name}\n{node.declared}\n{node.returns}"
         if how is not None:
             attrs["label"] = f"{node.name}\n{how}\n{node.returns}"
             attrs.update(style="filled", fillcolor="#e8f0fe")

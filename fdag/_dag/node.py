@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from fdag._dag.checks import CheckSpec
-from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._dag.specs import Argument, FieldSpec, LookupSpec, VariantSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._values.types import FType
 
@@ -42,6 +42,15 @@ class Node:
         The window or lookup spec of such a node; ``None`` for a plain feature.
     checks
         Its ``@fdag.check_output`` checks, resolved against its type.
+    arguments
+        How the function is called when its parameters are not simply the nodes named like them: one
+        ``Argument`` per parameter (a dependency, or a constant bound by ``@fdag.parameterize`` or the config).
+    extracted
+        For a node of ``@fdag.extract_fields``: which field of which function's dict it is.
+    variant
+        For a ``@fdag.config`` variant: the function chosen and the config that chose it.
+    defaults
+        Dependency → the default value of its parameter (an optional request input when no node produces it).
 
     Example::
 
@@ -63,13 +72,39 @@ class Node:
     window: WindowSpec | None = None
     lookup: LookupSpec | None = None
     checks: tuple[CheckSpec, ...] = ()
+    arguments: tuple[Argument, ...] = ()
+    extracted: FieldSpec | None = None
+    variant: VariantSpec | None = None
+    defaults: Mapping[str, Any] = field(default_factory=dict)
 
     @property
     def kind(self) -> str:
-        """``"window"``, ``"lookup"`` or ``"feature"``."""
+        """``"window"``, ``"lookup"``, ``"field"`` (of ``@fdag.extract_fields``) or ``"feature"``."""
         if self.window is not None:
             return "window"
+        if self.extracted is not None:
+            return "field"
         return "feature" if self.lookup is None else "lookup"
+
+    @property
+    def declared(self) -> str:
+        """How a Hamilton-style decorator made the node, for DOT, the catalog and explanations (empty for others):
+        ``field 'city' of address_parts``, ``amount_over with limit=100.0``, ``variant vat_rate__eu (region ==
+        'eu')``."""
+        parts = []
+        if self.extracted is not None:
+            parts.append(f"field '{self.extracted.field}' of {self.extracted.group}")
+        bound = [f"{a.param}={a.value!r}" if a.source is None else f"{a.param}={a.source}"
+                 for a in self.arguments if a.source != a.param]
+        if bound:
+            parts.append(f"{getattr(self.function, '__name__', '?')} with {', '.join(bound)}")
+        if self.variant is not None:
+            parts.append(f"variant {self.variant.function} ({' and '.join(self.variant.conditions)})")
+        return "; ".join(parts)
+
+    def call_arguments(self) -> tuple[Argument, ...]:
+        """What the function receives, parameter by parameter: a dependency's value or a bound constant."""
+        return self.arguments or tuple(Argument(param, param) for param in self.params)
 
     @property
     def source(self) -> Source | None:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import AS_OF, Node
@@ -34,7 +35,7 @@ class Plan:
 
     outputs: tuple[str, ...]
     nodes: tuple[Node, ...]  # topological order; only what the outputs need
-    inputs: Mapping[str, FType]  # request inputs the nodes read (``as_of`` excluded)
+    inputs: Mapping[str, FType]  # request inputs the nodes read (``as_of`` excluded), overridden nodes included
     uses_as_of: bool
     windows: Mapping[str, tuple[WindowSpec, ...]]  # source name -> its window nodes' specs
     lookups: Mapping[str, tuple[LookupSpec, ...]]  # source name -> its lookup nodes' specs
@@ -42,6 +43,8 @@ class Plan:
     clocks: Mapping[str, Clocks]  # node -> what caps its as-of
     lineage: Mapping[str, Lineage]
     versions: Mapping[str, str]
+    defaults: Mapping[str, Any] = field(default_factory=dict)  # optional inputs -> the value when absent
+    overrides: frozenset[str] = frozenset()  # nodes read from the request instead of computed
 
     @property
     def node_names(self) -> tuple[str, ...]:
@@ -57,14 +60,18 @@ def build_plan(
     needed: set[str],
     lineage: Mapping[str, Lineage],
     versions: Mapping[str, str],
+    defaults: Mapping[str, Any],
+    overrides: frozenset[str] = frozenset(),
 ) -> Plan:
-    """Assemble the plan for ``needed`` nodes (the outputs and everything upstream of them)."""
-    planned = tuple(nodes[name] for name in order if name in needed)
-    params = {param for node in planned for param in node.params}
+    """Assemble the plan for ``needed`` nodes (the outputs and everything upstream of them); the ``overrides``
+    among them are request inputs of their node's type."""
+    planned = tuple(nodes[name] for name in order if name in needed and name not in overrides)
+    params = {param for node in planned for param in node.params} | (needed & overrides)
+    inputs = {**inputs, **{name: nodes[name].returns for name in order if name in needed & overrides}}
     windows: dict[str, list[WindowSpec]] = {}
     lookups: dict[str, list[LookupSpec]] = {}
     sources: dict[str, Source] = {}
-    clocks: dict[str, Clocks] = {}
+    clocks: dict[str, Clocks] = {name: Clocks() for name in needed & overrides}
     for node in planned:
         if node.window is not None:
             windows.setdefault(node.window.source.name, []).append(node.window)
@@ -89,4 +96,6 @@ def build_plan(
         clocks=clocks,
         lineage={name: lineage[name] for name in outputs},
         versions={node.name: versions[node.name] for node in planned},
+        defaults={name: value for name, value in defaults.items() if name in params},
+        overrides=frozenset(needed & overrides),
     )

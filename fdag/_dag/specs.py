@@ -100,3 +100,37 @@ class LookupSpec:
         if self.default is not None:
             parts.append(f"default {self.default!r}")
         return ", ".join(parts)
+
+
+@dataclass(frozen=True)
+class Argument:
+    """One parameter of a feature's function: it receives the value of ``source`` (a node or request input), or
+    the constant ``value`` when ``source`` is None (bound by ``@fdag.parameterize`` or by the config)."""
+
+    param: str
+    source: str | None
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """A node of ``@fdag.extract_fields``: field ``field`` of the dict that function ``group`` returns.
+
+    Every field node of one function shares its call: the engines call the function once per row, record its own
+    exception under ``group`` (every field then null), and a missing or mistyped field under the field's node.
+    """
+
+    group: str  # the function's name
+    field: str
+    fields: tuple[tuple[str, FType], ...]  # every field the function declares, in order
+    location: str
+
+
+@dataclass(frozen=True)
+class VariantSpec:
+    """A ``@fdag.config`` variant chosen for a node: the function's own name and the config values its
+    conditions read (part of the node's version)."""
+
+    function: str
+    conditions: tuple[str, ...]  # e.g. ("region == 'eu'",)
+    config: tuple[tuple[str, str], ...]  # (key, repr(value)) of each config key the conditions read

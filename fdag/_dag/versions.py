@@ -18,6 +18,7 @@ from typing import Any
 
 from fdag._dag.definition import UnverifiedSource, code_shape, definition
 from fdag._dag.node import Node
+from fdag._declare.exclude import is_excluded
 from fdag.errors import DagError, Problem
 
 _SIMPLE = (int, float, complex, str, bytes, bool, type(None))
@@ -87,7 +88,7 @@ def _globals_fingerprint(func: Callable[..., Any], seen: set[int]) -> str:
             parts.append(f"{name}={_value(func, f'global {name!r}', value, seen)}")
         elif isinstance(value, int | float | str | bytes | tuple | type(None)):
             parts.append(f"{name}={value!r}")
-        elif inspect.isfunction(value) and name.startswith("_") and value is not func:
+        elif inspect.isfunction(value) and (name.startswith("_") or is_excluded(value)) and value is not func:
             parts.append(f"{name}:{_fingerprint(value, seen)}")
     return "|".join(parts)
 
@@ -121,7 +122,21 @@ def _value(func: Callable[..., Any], what: str, value: Any, seen: set[int]) -> s
 
 def declaration_fingerprint(node: Node) -> str:
     """What the decorator arguments contribute: a window's aggregation, length, bounds and default, a lookup's
-    lag, max age and default, and the source's schema."""
+    lag, max age and default, and the source's schema; the constants a parameterization or the config binds, the
+    field an extracted node is, and the conditions and config that chose a variant."""
+    extra = ""
+    if node.arguments:
+        extra += repr([(a.param, a.source, _value(node.function, "a bound value", a.value, set()))
+                       for a in node.arguments])
+    if node.extracted is not None:
+        spec = node.extracted
+        extra += repr(("field", spec.field, [(f, str(t)) for f, t in spec.fields]))
+    if node.variant is not None:
+        extra += repr(("variant", node.variant.function, node.variant.conditions, node.variant.config))
+    return _source_fingerprint(node) + extra
+
+
+def _source_fingerprint(node: Node) -> str:
     source = node.source
     if source is None:
         return ""

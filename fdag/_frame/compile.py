@@ -8,12 +8,14 @@ rules (a null argument skips the feature, an error makes it null and is recorded
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import polars as pl
 
+from fdag._dag.specs import Argument
 from fdag._frame.translate import Read, Translation, translate
 from fdag._values.calls import row_call
 from fdag._values.types import FType
@@ -35,6 +37,7 @@ class Compiled:
     reason: str  # why it fell back ("" when translated)
     messages: tuple[str, ...] = ()  # "Type\x1fmessage" per error code, when the error column holds codes
     reads: tuple[Read, ...] = ()  # outside names the translation built in (a fallback reads them live)
+    shown: bool = True  # false for the shared call of an extract_fields function (not a node of its own)
 
 
 def compile_feature(
@@ -43,16 +46,18 @@ def compile_feature(
     params: Mapping[str, FType],
     returns: FType,
     schema: Mapping[str, pl.DataType],
+    arguments: Sequence[Argument] = (),
 ) -> Compiled:
-    """Expressions computing ``function`` over columns named like its parameters (dtypes in ``schema``)."""
+    """Expressions computing ``function`` over the columns ``params`` (dtypes in ``schema``); ``arguments`` says
+    what each of its parameters receives (by default the column named like it)."""
     try:
-        translation = translate(function, params, returns)
+        translation = translate(function, params, returns, arguments)
         actual = pl.LazyFrame(schema=dict(schema)).select(translation.value.alias(name)).collect_schema()[name]
         if actual != returns.polars and actual != pl.Null and not (returns.base is float and actual.is_numeric()):
             raise NotTranslatable(f"the translation yields {actual}, not the declared {returns.polars}")
         return _translated(name, translation, params, returns)
     except NotTranslatable as exc:
-        return _fallback(name, function, params, returns, exc.reason)
+        return _fallback(name, function, params, returns, exc.reason, arguments)
 
 
 def error_column(name: str) -> str:
@@ -83,66 +88,104 @@ def error_text(compiled: Compiled) -> pl.Expr:
     return column.str.replace(SEPARATOR, ": ", literal=True)
 
 
-def _null_guard(params: Mapping[str, FType]) -> pl.Expr | None:
+def null_guard(params: Mapping[str, FType]) -> pl.Expr | None:
+    """Rows where a non-optional parameter is null: the function is not called there (None: no such rows)."""
     required = [pl.col(p).is_null() for p, ftype in params.items() if not ftype.optional]
     return pl.any_horizontal(required) if required else None
 
 
-def _canonical(value: pl.Expr, returns: FType) -> pl.Expr:
+def canonical(value: pl.Expr, returns: FType) -> pl.Expr:
+    """A value column in its type's canonical form (NaN read as null)."""
     value = value.cast(returns.polars)
     return value.fill_nan(None) if returns.base is float else value
 
 
-def _translated(name: str, translation: Translation, params: Mapping[str, FType], returns: FType) -> Compiled:
-    guard = _null_guard(params)
-    error: pl.Expr | None = None
-    if translation.errors:
-        # Small integer codes, not strings: a million-row column of codes costs next to nothing.
-        chain: Any = pl
-        for code, (condition, _, _) in enumerate(translation.errors):
-            reached = condition.fill_null(False) if guard is None else (~guard & condition.fill_null(False))
-            chain = chain.when(reached).then(pl.lit(code, pl.UInt16))
-        error = chain.otherwise(pl.lit(None, pl.UInt16))
-    messages = tuple(f"{kind}{SEPARATOR}{message}" for _, kind, message in translation.errors)
-    skip = guard
-    if error is not None:
-        failed = pl.col(error_column(name)).is_not_null()
-        skip = failed if skip is None else (skip | failed)
-    value = _canonical(translation.value, returns)
+def error_codes(errors: Sequence[tuple[pl.Expr, str, str]], guard: pl.Expr | None
+                ) -> tuple[pl.Expr | None, tuple[str, ...]]:
+    """The error column of translated error conditions (reached where ``guard``, the skipped rows, is false) as
+    small integer codes, and the "Type\x1fmessage" of each code; ``None`` when nothing can fail."""
+    if not errors:
+        return None, ()
+    # Small integer codes, not strings: a million-row column of codes costs next to nothing.
+    chain: Any = pl
+    for code, (condition, _, _) in enumerate(errors):
+        reached = condition.fill_null(False) if guard is None else (~guard & condition.fill_null(False))
+        chain = chain.when(reached).then(pl.lit(code, pl.UInt16))
+    return chain.otherwise(pl.lit(None, pl.UInt16)), tuple(f"{kind}{SEPARATOR}{message}" for _, kind, message in errors)
+
+
+def skipped_value(name: str, value: pl.Expr, returns: FType, skip: pl.Expr | None) -> pl.Expr:
+    """The canonical value column of a translated feature, null where ``skip`` holds."""
+    value = canonical(value, returns)
     if skip is not None:
         value = pl.when(skip).then(pl.lit(None, returns.polars)).otherwise(value)
+    return value.alias(name)
+
+
+def either(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
+    """``a | b`` where ``None`` means "never"."""
+    return b if a is None else (a if b is None else a | b)
+
+
+def _translated(name: str, translation: Translation, params: Mapping[str, FType], returns: FType) -> Compiled:
+    guard = null_guard(params)
+    error, messages = error_codes(translation.errors, guard)
+    failed = None if error is None else pl.col(error_column(name)).is_not_null()
     first = () if error is None else (error.alias(error_column(name)),)
-    return Compiled(name, first, (value.alias(name),), error is not None, "translated", "", messages,
-                    translation.reads)
+    return Compiled(name, first, (skipped_value(name, translation.value, returns, either(guard, failed)),),
+                    error is not None, "translated", "", messages, translation.reads)
+
+
+def row_arguments(batch: pl.Series, params: Mapping[str, FType], arguments: Sequence[Argument]) -> Any:
+    """The argument tuples of a fallback's rows: the struct ``batch`` of the ``params`` columns (a dummy field
+    when there are none), bound constants in their places."""
+    given = list(arguments) or [Argument(p, p) for p in params]
+    if not params:
+        return (tuple(a.value for a in given) for _ in range(len(batch)))
+    frame = batch.struct.unnest()
+    columns = [frame[a.source].to_list() if a.source is not None else itertools.repeat(a.value) for a in given]
+    # itertools.repeat is endless: zip stops at the columns' end
+    return zip(*columns, strict=False) if any(a.source is None for a in given) else zip(*columns, strict=True)
+
+
+def call_types(params: Mapping[str, FType], arguments: Sequence[Argument]) -> dict[str, FType]:
+    """Each function parameter → the type of what it receives; a bound constant counts as optional, since it is
+    never null where the parameter is not (discovery refuses that), so it never skips the call."""
+    if not arguments:
+        return dict(params)
+    return {a.param: params[a.source] if a.source is not None else FType(type(a.value), True) for a in arguments}
+
+
+def row_inputs(params: Mapping[str, FType]) -> pl.Expr:
+    """The struct of a fallback's input columns (one dummy column when it reads none, to keep the row count)."""
+    return pl.struct([pl.col(c) for c in params]) if params else pl.struct(pl.int_range(pl.len()).alias("_"))
+
+
+def stored_error(error: BaseException | None) -> str | None:
+    """How a fallback's error is stored in its error column."""
+    return None if error is None else f"{type(error).__name__}{SEPARATOR}{error}"
 
 
 def _fallback(name: str, function: Callable[..., Any], params: Mapping[str, FType], returns: FType,
-              reason: str) -> Compiled:
-    call = row_call(function, params, returns)
+              reason: str, arguments: Sequence[Argument] = ()) -> Compiled:
+    call = row_call(function, call_types(params, arguments), returns)
     dtype = returns.polars
-    columns = list(params)
 
     def evaluate(batch: pl.Series) -> pl.Series:
-        if columns:
-            frame = batch.struct.unnest()
-            rows: Any = zip(*(frame[c].to_list() for c in columns), strict=True)
-        else:
-            rows = ([] for _ in range(len(batch)))
         values, errors = [], []
-        for args in rows:
+        for args in row_arguments(batch, params, arguments):
             value, error = call(args)
             values.append(value)
-            errors.append(None if error is None else f"{type(error).__name__}{SEPARATOR}{error}")
+            errors.append(stored_error(error))
         return pl.DataFrame([pl.Series("v", values, dtype=dtype), pl.Series("e", errors, dtype=pl.String)]
                             ).to_struct(name)
 
-    inputs = pl.struct([pl.col(c) for c in columns]) if columns else pl.struct(pl.int_range(pl.len()).alias("_"))
-    packed = inputs.map_batches(evaluate, return_dtype=pl.Struct({"v": dtype, "e": pl.String}))
+    packed = row_inputs(params).map_batches(evaluate, return_dtype=pl.Struct({"v": dtype, "e": pl.String}))
     staged = pl.col(f"__fallback__{name}")
     return Compiled(
         name,
         (packed.alias(f"__fallback__{name}"),),
-        (_canonical(staged.struct.field("v"), returns).alias(name), staged.struct.field("e").alias(error_column(name))),
+        (canonical(staged.struct.field("v"), returns).alias(name), staged.struct.field("e").alias(error_column(name))),
         True,
         "fallback",
         reason,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import threading
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -16,12 +17,13 @@ from fdag._backfill.job import BackfillReport
 from fdag._backfill.run import backfill
 from fdag._dag.checks import recording_checks
 from fdag._dag.dag import Dag
-from fdag._dag.node import AS_OF
+from fdag._dag.node import AS_OF, Node
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
 from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.checks import FrameChecks
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts, error_text
+from fdag._frame.fields import compile_fields
 from fdag._frame.provenance import FrameProvenance
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
@@ -103,21 +105,41 @@ class FrameDriver:
         if not isinstance(dag, Dag):
             raise DeclarationTypeError("dag", dag, "is not an fdag.Dag", "build one with fdag.Dag.from_modules(module)")
         self.dag = dag
-        self.plan: Plan = dag.plan(outputs)
         self.errors_mode = errors
+        self._setup(dag.plan(outputs))
+        self._token = uuid.uuid4().hex
+        self._provenance = FrameProvenance(dag, self.plan, lambda upstream: FrameDriver(dag, upstream, errors))
+        self._overridden: dict[frozenset[str], FrameDriver] = {}
+        self._lock = threading.Lock()
+
+    def _setup(self, plan: Plan) -> None:
+        self.plan: Plan = plan
         self._windows = WindowStage(self.plan)
         schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
         schema[AS_OF] = FType(datetime).polars
         self._compiled: list[Compiled] = []
+        self._depends: dict[str, tuple[str, ...]] = {}
+        self._locations: dict[str, str] = {}
+        groups: dict[str, list[Node]] = {}
         for node in self.plan.nodes:
+            if node.extracted is not None:
+                groups.setdefault(node.extracted.group, []).append(node)
+        for node in self.plan.nodes:
+            self._locations[node.name] = node.location
             if node.kind == "feature":
-                compiled = compile_feature(node.name, node.function, node.params, node.returns, schema)
-                self._compiled.append(compiled)
+                self._compiled.append(compile_feature(node.name, node.function, node.params, node.returns, schema,
+                                                      node.arguments))
+                self._depends[node.name] = tuple(node.params)
+            elif node.extracted is not None and node.extracted.group in groups:
+                group = node.extracted.group
+                fields = groups.pop(group)
+                self._compiled += compile_fields(fields, schema)
+                self._depends[group] = tuple(node.params)
+                self._depends.update((field.name, (group,)) for field in fields)
+                self._locations[group] = node.extracted.location
             schema[node.name] = node.returns.polars
-        self._stages = _stages(self._compiled, self.plan)
+        self._stages = _stages(self._compiled, self._depends)
         self._checks = FrameChecks.of(self.plan)
-        self._token = uuid.uuid4().hex
-        self._provenance = FrameProvenance(dag, self.plan, lambda upstream: FrameDriver(dag, upstream, errors))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A pickled driver (e.g. shipped to Ray tasks) is what builds it, rebuilt once per process: the compiled
@@ -151,7 +173,7 @@ class FrameDriver:
                  for source, specs in self.plan.windows.items() for spec in specs]
         rows += [Explanation(spec.node, "lookup", f"latest row of {source}, {spec.label}")
                  for source, specs in self.plan.lookups.items() for spec in specs]
-        rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled]
+        rows += [Explanation(c.name, c.how, c.reason) for c in self._compiled if c.shown]
         return rows
 
     def run(
@@ -162,15 +184,16 @@ class FrameDriver:
         check_as_of: bool = True,
         with_as_of: bool = False,
         with_errors: bool = False,
+        overrides: Sequence[str] = (),
     ) -> pl.DataFrame:
         """Features for every spine row: ``evaluate(...).table``, with the same arguments.
 
         Parameters
         ----------
-        spine, sources, as_of, check_as_of, with_as_of, with_errors
+        spine, sources, as_of, check_as_of, with_as_of, with_errors, overrides
             As for ``evaluate``.
         """
-        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of, with_errors).table
+        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of, with_errors, overrides).table
 
     def evaluate(
         self,
@@ -180,6 +203,7 @@ class FrameDriver:
         check_as_of: bool = True,
         with_as_of: bool = False,
         with_errors: bool = False,
+        overrides: Sequence[str] = (),
     ) -> FrameResult:
         """Features for every spine row, with the errors and source watermarks of this run.
 
@@ -195,7 +219,8 @@ class FrameDriver:
         ----------
         spine
             One row per request (Polars, pandas or Arrow): the request inputs and the ``as_of`` column (naive
-            instants are read as UTC). A column named like an output is an ``InputError``.
+            instants are read as UTC). A column named like a node this run computes is an ``InputError``
+            unless ``overrides`` names it; an optional input (a parameter with a default) may be left out.
         sources
             Source name → its events (a frame, a LazyFrame or a Parquet path), for every window and lookup source.
         as_of
@@ -207,13 +232,36 @@ class FrameDriver:
         with_errors
             Add a ``<feature>__error`` column per output: ``"Type: message"`` on the rows where the output's own
             function raised (its value is null there), null elsewhere. A backfill counts them per partition.
+        overrides
+            Nodes whose values the spine's columns of the same name give, instead of computing them (and what
+            only they need); Hamilton's overrides.
         """
-        self._check_reads()
         frame = to_polars(spine, "spine")
-        clashes = [name for name in self.plan.outputs if name in frame.columns]
+        if overrides:
+            return self._with_overrides(overrides)._evaluate(frame, sources, as_of, check_as_of, with_as_of,
+                                                             with_errors)
+        return self._evaluate(frame, sources, as_of, check_as_of, with_as_of, with_errors)
+
+    def _with_overrides(self, overrides: Sequence[str]) -> FrameDriver:
+        """A driver of the same outputs computing the plan with ``overrides`` (built once per set of names)."""
+        plan = self.dag.plan(self.plan.outputs, overrides)
+        with self._lock:
+            driver = self._overridden.get(plan.overrides)
+            if driver is None:
+                driver = object.__new__(FrameDriver)
+                driver.dag, driver.errors_mode, driver._token = self.dag, self.errors_mode, self._token
+                driver._setup(plan)
+                self._overridden[plan.overrides] = driver
+        return driver
+
+    def _evaluate(self, frame: pl.DataFrame, sources: Mapping[str, Any] | None, as_of: str, check_as_of: bool,
+                  with_as_of: bool, with_errors: bool) -> FrameResult:
+        self._check_reads()
+        clashes = [node.name for node in self.plan.nodes if node.name in frame.columns]
         if clashes:
-            raise InputError(clashes[0], "is both a spine column and a requested output",
-                             "rename or drop that spine column")
+            raise InputError(clashes[0], "is both a spine column and a node this run computes",
+                             f"rename or drop that spine column, or pass overrides=[{clashes[0]!r}] to use its "
+                             "values instead of computing them")
         work = self._inputs(frame, as_of).lazy()
         work, watermarks, event_errors = self._windows.attach(work, {} if sources is None else sources)
         for stage in self._stages:
@@ -234,7 +282,7 @@ class FrameDriver:
         instants = as_of_columns(self.plan, watermarks) if has_as_of else {}
         if check_as_of:
             guard(result, instants, frame)
-        added = result.select(self.plan.outputs)
+        added = result.select(name for name in self.plan.outputs if name not in self.plan.overrides)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
         if with_errors:
@@ -352,13 +400,14 @@ class FrameDriver:
             for read in compiled.reads:
                 now = read.changed()
                 if now is not None:
-                    node = self.dag.nodes[compiled.name]
-                    raise StaleDriverError(node.name, node.location, read.name, read.value, now)
+                    raise StaleDriverError(compiled.name, self._locations[compiled.name], read.name, read.value, now)
 
     def _inputs(self, frame: pl.DataFrame, as_of: str) -> pl.DataFrame:
         schema = frame.schema
         refuse_int64_overflow(frame, self.plan.inputs, "spine")
-        columns = [column_expr(schema, name, ftype, "spine").alias(name) for name, ftype in self.plan.inputs.items()]
+        columns = [(pl.lit(self.plan.defaults[name], ftype.polars) if name not in schema and name in self.plan.defaults
+                    else column_expr(schema, name, ftype, "spine")).alias(name)
+                   for name, ftype in self.plan.inputs.items()]
         if self.plan.uses_as_of or self.plan.sources or as_of in schema:
             columns.append(column_expr(schema, as_of, FType(datetime), "spine").alias(AS_OF))
         return frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias(ROW), *columns)
@@ -382,7 +431,7 @@ class FrameDriver:
             error_class = getattr(builtins, kind, None)
             if not (isinstance(error_class, type) and issubclass(error_class, Exception)):
                 error_class = RuntimeError
-            raise FeatureError(node, self.dag.nodes[node].location, error_class(message), spine.row(row, named=True))
+            raise FeatureError(node, self._locations[node], error_class(message), spine.row(row, named=True))
         return records
 
     def __repr__(self) -> str:
@@ -405,13 +454,12 @@ def _rebuilt(token: str, dag: Dag, outputs: Sequence[str], errors: Literal["null
     return driver
 
 
-def _stages(compiled: list[Compiled], plan: Plan) -> list[list[Compiled]]:
+def _stages(compiled: list[Compiled], depends: Mapping[str, Sequence[str]]) -> list[list[Compiled]]:
     """Features grouped by depth, so that each ``with_columns`` computes all that is independent at once."""
     depth: dict[str, int] = {}
     stages: list[list[Compiled]] = []
-    nodes = {node.name: node for node in plan.nodes}
     for feature in compiled:
-        level = 1 + max((depth.get(p, -1) for p in nodes[feature.name].params), default=-1)
+        level = 1 + max((depth.get(p, -1) for p in depends[feature.name]), default=-1)
         depth[feature.name] = level
         while len(stages) <= level:
             stages.append([])

@@ -58,6 +58,7 @@ def catalog_records(dag: Dag, outputs: Sequence[str] | None = None) -> list[dict
             "doc": node.doc,
             "type": str(node.returns),
             "kind": node.kind,
+            "declared": node.declared,
             "version": dag.version(node.name),
             "tags": lineage["tags"],
             "checks": [spec.describe() for spec in node.checks],
@@ -124,6 +125,8 @@ def _card(node: Node, record: dict[str, Any], health: FeatureHealth | None) -> s
         how, source = f"latest row, {node.lookup.label}", node.lookup.source
     if node.window is not None or node.lookup is not None:
         facts.append(("computed as", f"{escape(how)} of <code>{escape(source.name)}</code>"))
+    if node.declared:
+        facts.append(("declared as", escape(node.declared)))
     facts += [("upstream", upstream or '<span class="muted">none</span>'),
               ("request inputs", ", ".join(f"<code>{escape(name)}: {escape(ftype)}</code>"
                                            for name, ftype in lineage["inputs"].items()) or "none"),

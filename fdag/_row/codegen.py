@@ -18,6 +18,7 @@ from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._row.checks import RowChecks
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import WINDOW_INT64_OVERFLOW, ErrorRecord, return_error
+from fdag._values.fields import split_fields
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag.errors import DagError, FeatureError, InputTypeError, MissingInputError, Problem
 
@@ -41,14 +42,16 @@ def _fast_test(ftype: FType, var: str) -> str:
 
 def compile_plan(
     plan: Plan, windows: Mapping[str, Any], lookups: Mapping[str, Any], errors: str, locks: Mapping[str, Any],
-    context: VectorContext,
+    context: VectorContext, overrides: frozenset[str] = frozenset(), kept: frozenset[str] | None = None,
 ) -> Compiled:
     """Generate and compile ``compute(request, as_of) -> FeatureVector`` for ``plan``.
 
     ``windows`` and ``lookups`` map each source of ``plan.windows`` / ``plan.lookups`` to its window or lookup
     state; the vector gets each window source's watermark and each lookup value's as-of (what the as-of of
     the nodes downstream needs). ``locks`` holds a lock for each source with several states; their queries run
-    under it.
+    under it. The ``overrides`` are nodes read from the request instead of computed; ``kept`` (when given) are
+    the inputs and nodes still needed with them: the others are neither read nor computed (window and lookup
+    states are still queried, so each state's values keep their positions; a key not read is null).
     """
     # Generated code names things by position only (``v_3``, ``fn_3``): a user's name reaches it only as a str
     # literal (``_literal``), so no name, however odd, can break or extend the code.
@@ -57,17 +60,10 @@ def compile_plan(
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow}
     lines = ["def compute(request, as_of):", "    errors = []"]
     for name, ftype in plan.inputs.items():
-        i, v = slot[name], var[name]
-        namespace[f"in_{i}"] = _input_coercer(name, ftype)
-        namespace[f"missing_{i}"] = _missing(name, ftype)
-        lines += [
-            "    try:",
-            f"        {v} = request[{_literal(name)}]",
-            "    except KeyError:",
-            f"        raise missing_{i}() from None",
-            f"    if not ({_fast_test(ftype, v)}):",
-            f"        {v} = in_{i}({v})",
-        ]
+        if kept is None or name in kept:
+            lines += _read_input(name, ftype, slot[name], plan.defaults, namespace)
+        else:
+            lines.append(f"    {var[name]} = None")
     if plan.uses_as_of:
         lines.append(f"    {var[AS_OF]} = as_of")
     watermarks, as_ofs = [], []
@@ -115,14 +111,40 @@ def compile_plan(
                               f"        fail_{at}(window_overflow(), errors, request)"]
         as_ofs += [f"{_literal(spec.node)}: la_{index}[{i}]" for i, spec in enumerate(plan.lookups.get(name, ()))]
     for node in plan.nodes:
-        if node.kind != "feature":
+        if node.name in overrides:
+            lines += _read_input(node.name, node.returns, slot[node.name], {}, namespace)
+    groups: dict[str, int] = {}  # extract_fields function -> the slot of its first field node
+    for node in plan.nodes:
+        skipped = node.name in overrides or (kept is not None and node.name not in kept)
+        if node.kind not in ("feature", "field") or skipped:
             continue
         i = slot[node.name]
+        args = []
+        for k, argument in enumerate(node.call_arguments()):
+            if argument.source is None:
+                namespace[f"c_{i}_{k}"] = argument.value
+                args.append(f"c_{i}_{k}")
+            else:
+                args.append(var[argument.source])
         required = [var[p] for p, ftype in node.params.items() if not ftype.optional]
-        lines += _node_lines(i, [var[p] for p in node.params], required, node.returns)
-        namespace[f"fn_{i}"] = node.function
-        namespace[f"out_{i}"] = _return_coercer(node.returns)
         namespace[f"fail_{i}"] = _failer(node.name, node.location, errors)
+        if node.extracted is None:
+            lines += _node_lines(i, args, required, node.returns)
+            namespace[f"fn_{i}"] = node.function
+            namespace[f"out_{i}"] = _return_coercer(node.returns)
+            continue
+        extracted = node.extracted
+        if extracted.group not in groups:
+            groups[extracted.group] = g = i
+            namespace[f"fn_{g}"] = node.function
+            namespace[f"failg_{g}"] = failer = _failer(extracted.group, extracted.location, errors)
+            namespace[f"split_{g}"] = _splitter(extracted.group, extracted.fields, failer)
+            lines += _group_lines(g, args, required)
+        g = groups[extracted.group]
+        position = [f for f, _ in extracted.fields].index(extracted.field)
+        lines += [f"    v_{i} = s_{g}[{position}]",
+                  f"    if e_{g} is not None and e_{g}[{position}] is not None:",
+                  f"        fail_{i}(e_{g}[{position}], errors, request)"]
     values = ", ".join(f"{_literal(name)}: {var[name]}" for name in plan.outputs)
     namespace["FeatureVector"], namespace["context"] = FeatureVector, context
     checks = RowChecks(plan)
@@ -132,6 +154,27 @@ def compile_plan(
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute
+
+
+def _read_input(name: str, ftype: FType, i: int, defaults: Mapping[str, Any], namespace: dict[str, Any]
+                ) -> list[str]:
+    """Read request value ``name`` into ``v_<i>``, type-checked once (its default when absent and optional)."""
+    v = f"v_{i}"
+    namespace[f"in_{i}"] = _input_coercer(name, ftype)
+    if name in defaults:  # an optional input: the parameter's default when the request lacks it
+        namespace[f"default_{i}"] = defaults[name]
+        absent = f"        {v} = default_{i}"
+    else:
+        namespace[f"missing_{i}"] = _missing(name, ftype)
+        absent = f"        raise missing_{i}() from None"
+    return [
+        "    try:",
+        f"        {v} = request[{_literal(name)}]",
+        "    except KeyError:",
+        absent,
+        f"    if not ({_fast_test(ftype, v)}):",
+        f"        {v} = in_{i}({v})",
+    ]
 
 
 def _literal(name: str) -> str:
@@ -159,6 +202,42 @@ def _node_lines(slot: int, args: list[str], required: list[str], returns: FType)
         return [f"    {line}" for line in body]
     guard = " or ".join(f"{p} is None" for p in required)
     return [f"    if {guard}:", f"        {v} = None", "    else:", *(f"        {line}" for line in body)]
+
+
+def _group_lines(slot: int, args: list[str], required: list[str]) -> list[str]:
+    """Call the extract_fields function ``fn_<slot>`` once: ``s_<slot>`` its field values, ``e_<slot>`` their
+    errors (None when there are none), the function's own error recorded under its name."""
+    s, e = f"s_{slot}", f"e_{slot}"
+    call = [
+        "try:",
+        f"    raw_{slot} = fn_{slot}({', '.join(args)})",
+        "except Exception as exc:",
+        f"    {s}, {e} = split_{slot}(None, errors, request)",
+        f"    failg_{slot}(exc, errors, request)",
+        "else:",
+        f"    {s}, {e} = split_{slot}(raw_{slot}, errors, request)",
+    ]
+    if not required:
+        return [f"    {line}" for line in call]
+    guard = " or ".join(f"{p} is None" for p in required)
+    return [f"    if {guard}:", f"        {s}, {e} = split_{slot}(None, errors, request)", "    else:",
+            *(f"        {line}" for line in call)]
+
+
+def _splitter(group: str, fields: tuple[tuple[str, FType], ...], fail: Callable[..., None]
+              ) -> Callable[..., tuple[list[Any], Any]]:
+    """Field values of what an extract_fields function returned; its own error (not a dict) is recorded here."""
+    nothing = [None] * len(fields)
+
+    def split(value: Any, errors: list[ErrorRecord], request: Any) -> tuple[list[Any], Any]:
+        if value is None:
+            return nothing, None
+        values, error, field_errors = split_fields(value, group, fields)
+        if error is not None:
+            fail(error, errors, request)
+        return values, (field_errors if any(e is not None for e in field_errors) else None)
+
+    return split
 
 
 def _window_overflow() -> OverflowError:

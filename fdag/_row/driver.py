@@ -106,6 +106,9 @@ class RowDriver:
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
+        self._compile = (windows, lookups, errors)
+        self._computed = frozenset(self.plan.node_names)
+        self._overridden: dict[frozenset[str], tuple[Any, frozenset[str]]] = {}
         self._provenance = RowProvenance(dag, self.plan, windows, lookups, errors, self._locks)
         self.log = log
         if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
@@ -116,15 +119,18 @@ class RowDriver:
         """The features each vector holds."""
         return self.plan.outputs
 
-    def get(self, request: Mapping[str, Any], as_of: datetime | None = None) -> FeatureVector:
+    def get(self, request: Mapping[str, Any], as_of: datetime | None = None,
+            overrides: Sequence[str] = ()) -> FeatureVector:
         """Features for one request at ``as_of`` (default: now, UTC). Naive datetimes are read as UTC.
 
         A missing request input raises ``MissingInputError``, one of the wrong type ``InputTypeError``; keys the
-        plan does not read are ignored. An exception inside a feature makes it null and is recorded in the
-        vector's ``errors`` (or raises ``FeatureError`` with ``errors="raise"``). Request values and ``as_of`` may
-        be numpy scalars, pandas values or Decimals (read as their Python values, instants truncated to the
-        microsecond). Raises ``TruncatedStateError`` (a ``PointInTimeError``) if a window at ``as_of`` would reach
-        below what the window state still holds (ask ``FrameDriver`` for past features).
+        plan does not read are ignored, but a key named like a node this request computes is an ``InputError``
+        unless ``overrides`` names it. An optional input (a parameter with a default) may be left out. An
+        exception inside a feature makes it null and is recorded in the vector's ``errors`` (or raises
+        ``FeatureError`` with ``errors="raise"``). Request values and ``as_of`` may be numpy scalars, pandas
+        values or Decimals (read as their Python values, instants truncated to the microsecond). Raises
+        ``TruncatedStateError`` (a ``PointInTimeError``) if a window at ``as_of`` would reach below what the
+        window state still holds (ask ``FrameDriver`` for past features).
 
         Parameters
         ----------
@@ -132,14 +138,38 @@ class RowDriver:
             Request input → value (window features read the source's key, e.g. ``user_id``, from it).
         as_of
             The instant the request is evaluated at; windows cover ``[as_of - w, as_of)``.
+        overrides
+            Nodes whose values the request's keys of the same name give, instead of computing them (Hamilton's
+            overrides).
         """
         if request.__class__ is not dict and not isinstance(request, Mapping):
             raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
                                  "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
-        return self._compute(request, _instant(as_of))
+        compute, computed = (self._compute, self._computed) if not overrides else self._with_overrides(overrides)
+        if not computed.isdisjoint(request):
+            clash = next(name for name in request if name in computed)
+            raise InputError(clash, "is both a request key and a node this request computes",
+                             f"drop that key, or pass overrides=[{clash!r}] to use its value instead of computing it")
+        return compute(request, _instant(as_of))
+
+    def _with_overrides(self, overrides: Sequence[str]) -> tuple[Any, frozenset[str]]:
+        """The compiled computation reading ``overrides`` from the request, and the nodes it still computes."""
+        replaced = self.dag.plan(self.plan.outputs, overrides)
+        found = self._overridden.get(replaced.overrides)
+        if found is None:
+            windows, lookups, errors = self._compile
+            context = VectorContext(replaced.clocks, self.plan.lineage)
+            kept = frozenset([*replaced.inputs, *replaced.node_names])
+            compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context, replaced.overrides,
+                                   kept)
+            if self.log is not None:
+                compute = self.log.recorder(self.plan, compute)
+            found = self._overridden[replaced.overrides] = (compute, frozenset(replaced.node_names))
+        return found
 
     def get_many(
-        self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None
+        self, requests: Iterable[Mapping[str, Any]], as_of: datetime | Sequence[datetime] | None = None,
+        overrides: Sequence[str] = (),
     ) -> list[FeatureVector]:
         """``get`` for each request; ``as_of`` is one instant for all, or one per request.
 
@@ -150,6 +180,8 @@ class RowDriver:
         as_of
             One instant for every request, a sequence of one instant per request (``InputError`` when the lengths
             differ), or ``None`` for now.
+        overrides
+            As for ``get``.
         """
         if isinstance(requests, Mapping | str | bytes) or not _iterable(requests):
             raise InputTypeError("requests", f"is a {type(requests).__name__}, not an iterable of requests",
@@ -163,7 +195,7 @@ class RowDriver:
         if len(instants) != len(requests):
             raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
                              "pass one instant, or one per request")
-        return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
+        return [self.get(request, instant, overrides) for request, instant in zip(requests, instants, strict=True)]
 
     def provenance(self, request: Mapping[str, Any], name: str, as_of: datetime | None = None) -> Provenance:
         """The value of ``name`` for ``request`` at ``as_of`` (default: now, UTC) and what made it.

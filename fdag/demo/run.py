@@ -55,7 +55,7 @@ def windows_demo(out: Path) -> None:
         if due > position:
             row.ingest("transactions", stream[position:due])
             position = due
-        vector = row.get(request, as_of=request["as_of"])
+        vector = row.get({name: request[name] for name in dag.inputs}, as_of=request["as_of"])
         differ = [name for name in frame.outputs if not _close(vector[name], request[name])]
         if differ and first is None:
             first = ConsistencyError(differ[0], request, vector[differ[0]], request[differ[0]])

@@ -25,7 +25,14 @@ from tests.resources import semantics, tiny
 
 UTC = UTC
 INVALID = {"broken", "cyclic", "duplicate", "reserved"}
-NOT_FDAG = {"hamilton_checks", "hamilton_checks_scalar"}  # Apache Hamilton's twins of fdag modules, for parity tests
+# Apache Hamilton's twins of fdag modules, for parity tests
+NOT_FDAG = {"hamilton_checks", "hamilton_checks_scalar", "pricing_hamilton"}
+CONFIGS = {"tests.resources.pricing_fdag": {"region": "eu", "tier": "gold"}, "tests.resources.authoring": {"scale": 3}}
+
+
+def dag_of(module: ModuleType) -> fdag.Dag:
+    """The module's DAG, built with the config its variants need (none for most)."""
+    return fdag.Dag.from_modules(module, config=CONFIGS.get(module.__name__))
 
 
 def modules(package: ModuleType) -> list[ModuleType]:
@@ -37,12 +44,12 @@ def scalar_modules() -> list[ModuleType]:
     import tests.resources
 
     found = list(dict.fromkeys([payment, fraud, *modules(feature_modules), *modules(tests.resources)]))
-    return [m for m in found if not fdag.Dag.from_modules(m).sources]
+    return [m for m in found if not dag_of(m).sources]
 
 
 @pytest.mark.parametrize("module", scalar_modules(), ids=lambda m: m.__name__)
 def test_engines_agree_on_every_example_module(module: ModuleType) -> None:
-    fdag.check(fdag.Dag.from_modules(module), examples=60)
+    fdag.check(dag_of(module), examples=60)
 
 
 def _same(a: Any, b: Any) -> bool:

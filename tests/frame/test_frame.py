@@ -55,7 +55,8 @@ def test_wrong_spine_dtype_is_named() -> None:
 
 
 def test_output_clashing_with_a_spine_column() -> None:
-    with pytest.raises(fdag.InputError, match="'doubled' is both a spine column and a requested output"):
+    with pytest.raises(fdag.InputError, match=r"'doubled' is both a spine column and a node this run computes\. "
+                       r"Hint: rename or drop that spine column, or pass overrides=\['doubled'\]"):
         fdag.FrameDriver(DAG, ["doubled"]).run(pl.DataFrame({"x": [1], "doubled": [0]}))
 
 

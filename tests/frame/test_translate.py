@@ -546,12 +546,12 @@ def rounded(x: float) -> float:
     return round(x, 2)
 
 
-def _helper(a: int) -> int:
+def public_helper(a: int) -> int:
     return a
 
 
 def calls_helper(a: int) -> int:
-    return _helper(a)
+    return public_helper(a)  # neither _private nor @fdag.exclude: not inlined
 
 
 def nested(a: int) -> int:
@@ -598,8 +598,8 @@ def quotient_text(x: float) -> str:
 
 
 def unpacked(a: int) -> int:
-    b, c = a, a
-    return b + c
+    b, *c = a, a  # starred unpacking (a plain `b, c = x, y` is translated)
+    return b + len(c)
 
 
 def empty_replace(s: str) -> str:
@@ -667,7 +667,7 @@ REFUSED: list[tuple[Callable[..., Any], str]] = [
     (guarded, r"^try statement$"),
     (formatted, r"^f-string formatting$"),
     (rounded, r"^round\(\) with ndigits \(Python rounds the float's exact value\)$"),
-    (calls_helper, r"^calls '_helper' \(not a known pure function\)$"),
+    (calls_helper, r"^calls 'public_helper' \(not a known pure function\)$"),
     (nested, r"^nested function$"),
     (comprehension, r"^comprehension$"),
     (walrus, r"^assignment expression \(:=\)$"),

@@ -14,7 +14,8 @@ def test_exported_names() -> None:
         "Explanation", "FType", "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver",
         "FrameResult", "InputError", "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "Provenance",
         "ProvenanceEvent", "RedisStore", "RedisStream", "RowDriver", "SkewReport", "Source", "SourceError",
-        "StoreError", "StreamLog", "check", "check_output", "lookup", "skew", "tag", "window",
+        "StoreError", "StreamLog", "check", "check_output", "config", "exclude", "extract_fields", "lookup",
+        "parameterize", "ref", "skew", "tag", "value", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 

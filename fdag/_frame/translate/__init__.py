@@ -11,20 +11,23 @@ import ast
 import builtins
 import inspect
 import math
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import polars as pl
 
 from fdag._dag.definition import UnverifiedSource, definition
+from fdag._dag.specs import Argument
+from fdag._declare.exclude import is_excluded
 from fdag._frame.translate.body import Body, Path, check_weight
-from fdag._frame.translate.value import INT64, Error, Val, constant, merge, refuse
+from fdag._frame.translate.value import INT64, Error, Scope, Val, constant, merge, refuse
 from fdag._values.calls import INT64_OVERFLOW
+from fdag._values.fields import missing_field
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
 
-__all__ = ["Read", "Translation", "translate"]
+__all__ = ["FieldsTranslation", "Read", "Translation", "translate", "translate_fields"]
 
 _BUILTINS = ("abs", "max", "min", "round", "int", "float", "bool", "len", "str")
 _CONSTANT_TYPES = (int, float, bool, str, type(None))
@@ -71,27 +74,140 @@ class Translation:
     reads: tuple[Read, ...] = ()
 
 
-def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType) -> Translation:
-    """Translate ``func`` (whose parameters are the columns ``params``) or raise ``NotTranslatable`` saying why."""
+@dataclass(frozen=True)
+class FieldsTranslation:
+    """An ``@fdag.extract_fields`` function as Polars: each field's value and the rows where that field is in
+    error, the rows where the function itself raises, and the outside names it read."""
+
+    values: Mapping[str, pl.Expr]
+    field_errors: Mapping[str, tuple[tuple[pl.Expr, str, str], ...]]
+    errors: tuple[tuple[pl.Expr, str, str], ...]
+    reads: tuple[Read, ...] = ()
+
+
+def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType,
+              arguments: Sequence[Argument] = ()) -> Translation:
+    """Translate ``func`` or raise ``NotTranslatable`` saying why.
+
+    ``params`` are the columns it reads with their types; ``arguments`` says what each parameter receives (a
+    column or a bound constant), by default the column named like it.
+    """
+    body, returns_, reads = _run(func, params, arguments)
+    if returns.base is not int and _wide_ints(body.errors):
+        raise refuse("a float converted to int that may exceed int64, where the result is not that int")
+    expr = _result(_merge_returns(returns_), returns, body.errors)
+    errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
+    return Translation(expr, errors, tuple(reads))
+
+
+def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, FType],
+                     fields: Sequence[tuple[str, FType]], arguments: Sequence[Argument] = ()) -> FieldsTranslation:
+    """Translate an extract_fields function whose returns are dict literals (or None); a return without a field
+    is that field's error on its rows."""
+    body, returns_, reads = _run(func, params, arguments)
+    if _wide_ints(body.errors):
+        # The translation stands for a float-to-int beyond 120 bits by int64's overflow error, right only when the
+        # int is what is returned; here it would null every field where Python errs (if at all) in one field.
+        raise refuse("a float converted to int that may exceed int64, in a function of several fields")
+    values: dict[str, pl.Expr] = {}
+    field_errors: dict[str, tuple[tuple[pl.Expr, str, str], ...]] = {}
+    for name, ftype in fields:
+        per_return = []
+        errors: list[Error] = []
+        for live, value in returns_:
+            if value.kind == "none":
+                per_return.append((live, value))
+            elif value.kind != "dict":
+                raise refuse(f"a return gives a {value.kind}, not a dict of fields")
+            elif name in value.const:
+                per_return.append((live, value.const[name]))
+            else:
+                missing = missing_field(group, name)
+                errors.append((pl.lit(True) if live is None else live, type(missing).__name__, str(missing)))
+                per_return.append((live, constant(None)))
+        values[name] = _result(_merge_returns(per_return), ftype, errors)
+        field_errors[name] = tuple((cond.fill_null(False), kind, message) for cond, kind, message in errors)
+    errors_ = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
+    return FieldsTranslation(values, field_errors, errors_, tuple(reads))
+
+
+def _wide_ints(errors: Sequence[Error]) -> bool:
+    """Whether the body converts a float to an int that may exceed int64: the translation stands for such values
+    by int64's overflow error, which is Python's outcome only when that int is what the feature returns."""
+    return any(message == INT64_OVERFLOW for _, _, message in errors)
+
+
+def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Sequence[Argument]
+         ) -> tuple[Body, list[tuple[pl.Expr | None, Val]], list[Read]]:
+    """Run ``func``'s body symbolically: the body (with its errors), its returns and the outside names read."""
     definition = _definition(func)
     names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
-    if list(params) != names:
-        raise refuse(f"parameters {names} do not match the columns {list(params)}")
+    given = list(arguments) or [Argument(name, name) for name in params]
+    if [a.param for a in given] != names:
+        raise refuse(f"parameters {names} do not match the columns {[a.param for a in given]}")
+    env = {a.param: _param(a.source, params[a.source]) if a.source is not None else _bound(a.param, a.value)
+           for a in given}
     reads: list[Read] = []
     body = Body(_resolver(func, _assigned(definition) - set(names), reads))
-    end = body.block(definition.body, Path(None, {name: _param(name, ftype) for name, ftype in params.items()}))
+    end = body.block(definition.body, Path(None, env))
     returns_ = list(body.returns)
     if end is not None:
         returns_.append((end.live, constant(None)))
+    return body, returns_, reads
+
+
+def _merge_returns(returns_: list[tuple[pl.Expr | None, Val]]) -> Val:
+    """One value from the returns of disjoint paths: each return's rows pick its value."""
     result = returns_[-1][1]
     size = result.weight
     for live, value in reversed(returns_[:-1]):
         # paths are disjoint, so each return's rows pick its value; rows that raised are nulled by the engine
         result = merge(pl.lit(True) if live is None else live, value, result)
         size = check_weight(size + value.weight)
-    expr = _result(result, returns, body.errors)
-    errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return Translation(expr, errors, tuple(reads))
+    return result
+
+
+def _bound(param: str, value: Any) -> Val:
+    """A parameter bound to a constant (``fdag.value`` or the config)."""
+    if type(value) not in _CONSTANT_TYPES:
+        raise refuse(f"parameter '{param}' is bound to a {type(value).__name__} constant (not translated)")
+    return constant(value)
+
+
+_MAX_INLINE_DEPTH = 8
+
+
+def _inliner(helper: Callable[..., Any], reads: list[Read], depth: int) -> Callable[[list[Val], Scope], Val]:
+    """A call of a pure helper (``_private`` or ``@fdag.exclude``) translated by running its body on the
+    arguments: its errors are the caller's, on the rows that reach the call."""
+
+    def inline(args: list[Val], scope: Scope) -> Val:
+        if depth >= _MAX_INLINE_DEPTH:
+            raise refuse(f"helper calls nested more than {_MAX_INLINE_DEPTH} deep (recursion?)")
+        try:
+            definition = _definition(helper)
+        except NotTranslatable as exc:
+            raise refuse(f"calls '{helper.__name__}', which is {exc.reason}") from None
+        if helper.__defaults__ or helper.__closure__:  # type: ignore[attr-defined]
+            raise refuse(f"calls '{helper.__name__}', which has default arguments or a closure (not inlined)")
+        names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
+        if len(args) != len(names):
+            raise refuse(f"calls '{helper.__name__}' with {len(args)} arguments for {len(names)} parameters")
+        body = Body(_resolver(helper, _assigned(definition) - set(names), reads, depth + 1))
+        before = len(scope.errors)
+        body.errors = scope.errors
+        try:
+            end = body.block(definition.body, Path(scope.guard, dict(zip(names, args, strict=True))))
+        except NotTranslatable as exc:
+            raise refuse(f"in helper '{helper.__name__}': {exc.reason}") from None
+        if _wide_ints(scope.errors[before:]):
+            raise refuse(f"in helper '{helper.__name__}': a float converted to int that may exceed int64")
+        returns_ = list(body.returns)
+        if end is not None:
+            returns_.append((end.live, constant(None)))
+        return _merge_returns(returns_)
+
+    return inline
 
 
 def _definition(func: Callable[..., Any]) -> ast.FunctionDef:
@@ -127,7 +243,8 @@ def _param(name: str, ftype: FType) -> Val:
     return Val(kind, col, ftype.optional, item=ftype.item)
 
 
-def _resolver(func: Callable[..., Any], locals_: set[str], reads: list[Read]) -> Callable[[str], Val]:
+def _resolver(func: Callable[..., Any], locals_: set[str], reads: list[Read], depth: int = 0
+              ) -> Callable[[str], Val]:
     """Looks up a name the function reads from outside (closure, module, builtins), recording it in ``reads``."""
 
     def resolve(name: str) -> Val:
@@ -138,6 +255,9 @@ def _resolver(func: Callable[..., Any], locals_: set[str], reads: list[Read]) ->
             closure = name in func.__code__.co_freevars  # type: ignore[attr-defined]
             raise refuse(f"closure variable '{name}' is not set" if closure else f"unknown name '{name}'")
         reads.append(Read(name, value, func))
+        if inspect.isfunction(value) and (name.startswith("_") or is_excluded(value)) \
+                and value.__module__ == func.__module__:
+            return Val("function", pl.lit(None), const=("inline", _inliner(value, reads, depth)))
         return _from_python(value)
 
     return resolve

@@ -94,6 +94,10 @@ class Body:
         if node.value is None:
             return path
         targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+        if len(targets) == 1 and isinstance(targets[0], ast.Tuple) and isinstance(node.value, ast.Tuple) \
+                and len(targets[0].elts) == len(node.value.elts) and not any(
+                    isinstance(e, ast.Starred) for e in (*targets[0].elts, *node.value.elts)):
+            return self._unpack(targets[0], node.value, path)
         if not all(isinstance(t, ast.Name) for t in targets):
             raise refuse("assignment to something other than a simple name (unpacking, attribute, subscript)")
         value = evaluate(node.value, self.scope(path))
@@ -104,6 +108,22 @@ class Body:
         for target in targets:
             assert isinstance(target, ast.Name)
             env[target.id] = value
+        return Path(path.live, env, path.weight)
+
+    def _unpack(self, target: ast.Tuple, value: ast.Tuple, path: Path) -> Path:
+        """``a, b = x, y``: every value is evaluated first, then bound left to right (as Python does)."""
+        if not all(isinstance(t, ast.Name) for t in target.elts):
+            raise refuse("unpacking into something other than simple names")
+        values = []
+        for item in value.elts:
+            evaluated = evaluate(item, self.scope(path))
+            if evaluated.kind in ("module", "function", "opaque", "tuple", "dict"):
+                raise refuse(f"assigns '{ast.unparse(item)}' to a local name")
+            values.append(replace(evaluated, weight=weight(item, path.env)))
+        env = dict(path.env)
+        for name, item_value in zip(target.elts, values, strict=True):
+            assert isinstance(name, ast.Name)
+            env[name.id] = item_value
         return Path(path.live, env, path.weight)
 
     def _augassign(self, node: ast.AugAssign, path: Path) -> Path:

@@ -277,6 +277,12 @@ _MATH: dict[str, Callable[[list[Val], Scope], Val]] = {
     "log1p": _unary_float("log1p", pl.Expr.log1p, lambda x: x <= -1),
     "exp": _unary_float("exp", pl.Expr.exp, overflow=True),
     "fabs": _unary_float("fabs", pl.Expr.abs),
+    # CPython multiplies by the constant pi/180 (180/pi) and checks no range: the same one rounding here
+    "radians": _unary_float("radians", lambda e: e * (math.pi / 180.0)),
+    "degrees": _unary_float("degrees", lambda e: e * (180.0 / math.pi)),
+    "asin": _unary_float("asin", pl.Expr.arcsin, lambda x: x.abs() > 1),
+    "acos": _unary_float("acos", pl.Expr.arccos, lambda x: x.abs() > 1),
+    "atan": _unary_float("atan", pl.Expr.arctan),
     "sin": _unary_float("sin", pl.Expr.sin, pl.Expr.is_infinite),
     "cos": _unary_float("cos", pl.Expr.cos, pl.Expr.is_infinite),
     "tan": _unary_float("tan", pl.Expr.tan, pl.Expr.is_infinite),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import polars as pl
 
@@ -74,7 +75,7 @@ def not_none(node: ast.expr, outcome: bool) -> set[str]:
 
 
 def _value(v: Val, node: ast.expr) -> Val:
-    if v.kind in ("module", "function", "opaque", "tuple"):
+    if v.kind in ("module", "function", "opaque", "tuple", "dict"):
         raise refuse(f"'{ast.unparse(node)}' used as a value")
     return v
 
@@ -160,13 +161,23 @@ def _collection(node: ast.Tuple | ast.List | ast.Set, scope: Scope) -> Val:
     return Val("tuple", pl.lit(None), const=tuple(items))
 
 
+def _dict(node: ast.Dict, scope: Scope) -> Val:
+    """A dict literal with constant string keys: only returned, as the fields of an extract_fields function."""
+    fields: dict[str, Val] = {}
+    for key, item in zip(node.keys, node.values, strict=True):
+        if not isinstance(key, ast.Constant) or type(key.value) is not str:
+            raise refuse("a dict whose keys are not constant strings")
+        fields[key.value] = _value(evaluate(item, scope), item)
+    return Val("dict", pl.lit(None), const=fields)
+
+
 def _attribute(node: ast.Attribute, scope: Scope) -> Val:
     obj = evaluate(node.value, scope)
     if obj.kind == "module":
         if node.attr in MATH_CONSTANTS:
             return constant(MATH_CONSTANTS[node.attr])
         return Val("function", pl.lit(None), const=("math", node.attr))
-    if obj.kind in ("function", "opaque", "tuple"):
+    if obj.kind in ("function", "opaque", "tuple", "dict"):
         raise refuse(f"attribute '{ast.unparse(node)}'")
     return attribute(obj, node.attr, scope)
 
@@ -177,7 +188,7 @@ def _call(node: ast.Call, scope: Scope) -> Val:
     func = node.func
     if isinstance(func, ast.Attribute):
         obj = evaluate(func.value, scope)
-        if obj.kind not in ("module", "function", "opaque", "tuple"):
+        if obj.kind not in ("module", "function", "opaque", "tuple", "dict"):
             args = [_value(evaluate(a, scope), a) for a in node.args]
             return method_call(obj, func.attr, args, scope)
     target = evaluate(func, scope)
@@ -185,11 +196,14 @@ def _call(node: ast.Call, scope: Scope) -> Val:
         raise refuse(f"calls '{ast.unparse(func)}' (not a known pure function)")
     args = [_value(evaluate(a, scope), a) for a in node.args]
     family, name = target.const
+    if family == "inline":
+        inline: Any = name
+        return inline(args, scope)
     return call_math(name, args, scope) if family == "math" else call_builtin(name, args, scope)
 
 
 _HANDLERS: dict[type, Callable[..., Val]] = {
     ast.Constant: _constant, ast.Name: _name, ast.BinOp: _binop, ast.UnaryOp: _unaryop, ast.BoolOp: _boolop,
     ast.Compare: _compare, ast.IfExp: _ifexp, ast.Tuple: _collection, ast.List: _collection, ast.Set: _collection,
-    ast.Attribute: _attribute, ast.Call: _call,
+    ast.Attribute: _attribute, ast.Call: _call, ast.Dict: _dict,
 }

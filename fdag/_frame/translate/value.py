@@ -126,6 +126,8 @@ def truth(v: Val) -> pl.Expr:
 
 def merge(cond: pl.Expr, a: Val, b: Val) -> Val:
     """``a`` where ``cond`` else ``b``: the value of a conditional whose branches are ``a`` and ``b``."""
+    if "dict" in (a.kind, b.kind):
+        raise refuse("a dict that differs by row (return the dict literal in each branch)")
     if a.kind == "none" and b.kind == "none":
         return a
     if a.kind == "none" or b.kind == "none":
