@@ -1,18 +1,22 @@
-"""Derived arrays of one value column of one key: ranks of non-null values, prefix sums and monotonic stacks.
+"""Derived arrays of one value column of one key: ranks of non-null values, prefix sums, monotonic stacks, range
+extremes and distinct-value links.
 
-Rebuilt from the first changed position with C-level ``itertools.accumulate``, so that an online window query
-is a handful of list lookups (the aggregators of ``online`` read them).
+Rebuilt from the first changed position (with C-level ``itertools.accumulate`` where it applies), so that an
+online window query is a handful of list lookups and bisects (the aggregators of ``online`` read them).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Flag, auto
 from itertools import accumulate, compress, repeat
 from operator import add, is_not, mul, sub
 from typing import Any
+
+from fdag._aggregations.distinct_index import DistinctIndex
+from fdag._aggregations.range_extreme import RangeExtreme
 
 
 class Derived(Flag):
@@ -23,6 +27,7 @@ class Derived(Flag):
     SQUARES = auto()  # prefix sums of squares (built alongside the prefix sums, whose error bounds they share)
     MINS = auto()  # monotonic stack of suffix minima
     MAXS = auto()  # monotonic stack of suffix maxima
+    DISTINCT = auto()  # last occurrences and previous-occurrence links of the values
 
 
 @dataclass(frozen=True)
@@ -34,6 +39,11 @@ class ColumnPlan:
     exact: bool  # int/bool values: prefix sums are exact Python ints, no error bounds needed
     mins: bool
     maxs: bool
+    distinct: bool = False
+
+    def one_shot(self) -> ColumnPlan:
+        """This plan for an index built for one query (the distinct links would cost more than they save)."""
+        return replace(self, distinct=False)
 
     @classmethod
     def of(cls, needs: Derived, exact: bool) -> ColumnPlan:
@@ -44,6 +54,7 @@ class ColumnPlan:
             exact=exact,
             mins=Derived.MINS in needs,
             maxs=Derived.MAXS in needs,
+            distinct=Derived.DISTINCT in needs,
         )
 
 
@@ -55,10 +66,13 @@ class ColumnIndex:
     ranks; for floats ``lows`` accumulate the exact rounding error of each step of ``sums`` (so ``sums[i] +
     lows[i]`` is a double-double prefix, good to about ``u**2`` instead of ``u``), and ``bounds``/``square_bounds``
     accumulate ``|prefix|``, which bounds the rounding error of any difference of prefixes (see ``online``).
-    ``mins``/``maxs`` are monotonic stacks of ranks.
+    ``mins``/``maxs`` are monotonic stacks of ranks (the extreme of a window reaching the newest value), with
+    ``range_min``/``range_max`` for any other window; ``distinct`` (or None: count a set of the window) links
+    equal values.
     """
 
-    __slots__ = ("bounds", "counts", "lows", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
+    __slots__ = ("bounds", "counts", "distinct", "lows", "maxs", "mins", "plan", "range_max", "range_min",
+                 "square_bounds", "squares", "sums", "values")
 
     def __init__(self, plan: ColumnPlan) -> None:
         self.plan = plan
@@ -76,6 +90,9 @@ class ColumnIndex:
         self.square_bounds: list[float] = [0.0]
         self.mins: list[int] = []
         self.maxs: list[int] = []
+        self.range_min = RangeExtreme(min)
+        self.range_max = RangeExtreme(max)
+        self.distinct = DistinctIndex() if self.plan.distinct else None
 
     def refresh(self, raw: list[Any], start: int) -> None:
         """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
@@ -85,7 +102,10 @@ class ColumnIndex:
         counts[start:] = accumulate(flags, initial=counts[start])
         rank = counts[start]
         values = self.values
+        replaced = values[rank:] if self.distinct is not None else []
         values[rank:] = compress(segment, flags)
+        if self.distinct is not None:
+            self.distinct.refresh(replaced, values, rank)
         plan = self.plan
         if plan.sums:
             fresh = values[rank:]
@@ -104,9 +124,11 @@ class ColumnIndex:
             if plan.mins:
                 del self.mins[bisect_left(self.mins, rank):]
                 _extend_min_stack(self.mins, values, rank)
+                self.range_min.truncate(rank)
             if plan.maxs:
                 del self.maxs[bisect_left(self.maxs, rank):]
                 _extend_max_stack(self.maxs, values, rank)
+                self.range_max.truncate(rank)
 
 
 def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:
