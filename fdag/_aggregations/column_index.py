@@ -18,6 +18,8 @@ from typing import Any
 from fdag._aggregations.distinct_index import DistinctIndex
 from fdag._aggregations.range_extreme import RangeExtreme
 
+_PUSH_AT_MOST = 8  # appended events indexed one by one; more are rebuilt with C-level passes
+
 
 class Derived(Flag):
     """The derived arrays an online aggregation reads besides the ranked values (each aggregation declares its own)."""
@@ -95,7 +97,16 @@ class ColumnIndex:
         self.distinct = DistinctIndex() if self.plan.distinct else None
 
     def refresh(self, raw: list[Any], start: int) -> None:
-        """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
+        """Rebuild every derived array from event ``start`` on (events before it are unchanged).
+
+        Events only appended since the last refresh, a few of them (streaming: one per request), are pushed one
+        by one — the same operations in the same order as the C-level rebuild, so the arrays are identical, at a
+        fraction of its fixed cost.
+        """
+        if start == len(self.counts) - 1 and len(raw) - start <= _PUSH_AT_MOST:
+            for value in raw[start:]:
+                self._push(value)
+            return
         segment = raw[start:]
         flags = list(map(is_not, segment, repeat(None)))
         counts = self.counts
@@ -129,6 +140,40 @@ class ColumnIndex:
                 del self.maxs[bisect_left(self.maxs, rank):]
                 _extend_max_stack(self.maxs, values, rank)
                 self.range_max.truncate(rank)
+
+
+    def _push(self, value: Any) -> None:
+        """Index one event appended after every indexed one (``refresh`` of that event alone)."""
+        counts = self.counts
+        rank = counts[-1]
+        if value is None:
+            counts.append(rank)
+            return
+        counts.append(rank + 1)
+        values = self.values
+        values.append(value)
+        if self.distinct is not None:
+            self.distinct.refresh([], values, rank)
+        plan = self.plan
+        if plan.sums:
+            before = self.sums[-1]
+            after = before + value
+            self.sums.append(after)
+            if not plan.exact:
+                step = after - before  # TwoSum, as in _step_errors
+                self.lows.append(self.lows[-1] + ((before - (after - step)) + (value - step)))
+                self.bounds.append(self.bounds[-1] + abs(after))
+            if plan.squares:
+                square = self.squares[-1] + value * value
+                self.squares.append(square)
+                if not plan.exact:
+                    self.square_bounds.append(self.square_bounds[-1] + square)
+        if plan.mins:
+            _extend_min_stack(self.mins, values, rank)
+            self.range_min.truncate(rank)
+        if plan.maxs:
+            _extend_max_stack(self.maxs, values, rank)
+            self.range_max.truncate(rank)
 
 
 def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:

@@ -84,3 +84,29 @@ def test_distinct_links_hand_computed() -> None:
     assert links.prev == [-1, -1, -1, 0, -1, 2]
     assert links.lasts == [1, 3, 4, 5]
     assert links.count(values, 0, 6) == 4 and links.count(values, 2, 4) == 2
+
+
+ALL_FLOAT = ColumnPlan(sums=True, squares=True, exact=False, mins=True, maxs=True, distinct=True)
+ARRAYS = ("counts", "values", "sums", "lows", "bounds", "squares", "square_bounds", "mins", "maxs")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300, 3.0]),
+                min_size=1, max_size=60), st.integers(1, 12))
+def test_pushing_appended_events_equals_rebuilding(values: list[float | None], every: int) -> None:
+    """Streaming refreshes (a few appended events pushed one by one) build exactly the arrays of one rebuild,
+    float error terms included: the error bounds of the online sums rely on them."""
+    raw: list[float | None] = []
+    pushed = ColumnIndex(ALL_FLOAT)
+    stale = 0
+    for i, value in enumerate(values):
+        raw.append(value)
+        if i % every == 0 or i == len(values) - 1:
+            pushed.refresh(raw, stale)
+            stale = len(raw)
+    rebuilt = ColumnIndex(ALL_FLOAT)
+    rebuilt.refresh(raw, 0)
+    for name in ARRAYS:
+        assert getattr(pushed, name) == getattr(rebuilt, name), name
+    assert pushed.distinct is not None and rebuilt.distinct is not None
+    assert (pushed.distinct.prev, pushed.distinct.lasts) == (rebuilt.distinct.prev, rebuilt.distinct.lasts)
