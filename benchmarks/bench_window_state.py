@@ -4,9 +4,14 @@
 latency is compared with hand-written plain Python over the same held data (the reference floor), ingest is
 batch ingest of dicts in roughly time order, bootstrap loads a 1M-event frame with precomputed values.
 
+``--mix`` measures the realistic 10-feature mix of ``online_mix`` through ``RowDriver`` instead, at 1k and 100k
+events per key: ``get`` at the newest instant and at an ``as_of`` moved back within the allowed lateness, ingest
+then get per request (streaming scoring) and batch ingest, interleaved in rounds with a hand-written
+plain-Python computation of the same 10 values over the same held events.
+
 Run from the repository root::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_window_state.py [--quick]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_window_state.py [--quick] [--mix]
 """
 
 from __future__ import annotations
@@ -176,4 +181,9 @@ def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    if "--mix" in sys.argv:
+        from bench_online_mix import main as mix_main
+
+        mix_main("--quick" in sys.argv)
+    else:
+        main("--quick" in sys.argv)

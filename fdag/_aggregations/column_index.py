@@ -1,18 +1,24 @@
-"""Derived arrays of one value column of one key: ranks of non-null values, prefix sums and monotonic stacks.
+"""Derived arrays of one value column of one key: ranks of non-null values, prefix sums, monotonic stacks, range
+extremes and distinct-value links.
 
-Rebuilt from the first changed position with C-level ``itertools.accumulate``, so that an online window query
-is a handful of list lookups (the aggregators of ``online`` read them).
+Rebuilt from the first changed position (with C-level ``itertools.accumulate`` where it applies), so that an
+online window query is a handful of list lookups and bisects (the aggregators of ``online`` read them).
 """
 
 from __future__ import annotations
 
 from bisect import bisect_left
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Flag, auto
 from itertools import accumulate, compress, repeat
 from operator import add, is_not, mul, sub
 from typing import Any
+
+from fdag._aggregations.distinct_index import DistinctIndex
+from fdag._aggregations.range_extreme import RangeExtreme
+
+_PUSH_AT_MOST = 8  # appended events indexed one by one; more are rebuilt with C-level passes
 
 
 class Derived(Flag):
@@ -23,6 +29,7 @@ class Derived(Flag):
     SQUARES = auto()  # prefix sums of squares (built alongside the prefix sums, whose error bounds they share)
     MINS = auto()  # monotonic stack of suffix minima
     MAXS = auto()  # monotonic stack of suffix maxima
+    DISTINCT = auto()  # last occurrences and previous-occurrence links of the values
 
 
 @dataclass(frozen=True)
@@ -34,6 +41,11 @@ class ColumnPlan:
     exact: bool  # int/bool values: prefix sums are exact Python ints, no error bounds needed
     mins: bool
     maxs: bool
+    distinct: bool = False
+
+    def one_shot(self) -> ColumnPlan:
+        """This plan for an index built for one query (the distinct links would cost more than they save)."""
+        return replace(self, distinct=False)
 
     @classmethod
     def of(cls, needs: Derived, exact: bool) -> ColumnPlan:
@@ -44,6 +56,7 @@ class ColumnPlan:
             exact=exact,
             mins=Derived.MINS in needs,
             maxs=Derived.MAXS in needs,
+            distinct=Derived.DISTINCT in needs,
         )
 
 
@@ -55,10 +68,13 @@ class ColumnIndex:
     ranks; for floats ``lows`` accumulate the exact rounding error of each step of ``sums`` (so ``sums[i] +
     lows[i]`` is a double-double prefix, good to about ``u**2`` instead of ``u``), and ``bounds``/``square_bounds``
     accumulate ``|prefix|``, which bounds the rounding error of any difference of prefixes (see ``online``).
-    ``mins``/``maxs`` are monotonic stacks of ranks.
+    ``mins``/``maxs`` are monotonic stacks of ranks (the extreme of a window reaching the newest value), with
+    ``range_min``/``range_max`` for any other window; ``distinct`` (or None: count a set of the window) links
+    equal values.
     """
 
-    __slots__ = ("bounds", "counts", "lows", "maxs", "mins", "plan", "square_bounds", "squares", "sums", "values")
+    __slots__ = ("bounds", "counts", "distinct", "lows", "maxs", "mins", "plan", "range_max", "range_min",
+                 "square_bounds", "squares", "sums", "values")
 
     def __init__(self, plan: ColumnPlan) -> None:
         self.plan = plan
@@ -76,16 +92,31 @@ class ColumnIndex:
         self.square_bounds: list[float] = [0.0]
         self.mins: list[int] = []
         self.maxs: list[int] = []
+        self.range_min = RangeExtreme(min)
+        self.range_max = RangeExtreme(max)
+        self.distinct = DistinctIndex() if self.plan.distinct else None
 
     def refresh(self, raw: list[Any], start: int) -> None:
-        """Rebuild every derived array from event ``start`` on (events before it are unchanged)."""
+        """Rebuild every derived array from event ``start`` on (events before it are unchanged).
+
+        Events only appended since the last refresh, a few of them (streaming: one per request), are pushed one
+        by one — the same operations in the same order as the C-level rebuild, so the arrays are identical, at a
+        fraction of its fixed cost.
+        """
+        if start == len(self.counts) - 1 and len(raw) - start <= _PUSH_AT_MOST:
+            for value in raw[start:]:
+                self._push(value)
+            return
         segment = raw[start:]
         flags = list(map(is_not, segment, repeat(None)))
         counts = self.counts
         counts[start:] = accumulate(flags, initial=counts[start])
         rank = counts[start]
         values = self.values
+        replaced = values[rank:] if self.distinct is not None else []
         values[rank:] = compress(segment, flags)
+        if self.distinct is not None:
+            self.distinct.refresh(replaced, values, rank)
         plan = self.plan
         if plan.sums:
             fresh = values[rank:]
@@ -104,9 +135,45 @@ class ColumnIndex:
             if plan.mins:
                 del self.mins[bisect_left(self.mins, rank):]
                 _extend_min_stack(self.mins, values, rank)
+                self.range_min.truncate(rank)
             if plan.maxs:
                 del self.maxs[bisect_left(self.maxs, rank):]
                 _extend_max_stack(self.maxs, values, rank)
+                self.range_max.truncate(rank)
+
+
+    def _push(self, value: Any) -> None:
+        """Index one event appended after every indexed one (``refresh`` of that event alone)."""
+        counts = self.counts
+        rank = counts[-1]
+        if value is None:
+            counts.append(rank)
+            return
+        counts.append(rank + 1)
+        values = self.values
+        values.append(value)
+        if self.distinct is not None:
+            self.distinct.refresh([], values, rank)
+        plan = self.plan
+        if plan.sums:
+            before = self.sums[-1]
+            after = before + value
+            self.sums.append(after)
+            if not plan.exact:
+                step = after - before  # TwoSum, as in _step_errors
+                self.lows.append(self.lows[-1] + ((before - (after - step)) + (value - step)))
+                self.bounds.append(self.bounds[-1] + abs(after))
+            if plan.squares:
+                square = self.squares[-1] + value * value
+                self.squares.append(square)
+                if not plan.exact:
+                    self.square_bounds.append(self.square_bounds[-1] + square)
+        if plan.mins:
+            _extend_min_stack(self.mins, values, rank)
+            self.range_min.truncate(rank)
+        if plan.maxs:
+            _extend_max_stack(self.maxs, values, rank)
+            self.range_max.truncate(rank)
 
 
 def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:

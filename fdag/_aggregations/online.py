@@ -20,6 +20,7 @@ from fractions import Fraction
 from typing import Any
 
 from fdag._aggregations.column_index import ColumnIndex
+from fdag._aggregations.range_extreme import RangeExtreme
 from fdag._values.types import FType, coerce_value
 
 Aggregator = Callable[[ColumnIndex, int, int], Any]
@@ -66,10 +67,13 @@ def count(empty: Any) -> Aggregator:
 
 
 def distinct_count(empty: Any) -> Aggregator:
-    """Number of distinct non-null values (exact: a set of the window's values)."""
+    """Number of distinct non-null values (exact), from the index's distinct links when it keeps them."""
 
     def distinct(index: ColumnIndex, a: int, z: int) -> Any:
-        return len(set(index.values[a:z])) if z > a else empty
+        if z == a:
+            return empty
+        links = index.distinct
+        return len(set(index.values[a:z])) if links is None else links.count(index.values, a, z)
 
     return distinct
 
@@ -104,8 +108,10 @@ def last(empty: Any) -> Aggregator:
     return last
 
 
-def extreme(stack_of: Callable[[ColumnIndex], list[int]], reduce: Callable[[list[Any]], Any]) -> Factory:
-    """Min or max: a monotonic stack when the window reaches the newest value, else a scan of the window."""
+def extreme(
+    stack_of: Callable[[ColumnIndex], list[int]], ranges_of: Callable[[ColumnIndex], RangeExtreme]
+) -> Factory:
+    """Min or max: a monotonic stack when the window reaches the newest value, else the block sparse table."""
 
     def factory(empty: Any) -> Aggregator:
         def extreme(index: ColumnIndex, a: int, z: int) -> Any:
@@ -115,7 +121,7 @@ def extreme(stack_of: Callable[[ColumnIndex], list[int]], reduce: Callable[[list
             if z == len(values):  # the window reaches the newest value (the usual online query): O(log n)
                 stack = stack_of(index)
                 return values[stack[bisect_left(stack, a)]]
-            return reduce(values[a:z])
+            return ranges_of(index).query(values, a, z)  # O(1) after a lazy build
 
         return extreme
 

@@ -22,7 +22,7 @@ from fdag._row.codegen import compile_plan
 from fdag._row.provenance import RowProvenance
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._stores.protocol import Store
-from fdag._values.calls import row_call
+from fdag._values.calls import mapping_call
 from fdag._values.frames import beyond_python, to_polars
 from fdag._values.types import FType, coerce_value
 from fdag.errors import DeclarationError, DeclarationTypeError, InputError, InputTypeError, SourceError
@@ -481,16 +481,7 @@ def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any
 def _event_value(spec: WindowSpec | LookupSpec) -> Any:
     """The per-event (per-row, for a lookup) value function of one spec; it raises what the function raised (the
     store records it and takes null)."""
-    call = row_call(spec.function, spec.event_params(), spec.value_type)
-    columns = spec.params
-
-    def value(event: Mapping[str, Any]) -> Any:
-        result, error = call([event.get(column) for column in columns])
-        if error is not None:
-            raise error
-        return result
-
-    return value
+    return mapping_call(spec.function, spec.event_params(), spec.value_type)
 
 
 def _event_dicts(source: str, events: Any) -> Any:

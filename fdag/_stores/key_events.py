@@ -2,9 +2,13 @@
 
 Events are held in (timestamp, id) order (arrival order among equal timestamps when the source has no id).
 Each value column keeps its per-event values (``None`` = skipped) and, derived from them on the first query
-after a change, the ranks of non-null values, prefix sums and monotonic stacks that make a window query a
-handful of list lookups. Derived arrays are rebuilt from the first changed position with C-level
-``itertools.accumulate``, so appends cost nothing until a query needs them.
+after a change, the ranks of non-null values, prefix sums, monotonic stacks and distinct links that make a
+window query a handful of list lookups and bisects. Derived arrays are rebuilt from the first changed position,
+so appends cost nothing until a query needs them, and a late event only what follows it.
+
+Eviction does not touch the derived arrays: evicted events stay as a dead prefix (``dead`` of them) that no
+answerable window reaches, and are dropped for real — the arrays rebuilt once — only when they are at least
+as many as the live events, so eviction costs O(1) amortised per event instead of a rebuild per batch.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ class KeyEvents:
     Without ``plans`` (lookup state, which reads single rows) it keeps no derived arrays: pass ``raw``.
     """
 
-    __slots__ = ("ids", "index", "raw", "stale", "ts")
+    __slots__ = ("dead", "ids", "index", "raw", "stale", "ts")
 
     def __init__(
         self, plans: tuple[ColumnPlan, ...], with_ids: bool, ts: list[int] | None = None,
@@ -32,6 +36,16 @@ class KeyEvents:
         self.raw: list[list[Any]] = raw if raw is not None else [[] for _ in plans]
         self.index = [ColumnIndex(plan) for plan in plans]
         self.stale: int | None = 0  # first event whose derived arrays are out of date; None = all fresh
+        self.dead = 0  # evicted events still held at the front (their ids already forgotten)
+
+    @property
+    def live(self) -> int:
+        """How many events are held and not evicted."""
+        return len(self.ts) - self.dead
+
+    def expired(self, horizon: int) -> int:
+        """How many live events are older than ``horizon``."""
+        return bisect_left(self.ts, horizon, self.dead) - self.dead
 
     def place(self, ts: int, event_id: Any, values: list[Any]) -> None:
         """Insert one event at its (timestamp, id) position; an in-order event is a plain append."""
@@ -66,21 +80,25 @@ class KeyEvents:
             self.stale = None
 
     def evict_before(self, horizon: int) -> list[Any]:
-        """Drop events with timestamp < ``horizon``; return the dropped ids (to forget them for dedup).
+        """Evict the live events with timestamp < ``horizon``; return their ids (to forget them for dedup).
 
-        Derived arrays are rebuilt from scratch afterwards, which also re-bases the float prefix sums at 0.
+        They join the dead prefix; once it holds at least half the events it is dropped and the derived arrays
+        are rebuilt from scratch, which also re-bases the float prefix sums at 0.
         """
-        cut = bisect_left(self.ts, horizon)
-        if not cut:
+        dead = self.dead
+        cut = bisect_left(self.ts, horizon, dead)
+        if cut == dead:
             return []
-        dropped: list[Any] = []
-        del self.ts[:cut]
-        if self.ids is not None:
-            dropped = self.ids[:cut]
-            del self.ids[:cut]
-        for column in self.raw:
-            del column[:cut]
-        for index in self.index:
-            index.reset()
-        self.stale = 0
+        dropped = self.ids[dead:cut] if self.ids is not None else []
+        self.dead = cut
+        if 2 * cut >= len(self.ts):
+            del self.ts[:cut]
+            if self.ids is not None:
+                del self.ids[:cut]
+            for column in self.raw:
+                del column[:cut]
+            for index in self.index:
+                index.reset()
+            self.stale = 0
+            self.dead = 0
         return dropped

@@ -23,7 +23,7 @@ is always complete, and a query is one binary search per lag in the key's rows.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_left, bisect_right
+from bisect import bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -95,7 +95,7 @@ class MemoryEvents:
     def held(self) -> int:
         """How many events the state holds across all keys (bounded by retention)."""
         with self._lock:
-            return sum(len(events.ts) for events in self._keys.values())
+            return sum(events.live for events in self._keys.values())
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events (dicts with the source's columns), in order; all or nothing.
@@ -199,7 +199,7 @@ class MemoryEvents:
                 events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
             events.place(ts, event_id, row)
             accepted += 1
-            if not len(events.ts) % _EVICT_EVERY and events.ts[0] < horizon:
+            if not len(events.ts) % _EVICT_EVERY and events.ts[events.dead] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
         self._oldest, self._dropped = oldest, dropped
         self._advance(top)
@@ -217,8 +217,8 @@ class MemoryEvents:
 
     def _evict(self, events: KeyEvents, horizon: int, minimum: int) -> None:
         """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""
-        expired = bisect_left(events.ts, horizon)
-        if expired and (expired >= minimum or 4 * expired >= len(events.ts)):
+        expired = events.expired(horizon)
+        if expired and (expired >= minimum or 4 * expired >= events.live):
             dropped = events.evict_before(horizon)
             if self._seen is not None:
                 self._seen.difference_update(dropped)
@@ -229,10 +229,10 @@ class MemoryEvents:
         if self._watermark == _NO_WATERMARK:
             return
         horizon = self._watermark - self._retention
-        for key in [k for k, events in self._keys.items() if events.ts[0] < horizon]:
+        for key in [k for k, events in self._keys.items() if events.ts[events.dead] < horizon]:
             events = self._keys[key]
             self._evict(events, horizon, 1)
-            if not events.ts:
+            if not events.live:
                 del self._keys[key]
 
     def __repr__(self) -> str:

@@ -50,7 +50,7 @@ class WindowQuery:
             return self.empty()
         indexes = []
         for plan, column in zip(self.plans, raw, strict=True):
-            index = ColumnIndex(plan)
+            index = ColumnIndex(plan.one_shot())
             index.refresh(column, 0)
             indexes.append(index)
         return self.evaluate(ts, indexes, t)

@@ -40,6 +40,51 @@ def row_call(function: Callable[..., Any], params: Mapping[str, FType], returns:
     return call
 
 
+def mapping_call(function: Callable[..., Any], params: Mapping[str, FType], returns: FType
+                 ) -> Callable[[Mapping[str, Any]], Any]:
+    """The rules of ``row_call`` for a function reading a mapping by its parameter names (a per-event window or
+    lookup value): returns the value, or raises the error the row call would record (the caller records it).
+
+    The hot path of ingest, run once per event and value column: the arguments are read straight from the
+    mapping and a result already canonical (a plain float, str or bool) skips ``coerce_value``.
+    """
+    names = tuple(params)
+    required = tuple(name for name, ftype in params.items() if not ftype.optional)
+    canonical = returns.base if returns.base in (float, str, bool) and returns.item is None else None
+
+    def coerced(result: Any) -> Any:
+        try:
+            return coerce_value(result, returns)
+        except (TypeError, OverflowError) as exc:
+            raise return_error(exc) from None
+
+    if len(names) == 1 and required:  # the usual per-event function: one column, not optional
+        (name,) = names
+
+        def one(event: Mapping[str, Any]) -> Any:
+            argument = event.get(name)
+            if argument is None:
+                return None
+            result = function(argument)
+            if result.__class__ is canonical and result == result:  # NaN is null: coerce_value reads it
+                return result
+            return coerced(result)
+
+        return one
+
+    def many(event: Mapping[str, Any]) -> Any:
+        get = event.get
+        for column in required:
+            if get(column) is None:
+                return None
+        result = function(*[get(column) for column in names])
+        if result.__class__ is canonical and result == result:
+            return result
+        return coerced(result)
+
+    return many
+
+
 # The one message of an int result beyond int64: the vectorized engine, which finds these rows by a range test,
 # cannot quote the value, so neither engine does.
 INT64_OVERFLOW = "returned value does not fit in int64"

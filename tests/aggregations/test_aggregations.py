@@ -26,7 +26,8 @@ BUILTIN = "count, sum, mean, min, max, std, var, first, last, distinct_count or 
 
 def _online_range(empty: Any, exact: bool, n: int | None) -> online.Aggregator:
     """max - min from the monotonic stacks the entry asks for (``needs``), as a real aggregation would."""
-    low, high = online.extreme(attrgetter("mins"), min)(empty), online.extreme(attrgetter("maxs"), max)(empty)
+    low = online.extreme(attrgetter("mins"), attrgetter("range_min"))(empty)
+    high = online.extreme(attrgetter("maxs"), attrgetter("range_max"))(empty)
 
     def spread(index: ColumnIndex, a: int, z: int) -> Any:
         return high(index, a, z) - low(index, a, z) if z > a else empty

@@ -1,0 +1,112 @@
+"""The online range structures (block sparse table, distinct links) against brute force over the same values,
+through the ``ColumnIndex`` that maintains them: appends, late inserts at any rank, nulls, any range."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
+from fdag._aggregations.distinct_index import DistinctIndex
+from fdag._aggregations.range_extreme import BLOCK, RangeExtreme
+
+PLAN = ColumnPlan(sums=False, squares=False, exact=True, mins=True, maxs=True, distinct=True)
+small = st.none() | st.integers(0, 12) | st.integers(13, 10_000)  # repeats common, extremes vary
+# (where to insert, as a fraction of the length; the value) — mostly appends, some late inserts
+steps = st.lists(st.tuples(st.sampled_from([1.0, 1.0, 1.0, 0.97, 0.5, 0.0]), small), min_size=70, max_size=400)
+
+
+def _check(index: ColumnIndex, ranges: list[tuple[float, float]]) -> None:
+    values = index.values
+    n = len(values)
+    assert index.distinct is not None
+    for fa, fz in [*ranges, (0.0, 1.0)]:
+        a, z = sorted((int(fa * n), int(fz * n)))
+        if a == z:
+            continue
+        window = values[a:z]
+        assert index.range_min.query(values, a, z) == min(window), (a, z)
+        assert index.range_max.query(values, a, z) == max(window), (a, z)
+        assert index.distinct.count(values, a, z) == len(set(window)), (a, z)
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps, st.lists(st.tuples(st.floats(0, 1), st.floats(0, 1)), max_size=8), st.integers(1, 40))
+def test_range_queries_match_brute_force_through_inserts(
+    steps: list[tuple[float, Any]], ranges: list[tuple[float, float]], query_every: int
+) -> None:
+    raw: list[Any] = []
+    index = ColumnIndex(PLAN)
+    stale: int | None = 0
+    for i, (where, value) in enumerate(steps):
+        position = int(where * len(raw))
+        raw.insert(position, value)
+        stale = position if stale is None else min(stale, position)
+        if i % query_every == 0 or i == len(steps) - 1:
+            index.refresh(raw, stale)
+            stale = None
+            assert index.values == [v for v in raw if v is not None]
+            _check(index, ranges)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-3, 3) | st.text("ab", max_size=2), min_size=1, max_size=10 * BLOCK),
+       st.data())
+def test_sparse_table_lazily_built_then_truncated(values: list[Any], data: st.DataObject) -> None:
+    """Strings and ints, ranges covering many blocks; truncation forgets exactly the entries that changed."""
+    values = [str(v) for v in values]
+    extremes = [RangeExtreme(min), RangeExtreme(max)]
+    for _ in range(3):
+        n = len(values)
+        a = data.draw(st.integers(0, n - 1))
+        z = data.draw(st.integers(a + 1, n))
+        for extreme in extremes:
+            assert extreme.query(values, a, z) == extreme.reduce(values[a:z])
+        rank = data.draw(st.integers(0, n))
+        values[rank:] = data.draw(st.lists(st.text("abc", max_size=2), min_size=n - rank + 1, max_size=n - rank + 1))
+        for extreme in extremes:
+            extreme.truncate(rank)
+
+
+def test_distinct_links_hand_computed() -> None:
+    """a b a c b: distinct of [1, 4) = {b, a, c} = 3, of [0, 2) = 2, of [3, 5) = 2; then a late 'd' at rank 1."""
+    values = ["a", "b", "a", "c", "b"]
+    links = DistinctIndex()
+    links.refresh([], values, 0)
+    assert links.prev == [-1, -1, 0, -1, 1]
+    assert links.lasts == [2, 3, 4]
+    assert [links.count(values, 1, 4), links.count(values, 0, 2), links.count(values, 3, 5)] == [3, 2, 2]
+    replaced = values[1:]
+    values.insert(1, "d")
+    links.refresh(replaced, values, 1)
+    assert links.prev == [-1, -1, -1, 0, -1, 2]
+    assert links.lasts == [1, 3, 4, 5]
+    assert links.count(values, 0, 6) == 4 and links.count(values, 2, 4) == 2
+
+
+ALL_FLOAT = ColumnPlan(sums=True, squares=True, exact=False, mins=True, maxs=True, distinct=True)
+ARRAYS = ("counts", "values", "sums", "lows", "bounds", "squares", "square_bounds", "mins", "maxs")
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300, 3.0]),
+                min_size=1, max_size=60), st.integers(1, 12))
+def test_pushing_appended_events_equals_rebuilding(values: list[float | None], every: int) -> None:
+    """Streaming refreshes (a few appended events pushed one by one) build exactly the arrays of one rebuild,
+    float error terms included: the error bounds of the online sums rely on them."""
+    raw: list[float | None] = []
+    pushed = ColumnIndex(ALL_FLOAT)
+    stale = 0
+    for i, value in enumerate(values):
+        raw.append(value)
+        if i % every == 0 or i == len(values) - 1:
+            pushed.refresh(raw, stale)
+            stale = len(raw)
+    rebuilt = ColumnIndex(ALL_FLOAT)
+    rebuilt.refresh(raw, 0)
+    for name in ARRAYS:
+        assert getattr(pushed, name) == getattr(rebuilt, name), name
+    assert pushed.distinct is not None and rebuilt.distinct is not None
+    assert (pushed.distinct.prev, pushed.distinct.lasts) == (rebuilt.distinct.prev, rebuilt.distinct.lasts)
