@@ -94,6 +94,8 @@ def as_float(v: Val) -> Val:
         return v
     if v.kind == "num" and max(-v.lo, v.hi) > EXACT_FLOAT_INT:
         raise refuse("a value that is an int or a float depending on the row, used in float arithmetic")
+    if isinstance(v.const, int) and abs(v.const) <= EXACT_FLOAT_INT:
+        return constant(float(v.const))  # a float literal: Polars folds it, and its value is known
     return Val("float", v.expr.cast(pl.Float64), v.nullable, nan=v.nan)
 
 
