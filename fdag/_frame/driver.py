@@ -220,7 +220,7 @@ class FrameDriver:
         instants = as_of_columns(self.plan, watermarks) if has_as_of else {}
         if check_as_of:
             guard(result, instants, frame)
-        added = result.select(self.plan.outputs)
+        added = result[list(self.plan.outputs)]  # by name: an eager select() costs a pass over the rows
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
         return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)

@@ -42,6 +42,7 @@ class Val:
     const: Any = NO_CONST  # the Python value, when known at translation time
     item: FType | None = None  # item type of lists
     weight: int = 1  # estimated size of ``expr`` as a tree (Polars expands shared sub-expressions)
+    rounded: pl.Expr | None = None  # an int made from a float: that float, rounded (see ``_result``)
 
 
 def refuse(reason: str) -> NotTranslatable:
@@ -135,7 +136,8 @@ def merge(cond: pl.Expr, a: Val, b: Val) -> Val:
         dtype = _dtype(some)
         ea = pl.lit(None, dtype) if a.kind == "none" else a.expr
         eb = pl.lit(None, dtype) if b.kind == "none" else b.expr
-        return replace(some, expr=pl.when(cond).then(ea).otherwise(eb), nullable=True, const=NO_CONST)
+        return replace(some, expr=pl.when(cond).then(ea).otherwise(eb), nullable=True, const=NO_CONST,
+                       rounded=None)
     kinds = {a.kind, b.kind}
     if len(kinds) == 1 and a.kind in ("int", "num"):
         lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
