@@ -61,19 +61,21 @@ def by_hand(r: dict[str, Any], as_of: datetime) -> dict[str, Any]:
     }
 
 
-def interleaved(contenders: dict[str, tuple[Callable[[], Any], int]], repeat: int, scale: float) -> list[Row]:
+def interleaved(contenders: dict[str, tuple[Callable[[], Any], int]], repeat: int, scale: float,
+                clock: Callable[[], float] = time.perf_counter) -> list[Row]:
     """Time every contender once per round, ``repeat`` rounds, so a noisy neighbour hits them all alike.
 
     Each contender is ``(call, calls per timing)``; a row holds the median time per call (times ``scale``) and
-    the median over rounds of its ratio to the first contender measured in the same round.
+    the median over rounds of its ratio to the first contender measured in the same round. The order alternates
+    between rounds; ``clock`` is wall time by default, ``time.process_time`` for CPU time (all threads).
     """
     times: dict[str, list[float]] = {name: [] for name in contenders}
-    for _ in range(repeat):
-        for name, (call, calls) in contenders.items():
-            started = time.perf_counter()
+    for round_ in range(repeat):
+        for name, (call, calls) in list(contenders.items())[:: 1 if round_ % 2 else -1]:
+            started = clock()
             for _ in range(calls):
                 call()
-            times[name].append((time.perf_counter() - started) / calls * scale)
+            times[name].append((clock() - started) / calls * scale)
     base = times[next(iter(contenders))]
     return [(name, statistics.median(t), statistics.median(x / b for x, b in zip(t, base, strict=True)))
             for name, t in times.items()]
@@ -98,30 +100,36 @@ def bench_row(repeat: int) -> list[Row]:
 
 
 def hand_polars(lf: pl.LazyFrame) -> pl.LazyFrame:
-    """The same 20 columns written by hand in lazy Polars, with the same null-on-error semantics."""
-    amount, age, as_of = pl.col("amount"), pl.col("account_age_days"), pl.col("as_of")
-    hour, dow = as_of.dt.hour().cast(pl.Int64), (as_of.dt.weekday() - 1).cast(pl.Int64)
-    category = pl.col("merchant_category").str.strip_chars().str.to_lowercase()
-    cross = pl.col("card_country").str.to_uppercase() != pl.col("merchant_country").str.to_uppercase()
-    new, night, large = age < 30, hour < 6, amount >= p.LARGE_AMOUNT
-    high_risk = category.is_in(list(p.HIGH_RISK_CATEGORIES))
-    round_amount = amount % 100 == 0
-    log_amount = pl.when(amount > -1).then(amount.log1p())
-    cnp = pl.when(pl.col("card_present")).then(0).when(cross).then(2).otherwise(1)
-    flags = (high_risk.cast(pl.Int64) + cross.cast(pl.Int64) + new.cast(pl.Int64) + (night & large).cast(pl.Int64)
-             + round_amount.cast(pl.Int64))
-    z = 0.8 * flags + 0.3 * log_amount.fill_null(0.0) + 0.5 * cnp - 4.0
-    limit = pl.col("daily_limit")
-    return lf.with_columns(
+    """The same 20 columns written by hand in lazy Polars, with the same null-on-error semantics.
+
+    Staged as an engineer tuning it would: each shared intermediate (the cleaned category, the cross-border
+    flag, the hour) is computed once and read by name; one ``with_columns`` over all the columns recomputes
+    them, because Polars does not share sub-expressions nested inside other shared ones (about 2.5x the CPU).
+    """
+    amount, age, as_of, c = pl.col("amount"), pl.col("account_age_days"), pl.col("as_of"), pl.col
+    limit = c("daily_limit")
+    lf = lf.with_columns(
         amount_bucket=pl.when(amount < 10).then(0).when(amount < 100).then(1).when(amount < 1000).then(2).otherwise(3),
         amount_cents=(amount * 100).round(0, mode="half_to_even").cast(pl.Int64),
-        log_amount=log_amount, is_round_amount=round_amount, is_large_amount=large, hour_of_day=hour,
-        day_of_week=dow, is_weekend=dow >= 5, is_night=night, merchant_category_clean=category,
-        is_high_risk_category=high_risk, is_cross_border=cross, is_new_account=new, account_age_weeks=age // 7,
+        log_amount=pl.when(amount > -1).then(amount.log1p()), is_round_amount=amount % 100 == 0,
+        is_large_amount=amount >= p.LARGE_AMOUNT, hour_of_day=as_of.dt.hour().cast(pl.Int64),
+        day_of_week=(as_of.dt.weekday() - 1).cast(pl.Int64),
+        merchant_category_clean=c("merchant_category").str.strip_chars().str.to_lowercase(),
+        is_cross_border=c("card_country").str.to_uppercase() != c("merchant_country").str.to_uppercase(),
+        is_new_account=age < 30, account_age_weeks=age // 7,
         amount_per_account_day=pl.when(age != 0).then(amount / age),
-        limit_utilisation=pl.when(limit > 0).then(amount / limit), card_not_present_risk=cnp,
-        night_large=night & large, risk_flags=flags, risk_score=1 / (1 + (-z).exp()),
+        limit_utilisation=pl.when(limit > 0).then(amount / limit),
     )
+    lf = lf.with_columns(
+        is_weekend=c("day_of_week") >= 5, is_night=c("hour_of_day") < 6,
+        is_high_risk_category=c("merchant_category_clean").is_in(list(p.HIGH_RISK_CATEGORIES)),
+        card_not_present_risk=pl.when(c("card_present")).then(0).when(c("is_cross_border")).then(2).otherwise(1),
+        night_large=(c("hour_of_day") < 6) & c("is_large_amount"),
+    )
+    flags = ("is_high_risk_category", "is_cross_border", "is_new_account", "night_large", "is_round_amount")
+    lf = lf.with_columns(risk_flags=pl.sum_horizontal(c(*flags).cast(pl.Int64)))
+    z = 0.8 * c("risk_flags") + 0.3 * c("log_amount").fill_null(0.0) + 0.5 * c("card_not_present_risk") - 4.0
+    return lf.with_columns(risk_score=1 / (1 + (-z).exp()))
 
 
 def bench_frame(rows: int, repeat: int) -> list[Row]:
@@ -132,10 +140,13 @@ def bench_frame(rows: int, repeat: int) -> list[Row]:
     assert_frame_equal(ours.select(frame.outputs), hand.select(frame.outputs), check_dtypes=False,
                        check_column_order=False, rel_tol=1e-9)
     fallbacks = [e.node for e in frame.explanations() if e.how == "fallback"]
-    return interleaved({
+    contenders = {
         "hand-written lazy Polars": (lambda: hand_polars(spine.lazy()).collect(), 1),
         f"fdag FrameDriver.run (fallbacks: {fallbacks or 'none'})": (lambda: frame.run(spine), 1),
-    }, repeat, 1.0)
+    }
+    wall = interleaved(contenders, repeat, 1.0)
+    cpu = interleaved(contenders, repeat, 1.0, time.process_time)
+    return [*wall, *((f"{name} (CPU time)", value, ratio) for name, value, ratio in cpu)]
 
 
 def table(title: str, results: list[Row], unit: str) -> str:

@@ -35,6 +35,8 @@ def as_of_columns(plan: Plan, watermarks: Mapping[str, datetime | None]) -> dict
 
 def guard(result: pl.DataFrame, as_of: Mapping[str, pl.Expr], spine: pl.DataFrame) -> None:
     """Raise ``PointInTimeError`` if any output's as-of is after its row's ``as_of`` (a value from the future)."""
+    # an output that reads no source and no lookup has the row's own as_of: it cannot be after it
+    as_of = {name: expr for name, expr in as_of.items() if not expr.meta.eq(pl.col(AS_OF))}
     if not as_of:
         return
     leaks = result.select(pl.col(ROW), AS_OF, **{name: expr > pl.col(AS_OF) for name, expr in as_of.items()})

@@ -69,8 +69,8 @@ def error_counts(table: pl.DataFrame, compiled: Compiled, row: str) -> list[tupl
     """``(exception type, message, rows, first row)`` per distinct error of ``compiled`` in ``table`` (which holds
     its error column and the row-number column ``row``), in the order each first occurs."""
     column = error_column(compiled.name)
-    failed = table.select(row, column).filter(pl.col(column).is_not_null())
-    counts = failed.group_by(column, maintain_order=True).agg(pl.len(), pl.col(row).min())
+    failed = table.lazy().select(row, column).filter(pl.col(column).is_not_null())
+    counts = failed.group_by(column).agg(pl.len(), pl.col(row).min()).sort(row).collect()
     found = []
     for error, count, first in counts.iter_rows():
         text = compiled.messages[error] if compiled.messages else error

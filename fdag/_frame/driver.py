@@ -282,7 +282,8 @@ class FrameDriver:
         instants = as_of_columns(self.plan, watermarks) if has_as_of else {}
         if check_as_of:
             guard(result, instants, frame)
-        added = result.select(name for name in self.plan.outputs if name not in self.plan.overrides)
+        # by name: an eager select() costs a pass over the rows
+        added = result[[name for name in self.plan.outputs if name not in self.plan.overrides]]
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
         if with_errors:

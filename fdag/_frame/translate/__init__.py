@@ -312,6 +312,11 @@ def _result(value: Val, returns: FType, errors: list[Error]) -> pl.Expr:
     if base is int and kind == "int":
         if INT64[0] <= value.lo and value.hi <= INT64[1]:
             return value.expr.cast(pl.Int64)
+        if value.rounded is not None:
+            # a float rounded to an int and returned as is: range-check and convert the float, not an Int128
+            fits = (value.rounded >= -(2.0**63)) & (value.rounded < 2.0**63)  # false for NaN and infinities
+            errors.append(((~fits & value.rounded.is_finite()).fill_null(False), "OverflowError", INT64_OVERFLOW))
+            return pl.when(fits).then(value.rounded).otherwise(None).cast(pl.Int64)
         outside = (value.expr < INT64[0]) | (value.expr > INT64[1])
         errors.append((outside.fill_null(False), "OverflowError", INT64_OVERFLOW))
         return pl.when(outside).then(None).otherwise(value.expr).cast(pl.Int64)

@@ -10,9 +10,9 @@ from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-import numpy as np
 import polars as pl
 
+from fdag._frame.translate.floats import float_floordiv, float_mod
 from fdag._frame.translate.value import (
     NO_CONST,
     NUMERIC,
@@ -52,17 +52,11 @@ def _int_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
     if op == "/":
         # Beyond 2**53, Python divides the exact ints and rounds once while Polars rounds the operands first:
         # they differ by at most one ulp, inside the engines' 1e-9 relative float agreement.
-        scope.fail(b.expr == 0, "ZeroDivisionError", "division by zero")
-        return Val("float", a.expr.cast(pl.Float64) / _nonzero(b.expr.cast(pl.Float64)), a.nullable or b.nullable)
+        _fail_on_zero(b, scope, "division by zero")
+        return Val("float", a.expr.cast(pl.Float64) / _nonzero(b).cast(pl.Float64), a.nullable or b.nullable)
     if op in ("//", "%"):
-        message = "integer division or modulo by zero" if op == "//" else "integer modulo by zero"
-        scope.fail(b.expr == 0, "ZeroDivisionError", message)
-        if op == "//":
-            m = max(-a.lo, a.hi)
-            lo, hi = -m, m
-        else:
-            m = max(max(-b.lo, b.hi) - 1, 0)
-            lo, hi = -m, m
+        _fail_on_zero(b, scope, "integer division or modulo by zero" if op == "//" else "integer modulo by zero")
+        lo, hi = _floor_bounds(op, a, b)
     elif op == "+":
         lo, hi = a.lo + b.lo, a.hi + b.hi
     elif op == "-":
@@ -76,14 +70,45 @@ def _int_op(op: str, a: Val, b: Val, scope: Scope) -> Val:
     ea, eb = (a.expr, b.expr) if wide is None else (a.expr.cast(wide), b.expr.cast(wide))
     ops: dict[str, Callable[[pl.Expr, pl.Expr], pl.Expr]] = {
         "+": lambda x, y: x + y, "-": lambda x, y: x - y, "*": lambda x, y: x * y,
-        "//": lambda x, y: x // _nonzero(y), "%": lambda x, y: x % _nonzero(y),
+        "//": lambda x, y: x // y, "%": lambda x, y: x % y,
     }
+    if op in ("//", "%"):
+        eb = _nonzero(replace(b, expr=eb))
     return int_val(ops[op](ea, eb), lo, hi, a.nullable or b.nullable)
 
 
-def _nonzero(e: pl.Expr) -> pl.Expr:
+def _zero_free(v: Val) -> bool:
+    """Whether ``v`` is certainly not zero (a non-zero constant, or int bounds that exclude zero)."""
+    if isinstance(v.const, int | float) and v.const != 0:
+        return True
+    return v.kind in ("int", "bool") and (v.lo > 0 or v.hi < 0)
+
+
+def _fail_on_zero(divisor: Val, scope: Scope, message: str) -> None:
+    if not _zero_free(divisor):
+        scope.fail(divisor.expr == 0, "ZeroDivisionError", message)
+
+
+def _nonzero(v: Val) -> pl.Expr:
     # Rows dividing by zero are errors; give them a harmless divisor so no backend traps on them.
-    return pl.when(e == 0).then(1).otherwise(e)
+    return v.expr if _zero_free(v) else pl.when(v.expr == 0).then(1).otherwise(v.expr)
+
+
+def _floor_bounds(op: str, a: Val, b: Val) -> tuple[int, int]:
+    """Bounds of ``a // b`` or ``a % b`` (ints): tight when ``b``'s bounds exclude zero, else the worst case."""
+    if op == "%":
+        if b.lo > 0:
+            return 0, b.hi - 1
+        if b.hi < 0:
+            return b.lo + 1, 0
+        m = max(max(-b.lo, b.hi) - 1, 0)
+        return -m, m
+    if b.lo > 0 or b.hi < 0:
+        # floor(a / b) is monotonic in each operand while b keeps its sign: the extremes are at the corners
+        corners = [x // y for x in (a.lo, a.hi) for y in (b.lo, b.hi)]
+        return min(corners), max(corners)
+    m = max(-a.lo, a.hi)
+    return -m, m
 
 
 def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
@@ -92,37 +117,14 @@ def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
         expr = {"+": x.expr + y.expr, "-": x.expr - y.expr, "*": x.expr * y.expr}[op]
         return Val("float", expr, nullable, nan=True)
     if op == "/":
-        scope.fail(y.expr == 0, "ZeroDivisionError", "float division by zero")
+        _fail_on_zero(y, scope, "float division by zero")
         return Val("float", x.expr / y.expr, nullable, nan=True)
     if op in ("%", "//"):
-        # Polars computes a - b * floor(a / b), which is not exact; CPython derives both from C's exact fmod.
-        message = "float modulo" if op == "%" else "float floor division by zero"
-        scope.fail(y.expr == 0, "ZeroDivisionError", message)
-        kernel = _python_float_mod if op == "%" else _python_float_floordiv
-        expr = pl.map_batches([x.expr.cast(pl.Float64), y.expr.cast(pl.Float64)],
-                              lambda s: pl.Series(kernel(s[0].to_numpy(), s[1].to_numpy())),
-                              return_dtype=pl.Float64, is_elementwise=True)
-        return Val("float", expr, nullable, nan=True)
+        divisor = y.const if isinstance(y.const, float) else None
+        _fail_on_zero(y, scope, "float modulo" if op == "%" else "float floor division by zero")
+        exact = float_mod if op == "%" else float_floordiv
+        return Val("float", exact(x.expr.cast(pl.Float64), y.expr.cast(pl.Float64), divisor), nullable, nan=True)
     raise refuse(f"float '{op}'")
-
-
-def _python_float_mod(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """CPython's ``float_rem``: C ``fmod``, then the remainder takes the divisor's sign."""
-    with np.errstate(all="ignore"):
-        mod = np.fmod(a, b)
-        flip = (mod != 0) & ((b < 0) != (mod < 0))
-        return np.where(flip, mod + b, np.where(mod == 0, np.copysign(0.0, b), mod))
-
-
-def _python_float_floordiv(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """CPython's ``_float_div_mod`` quotient: ``(a - fmod(a, b)) / b`` adjusted and snapped to an integer."""
-    with np.errstate(all="ignore"):
-        mod = np.fmod(a, b)
-        div = (a - mod) / b
-        div = np.where((mod != 0) & ((b < 0) != (mod < 0)), div - 1.0, div)
-        floor = np.floor(div)
-        floor = np.where(div - floor > 0.5, floor + 1.0, floor)
-        return np.where(div == 0, np.copysign(0.0, a / b), floor)
 
 
 def _power(a: Val, b: Val, scope: Scope) -> Val:

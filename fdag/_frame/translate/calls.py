@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 import polars as pl
 
@@ -122,7 +123,7 @@ def _to_int(v: Val, scope: Scope, rounding: Callable[[pl.Expr], pl.Expr]) -> Val
     wide = e.is_finite() & (e.abs() >= _WIDE)
     scope.fail(wide, "OverflowError", INT64_OVERFLOW)
     safe = pl.when(e.is_finite() & (e.abs() < _WIDE)).then(rounding(e)).otherwise(0.0)
-    return int_val(safe.cast(pl.Int128), -(2**120), 2**120, v.nullable)
+    return replace(int_val(safe.cast(pl.Int128), -(2**120), 2**120, v.nullable), rounded=rounding(e))
 
 
 def _float(args: list[Val], scope: Scope) -> Val:

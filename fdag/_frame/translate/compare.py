@@ -10,6 +10,7 @@ import polars as pl
 
 from fdag._frame.translate.value import (
     EXACT_FLOAT_INT,
+    INT64,
     NUMERIC,
     Scope,
     Val,
@@ -80,6 +81,8 @@ def _numeric(op: str, a: Val, b: Val) -> pl.Expr:
     kinds = {a.kind, b.kind}
     if kinds <= {"int", "bool"}:
         x, y = as_int(a), as_int(b)
+        if all(INT64[0] <= v.lo and v.hi <= INT64[1] for v in (x, y)):
+            return _apply(op, x.expr, y.expr)  # both are Int64 expressions (see ``int_val``)
         return _apply(op, x.expr.cast(pl.Int128), y.expr.cast(pl.Int128))
     if "float" not in kinds or "num" in kinds:
         # ints meet floats as floats here; exact only while every int converts to float exactly
@@ -103,7 +106,10 @@ def _float_float(op: str, x: Val, y: Val) -> pl.Expr:
 
 
 def _int_float(op: str, i: Val, f: Val) -> pl.Expr:
-    """``i <op> f`` exactly: compare the int with the float's floor or ceiling, as ints."""
+    """``i <op> f`` exactly: as floats when the int converts exactly, else the int with the float's floor or
+    ceiling, as ints."""
+    if max(-i.lo, i.hi) <= EXACT_FLOAT_INT:
+        return _float_float(op, as_float(i), f)
     fe = f.expr
     safe = pl.when((fe >= -_BIG) & (fe < _BIG)).then(fe).otherwise(0.0)
     ie = i.expr.cast(pl.Int128)

@@ -7,7 +7,7 @@ so non-ASCII text is case-mapped by CPython itself; ``strip()`` strips exactly t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import polars as pl
 
@@ -21,24 +21,27 @@ PY_WHITESPACE = (
 _US_PER_DAY = 86_400 * 10**6
 
 
-def _python_case(method: str) -> Callable[[pl.Series], pl.Series]:
-    """``str.<method>`` per column: Polars where the text is ASCII (identical there), CPython for the rest.
+def _case(obj: Val, method: str) -> Val:
+    """``str.<method>()``: Polars where the text is ASCII (identical there), CPython for the other rows.
 
     CPython's Unicode case mappings differ from Rust's for some code points (and capital sigma lowercases by
     context), so every row with a non-ASCII character is mapped by CPython itself: exact, and rare in practice.
+    The rows are told apart by their byte and character counts, which is cheap; when no row has a non-ASCII
+    character (the usual case) no Python code runs on the column at all.
     """
-    fast = {"lower": "to_lowercase", "upper": "to_uppercase"}[method]
+    fast = obj.expr.str.to_lowercase() if method == "lower" else obj.expr.str.to_uppercase()
+    non_ascii = (obj.expr.str.len_bytes() != obj.expr.str.len_chars()).fill_null(False)
 
-    def apply(series: pl.Series) -> pl.Series:
-        result = getattr(series.str, fast)()
-        non_ascii = (series.str.len_bytes() != series.str.len_chars()).fill_null(False)
-        if not non_ascii.any():
-            return result
-        others = non_ascii.arg_true()
-        mapped = [getattr(text, method)() for text in series.gather(others)]
-        return result.scatter(others, pl.Series(mapped, dtype=pl.String))
+    def patch(series: Sequence[pl.Series]) -> pl.Series:
+        mapped, text, others = series
+        if not others.any():
+            return mapped
+        rows = others.arg_true()
+        exact = [getattr(value, method)() for value in text.gather(rows)]
+        return mapped.scatter(rows, pl.Series(exact, dtype=pl.String))
 
-    return apply
+    expr = pl.map_batches([fast, obj.expr, non_ascii], patch, return_dtype=pl.String, is_elementwise=True)
+    return Val("str", expr, obj.nullable)
 
 
 def method_call(obj: Val, name: str, args: list[Val], scope: Scope) -> Val:
@@ -76,14 +79,12 @@ def _const_str(name: str, v: Val) -> str:
 
 def _lower(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("lower", args)
-    expr = obj.expr.map_batches(_python_case("lower"), return_dtype=pl.String, is_elementwise=True)
-    return Val("str", expr, obj.nullable)
+    return _case(obj, "lower")
 
 
 def _upper(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("upper", args)
-    expr = obj.expr.map_batches(_python_case("upper"), return_dtype=pl.String, is_elementwise=True)
-    return Val("str", expr, obj.nullable)
+    return _case(obj, "upper")
 
 
 def _strip(side: str) -> Callable[[Val, list[Val], Scope], Val]:

@@ -42,6 +42,7 @@ class Val:
     const: Any = NO_CONST  # the Python value, when known at translation time
     item: FType | None = None  # item type of lists
     weight: int = 1  # estimated size of ``expr`` as a tree (Polars expands shared sub-expressions)
+    rounded: pl.Expr | None = None  # an int made from a float: that float, rounded (see ``_result``)
 
 
 def refuse(reason: str) -> NotTranslatable:
@@ -94,6 +95,8 @@ def as_float(v: Val) -> Val:
         return v
     if v.kind == "num" and max(-v.lo, v.hi) > EXACT_FLOAT_INT:
         raise refuse("a value that is an int or a float depending on the row, used in float arithmetic")
+    if isinstance(v.const, int) and abs(v.const) <= EXACT_FLOAT_INT:
+        return constant(float(v.const))  # a float literal: Polars folds it, and its value is known
     return Val("float", v.expr.cast(pl.Float64), v.nullable, nan=v.nan)
 
 
@@ -135,7 +138,8 @@ def merge(cond: pl.Expr, a: Val, b: Val) -> Val:
         dtype = _dtype(some)
         ea = pl.lit(None, dtype) if a.kind == "none" else a.expr
         eb = pl.lit(None, dtype) if b.kind == "none" else b.expr
-        return replace(some, expr=pl.when(cond).then(ea).otherwise(eb), nullable=True, const=NO_CONST)
+        return replace(some, expr=pl.when(cond).then(ea).otherwise(eb), nullable=True, const=NO_CONST,
+                       rounded=None)
     kinds = {a.kind, b.kind}
     if len(kinds) == 1 and a.kind in ("int", "num"):
         lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
