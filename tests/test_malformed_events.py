@@ -20,6 +20,7 @@ import fdag
 from fdag._stores.memory import MemoryStore
 from fdag._stores.redis import RedisStore
 from fdag.errors import FdagError, SourceError
+from tests.budget import examples
 from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import foreign
 
@@ -135,14 +136,14 @@ def run_event_fuzz(kind: str, server: Any, base: list[dict[str, Any]], bad: tupl
     check_refused(row, ingest, *bad)
 
 
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(400), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches("b"), corrupted())
 def test_memory_ingest_refuses_a_corrupted_batch_whole(base: list[dict[str, Any]],
                                                         bad: tuple[Any, int, str | None]) -> None:
     run_event_fuzz("memory", None, base, bad)
 
 
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(40), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted())
 def test_redis_ingest_refuses_a_corrupted_batch_whole(redis_server: Any, base: list[dict[str, Any]],
@@ -177,7 +178,7 @@ def corrupted_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, int, str | None]:
     return frame.with_columns(retyped), -1, column
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches("b"), corrupted_frames())
 def test_memory_bootstrap_refuses_a_corrupted_frame_whole(base: list[dict[str, Any]],
                                                            bad: tuple[pl.DataFrame, int, str | None]) -> None:
@@ -186,7 +187,7 @@ def test_memory_bootstrap_refuses_a_corrupted_frame_whole(base: list[dict[str, A
     check_refused(row, lambda r, f: r.bootstrap("readings", f), *bad)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(200), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(batches("b"), corrupted())
 def test_memory_bootstrap_refuses_corrupted_rows_whole(base: list[dict[str, Any]],
                                                         bad: tuple[Any, int, str | None]) -> None:
@@ -203,7 +204,7 @@ def test_memory_bootstrap_refuses_corrupted_rows_whole(base: list[dict[str, Any]
     assert snapshot(row) == before
 
 
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(30), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                  HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted_frames())
 def test_redis_bootstrap_refuses_a_corrupted_frame_whole(redis_server: Any, base: list[dict[str, Any]],

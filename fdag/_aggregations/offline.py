@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from fdag._aggregations import big_ints
 from fdag._values.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -135,7 +136,8 @@ def _counts(flags: np.ndarray) -> np.ndarray:
 
 
 def prefix_sums(values: np.ndarray) -> Prefix:
-    """Prefix sums with a leading 0: compensated for floats, wrapping int64 for integers (differences stay exact).
+    """Prefix sums with a leading 0: compensated for floats, wrapping int64 for integers (differences stay exact),
+    Python ints where some window's sum could leave int64.
 
     Infinities would poison every later prefix (inf - inf is NaN), so they are counted apart and the finite
     values summed alone; a window then sums to +inf, -inf or NaN (both signs) exactly as Python's ``sum``.
@@ -146,6 +148,8 @@ def prefix_sums(values: np.ndarray) -> Prefix:
         finite_values = values if infinities is None else np.where(finite, values, 0.0)
         sums, compensation, drift = compensated_prefix(finite_values)
         return Prefix(sums, compensation, infinities, finite_values, drift)
+    if big_ints.sums_overflow(values):
+        return Prefix(big_ints.exact_prefix(values))
     prefix = np.zeros(len(values) + 1, dtype=np.int64)
     with np.errstate(over="ignore"):
         np.cumsum(values.astype(np.int64, copy=False), out=prefix[1:])
@@ -454,14 +458,21 @@ def _window_sums(values: pl.Series, window: Window, cache: dict[Any, Any]) -> np
 
 
 def total(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-    """Sum: exact for ints (wrapping int64 differences), within ``_TOLERANCE`` of the exact sum for floats."""
-    return pl.Series(_window_sums(values, window, cache))
+    """Sum: exact for ints (null where the window's sum does not fit in int64: an overflow error, as online),
+    within ``_TOLERANCE`` of the exact sum for floats."""
+    sums = _window_sums(values, window, cache)
+    if sums.dtype == object:
+        return pl.Series([int(s) if big_ints.fits_int64(s) else None for s in sums], dtype=pl.Int64)
+    return pl.Series(sums)
 
 
 def mean(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-    """Mean: the window's sum over its count."""
+    """Mean: the window's sum over its count (for big ints one correctly rounded division of exact integers)."""
+    sums, counts = _window_sums(values, window, cache), np.maximum(window.b - window.a, 1)
+    if sums.dtype == object:
+        return pl.Series([int(s) / int(n) for s, n in zip(sums, counts, strict=True)], dtype=pl.Float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pl.Series(_window_sums(values, window, cache) / np.maximum(window.b - window.a, 1))
+        return pl.Series(sums / counts)
 
 
 def _at(values: pl.Series, window: Window, position: np.ndarray) -> pl.Series:
@@ -497,11 +508,15 @@ def spread(root: bool) -> Kernel:
     """Sample variance, or standard deviation when ``root``; null below two values."""
 
     def kernel(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-        if "moments" not in cache:
-            cache["moments"] = Moments.of(physical(values))
         key = ("variances", window.key)
         if key not in cache:
-            cache[key] = cache["moments"].variances(window.a, window.b)
+            numbers = physical(values)
+            if big_ints.floats_inexact(numbers):
+                cache[key] = big_ints.exact_variances(numbers, window.a, window.b)
+            else:
+                if "moments" not in cache:
+                    cache["moments"] = Moments.of(numbers)
+                cache[key] = cache["moments"].variances(window.a, window.b)
         variance = cache[key]
         return pl.Series(np.sqrt(variance) if root else variance).fill_nan(None)
 

@@ -53,6 +53,8 @@ class Dag:
         inputs, input_problems = rules.input_types(nodes)
         found += [
             *rules.reserved_as_of(nodes.values()),
+            *rules.source_names(nodes.values()),
+            *rules.source_keys(nodes.values()),
             *(rules.cycles(self._parents, nodes) if order is None else ()),
             *rules.edge_types(nodes),
             *input_problems,

@@ -208,7 +208,7 @@ class FrameDriver:
             if firsts:
                 work = work.with_columns(firsts)
             work = work.with_columns([expr for compiled in stage for expr in compiled.then])
-        failing = [c for c in self._compiled if c.can_fail]
+        failing = [*(c for c in self._compiled if c.can_fail), *self._windows.failing]
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
         clocks = self._windows.as_of_columns

@@ -2,9 +2,9 @@
 
 For a request at ``as_of`` a lookup reads the newest row of its key with ``ts <= as_of - lag`` (Polars'
 ``join_asof``, strategy "backward", which includes equal timestamps). The rows are prepared so that this join
-has one answer: duplicates by id keep their first copy in frame order (as windows do), and among rows of one
-key at one timestamp only the newest survives — by id, or the last in frame order without ids — whatever its
-value, so a null value is read as null and an older row never stands in for it.
+has one answer: duplicates by id keep their earliest copy (by timestamp, then frame order; as windows do),
+and among rows of one key at one timestamp only the newest survives — by id, or the last in frame order
+without ids — whatever its value, so a null value is read as null and an older row never stands in for it.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import polars as pl
 
 from fdag._dag.node import AS_OF
 from fdag._dag.specs import LookupSpec
+from fdag._frame.point_in_time import earliest_copies
 from fdag._values.frames import ROW
 
 _ORDER, _CUTOFF, _ROW_TS = "__lookup_order", "__lookup_cutoff", "__lookup_ts"
@@ -39,7 +40,7 @@ def lookup_frame(specs: Sequence[LookupSpec], events: pl.LazyFrame, requests: pl
     key, stamp = source.key, source.timestamp
     rows = events.with_row_index(_ORDER)
     if source.id is not None:
-        rows = rows.filter(pl.col(source.id).is_first_distinct())
+        rows = earliest_copies(rows, source.id, stamp)
     rows = (
         rows.sort(key, stamp, source.id or _ORDER)
         .unique([key, stamp], keep="last", maintain_order=True)

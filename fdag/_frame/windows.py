@@ -28,6 +28,13 @@ class WindowStage:
         self.plan = plan
 
     @property
+    def failing(self) -> list[Compiled]:
+        """The window nodes whose value may be an error (an int sum beyond int64), as features with an error column
+        the driver collects like any other."""
+        return [Compiled(spec.node, (), (), True, "window", "") for specs in self.plan.windows.values()
+                for spec in specs if spec.can_overflow]
+
+    @property
     def as_of_columns(self) -> list[str]:
         """The working-frame columns holding each lookup value's as-of (what the as-of of its dependents needs)."""
         return [as_of_column(spec.node) for specs in self.plan.lookups.values() for spec in specs]

@@ -119,10 +119,10 @@ class MemoryEvents:
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 
-        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (first
-        row wins, then against held ids); rows older than the retention horizon of the resulting watermark are
-        counted ``too_late`` and skipped. Value columns not given are computed row by row with the value
-        functions (the slow path).
+        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (the
+        earliest copy wins, by timestamp then frame order, as offline; then against held ids); rows older than
+        the retention horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not
+        given are computed row by row with the value functions (the slow path).
         """
         return self.load(self.prepare(frame, values))
 
