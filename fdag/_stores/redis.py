@@ -201,6 +201,14 @@ return out
 """
 
 
+# The events held: the sizes of the entity sets listed in the ``keys`` set.
+_HELD = """
+local n = 0
+for _, set in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do n = n + redis.call('ZCARD', set) end
+return n
+"""
+
+
 class RedisStore:
     """Window and lookup state in a Redis server: every RowDriver on the same ``url`` and ``namespace`` shares it.
 
@@ -431,6 +439,11 @@ class RedisEvents:
         """The largest event timestamp ingested by any process (UTC), or None before the first event."""
         raw = self.store.call("GET", self._roles[0])
         return EPOCH + int(raw) * MICROSECOND if raw else None
+
+    @property
+    def held(self) -> int:
+        """How many events the state holds across all keys, whichever process ingested them (one script call)."""
+        return int(self.store.call("EVAL", _HELD, 1, self._roles[2]))
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
