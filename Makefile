@@ -35,7 +35,7 @@ test: $(STAMP) system lint
 # The long run (<= 40 min): >= 10,000 generated modules through both engines and the reference, and the bad-input
 # fuzzers at 5x their suite's examples; the figures go to out/reliability/summary.md (docs/reliability.md quotes them).
 reliability: $(STAMP) system
-	FDAG_RELIABILITY_EXAMPLES=$${FDAG_RELIABILITY_EXAMPLES:-10002} FDAG_RELIABILITY_SHARDS=$${FDAG_RELIABILITY_SHARDS:-3} \
+	FDAG_RELIABILITY_EXAMPLES=$${FDAG_RELIABILITY_EXAMPLES:-10003} FDAG_RELIABILITY_SHARDS=$${FDAG_RELIABILITY_SHARDS:-7} \
 	  FDAG_RELIABILITY_SCALE=$${FDAG_RELIABILITY_SCALE:-5} FDAG_RELIABILITY_MINUTES=$${FDAG_RELIABILITY_MINUTES:-40} \
 	  nice -n 2 $(BIN)/python tests/engines/reliability.py
 

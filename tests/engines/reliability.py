@@ -55,7 +55,7 @@ def _fuzz_figures(log: Path) -> tuple[dict[str, int], list[str]]:
 
 def main() -> int:
     total = int(os.environ.get("FDAG_RELIABILITY_EXAMPLES", "10000"))
-    shards = int(os.environ.get("FDAG_RELIABILITY_SHARDS", "3"))
+    shards = int(os.environ.get("FDAG_RELIABILITY_SHARDS", "7"))
     scale = os.environ.get("FDAG_RELIABILITY_SCALE", "5")
     OUT.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()

@@ -11,6 +11,7 @@ import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -65,3 +66,27 @@ def test_generated_modules_agree_across_engines_and_the_reference(tmp_path_facto
             assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
 
     agree()
+
+
+def test_a_case_with_a_wrong_answer_is_a_mismatch(tmp_path_factory: pytest.TempPathFactory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison can fail: a reference that wraps every value in a list is caught on the first node."""
+    from tests.engines.generated import replay
+
+    honest = replay.reference.evaluate
+
+    def wrong(*args: Any) -> Any:
+        values, errors = honest(*args)
+        return {name: [value] for name, value in values.items()}, errors
+
+    monkeypatch.setattr(replay.reference, "evaluate", wrong)
+    folder = tmp_path_factory.mktemp("wrong")
+
+    @settings(max_examples=5, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(modules(invalid=False).flatmap(lambda module: st.tuples(st.just(module), histories(module))))
+    def caught(case: tuple[Module, Any]) -> None:
+        found = Tally()
+        run_case(*case, folder, f"wrong_{next(COUNTER)}", found)
+        assert found.mismatches == 1 and found.failures[0].startswith("mismatch: ")
+
+    caught()
