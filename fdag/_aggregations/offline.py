@@ -136,8 +136,7 @@ def _counts(flags: np.ndarray) -> np.ndarray:
 
 
 def prefix_sums(values: np.ndarray) -> Prefix:
-    """Prefix sums with a leading 0: compensated for floats, wrapping int64 for integers (differences stay exact),
-    Python ints where some window's sum could leave int64.
+    """Prefix sums with a leading 0: compensated for floats, wrapping int64 for integers (differences stay exact).
 
     Infinities would poison every later prefix (inf - inf is NaN), so they are counted apart and the finite
     values summed alone; a window then sums to +inf, -inf or NaN (both signs) exactly as Python's ``sum``.
@@ -148,8 +147,6 @@ def prefix_sums(values: np.ndarray) -> Prefix:
         finite_values = values if infinities is None else np.where(finite, values, 0.0)
         sums, compensation, drift = compensated_prefix(finite_values)
         return Prefix(sums, compensation, infinities, finite_values, drift)
-    if big_ints.sums_overflow(values):
-        return Prefix(big_ints.exact_prefix(values))
     prefix = np.zeros(len(values) + 1, dtype=np.int64)
     with np.errstate(over="ignore"):
         np.cumsum(values.astype(np.int64, copy=False), out=prefix[1:])
@@ -448,12 +445,17 @@ def count(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series
 
 
 def _window_sums(values: pl.Series, window: Window, cache: dict[Any, Any]) -> np.ndarray:
-    """The window's sums, from the column's prefix sums, computed once per window for every kernel reading them."""
+    """The window's sums, from the column's prefix sums, computed once per window for every kernel reading them
+    (for ints an object array of exact Python ints where some window's sum may leave int64)."""
     if "prefix" not in cache:
-        cache["prefix"] = prefix_sums(physical(values))
+        cache["numbers"] = physical(values)
+        cache["prefix"] = prefix_sums(cache["numbers"])
     key = ("sums", window.key)
     if key not in cache:
-        cache[key] = range_sum(cache["prefix"], window.a, window.b)
+        sums = range_sum(cache["prefix"], window.a, window.b)
+        if cache["prefix"].compensation is None:
+            sums = big_ints.checked_sums(cache["numbers"], sums, window.a, window.b)
+        cache[key] = sums
     return cache[key]
 
 
