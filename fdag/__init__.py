@@ -12,6 +12,7 @@ import typing
 from fdag._dag.dag import Dag
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
+from fdag._dag.provenance import Provenance, ProvenanceEvent
 from fdag._declare.lookup import lookup
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
@@ -75,6 +76,8 @@ __all__ = [
     "MemoryStream",
     "Node",
     "PointInTimeError",
+    "Provenance",
+    "ProvenanceEvent",
     "RedisStore",
     "RedisStream",
     "RowDriver",

@@ -33,8 +33,9 @@ class FrameEngine(Protocol):
 
     plan: Plan
 
-    def evaluate(self, spine: Any, sources: Mapping[str, Any] | None = None, as_of: str = ...) -> FrameResult:
-        """Features for every row of ``spine``, with the run's errors."""
+    def evaluate(self, spine: Any, sources: Mapping[str, Any] | None = None, as_of: str = ...,
+                 check_as_of: bool = ..., with_as_of: bool = ..., with_errors: bool = ...) -> FrameResult:
+        """Features for every row of ``spine``, with the run's errors (``with_errors``: per row, per output)."""
         ...
 
 PART_FILE = "part-0.parquet"
@@ -185,14 +186,19 @@ class Backfill:
         rows = self.rows(batch).collect(engine="streaming")
         events = {name: visible_events(self.frame.plan, name, lazy, batch, rows).collect(engine="streaming")
                   for name, lazy in self.sources.items()}
-        result = self.frame.evaluate(rows, sources=events, as_of=self.as_of)
+        result = self.frame.evaluate(rows, sources=events, as_of=self.as_of, with_errors=True)
         return result.table, list(result.errors)
 
-    def split(self, batch: Batch, result: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame]]:
-        """A batch's result cut into its partitions, each in spine order."""
+    def split(self, batch: Batch, result: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame, dict[str, int]]]:
+        """A batch's result (with its ``<output>__error`` columns) cut into its partitions, each in spine order,
+        without those columns, and with how many rows of the partition each output's function raised on."""
+        errors = [f"{name}__error" for name in self.frame.plan.outputs]
         parts = result.with_columns(self.key.alias(_PART)).partition_by(_PART, as_dict=True, include_key=False)
         for partition in batch.partitions:
-            yield partition, parts[(partition.value,)].sort(ROW_INDEX).drop(ROW_INDEX)
+            rows = parts[(partition.value,)]
+            counts = rows.select(pl.col(errors).is_not_null().sum()).row(0)
+            yield (partition, rows.sort(ROW_INDEX).drop(ROW_INDEX, *errors),
+                   dict(zip(self.frame.plan.outputs, counts, strict=True)))
 
     def file(self, partition: Partition) -> Path:
         """Where the partition's Parquet file lives."""
@@ -211,11 +217,11 @@ class Backfill:
         return all(recorded.get(name) == expected[name]
                    for name in ("outputs", "versions", "rows", "as_of_min", "as_of_max", "partition"))
 
-    def metadata(self, partition: Partition) -> dict[str, Any]:
-        """The JSON stored under the file's ``fdag`` key: what made these rows, and from which spine rows."""
-
+    def metadata(self, partition: Partition, errors: Mapping[str, int] | None = None) -> dict[str, Any]:
+        """The JSON stored under the file's ``fdag`` key: what made these rows, from which spine rows, and (when
+        written) how many rows each output's function raised on (``errors``)."""
         plan = self.frame.plan
-        return {
+        return ({} if errors is None else {"errors": dict(errors)}) | {
             "fdag_version": __version__,
             "partition": {"column": self.column, "value": partition_text(partition.value)},
             "outputs": list(plan.outputs),
@@ -226,12 +232,12 @@ class Backfill:
             "rows": partition.rows,
         }
 
-    def write(self, partition: Partition, rows: pl.DataFrame) -> None:
+    def write(self, partition: Partition, rows: pl.DataFrame, errors: Mapping[str, int]) -> None:
         """Write the partition atomically: a hidden temporary file in the same directory, fsync, rename."""
         file = self.file(partition)
         file.parent.mkdir(parents=True, exist_ok=True)
         temporary = file.parent / f"{_TEMPORARY}{os.getpid()}.tmp"
-        meta = json.dumps(self.metadata(partition), sort_keys=True)
+        meta = json.dumps(self.metadata(partition, errors), sort_keys=True)
         write_parquet_atomically(rows, file, temporary, {METADATA_KEY: meta})
 
     def remove_temporaries(self) -> None:

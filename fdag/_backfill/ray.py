@@ -100,7 +100,7 @@ def run_bucket(frame: FrameEngine, rows: pl.DataFrame, events: dict[str, Any], b
     for name, where in events.items():
         lazy = pl.scan_parquet(where) if isinstance(where, str) else ray.get(where).lazy()
         visible[name] = visible_events(frame.plan, name, lazy, batch, rows).collect()
-    result = frame.evaluate(rows, sources=visible, as_of=as_of)
+    result = frame.evaluate(rows, sources=visible, as_of=as_of, with_errors=True)
     return result.table, list(result.errors)
 
 

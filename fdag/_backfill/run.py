@@ -58,8 +58,8 @@ def backfill(
     with tqdm(total=len(job.partitions), initial=len(skipped), disable=not progress, unit="partition",
               desc=f"backfill {job.path.name}") as bar:
         for batch, result, batch_errors in run_batches(job, batches(todo, batch_rows), workers):
-            for partition, partition_rows in job.split(batch, result):
-                job.write(partition, partition_rows)
+            for partition, partition_rows, partition_errors in job.split(batch, result):
+                job.write(partition, partition_rows, partition_errors)
                 written.append(partition.name)
                 rows += partition_rows.height
                 bar.set_postfix_str(partition.name, refresh=False)

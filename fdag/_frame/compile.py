@@ -74,6 +74,15 @@ def error_counts(table: pl.DataFrame, compiled: Compiled, row: str) -> list[tupl
     return found
 
 
+def error_text(compiled: Compiled) -> pl.Expr:
+    """A feature's per-row error as ``"Type: message"`` (null where it did not raise), from its error column."""
+    column = pl.col(error_column(compiled.name))
+    if compiled.messages:
+        texts = [text.replace(SEPARATOR, ": ") for text in compiled.messages]
+        return column.replace_strict(list(range(len(texts))), texts, default=None, return_dtype=pl.String)
+    return column.str.replace(SEPARATOR, ": ", literal=True)
+
+
 def _null_guard(params: Mapping[str, FType]) -> pl.Expr | None:
     required = [pl.col(p).is_null() for p, ftype in params.items() if not ftype.optional]
     return pl.any_horizontal(required) if required else None

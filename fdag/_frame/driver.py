@@ -17,8 +17,10 @@ from fdag._backfill.run import backfill
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
+from fdag._dag.provenance import Provenance
 from fdag._frame.as_of import as_of_columns, guard
-from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
+from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts, error_text
+from fdag._frame.provenance import FrameProvenance
 from fdag._frame.windows import WindowStage
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
@@ -112,6 +114,7 @@ class FrameDriver:
             schema[node.name] = node.returns.polars
         self._stages = _stages(self._compiled, self.plan)
         self._token = uuid.uuid4().hex
+        self._provenance = FrameProvenance(dag, self.plan, lambda upstream: FrameDriver(dag, upstream, errors))
 
     def __reduce__(self) -> tuple[Any, ...]:
         # A pickled driver (e.g. shipped to Ray tasks) is what builds it, rebuilt once per process: the compiled
@@ -155,15 +158,16 @@ class FrameDriver:
         as_of: str = AS_OF,
         check_as_of: bool = True,
         with_as_of: bool = False,
+        with_errors: bool = False,
     ) -> pl.DataFrame:
         """Features for every spine row: ``evaluate(...).table``, with the same arguments.
 
         Parameters
         ----------
-        spine, sources, as_of, check_as_of, with_as_of
+        spine, sources, as_of, check_as_of, with_as_of, with_errors
             As for ``evaluate``.
         """
-        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of).table
+        return self.evaluate(spine, sources, as_of, check_as_of, with_as_of, with_errors).table
 
     def evaluate(
         self,
@@ -172,6 +176,7 @@ class FrameDriver:
         as_of: str = AS_OF,
         check_as_of: bool = True,
         with_as_of: bool = False,
+        with_errors: bool = False,
     ) -> FrameResult:
         """Features for every spine row, with the errors and source watermarks of this run.
 
@@ -194,6 +199,9 @@ class FrameDriver:
             Raise ``PointInTimeError`` if any value's as-of is after its row's ``as_of`` (the leakage guard).
         with_as_of
             Add a ``<feature>__as_of`` column per output: the instant up to which its data is complete.
+        with_errors
+            Add a ``<feature>__error`` column per output: ``"Type: message"`` on the rows where the output's own
+            function raised (its value is null there), null elsewhere. A backfill counts them per partition.
         """
         self._check_reads()
         frame = to_polars(spine, "spine")
@@ -223,7 +231,49 @@ class FrameDriver:
         added = result.select(self.plan.outputs)
         if with_as_of:
             added = added.hstack(result.select(**{f"{name}__as_of": expr for name, expr in instants.items()}))
+        if with_errors:
+            texts = {c.name: error_text(c) for c in failing}
+            columns = {f"{name}__error": texts.get(name, pl.lit(None, pl.String)) for name in self.plan.outputs}
+            added = added.hstack(result.with_columns(**columns).select(list(columns)))
         return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
+
+    def provenance(
+        self, spine_row: Any, name: str, sources: Mapping[str, Any] | None = None, as_of: str = AS_OF
+    ) -> Provenance:
+        """The value of ``name`` for one spine row and what made it, from ``sources``.
+
+        The same value ``run`` gives for that row, its as-of, and below it: for a window, the events of its
+        window (id, timestamp, per-event value; the earliest copy of each id, in (timestamp, id) order); for a
+        lookup, the newest row at ``as_of - lag`` (and whether it was fresh enough); for a derived feature, the
+        provenance of each parameter, recursively; request inputs as leaves. ``RowDriver.provenance`` gives the
+        same tree for the same events. ``str()`` is a text tree, a notebook shows it as HTML, ``to_dict()`` is
+        JSON-ready.
+
+        Parameters
+        ----------
+        spine_row
+            The row: a dict of request inputs and its ``as_of``, or a one-row frame (e.g. ``spine[3]``).
+        name
+            A node this driver computes (an output or anything upstream of one).
+        sources
+            Source name → its events, as for ``evaluate``.
+        as_of
+            The row's key holding its instant.
+
+        Example::
+
+            from datetime import UTC, datetime
+
+            import fdag
+            from fdag.demo import fraud
+            from fdag.demo.samples import transactions
+
+            frame = fdag.FrameDriver(fdag.Dag.from_modules(fraud), outputs=["burst_ratio"])
+            prov = frame.provenance({"user_id": "u1", "as_of": datetime(2024, 3, 3, 12, tzinfo=UTC)}, "burst_ratio",
+                                    sources={"transactions": transactions(users=20, count=500, days=3)})
+            print(prov.value, [e.id for e in prov.find("spend_count_1h").events])   # 0.0 ['t273', 't96']
+        """
+        return self._provenance.explain(spine_row, name, sources, as_of)
 
     def backfill(
         self,

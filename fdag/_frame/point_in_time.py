@@ -17,6 +17,7 @@ import polars as pl
 
 from fdag._aggregations.offline import Window
 from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
 from fdag._frame.compile import SEPARATOR, error_column
 from fdag._values.calls import WINDOW_INT64_OVERFLOW
 from fdag._values.frames import ROW
@@ -56,17 +57,19 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     numbers = pl.Series(np.arange(len(known), dtype=np.int64))
 
     # Strings never travel further than this select: events carry dense key codes and integer microseconds.
-    # Of the copies of an id the earliest counts (by timestamp, then frame order: the predicates see the whole
-    # frame); then a filter drops keys no request asks about. Events without an id are all kept.
-    selected = events.select(
-        pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
-        pl.col(source.timestamp).dt.epoch("us").alias(_TIME),
-        *([event_id] if event_id is not None else []),
-        *value_columns,
+    # One filter drops keys no request asks about and every copy of an id but the earliest (by timestamp, then
+    # frame order: the predicate sees the whole frame); events without an id are all kept.
+    keep = pl.col(_KEY_CODE).is_not_null() & earliest_copies(source, _TIME)
+    frame = (
+        events.select(
+            pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
+            pl.col(source.timestamp).dt.epoch("us").alias(_TIME),
+            *([event_id] if event_id is not None else []),
+            *value_columns,
+        )
+        .filter(keep)
+        .collect()
     )
-    if event_id is not None:
-        selected = earliest_copies(selected, event_id, _TIME)
-    frame = selected.filter(pl.col(_KEY_CODE).is_not_null()).collect()
 
     ask_keys = asks[key].replace_strict(known, numbers, default=len(known), return_dtype=pl.Int64).to_numpy()
     ask_valid = asks[AS_OF].is_not_null().to_numpy()
@@ -124,11 +127,13 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs), *errors])
 
 
-def earliest_copies(frame: pl.LazyFrame, event_id: str, stamp: str) -> pl.LazyFrame:
-    """The earliest copy of each id, by ``stamp`` and then frame order (rows without an id are all kept)."""
-    no_id = pl.col(event_id).is_null()
-    return (frame.filter((pl.col(stamp) == pl.col(stamp).min().over(event_id)) | no_id)
-            .filter(pl.col(event_id).is_first_distinct() | no_id))
+def earliest_copies(source: Source, stamp: str | None = None) -> pl.Expr:
+    """True for the events a window or lookup reads: the earliest copy of each id, by timestamp (column ``stamp``,
+    the source's by default) then frame order (over the whole frame); every event of a source without ids."""
+    if source.id is None:
+        return pl.lit(True)
+    earliest = pl.col(stamp or source.timestamp).rank("ordinal").over(source.id) == 1  # ties: frame order
+    return earliest | pl.col(source.id).is_null()
 
 
 def _break_ties(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:

@@ -15,7 +15,7 @@ from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.lookups import as_of_column, lookup_frame
-from fdag._frame.point_in_time import window_frame
+from fdag._frame.point_in_time import earliest_copies, window_frame
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag.errors import InputError, InputTypeError, SourceError
@@ -56,8 +56,11 @@ class WindowStage:
                                  f"pass sources={{{name!r}: events}} (an empty frame if there are none)")
             windows, lookups = self.plan.windows.get(name, ()), self.plan.lookups.get(name, ())
             raw = to_polars(sources[name], f"events of source '{name}'")
-            events = self._events(source, (*windows, *lookups), raw, errors)
-            watermark = watermarks[name] = events.select(pl.col(source.timestamp).max()).item()
+            events = self.event_values(source, (*windows, *lookups), raw, errors)
+            # The largest timestamp of the events the engines keep: a later copy of an id is a duplicate, which
+            # the online state does not apply either, so it moves no watermark.
+            kept = events.filter(earliest_copies(source))
+            watermark = watermarks[name] = kept.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()
             if windows:
@@ -67,7 +70,7 @@ class WindowStage:
                 work = work.join(lookup_frame(lookups, events.lazy(), requests, watermark), on=ROW, how="left")
         return work, watermarks, errors
 
-    def _events(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame,
+    def event_values(self, source: Source, specs: Sequence[WindowSpec | LookupSpec], raw: pl.DataFrame,
                 errors: list[ErrorRecord]) -> pl.DataFrame:
         """The identity and per-event value columns of ``raw``; the value functions' errors go to ``errors``
         (every row counts, duplicates too: an event's value is computed before the engines deduplicate)."""

@@ -2,8 +2,9 @@
 distribution plot (matplotlib, rendered to inline SVG: a histogram for numbers and instants, the top values for
 strings and booleans, list lengths for lists).
 
-A backfill's metadata records outputs, versions and lineage but not per-row errors (an error makes the value
-null), so the null rate includes errors and no separate error rate is shown.
+The null rate counts every null value, errors included (an error makes the value null); the error rate counts
+the rows where the feature's own function raised, from the per-output error counts each backfill file records in
+its metadata (``errors``). A dataset with files written before fdag recorded them has no error rate.
 """
 
 from __future__ import annotations
@@ -31,27 +32,42 @@ _BINS = 30
 
 @dataclass(frozen=True)
 class FeatureHealth:
-    """One feature in a dataset: rows, nulls, the versions of the code that wrote it, its distribution (SVG)."""
+    """One feature in a dataset: rows, nulls, errors (None when a file did not record them), the versions of the
+    code that wrote it, its distribution (SVG)."""
 
     rows: int
     nulls: int
+    errors: int | None
     versions: tuple[str, ...]
     plot: str | None
 
     @property
     def null_rate(self) -> float | None:
-        """Share of null values (None for an empty dataset)."""
+        """Share of null values, errors included (None for an empty dataset)."""
         return self.nulls / self.rows if self.rows else None
+
+    @property
+    def error_rate(self) -> float | None:
+        """Share of rows where the feature's function raised (None for an empty dataset or unrecorded errors)."""
+        return self.errors / self.rows if self.rows and self.errors is not None else None
 
     def facts(self, current: str) -> list[tuple[str, str]]:
         """(label, HTML) lines for the catalog card; a dataset written by other code is flagged."""
-        rate = "n/a" if self.null_rate is None else f"{self.null_rate:.1%} ({self.nulls:,} of {self.rows:,})"
-        facts = [("rows in data", f"{self.rows:,}"), ("null rate", rate)]
+        facts = [("rows in data", f"{self.rows:,}"), ("null rate", _rate(self.null_rate, self.nulls, self.rows))]
+        if self.errors is None:
+            facts.append(("error rate", '<span class="muted">not recorded (written by an older fdag)</span>'))
+        else:
+            errors = _rate(self.error_rate, self.errors, self.rows)
+            facts.append(("error rate", f'<span class="bad">{errors}</span>' if self.errors else errors))
         if self.versions and set(self.versions) != {current}:
             written = ", ".join(self.versions)
             facts.append(("data version", f'<span class="bad">written by {written}, not the current {current}: '
                                           "backfill again</span>"))
         return facts
+
+
+def _rate(rate: float | None, count: int, rows: int) -> str:
+    return "n/a" if rate is None else f"{rate:.1%} ({count:,} of {rows:,})"
 
 
 def data_health(dag: Dag, path: str | os.PathLike[str]) -> dict[str, FeatureHealth]:
@@ -61,15 +77,21 @@ def data_health(dag: Dag, path: str | os.PathLike[str]) -> dict[str, FeatureHeal
         raise InputError(os.fspath(path), "holds no Parquet files",
                          "pass the folder a FrameDriver.backfill (or `fdag backfill`) wrote")
     versions: dict[str, set[str]] = {}
+    errors: dict[str, int | None] = {}
     for file in files:
         meta = parquet_metadata(file, METADATA_KEY)
         for name, version in meta.get("versions", {}).items():
             versions.setdefault(name, set()).add(version)
+        recorded = meta.get("errors")
+        for name in meta.get("outputs", ()):
+            known = errors.get(name, 0)
+            count = None if not isinstance(recorded, dict) else recorded.get(name)
+            errors[name] = None if known is None or not isinstance(count, int) else known + count
     frame = pl.concat([pl.scan_parquet(file, hive_partitioning=False) for file in files], how="diagonal_relaxed")
     features = [name for name in dag.nodes if name in frame.collect_schema()]
     counts = frame.select(pl.len().alias("__rows"), *(pl.col(name).null_count() for name in features)).collect()
     rows = counts["__rows"].item()
-    return {name: FeatureHealth(rows, counts[name].item(), tuple(sorted(versions.get(name, ()))),
+    return {name: FeatureHealth(rows, counts[name].item(), errors.get(name), tuple(sorted(versions.get(name, ()))),
                                 distribution_svg(frame.select(name).collect()[name], dag.nodes[name].returns))
             for name in features}
 

@@ -12,7 +12,6 @@ import json
 import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
 from html import escape
 from typing import Any
 
@@ -26,7 +25,7 @@ from fdag._logs.read import ServedLog, read_log
 from fdag._logs.schema import SERVED_AT, VERSIONS
 from fdag._observe.html import page, table
 from fdag._values.frames import to_polars
-from fdag._values.types import FType
+from fdag._values.types import FType, json_value
 from fdag.errors import InputError
 
 # How close a served float must be to the recomputed one (the engines' agreement): scalar features to 1e-9
@@ -124,6 +123,14 @@ class SkewReport:
 
     def to_html(self) -> str:
         """The report as one self-contained HTML page: the verdict, the table, version changes, examples."""
+        header = f'<p class="muted">{self.rows} logged rows from <code>{escape(self.log)}</code></p>'
+        return page("fdag skew report", header, self._body())
+
+    def _repr_html_(self) -> str:
+        """The report in a notebook: the verdict, the table, version changes and examples."""
+        return self._body()
+
+    def _body(self) -> str:
         verdict = ('<p class="good">No skew: every served value matches its offline recomputation.</p>' if self.ok
                    else f'<p class="bad">{self.mismatches} served values differ from their offline recomputation.</p>')
         body = [verdict, "<h2>Features</h2>", table(self.table, highlight="mismatches")]
@@ -132,8 +139,7 @@ class SkewReport:
             body += ["<h2>Not compared: code changed since logged</h2>", f"<ul>{items}</ul>"]
         if self.examples.height:
             body += ["<h2>Examples of mismatches</h2>", table(self.examples)]
-        header = f'<p class="muted">{self.rows} logged rows from <code>{escape(self.log)}</code></p>'
-        return page("fdag skew report", header, "\n".join(body))
+        return "\n".join(body)
 
 
 def skew(dag: Dag, log: str | os.PathLike[str] | FeatureLog, sources: Mapping[str, Any] | None = None,
@@ -288,9 +294,9 @@ class _Check:
     def examples(self, work: pl.DataFrame, inputs: Mapping[str, FType], limit: int) -> list[dict[str, Any]]:
         found = work.filter(self.mask & self.mismatch()).head(limit)
         return [{"feature": self.name, SERVED_AT: row[SERVED_AT], AS_OF: row[AS_OF],
-                 "request": json.dumps({name: _text(row[name]) for name in inputs}),
-                 "logged": json.dumps(_text(row[self.name])),
-                 "recomputed": json.dumps(_text(row[_RECOMPUTED + self.name]))}
+                 "request": json.dumps({name: json_value(row[name]) for name in inputs}),
+                 "logged": json.dumps(json_value(row[self.name])),
+                 "recomputed": json.dumps(json_value(row[_RECOMPUTED + self.name]))}
                 for row in found.iter_rows(named=True)]
 
 
@@ -299,14 +305,3 @@ def _examples_frame(rows: list[dict[str, Any]], served: ServedLog) -> pl.DataFra
     schema = {"feature": pl.String(), SERVED_AT: instant, AS_OF: instant, "request": pl.String(),
               "logged": pl.String(), "recomputed": pl.String()}
     return pl.DataFrame(rows, schema=schema, orient="row") if rows else pl.DataFrame(schema=schema)
-
-
-def _text(value: Any) -> Any:
-    """A value as JSON-ready data: instants in ISO 8601, durations as text, lists item by item."""
-    if isinstance(value, datetime | date):
-        return value.isoformat()
-    if isinstance(value, timedelta):
-        return str(value)
-    if isinstance(value, list):
-        return [_text(item) for item in value]
-    return value

@@ -13,10 +13,12 @@ import polars as pl
 
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
+from fdag._dag.provenance import Provenance
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._logs.feature_log import FeatureLog
 from fdag._row.codegen import compile_plan
+from fdag._row.provenance import RowProvenance
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._stores.protocol import Store
 from fdag._values.calls import row_call
@@ -103,6 +105,7 @@ class RowDriver:
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
+        self._provenance = RowProvenance(dag, self.plan, windows, lookups, errors, self._locks)
         self.log = log
         if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
             self._compute = log.recorder(self.plan, self._compute)
@@ -160,6 +163,45 @@ class RowDriver:
             raise InputError("as_of", f"has {len(instants)} instants for {len(requests)} requests",
                              "pass one instant, or one per request")
         return [self.get(request, instant) for request, instant in zip(requests, instants, strict=True)]
+
+    def provenance(self, request: Mapping[str, Any], name: str, as_of: datetime | None = None) -> Provenance:
+        """The value of ``name`` for ``request`` at ``as_of`` (default: now, UTC) and what made it.
+
+        The same value ``get`` gives, its as-of, and below it: for a window, the events of its window that the
+        state holds (id, timestamp, per-event value; deduplicated, in (timestamp, id) order); for a lookup, the
+        newest row at ``as_of - lag`` (and whether it was fresh enough); for a derived feature, the provenance
+        of each parameter, recursively; request inputs as leaves. ``FrameDriver.provenance`` gives the same tree
+        for the same events. Raises what ``get`` raises, ``TruncatedStateError`` included: a window whose events
+        the state no longer holds is explained offline. Not logged by a ``FeatureLog``.
+
+        Parameters
+        ----------
+        request
+            Request input → value, as for ``get``.
+        name
+            A node this driver computes (an output or anything upstream of one).
+        as_of
+            The instant the request is evaluated at.
+
+        Example::
+
+            from datetime import UTC, datetime
+
+            import fdag
+            from fdag.demo import fraud
+            from fdag.demo.samples import transactions
+
+            row = fdag.RowDriver(fdag.Dag.from_modules(fraud), outputs=["amount_vs_mean_10d"])
+            row.ingest("transactions", transactions(users=20, count=500, days=3))
+            prov = row.provenance({"user_id": "u1", "amount": 120.0}, "amount_vs_mean_10d",
+                                  as_of=datetime(2024, 3, 4, tzinfo=UTC))
+            print(prov.find("spend_mean_10d").value, len(prov.find("spend_mean_10d").events))   # 32.48716666666667 60
+            print(prov)   # the tree: the feature, its inputs, the window's events
+        """
+        if request.__class__ is not dict and not isinstance(request, Mapping):
+            raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
+                                 "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
+        return self._provenance.explain(request, name, _instant(as_of))
 
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.

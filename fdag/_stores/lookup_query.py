@@ -17,8 +17,9 @@ from typing import Any
 from fdag._dag.specs import LookupSpec
 from fdag._values.instants import EPOCH, MICROSECOND
 
-#: The newest row at one cutoff: its timestamp (µs) and per-column values, or None when the key has no such row.
-Row = tuple[int, Sequence[Any]] | None
+#: The newest row at one cutoff: its timestamp (µs), per-column values and id (None without ids), or None when
+#: the key has no such row.
+Row = tuple[int, Sequence[Any], Any] | None
 
 
 class LookupQuery:

@@ -39,7 +39,7 @@ from fdag._stores.history import History, prepare_history
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
-from fdag._stores.protocol import IngestReport
+from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
@@ -279,6 +279,25 @@ class MemoryWindowState(MemoryEvents):
                 events.refresh()
             return self._query.evaluate(events.ts, events.index, t), self._watermark_at
 
+    def events(self, key: Any, as_of: datetime) -> tuple[list[HeldEvent], datetime | None]:
+        """The key's held events with ``as_of - longest window <= ts <= as_of`` in (timestamp, id) order, each
+        ``(ts µs, id or None, value column -> value)``, and the watermark (what a provenance lists).
+
+        Raises ``TruncatedStateError`` where ``query`` does: those events may be gone.
+        """
+        t = micros(as_of)
+        with self._lock:
+            if t < self._answerable:
+                raise truncated(self.source.name, as_of, self._longest, self._complete)
+            events = self._keys.get(key)
+            if events is None:
+                return [], self._watermark_at
+            start, end = bisect_left(events.ts, t - self._query.longest), bisect_right(events.ts, t)
+            ids = events.ids[start:end] if events.ids is not None else [None] * (end - start)
+            held = [(ts, event_id, {column: values[p] for column, values in zip(self.columns, events.raw, strict=True)})
+                    for p, ts, event_id in zip(range(start, end), events.ts[start:end], ids, strict=True)]
+            return held, self._watermark_at
+
     def _advance(self, top: int) -> None:
         """Move the watermark, keeping the earliest exact ``as_of`` of the longest window ready too."""
         super()._advance(top)
@@ -302,20 +321,30 @@ class MemoryLookupState(MemoryEvents):
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
         """The specs' values for ``key`` at ``as_of`` (aligned with the specs) and each value's as-of."""
         t = micros(as_of)
+        rows, watermark = self._newest(key, t)
+        return self._query.answer(rows, t, watermark)
+
+    def newest(self, key: Any, as_of: datetime) -> tuple[list[Row], int | None]:
+        """The key's newest row at ``as_of - lag`` for each lag (aligned with ``LookupQuery.lags``), and the
+        watermark (µs, None before any row)."""
+        return self._newest(key, micros(as_of))
+
+    def _newest(self, key: Any, t: int) -> tuple[list[Row], int | None]:
         cutoffs = self._query.cutoffs(t)
         with self._lock:
             watermark = None if self._watermark == _NO_WATERMARK else self._watermark
             events = self._keys.get(key)
             rows: list[Row] = [None] * len(cutoffs)
             if events is not None:
-                ts, raw = events.ts, events.raw
+                ts, raw, ids = events.ts, events.raw, events.ids
                 for lag, cutoff in enumerate(cutoffs):
                     # Rows are in (timestamp, id) order, ties by arrival without ids: the last one at or before
                     # the cutoff is the newest.
                     position = bisect_right(ts, cutoff) - 1
                     if position >= 0:
-                        rows[lag] = (ts[position], [column[position] for column in raw])
-        return self._query.answer(rows, t, watermark)
+                        rows[lag] = (ts[position], [column[position] for column in raw],
+                                     None if ids is None else ids[position])
+        return rows, watermark
 
 
 def _check_specs(

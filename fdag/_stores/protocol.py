@@ -17,6 +17,7 @@ import polars as pl
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.history import History
+from fdag._stores.lookup_query import Row
 from fdag._values.calls import ErrorRecord
 
 
@@ -31,6 +32,10 @@ class IngestReport:
     too_late: int = 0
     future: int = 0
     errors: tuple[ErrorRecord, ...] = ()
+
+
+#: One held event as a provenance lists it: timestamp (µs), id (None without ids), value column -> value.
+HeldEvent = tuple[int, Any, dict[str, Any]]
 
 
 @runtime_checkable
@@ -71,6 +76,11 @@ class WindowState(Protocol):
         """The specs' values for ``key`` at ``as_of``, and the watermark."""
         ...
 
+    def events(self, key: Any, as_of: datetime) -> tuple[list[HeldEvent], datetime | None]:
+        """The key's held events with ``as_of - longest window <= ts <= as_of`` in (timestamp, id) order, and the
+        watermark; raises ``TruncatedStateError`` where ``query`` does."""
+        ...
+
 
 @runtime_checkable
 class LookupState(Protocol):
@@ -108,6 +118,11 @@ class LookupState(Protocol):
 
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
         """The specs' values for ``key`` at ``as_of`` and each value's as-of (see ``LookupQuery.answer``)."""
+        ...
+
+    def newest(self, key: Any, as_of: datetime) -> tuple[list[Row], int | None]:
+        """The key's newest row at ``as_of - lag`` per lag (aligned with ``LookupQuery.lags``), and the watermark
+        (µs, None before any row)."""
         ...
 
 

@@ -46,7 +46,7 @@ from fdag._stores.history import History, prepare_history
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.memory import KEEP_ALL, _check_specs
-from fdag._stores.protocol import IngestReport
+from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
 from fdag._values.calls import error_records
@@ -568,11 +568,36 @@ class RedisWindowState(RedisEvents):
 
         Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
         """
+        t, rows, watermark = self._rows(key, as_of, self._query.closed_both)
+        if not rows:
+            return self._query.empty(), watermark
+        raw = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
+        for j, convert in self._decoders:
+            raw[j] = [convert(v) for v in raw[j]]
+        return self._query.values([row[0] for row in rows], raw, t), watermark
+
+    def events(self, key: Any, as_of: datetime) -> tuple[list[HeldEvent], datetime | None]:
+        """The key's held events with ``as_of - longest window <= ts <= as_of`` in (timestamp, id) order, each
+        ``(ts µs, id or None, value column -> value)``, and the watermark: one round trip, as ``query``."""
+        t, rows, watermark = self._rows(key, as_of, True)
+        low, decoders = t - self._query.longest, dict(self._decoders)
+        held = []
+        for row in rows:
+            if low <= row[0] <= t:  # beyond 2**53 µs the fetched range is wider than the window
+                values = row[self._value_slice]
+                held.append((row[0], row[1] if self._with_ids else None,
+                             {column: value if (convert := decoders.get(j)) is None else convert(value)
+                              for j, (column, value) in enumerate(zip(self.columns, values, strict=True))}))
+        return held, watermark
+
+    def _rows(self, key: Any, as_of: datetime, inclusive: bool) -> tuple[int, list[list[Any]], datetime | None]:
+        """``as_of`` in µs, the key's decoded rows from the longest window's start to ``as_of`` (included if
+        ``inclusive``) sorted by (timestamp, id or arrival), and the watermark; raises ``TruncatedStateError``."""
         t = micros(as_of)
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -_SAFE_SCORE < t < _SAFE_SCORE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
-        high = t + margin if (margin or self._query.closed_both) else f"({t}"
+        high = t + margin if (margin or inclusive) else f"({t}"
         reply = self.store.script("query", _QUERY, (self._key_name(key), self._roles[0], self._roles[4]), (low, high))
         texts = (reply[-3], reply[-2], reply[-1])
         del reply[-3:]
@@ -580,16 +605,12 @@ class RedisWindowState(RedisEvents):
         if t < answerable:
             raise truncated(self.source.name, as_of, self._longest, complete)
         if not reply:
-            return self._query.empty(), watermark
+            return t, [], watermark
         rows = json.loads(b"[[" + b"],[".join(reply) + b"]]")
         ts = [row[0] for row in rows]
         if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
             rows.sort(key=self._tie_order)
-            ts = [row[0] for row in rows]
-        raw = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
-        for j, convert in self._decoders:
-            raw[j] = [convert(v) for v in raw[j]]
-        return self._query.values(ts, raw, t), watermark
+        return t, rows, watermark
 
     def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
         """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
@@ -625,6 +646,15 @@ class RedisLookupState(RedisEvents):
     def query(self, key: Any, as_of: datetime) -> tuple[list[Any], list[datetime | None]]:
         """The specs' values for ``key`` at ``as_of`` and each value's as-of: one round trip."""
         t = micros(as_of)
+        rows, watermark = self._newest_rows(key, t)
+        return self._query.answer(rows, t, watermark)
+
+    def newest(self, key: Any, as_of: datetime) -> tuple[list[Row], int | None]:
+        """The key's newest row at ``as_of - lag`` per lag (aligned with ``LookupQuery.lags``), and the watermark
+        (µs, None before any row): one round trip."""
+        return self._newest_rows(key, micros(as_of))
+
+    def _newest_rows(self, key: Any, t: int) -> tuple[list[Row], int | None]:
         cutoffs = self._query.cutoffs(t)
         rounded = not all(-_SAFE_SCORE < cutoff < _SAFE_SCORE for cutoff in cutoffs)
         reply = self.store.script("lookup", _LOOKUP, (self._key_name(key), self._roles[0]),
@@ -638,7 +668,7 @@ class RedisLookupState(RedisEvents):
             candidates = reply[at + 1 : at + 1 + count]
             at += 1 + count
             rows.append(self._newest(candidates, cutoff) if candidates else None)
-        return self._query.answer(rows, t, watermark)
+        return rows, watermark
 
     def _newest(self, members: list[bytes], cutoff: int) -> Row:
         """The newest of the fetched rows with timestamp <= ``cutoff``, by (timestamp, id or arrival)."""
@@ -649,4 +679,4 @@ class RedisLookupState(RedisEvents):
         values = row[self._value_slice]
         for j, convert in self._decoders:
             values[j] = convert(values[j])
-        return row[0], values
+        return row[0], values, row[1] if self._with_ids else None

@@ -231,3 +231,14 @@ def coerce_value(value: Any, ftype: FType) -> Any:
         return [coerce_value(v, ftype.item) for v in value]
     raise TypeError(f"is a {kind.__name__} ({value!r}) but the type is '{ftype}'")
 
+
+
+def json_value(value: Any) -> Any:
+    """A value as JSON-ready data: instants and dates in ISO 8601, durations as text, lists item by item."""
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    if isinstance(value, timedelta):
+        return str(value)
+    if isinstance(value, list):
+        return [json_value(item) for item in value]
+    return value

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -20,7 +21,7 @@ def text_of(output: dict) -> str:
     return output.get("text") or output.get("data", {}).get("text/plain", "")
 
 
-def test_backfill_notebook_runs_and_shows_the_dag_the_run_and_the_training_set() -> None:
+def test_backfill_notebook_runs_and_shows_the_dag_the_run_the_training_set_skew_and_provenance() -> None:
     notebook = nbformat.read(ROOT / "drivers" / "backfill.ipynb", as_version=4)
     # "python3" is the kernel ipykernel installs into the venv; jupyter_client starts it with this interpreter.
     client = nbclient.NotebookClient(notebook, kernel_name="python3", timeout=120,
@@ -35,3 +36,12 @@ def test_backfill_notebook_runs_and_shows_the_dag_the_run_and_the_training_set()
     assert "100%" in shown and "14/14" in shown  # the progress bar
     assert "shape: (8, 8)" in shown and "amount_vs_mean_10d" in shown
     assert f"'fdag_version': '{fdag.__version__}'" in shown
+    html = "\n".join(output.get("data", {}).get("text/html", "") for output in outputs)
+    served = re.search(r"(\d+) served vectors, 0 mismatching values", shown)
+    assert served and int(served.group(1)) > 1000  # every scored payment logged, none differs offline
+    assert "No skew: every served value matches its offline recomputation." in html
+    assert "<th>mismatch_rate</th>" in html
+    window = re.search(r"(\d+) events in the 10-day window; offline lists the same: True", shown)
+    assert window and int(window.group(1)) > 0
+    assert '<div class="fdag-provenance"><details open' in html and "spend_mean_10d = " in html
+    assert "<th>id</th><th>ts</th><th>value</th>" in html  # the window's events, as a table

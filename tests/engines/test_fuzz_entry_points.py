@@ -89,6 +89,17 @@ def test_row_driver_get_many(batch: Any, as_of: Any) -> None:
     _quietly(lambda: row.get_many(batch, as_of))
 
 
+NAMES = st.sampled_from(["amount_vs_mean_10d", "spend_sum_1h", "amount", "as_of", "balance_in_units", "nope"]) | JUNK
+
+
+@FAST
+@given(request=requests(), name=NAMES, as_of=st.none() | INSTANTS | JUNK)
+def test_row_driver_provenance(request: Any, name: Any, as_of: Any) -> None:
+    for dag in (FRAUD, SNAPSHOTS):
+        row = fdag.RowDriver(dag)
+        _quietly(lambda row=row: row.provenance(request, name, as_of))
+
+
 # ------------------------------------------------------------------------------------------------ frames
 
 def _column(name: str, rows: int) -> st.SearchStrategy[pl.Series | None]:
@@ -153,6 +164,15 @@ EVENT_SCHEMA = {c: t.polars for c, t in fraud.transactions.schema.items()}
 def test_frame_driver_evaluate(spine: Any, sources: Any, as_of: Any, errors: str) -> None:
     frame = fdag.FrameDriver(FRAUD, ["amount_vs_mean_10d", "burst_ratio", "hour_of_day"], errors=errors)  # type: ignore[arg-type]
     _quietly(lambda: frame.evaluate(spine, sources, as_of=as_of))
+
+
+@settings(max_examples=200, deadline=None)
+@given(spine_row=requests() | frames(["user_id", "amount", "merchant", "as_of"]), name=NAMES,
+       sources=st.dictionaries(st.sampled_from(["transactions", "other"]), frames(EVENT_COLUMNS), max_size=2) | JUNK,
+       as_of=st.sampled_from(["as_of", "ts"]) | JUNK)
+def test_frame_driver_provenance(spine_row: Any, name: Any, sources: Any, as_of: Any) -> None:
+    frame = fdag.FrameDriver(FRAUD, ["amount_vs_mean_10d", "burst_ratio", "hour_of_day"])
+    _quietly(lambda: frame.provenance(spine_row, name, sources, as_of=as_of))
 
 
 SNAPSHOT_COLUMNS = {"accounts": ["snap_id", "account", "event_timestamp", "balance", "tier"],

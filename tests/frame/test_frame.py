@@ -80,3 +80,15 @@ def test_explain_lists_translated_and_fallback_nodes_with_reasons() -> None:
     assert how["true_div"].how == "translated"
     assert how["two_places"].how == "fallback" and "round" in how["two_places"].reason
     assert "two_places: fallback (" in frame.explain()
+
+
+def test_with_errors_adds_each_outputs_error_per_row() -> None:
+    frame = fdag.FrameDriver(fdag.Dag.from_modules(semantics), outputs=["root", "clean", "true_div"])
+    spine = pl.DataFrame({"x": [4.0, -1.0, None], "s": [" A", "b", None], "a": [1, 2, 3], "b": [0, 1, 0]})
+    table = frame.run(spine, with_errors=True)
+    assert table.columns[-3:] == ["root__error", "clean__error", "true_div__error"]
+    assert table["root__error"].to_list() == [None, "ValueError: math domain error", None]  # null x: not called
+    assert table["clean__error"].to_list() == [None, None, None]
+    assert table["true_div__error"].to_list() == ["ZeroDivisionError: division by zero", None,
+                                                  "ZeroDivisionError: division by zero"]
+    assert frame.run(spine).columns == ["x", "s", "a", "b", "root", "clean", "true_div"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -148,3 +149,65 @@ def test_chromium_renders_the_page_and_the_search_filters_it(tmp_path: Path, pag
     chromium(tmp_path, page.as_uri(), "--window-size=1280,2000", f"--screenshot={shot}")
     pixels = imread(shot)
     assert pixels.shape[:2] == (2000, 1280) and pixels.std() > 0.05  # drawn, not a blank page
+
+
+FAILING = '''
+    def ratio(a: int, b: int) -> float:
+        """Translated: b == 0 raises ZeroDivisionError (an error code in the vectorized engine)."""
+        return a / b
+
+    def checked(a: int) -> int:
+        """Not translated (a try statement): a > 5 raises, row by row."""
+        try:
+            if a > 5:
+                raise ValueError("too big")
+        except KeyError:
+            pass
+        return a
+
+    def word(a: int) -> str:
+        return "odd" if a % 2 else "even"
+'''
+
+
+def test_error_rates_are_recorded_per_partition_and_read_back(tmp_path: Path, make_module) -> None:  # type: ignore[no-untyped-def]
+    dag = fdag.Dag.from_modules(make_module("failing_catalogued", FAILING))
+    day1, day2 = datetime(2024, 3, 1, 9, tzinfo=UTC), datetime(2024, 3, 2, 9, tzinfo=UTC)
+    spine = pl.DataFrame({"a": [1, 2, 3, None, 5, 6, 7], "b": [0, 1, 0, 2, 1, 0, None],
+                          "as_of": [day1] * 4 + [day2] * 3})
+    path = tmp_path / "data"
+    report = fdag.FrameDriver(dag).backfill(spine, None, path, progress=False, batch_rows=100)  # one batch, 2 days
+    assert report.partitions_written == 2
+    # By hand: ratio raises on (1, 0) and (3, 0) on day 1 and (6, 0) on day 2; checked on 6 and 7 (day 2).
+    recorded = {p.parent.name: json.loads(pl.read_parquet_metadata(p)["fdag"])["errors"]
+                for p in path.glob("*/part-0.parquet")}
+    assert recorded == {"as_of_date=2024-03-01": {"ratio": 2, "checked": 0, "word": 0},
+                        "as_of_date=2024-03-02": {"ratio": 1, "checked": 2, "word": 0}}
+    assert sorted(pl.read_parquet(path).columns) == ["a", "as_of", "as_of_date", "b", "checked", "ratio", "word"]
+    health = data_health(dag, path)
+    # ratio is null where it raised (3 rows) and where an argument is null (a on day 1, b on day 2).
+    assert (health["ratio"].rows, health["ratio"].nulls, health["ratio"].errors) == (7, 5, 3)
+    assert health["ratio"].error_rate == 3 / 7 and health["checked"].error_rate == 2 / 7
+    assert (health["word"].nulls, health["word"].errors) == (1, 0)
+    page = catalog_html(dag, path)
+    ratio = page[page.index('id="feature-ratio"'):]
+    ratio = ratio[:ratio.index("</section>")]
+    assert "<dt>null rate</dt><dd>71.4% (5 of 7)</dd>" in ratio
+    assert '<dt>error rate</dt><dd><span class="bad">42.9% (3 of 7)</span></dd>' in ratio
+    # The plot of a string feature draws its top values, counted by hand: 3 odd, 3 even among the 6 non-null.
+    word = page[page.index('id="feature-word"'):]
+    word = word[:word.index("</section>")]
+    assert "<dd>0.0% (0 of 7)</dd>" in word and word.count("<svg") == 1 and ">odd<" in word and ">even<" in word
+
+    # A file written before errors were recorded: the error rate is unknown, not zero.
+    old = next(path.glob("as_of_date=2024-03-01/part-0.parquet"))
+    meta = json.loads(pl.read_parquet_metadata(old)["fdag"])
+    del meta["errors"]
+    pl.read_parquet(old).write_parquet(old, metadata={"fdag": json.dumps(meta)})  # type: ignore[call-arg]
+    assert data_health(dag, path)["ratio"].errors is None
+    assert "not recorded (written by an older fdag)" in catalog_html(dag, path)
+
+    if CHROMIUM is not None:  # the page as a browser renders it holds the numbers
+        (tmp_path / "errors.html").write_text(page)
+        dom = chromium(tmp_path, (tmp_path / "errors.html").as_uri(), "--dump-dom").stdout
+        assert "42.9% (3 of 7)" in dom and "28.6% (2 of 7)" in dom and "3 of 3 features" in dom

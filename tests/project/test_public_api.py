@@ -12,8 +12,9 @@ def test_exported_names() -> None:
     assert set(fdag.__all__) == {
         "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
         "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver", "FrameResult", "InputError",
-        "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "RedisStore", "RedisStream", "RowDriver",
-        "SkewReport", "Source", "SourceError", "StoreError", "StreamLog", "check", "lookup", "skew", "tag", "window",
+        "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "Provenance", "ProvenanceEvent",
+        "RedisStore", "RedisStream", "RowDriver", "SkewReport", "Source", "SourceError", "StoreError", "StreamLog",
+        "check", "lookup", "skew", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 
