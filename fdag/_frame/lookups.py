@@ -2,9 +2,9 @@
 
 For a request at ``as_of`` a lookup reads the newest row of its key with ``ts <= as_of - lag`` (Polars'
 ``join_asof``, strategy "backward", which includes equal timestamps). The rows are prepared so that this join
-has one answer: duplicates by id keep their earliest copy (by timestamp, then frame order; as windows do), and among rows of
-one key at one timestamp only the newest survives — by id, or the last in frame order without ids — whatever
-its value, so a null value is read as null and an older row never stands in for it.
+has one answer: duplicates by id keep their earliest copy (by timestamp, then frame order; as windows do),
+and among rows of one key at one timestamp only the newest survives — by id, or the last in frame order
+without ids — whatever its value, so a null value is read as null and an older row never stands in for it.
 """
 
 from __future__ import annotations
