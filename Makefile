@@ -41,7 +41,7 @@ reliability: $(STAMP) system
 
 bench: $(STAMP) system
 	@command -v wrk >/dev/null || ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null )
-	for b in import core windows_offline window_state redis_store streams backfill model_service feature_log; do \
+	for b in import core windows_offline window_state redis_store streams backfill model_service feature_log checks; do \
 	  PYTHONPATH=. $(BIN)/python benchmarks/bench_$$b.py || exit 1; done
 
 clean:

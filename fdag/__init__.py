@@ -13,6 +13,7 @@ from fdag._dag.dag import Dag
 from fdag._dag.lineage import Lineage
 from fdag._dag.node import Node
 from fdag._dag.provenance import Provenance, ProvenanceEvent
+from fdag._declare.check import check_output
 from fdag._declare.lookup import lookup
 from fdag._declare.source import Source
 from fdag._declare.tag import tag
@@ -30,6 +31,7 @@ from fdag._values.results import CheckResult, FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__ as __version__
 from fdag.errors import (
+    CheckError,
     ConsistencyError,
     DagError,
     DeclarationError,
@@ -56,6 +58,7 @@ _LAZY = {
 }
 
 __all__ = [
+    "CheckError",
     "CheckResult",
     "ConsistencyError",
     "Dag",
@@ -87,6 +90,7 @@ __all__ = [
     "StoreError",
     "StreamLog",
     "check",
+    "check_output",
     "lookup",
     "skew",
     "tag",

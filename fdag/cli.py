@@ -10,6 +10,7 @@ import os
 import socket
 import sys
 import traceback
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import ModuleType
@@ -19,7 +20,7 @@ from fdag._dag.dag import Dag
 from fdag._observe.catalog import catalog_html, catalog_markdown, catalog_records
 from fdag._observe.skew import skew
 from fdag._version import __version__
-from fdag.errors import DeclarationError, FdagError, InputError, ModuleLoadError
+from fdag.errors import CheckWarning, DeclarationError, FdagError, InputError, ModuleLoadError
 
 T = TypeVar("T")
 
@@ -108,14 +109,18 @@ def _backfill(args: argparse.Namespace) -> None:
 
     dag = Dag.from_modules(*_modules(args.modules))
     sources = _source_paths(args.source, "backfill")
-    report = FrameDriver(dag, args.outputs).backfill(
-        args.spine, sources, args.out, partition_by=args.partition_by, engine=args.engine,
-        progress=not args.no_progress, workers=args.workers, overwrite=args.overwrite,
-    )
+    with warnings.catch_warnings():  # each batch would warn: the summed failures are printed once, below
+        warnings.simplefilter("ignore", CheckWarning)
+        report = FrameDriver(dag, args.outputs).backfill(
+            args.spine, sources, args.out, partition_by=args.partition_by, engine=args.engine,
+            progress=not args.no_progress, workers=args.workers, overwrite=args.overwrite,
+        )
     print(f"{report.partitions_written} partitions written, {report.partitions_skipped} skipped (up to date), "
           f"{report.rows} rows in {report.seconds:.1f} s -> {report.path}")
     for error in report.errors:
         print(f"fdag: feature error (value set to null): {error}", file=sys.stderr)
+    for failed in (check for check in report.checks if not check.passed):
+        print(f"fdag: check failed: {failed}", file=sys.stderr)
 
 
 def _ingest(args: argparse.Namespace) -> None:
@@ -136,7 +141,7 @@ def _ingest(args: argparse.Namespace) -> None:
     row = RowDriver(dag, args.outputs, store=store)
     log = RedisStream(args.stream, args.stream_name)
     worker = row.consume(args.source, log, group=args.group, consumer=args.consumer, batch=args.batch,
-                         claim_after=args.claim_after)
+                         claim_after=args.claim_after, max_deliveries=args.max_deliveries)
     print(final_line(run_until_stopped(worker, progress=args.progress)), flush=True)
 
 
@@ -240,6 +245,8 @@ def build_parser() -> argparse.ArgumentParser:
     ing.add_argument("--batch", type=int, default=1000, help="entries per read (default 1000)")
     ing.add_argument("--claim-after", type=float, default=30.0, metavar="SECONDS",
                      help="take over entries pending this long on another consumer (default 30)")
+    ing.add_argument("--max-deliveries", type=int, default=5, metavar="N",
+                     help="dead-letter an entry delivered more often than this without being acknowledged (default 5)")
     ing.add_argument("--progress", type=float, default=1.0, metavar="SECONDS",
                      help="seconds between progress lines on stderr; 0 for none (default 1)")
     ing.set_defaults(run=_ingest)

@@ -267,6 +267,63 @@ class StaleDriverError(FdagError, RuntimeError):
             "are taken when they are built)"))
 
 
+def _check_failure(node: str, location: str, rule: str, failed: int, total: int, example: object) -> str:
+    """The sentence of a failed output check, shared by ``CheckError`` and ``CheckWarning``."""
+    where = f" ({location})" if location else ""
+    what = "are null" if rule.startswith(("allow_null", "max_null_fraction")) else "failed"
+    shown = "" if example is None else f" (e.g. {example!r})"
+    return f"feature '{node}'{where} failed its check {rule}: {failed} of {total} values {what}{shown}"
+
+
+class CheckError(FdagError, ValueError):
+    """A feature's values failed an ``@fdag.check_output`` check declared with ``importance="fail"``.
+
+    Also a ``ValueError``. ``RowDriver.get`` raises it for the request whose value fails, ``FrameDriver.evaluate``
+    after computing the run (the counts cover every row).
+
+    Parameters
+    ----------
+    node
+        The checked feature.
+    location
+        Its ``file:line``.
+    check
+        The check's name (``"range"``, ``"one_of"``, ``"allow_null"``, ``"max_null_fraction"``).
+    rule
+        The check as declared, e.g. ``range [0.0, 1.0]``.
+    failed, total
+        How many of the values checked failed (for the null checks: were null).
+    example
+        One failing value, when there is one to show.
+    """
+
+    def __init__(self, node: str, location: str, check: str, rule: str, failed: int, total: int,
+                 example: object = None) -> None:
+        self.node, self.location, self.check, self.rule = node, location, check, rule
+        self.failed, self.total, self.example = failed, total, example
+        super().__init__(_hinted(_check_failure(node, location, rule, failed, total, example),
+                                 "fix the feature or its inputs, or declare the check with importance='warn' to "
+                                 "record failures (CheckResult) without raising"))
+
+
+class FdagWarning(UserWarning):
+    """Base class of the warnings fdag emits; filter them with ``warnings.simplefilter(..., fdag.FdagWarning)``."""
+
+
+class CheckWarning(FdagWarning):
+    """A feature's values failed an ``@fdag.check_output`` check declared with ``importance="warn"``.
+
+    The run goes on; the failure is also in ``vec.checks`` / ``FrameResult.checks``. Fields as ``CheckError``'s.
+    """
+
+    def __init__(self, node: str, location: str, check: str, rule: str, failed: int, total: int,
+                 example: object = None) -> None:
+        self.node, self.location, self.check, self.rule = node, location, check, rule
+        self.failed, self.total, self.example = failed, total, example
+        super().__init__(_hinted(_check_failure(node, location, rule, failed, total, example),
+                                 "fix the feature or its inputs; importance='fail' raises CheckError instead"))
+
+
 class ConsistencyError(FdagError, AssertionError):
     """The row and vectorized engines disagree on a node for some input (found by ``fdag.check``).
 

@@ -18,11 +18,12 @@ from urllib.parse import quote
 
 import polars as pl
 
+from fdag._dag.checks import recording_checks
 from fdag._dag.plan import Plan
 from fdag._values.atomic import write_parquet_atomically
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import beyond_python, column_expr, scan_parquet, to_polars
-from fdag._values.results import FrameResult
+from fdag._values.results import CheckResult, FrameResult
 from fdag._values.types import FType
 from fdag._version import __version__
 from fdag.errors import InputError, InputTypeError, MissingInputError
@@ -49,7 +50,8 @@ _TEMPORARY = f".{PART_FILE}."  # prefix of in-flight files: hidden, removed on f
 @dataclass(frozen=True)
 class BackfillReport:
     """What one ``backfill`` call did: partitions written and skipped (by directory name), rows written, time,
-    and the errors that became null values in the partitions it computed (summed over its batches)."""
+    and the errors that became null values and the check results (``@fdag.check_output``) of the partitions it
+    computed (summed over its batches; ``max_null_fraction`` judged again over the sums)."""
 
     path: Path
     written: tuple[str, ...]
@@ -57,6 +59,7 @@ class BackfillReport:
     rows: int
     seconds: float
     errors: tuple[ErrorRecord, ...] = ()
+    checks: tuple[CheckResult, ...] = ()
 
     @property
     def partitions_written(self) -> int:
@@ -181,13 +184,15 @@ class Backfill:
             inside = inside | self.key.is_null()
         return self.spine.with_row_index(ROW_INDEX).filter(inside)
 
-    def compute(self, batch: Batch) -> tuple[pl.DataFrame, list[ErrorRecord]]:
-        """The batch's rows with their features (and ``__fdag_row``), and the errors of computing them."""
+    def compute(self, batch: Batch) -> tuple[pl.DataFrame, list[ErrorRecord], tuple[CheckResult, ...]]:
+        """The batch's rows with their features (and ``__fdag_row``), the errors of computing them and its check
+        results (recorded: the run loop acts on them)."""
         rows = self.rows(batch).collect(engine="streaming")
         events = {name: visible_events(self.frame.plan, name, lazy, batch, rows).collect(engine="streaming")
                   for name, lazy in self.sources.items()}
-        result = self.frame.evaluate(rows, sources=events, as_of=self.as_of, with_errors=True)
-        return result.table, list(result.errors)
+        with recording_checks():
+            result = self.frame.evaluate(rows, sources=events, as_of=self.as_of, with_errors=True)
+        return result.table, list(result.errors), result.checks
 
     def split(self, batch: Batch, result: pl.DataFrame) -> Iterator[tuple[Partition, pl.DataFrame, dict[str, int]]]:
         """A batch's result (with its ``<output>__error`` columns) cut into its partitions, each in spine order,

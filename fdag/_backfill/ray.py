@@ -17,9 +17,11 @@ from typing import Any
 import polars as pl
 
 from fdag._backfill.job import ROW_INDEX, Backfill, Batch, FrameEngine, visible_events
+from fdag._dag.checks import CheckSpec, merge_results, plan_checks, recording_checks
 from fdag._declare.source import Source
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr
+from fdag._values.results import CheckResult
 from fdag.errors import MissingDependencyError
 
 BUCKET = "__fdag_bucket"
@@ -91,21 +93,22 @@ def split_events(ray: Any, job: Backfill, by: Source | None, buckets: int) -> di
 
 
 def run_bucket(frame: FrameEngine, rows: pl.DataFrame, events: dict[str, Any], batch: Batch,
-               as_of: str) -> tuple[pl.DataFrame, list[ErrorRecord]]:
-    """One bucket of one batch: its visible events (read here, in the task), then the table and errors of
-    ``FrameDriver.evaluate`` on them."""
+               as_of: str) -> tuple[pl.DataFrame, list[ErrorRecord], tuple[CheckResult, ...]]:
+    """One bucket of one batch: its visible events (read here, in the task), then the table, errors and (recorded)
+    check results of ``FrameDriver.evaluate`` on them."""
     import ray
 
     visible = {}
     for name, where in events.items():
         lazy = pl.scan_parquet(where) if isinstance(where, str) else ray.get(where).lazy()
         visible[name] = visible_events(frame.plan, name, lazy, batch, rows).collect()
-    result = frame.evaluate(rows, sources=visible, as_of=as_of, with_errors=True)
-    return result.table, list(result.errors)
+    with recording_checks():
+        result = frame.evaluate(rows, sources=visible, as_of=as_of, with_errors=True)
+    return result.table, list(result.errors), result.checks
 
 
 def ray_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[
-        tuple[Batch, pl.DataFrame, list[ErrorRecord]]]:
+        tuple[Batch, pl.DataFrame, list[ErrorRecord], tuple[CheckResult, ...]]]:
     """Compute ``todo`` on Ray, one task per key bucket of each batch, yielding batches in order."""
     ray = import_ray()
     cpus = ensure_ray(ray, workers)
@@ -113,6 +116,7 @@ def ray_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterat
     if not todo:
         return
     remote = ray.remote(num_cpus=1)(run_bucket)
+    specs = plan_checks(job.frame.plan.nodes)
     frame_ref = ray.put(job.frame)
     by = bucket_source(job)
     events = split_events(ray, job, by, buckets)
@@ -131,13 +135,16 @@ def ray_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterat
     for batch in todo:
         pending.append((batch, submit(batch)))
         if len(pending) > LOOKAHEAD:
-            yield gather(ray, *pending.popleft())
+            yield gather(ray, specs, *pending.popleft())
     while pending:
-        yield gather(ray, *pending.popleft())
+        yield gather(ray, specs, *pending.popleft())
 
 
-def gather(ray: Any, batch: Batch, refs: list[Any]) -> tuple[Batch, pl.DataFrame, list[ErrorRecord]]:
-    """Wait for a batch's buckets; concatenate them (``Backfill.split`` restores the spine's row order)."""
+def gather(ray: Any, specs: tuple[CheckSpec, ...], batch: Batch, refs: list[Any]) -> tuple[
+        Batch, pl.DataFrame, list[ErrorRecord], tuple[CheckResult, ...]]:
+    """Wait for a batch's buckets; concatenate them (``Backfill.split`` restores the spine's row order) and sum
+    their check results (one run: the batch)."""
     done = ray.get(refs)
-    result = pl.concat([frame for frame, _ in done], how="vertical_relaxed")
-    return batch, result, [error for _, errors in done for error in errors]
+    result = pl.concat([frame for frame, _, _ in done], how="vertical_relaxed")
+    checks = merge_results(specs, [bucket for _, _, bucket in done])
+    return batch, result, [error for _, errors, _ in done for error in errors], checks

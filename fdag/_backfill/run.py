@@ -11,12 +11,14 @@ from typing import Any, Literal
 import polars as pl
 
 from fdag._backfill.job import Backfill, BackfillReport, Batch, FrameEngine, batches, merge_errors
+from fdag._dag.checks import act, merge_results, plan_checks
 from fdag._values.calls import ErrorRecord
+from fdag._values.results import CheckResult
 from fdag.errors import DeclarationError, InputError
 
 
 def local_results(job: Backfill, todo: list[Batch], workers: int | None) -> Iterator[
-        tuple[Batch, pl.DataFrame, list[ErrorRecord]]]:
+        tuple[Batch, pl.DataFrame, list[ErrorRecord], tuple[CheckResult, ...]]]:
     """Compute the batches one after another in this process (Polars uses every core for each one)."""
     for batch in todo:
         yield (batch, *job.compute(batch))
@@ -55,9 +57,13 @@ def backfill(
     todo = [p for p in job.partitions if overwrite or not job.is_current(p)]
     skipped = tuple(p.name for p in job.partitions if p not in todo)
     written, rows, errors = [], 0, []
+    specs, checks = plan_checks(frame.plan.nodes), []
     with tqdm(total=len(job.partitions), initial=len(skipped), disable=not progress, unit="partition",
               desc=f"backfill {job.path.name}") as bar:
-        for batch, result, batch_errors in run_batches(job, batches(todo, batch_rows), workers):
+        for batch, result, batch_errors, batch_checks in run_batches(job, batches(todo, batch_rows), workers):
+            # Each batch is one run for its checks: warned about, or raised before any of it is written.
+            act(specs, batch_checks, stacklevel=4)
+            checks.append(batch_checks)
             for partition, partition_rows, partition_errors in job.split(batch, result):
                 job.write(partition, partition_rows, partition_errors)
                 written.append(partition.name)
@@ -66,4 +72,4 @@ def backfill(
                 bar.update(1)
             errors += batch_errors
     return BackfillReport(job.path, tuple(written), skipped, rows, time.perf_counter() - started,
-                          tuple(merge_errors(errors)))
+                          tuple(merge_errors(errors)), merge_results(specs, checks))

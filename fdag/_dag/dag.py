@@ -10,6 +10,7 @@ from pathlib import Path
 from types import MappingProxyType, ModuleType
 
 from fdag._dag import validate as rules
+from fdag._dag.checks import with_checks
 from fdag._dag.discovery import discover, module_functions
 from fdag._dag.dot import dag_to_dot, render_dot
 from fdag._dag.lineage import Lineage
@@ -102,7 +103,7 @@ class Dag:
         for module in modules:
             for func in module_functions(module, problems):
                 for node in discover(func, problems):
-                    by_name.setdefault(node.name, []).append(node)
+                    by_name.setdefault(node.name, []).append(with_checks(node, problems))
         problems += rules.duplicate_names(by_name)
         return cls({name: found[0] for name, found in by_name.items()}, problems)
 

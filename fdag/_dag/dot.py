@@ -39,7 +39,9 @@ def dag_to_dot(plan: Plan) -> str:
     for node in plan.nodes:
         version = plan.versions[node.name]
         tags = ", ".join(f"{k}={v!r}" for k, v in sorted(node.tags.items()))
-        tooltip = "\n".join(part for part in (node.doc, f"tags: {tags}" if tags else "", f"version {version}",
+        checks = "; ".join(spec.describe() for spec in node.checks)
+        tooltip = "\n".join(part for part in (node.doc, f"tags: {tags}" if tags else "",
+                                               f"checks: {checks}" if checks else "", f"version {version}",
                                                node.location) if part)
         label = f"{node.name}\n{node.returns}"
         attrs = {"label": label, "shape": "box", "tooltip": tooltip}

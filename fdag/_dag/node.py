@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from fdag._dag.checks import CheckSpec
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._values.types import FType
@@ -39,6 +40,8 @@ class Node:
         Its ``@fdag.tag`` metadata.
     window, lookup
         The window or lookup spec of such a node; ``None`` for a plain feature.
+    checks
+        Its ``@fdag.check_output`` checks, resolved against its type.
 
     Example::
 
@@ -59,6 +62,7 @@ class Node:
     tags: Mapping[str, Any] = field(default_factory=dict)
     window: WindowSpec | None = None
     lookup: LookupSpec | None = None
+    checks: tuple[CheckSpec, ...] = ()
 
     @property
     def kind(self) -> str:

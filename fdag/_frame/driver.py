@@ -14,11 +14,13 @@ import polars as pl
 
 from fdag._backfill.job import BackfillReport
 from fdag._backfill.run import backfill
+from fdag._dag.checks import recording_checks
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
 from fdag._frame.as_of import as_of_columns, guard
+from fdag._frame.checks import FrameChecks
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts, error_text
 from fdag._frame.provenance import FrameProvenance
 from fdag._frame.windows import WindowStage
@@ -113,6 +115,7 @@ class FrameDriver:
                 self._compiled.append(compiled)
             schema[node.name] = node.returns.polars
         self._stages = _stages(self._compiled, self.plan)
+        self._checks = FrameChecks.of(self.plan)
         self._token = uuid.uuid4().hex
         self._provenance = FrameProvenance(dag, self.plan, lambda upstream: FrameDriver(dag, upstream, errors))
 
@@ -182,7 +185,9 @@ class FrameDriver:
 
         The result's ``table`` keeps the spine's columns and row order and adds one column per output; errors
         inside features give null and are counted in its ``errors`` (or raise with ``errors="raise"``);
-        ``watermarks`` holds each source's largest event timestamp. A window value for a row at ``t`` reads only
+        ``checks`` holds one ``CheckResult`` per ``@fdag.check_output`` check of a computed node (a failed
+        ``importance="warn"`` check warns, a failed ``"fail"`` one raises ``CheckError``); ``watermarks`` holds
+        each source's largest event timestamp. A window value for a row at ``t`` reads only
         events in ``[t - w, t)``, a lookup only rows with ``ts + lag <= t``: no future leaks into a training row.
         Safe to call from several threads at once on one driver.
 
@@ -220,7 +225,8 @@ class FrameDriver:
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
         clocks = self._windows.as_of_columns
-        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *error_columns, *clocks]
+        checked = [name for name in self._checks.columns if name not in self.plan.outputs]
+        kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *checked, *error_columns, *clocks]
         result = work.select(kept).collect()
         if self.plan.sources:
             result = result.sort(ROW)
@@ -235,7 +241,8 @@ class FrameDriver:
             texts = {c.name: error_text(c) for c in failing}
             columns = {f"{name}__error": texts.get(name, pl.lit(None, pl.String)) for name in self.plan.outputs}
             added = added.hstack(result.with_columns(**columns).select(list(columns)))
-        return FrameResult(frame.hstack(added), (*event_errors, *errors), watermarks=watermarks)
+        checks = self._checks.run(result)
+        return FrameResult(frame.hstack(added), (*event_errors, *errors), checks, watermarks)
 
     def provenance(
         self, spine_row: Any, name: str, sources: Mapping[str, Any] | None = None, as_of: str = AS_OF
@@ -273,7 +280,8 @@ class FrameDriver:
                                     sources={"transactions": transactions(users=20, count=500, days=3)})
             print(prov.value, [e.id for e in prov.find("spend_count_1h").events])   # 0.0 ['t273', 't96']
         """
-        return self._provenance.explain(spine_row, name, sources, as_of)
+        with recording_checks():  # an explanation shows a value, whatever its checks say of it
+            return self._provenance.explain(spine_row, name, sources, as_of)
 
     def backfill(
         self,

@@ -48,8 +48,8 @@ for (const node of document.querySelectorAll(".dag g.node")) {
 
 
 def catalog_records(dag: Dag, outputs: Sequence[str] | None = None) -> list[dict[str, Any]]:
-    """One record per feature (of those ``outputs`` need, or all): name, doc, type, kind, version, tags, direct
-    upstream, location and lineage."""
+    """One record per feature (of those ``outputs`` need, or all): name, doc, type, kind, version, tags, checks
+    (``@fdag.check_output``, as ``range [0.0, 1.0] (warn)``), direct upstream, location and lineage."""
     records = []
     for node in dag.plan(outputs).nodes:
         lineage = dag.lineage(node.name).to_dict()
@@ -60,6 +60,7 @@ def catalog_records(dag: Dag, outputs: Sequence[str] | None = None) -> list[dict
             "kind": node.kind,
             "version": dag.version(node.name),
             "tags": lineage["tags"],
+            "checks": [spec.describe() for spec in node.checks],
             "upstream": list(node.params),
             "location": node.location,
             "lineage": {key: lineage[key] for key in ("upstream", "inputs", "sources")},
@@ -69,10 +70,10 @@ def catalog_records(dag: Dag, outputs: Sequence[str] | None = None) -> list[dict
 
 def catalog_markdown(records: list[dict[str, Any]]) -> str:
     """The records as a Markdown table; a ``|`` (or line break) in any cell is escaped so the table holds."""
-    lines = ["| feature | type | version | tags | upstream | description |", "|---|---|---|---|---|---|"]
+    lines = ["| feature | type | version | tags | checks | upstream | description |", "|---|---|---|---|---|---|---|"]
     for r in records:
         cells = [f"`{r['name']}`", r["type"], r["version"], ", ".join(f"{k}={v}" for k, v in r["tags"].items()),
-                 ", ".join(r["upstream"]), str(r["doc"]).split("\n")[0]]
+                 "; ".join(r["checks"]), ", ".join(r["upstream"]), str(r["doc"]).split("\n")[0]]
         lines.append("| " + " | ".join(_markdown_cell(str(cell)) for cell in cells) + " |")
     return "\n".join(lines) + "\n"
 
@@ -115,6 +116,8 @@ def _card(node: Node, record: dict[str, Any], health: FeatureHealth | None) -> s
              ("defined in", f"<code>{escape(record['location'])}</code>")]
     if tags:
         facts.append(("tags", tags))
+    if record["checks"]:
+        facts.append(("checks", "<br>".join(f"<code>{escape(check)}</code>" for check in record["checks"])))
     if node.window is not None:
         how, source = f"{node.window.agg.label} over {node.window.over_label}", node.window.source
     elif node.lookup is not None:
@@ -129,7 +132,7 @@ def _card(node: Node, record: dict[str, Any], health: FeatureHealth | None) -> s
     if health is not None:
         facts += health.facts(record["version"])
     searchable = " ".join([record["name"], record["kind"], record["type"], record["doc"],
-                           *(f"{k}={v}" for k, v in record["tags"].items()), *lineage["upstream"],
+                           *(f"{k}={v}" for k, v in record["tags"].items()), *record["checks"], *lineage["upstream"],
                            *lineage["inputs"], *lineage["sources"]]).lower()
     doc = f"<p>{escape(record['doc'])}</p>" if record["doc"] else '<p class="muted">No description.</p>'
     plot = f'<div class="plot">{health.plot}</div>' if health is not None and health.plot else ""

@@ -15,6 +15,7 @@ from typing import Any
 from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._row.checks import RowChecks
 from fdag._row.vector import FeatureVector, VectorContext
 from fdag._values.calls import WINDOW_INT64_OVERFLOW, ErrorRecord, return_error
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
@@ -124,8 +125,10 @@ def compile_plan(
         namespace[f"fail_{i}"] = _failer(node.name, node.location, errors)
     values = ", ".join(f"{_literal(name)}: {var[name]}" for name in plan.outputs)
     namespace["FeatureVector"], namespace["context"] = FeatureVector, context
+    checks = RowChecks(plan)
+    lines += checks.lines(var, namespace)
     lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(watermarks)}}}, {{{', '.join(as_ofs)}}}, "
-                 "context, errors)")
+                 f"context, errors, {checks.result})")
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute

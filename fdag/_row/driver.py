@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import polars as pl
 
+from fdag._dag.checks import recording_checks
 from fdag._dag.dag import Dag
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
@@ -201,7 +202,8 @@ class RowDriver:
         if request.__class__ is not dict and not isinstance(request, Mapping):
             raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
                                  "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
-        return self._provenance.explain(request, name, _instant(as_of))
+        with recording_checks():  # an explanation shows a value, whatever its checks say of it
+            return self._provenance.explain(request, name, _instant(as_of))
 
     def ingest(self, source: str | Source, events: Any) -> Any:
         """Feed events of ``source`` (a dict, dicts, a Polars, pandas or Arrow frame) into window state.
@@ -306,6 +308,7 @@ class RowDriver:
         consumer: str,
         batch: int = 1000,
         claim_after: float = 30.0,
+        max_deliveries: int = 5,
     ) -> StreamWorker:
         """A worker feeding ``source``'s events from ``log`` (e.g. ``fdag.RedisStream``) into this driver's state.
 
@@ -328,6 +331,9 @@ class RowDriver:
             Entries per read (and per ingest).
         claim_after
             Seconds an entry may stay pending on another consumer before this one takes it over.
+        max_deliveries
+            An entry delivered more often than this without being acknowledged (ingesting it ends the worker
+            each time) goes to the dead letters instead of being ingested again (at least 3).
 
         Example::
 
@@ -354,7 +360,7 @@ class RowDriver:
                 state.validate(events)
 
         return StreamWorker(declared, log, lambda events: self.ingest(declared, events), validate, group=group,
-                            consumer=consumer, batch=batch, claim_after=claim_after)
+                            consumer=consumer, batch=batch, claim_after=claim_after, max_deliveries=max_deliveries)
 
     def watermark(self, source: str | Source) -> datetime | None:
         """The largest event timestamp of ``source`` seen so far (None before any): record it to resume a stream.

@@ -10,6 +10,7 @@ from typing import Any
 from fdag._dag.lineage import Lineage
 from fdag._dag.plan import Clocks
 from fdag._values.calls import ErrorRecord
+from fdag._values.results import CheckResult
 
 
 @dataclass(frozen=True)
@@ -21,7 +22,7 @@ class VectorContext:
 
 
 class FeatureVector:
-    """The features of one request. ``vec["name"]``, ``vec.values``, ``vec.as_of``, ``vec.lineage``, ``vec.errors``.
+    """The features of one request: ``vec["name"]``, ``.values``, ``.as_of``, ``.lineage``, ``.errors``, ``.checks``.
 
     It reads like a mapping (``vec[name]``, ``in``, ``len``, ``dict(vec)``) but ``values`` is the dict of values
     (the public name of the API), not ``Mapping.values()``.
@@ -38,6 +39,9 @@ class FeatureVector:
         null).
     errors
         One ``ErrorRecord`` per feature that raised for this request (its value is null).
+    checks
+        One ``CheckResult`` per row check (``@fdag.check_output``'s ``range``, ``one_of``, ``allow_null``) of a node
+        computed for this request: ``failed`` is 1 when its value failed, ``total`` 0 when a null was not judged.
 
     Example::
 
@@ -54,7 +58,7 @@ class FeatureVector:
         print(list(vec.lineage["is_night"].upstream))  # ['hour_of_day']
     """
 
-    __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "errors", "values")
+    __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "checks", "errors", "values")
 
     def __init__(
         self,
@@ -64,9 +68,11 @@ class FeatureVector:
         lookups: Mapping[str, datetime | None],
         context: VectorContext,
         errors: list[ErrorRecord],
+        checks: tuple[CheckResult, ...] = (),
     ) -> None:
         self.values = values
         self.errors = errors
+        self.checks = checks
         self._request_as_of = request_as_of
         self._watermarks = watermarks  # window source -> its watermark
         self._lookups = lookups  # lookup node -> its value's as-of
@@ -124,4 +130,6 @@ class FeatureVector:
 
     def __repr__(self) -> str:
         errors = f", errors={[str(e) for e in self.errors]}" if self.errors else ""
-        return f"FeatureVector({self.values!r}{errors})"
+        failed = [str(c) for c in self.checks if not c.passed]
+        checks = f", failed checks={failed}" if failed else ""
+        return f"FeatureVector({self.values!r}{errors}{checks})"

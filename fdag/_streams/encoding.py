@@ -169,32 +169,41 @@ class EventDecoder:
         self.source = source
         self.columns = tuple(source.schema)
         self._names = tuple(column.encode() for column in self.columns)
+        self._layout = list(self._names)  # the field names of an entry as publish writes it, in order
         self._values = itemgetter(*self._names)  # a source has at least two columns: the getter returns tuples
         self._temporal = [(column, convert) for column, ftype in source.schema.items()
                           if (convert := _temporal(ftype)) is not None]
         self._temporal_at = [(self.columns.index(column), convert) for column, convert in self._temporal]
 
-    def decode(self, entries: Sequence[Entry]) -> tuple[list[tuple[Entry, dict[str, Any]]], list[tuple[Entry, str]]]:
-        """``(entry, event)`` for every decodable entry, and ``(entry, reason)`` for the others, in order.
+    def decode(
+        self, entries: Sequence[Entry]
+    ) -> tuple[list[Entry], list[Mapping[str, Any]], list[tuple[Entry, str]]]:
+        """The decodable entries and their events, and ``(entry, reason)`` for the others, each in order.
 
-        A batch whose entries all carry every column is parsed in one JSON call and converted column by column;
-        a batch with an odd entry is decoded entry by entry. An absent column stays absent in its event (the
-        ingest checks decide whether it is needed).
+        A batch whose entries all carry every column is decoded as a whole: its values are joined into one JSON
+        text, parsed in one call and converted column by column (an entry whose fields come in the schema's
+        order, as ``publish`` writes them, is read without a dict). A batch with an odd entry is decoded entry
+        by entry. An absent column stays absent in its event (the ingest checks decide whether it is needed).
         """
         if not entries:
-            return [], []
+            return [], [], []
         try:
             rows = self._rows(entries)
         except (KeyError, ValueError, OverflowError):
-            return self._decode_each(entries)
+            good, bad = self._decode_each(entries)
+            return [entry for entry, _ in good], [event for _, event in good], bad
         columns = self.columns
-        return [(entry, dict(zip(columns, row, strict=True))) for entry, row in zip(entries, rows, strict=True)], []
+        return list(entries), [dict(zip(columns, row, strict=False)) for row in rows], []  # widths checked
 
     def _rows(self, entries: Sequence[Entry]) -> list[list[Any]]:
         """Every entry's values in schema order, decoded; raises if any entry lacks a column or is not JSON."""
-        values = self._values
-        rows = _loads(b"[[" + b"],[".join([b",".join(values(entry.fields)) for entry in entries]) + b"]]")  # type: ignore[arg-type]
-        if len(rows) != len(entries) or set(map(len, rows)) != {len(self.columns)}:
+        layout, values = self._layout, self._values
+        text = b"],[".join([b",".join(flat[1::2]) if flat[::2] == layout  # type: ignore[index]
+                            else b",".join(values(dict(zip(flat[::2], flat[1::2], strict=True))))  # type: ignore[index]
+                            for flat in [entry.fields for entry in entries]])
+        rows = _loads(b"[[" + text + b"]]")
+        width = len(self.columns)
+        if len(rows) != len(entries) or any(len(row) != width for row in rows):
             raise ValueError("a field holds more than one value")
         for j, convert in self._temporal_at:
             for row in rows:
@@ -210,7 +219,7 @@ class EventDecoder:
         good: list[tuple[Entry, dict[str, Any]]] = []
         bad: list[tuple[Entry, str]] = []
         for entry in entries:
-            event = self._decode_one(entry.fields)  # type: ignore[arg-type]
+            event = self._decode_one(entry.mapping())
             problem = event if isinstance(event, str) else self._convert(event)
             if problem is None:
                 good.append((entry, event))  # type: ignore[arg-type]

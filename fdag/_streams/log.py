@@ -8,7 +8,7 @@ consumer re-reads what it left pending, and a live consumer can claim what a dea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
@@ -21,14 +21,24 @@ REASON_FIELD, ENTRY_FIELD, GROUP_FIELD = b"_fdag_reason", b"_fdag_entry", b"_fda
 
 
 class Entry(NamedTuple):
-    """One entry of a stream log: its id (ordered, e.g. Redis's ``<ms>-<seq>``) and its fields.
+    """One entry of a stream log: its id (ordered, e.g. Redis's ``<ms>-<seq>``), its fields, its deliveries.
 
-    ``fields`` is None for an entry that was pending when it was trimmed from the log (its event is gone).
+    ``fields`` alternates names and values (``[name, value, name, value, ...]``, bytes), as Redis Streams
+    delivers them and ``XADD`` takes them: a worker decodes a batch straight from these lists, without a dict
+    per entry. It is None for an entry that was pending when it was trimmed from the log (its event is gone).
+    ``deliveries``: how many times the group has handed the entry to a consumer, this time included (Redis's
+    times-delivered); a log reports it for entries read again (own pending ones, claimed ones), 1 otherwise.
     A named tuple: a worker makes one per event, and tuples are the cheapest objects to make.
     """
 
     id: str
-    fields: Mapping[bytes, bytes] | None
+    fields: Sequence[bytes] | None
+    deliveries: int = 1
+
+    def mapping(self) -> dict[bytes, bytes]:
+        """The fields as a dict, name -> value (empty for a trimmed entry)."""
+        flat = self.fields or ()
+        return dict(zip(flat[::2], flat[1::2], strict=True))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,13 +73,15 @@ class StreamLog(Protocol):
 
     def read_group(
         self, group: str, consumer: str, count: int, *, block: float | None = None, pending: bool = False,
-        after: str = "0",
+        after: str = "0", ack: Sequence[str] = (),
     ) -> list[Entry]:
         """Up to ``count`` entries for ``consumer``, oldest first.
 
         ``pending=False``: entries never delivered to the group, which become pending on ``consumer``; wait up
-        to ``block`` seconds for one when there are none. ``pending=True``: the entries already pending on
-        ``consumer`` (what it read before a crash) with an id after ``after``, without waiting.
+        to ``block`` seconds for one when there are none (and return as soon as there are some, however few).
+        ``pending=True``: the entries already pending on ``consumer`` (what it read before a crash) with an id
+        after ``after``, without waiting, each with its ``deliveries``. ``ack``: ids to acknowledge first, in
+        the same round trip (a worker acknowledges one batch with the read of the next).
         """
         ...
 
@@ -78,7 +90,10 @@ class StreamLog(Protocol):
         ...
 
     def claim(self, group: str, consumer: str, min_idle: float, count: int) -> list[Entry]:
-        """Take over up to ``count`` entries pending on any consumer for at least ``min_idle`` seconds."""
+        """Take over up to ``count`` entries pending on any consumer for at least ``min_idle`` seconds.
+
+        Each comes with its ``deliveries`` (taking it over counts as one).
+        """
         ...
 
     def pending(self, group: str) -> int:

@@ -21,7 +21,8 @@ from fdag.errors import StoreError
 @dataclass
 class _Group:
     delivered: int = 0  # entries [0, delivered) were delivered to some consumer
-    pending: dict[str, tuple[str, float]] = field(default_factory=dict)  # id -> (consumer, delivered at)
+    # id -> (consumer, delivered at, deliveries)
+    pending: dict[str, tuple[str, float, int]] = field(default_factory=dict)
 
 
 class MemoryStream:
@@ -38,7 +39,7 @@ class MemoryStream:
         log.publish({"txn_id": "t1", "user_id": "u1", "ts": datetime(2024, 3, 1, 10), "amount": 20.0,
                      "merchant": "m1"})
         log.create_group("features")
-        print([entry.fields for entry in log.read_group("features", "w1", 10)])
+        print([entry.mapping() for entry in log.read_group("features", "w1", 10)])
         # [{b'txn_id': b'"t1"', b'user_id': b'"u1"', b'ts': b'1709287200000000', b'amount': b'20.0', ...}]
     """
 
@@ -64,7 +65,7 @@ class MemoryStream:
 
     def append(self, fields: Mapping[str, str | bytes]) -> str:
         """Append one entry with ``fields`` as given (strings are stored UTF-8 encoded, as Redis would)."""
-        raw = {_bytes(name): _bytes(value) for name, value in fields.items()}
+        raw = [_bytes(part) for pair in fields.items() for part in pair]
         with self._changed:
             entry = Entry(self._next_id(), raw)
             self._position[entry.id] = len(self._entries)
@@ -79,24 +80,27 @@ class MemoryStream:
 
     def read_group(
         self, group: str, consumer: str, count: int, *, block: float | None = None, pending: bool = False,
-        after: str = "0",
+        after: str = "0", ack: Sequence[str] = (),
     ) -> list[Entry]:
         """New entries for ``consumer`` (waiting up to ``block`` s for one), or with ``pending`` its own after
-        id ``after``."""
+        id ``after``; ``ack``: acknowledge these first."""
         with self._changed:
             state = self._group(group)
+            for entry_id in ack:
+                state.pending.pop(entry_id, None)
+            now = time.monotonic()
             if pending:
                 start = self._position.get(after, -1)
-                own = [entry_id for entry_id, (holder, _) in state.pending.items()
+                own = [entry_id for entry_id, (holder, _, _) in state.pending.items()
                        if holder == consumer and self._position[entry_id] > start]
-                return [self._entries[self._position[i]] for i in sorted(own, key=self._position.__getitem__)[:count]]
+                return [self._deliver(state, entry_id, consumer, now)
+                        for entry_id in sorted(own, key=self._position.__getitem__)[:count]]
             if block and state.delivered == len(self._entries):
                 self._changed.wait_for(lambda: state.delivered < len(self._entries), timeout=block)
             entries = self._entries[state.delivered : state.delivered + count]
             state.delivered += len(entries)
-            now = time.monotonic()
             for entry in entries:
-                state.pending[entry.id] = (consumer, now)
+                state.pending[entry.id] = (consumer, now, 1)
             return entries
 
     def ack(self, group: str, ids: Sequence[str]) -> None:
@@ -111,11 +115,9 @@ class MemoryStream:
         with self._changed:
             state = self._group(group)
             now = time.monotonic()
-            idle = sorted((i for i, (_, since) in state.pending.items() if now - since >= min_idle),
+            idle = sorted((i for i, (_, since, _) in state.pending.items() if now - since >= min_idle),
                           key=self._position.__getitem__)[:count]
-            for entry_id in idle:
-                state.pending[entry_id] = (consumer, now)
-            return [self._entries[self._position[i]] for i in idle]
+            return [self._deliver(state, entry_id, consumer, now) for entry_id in idle]
 
     def pending(self, group: str) -> int:
         """Entries delivered to the group and not acknowledged."""
@@ -137,9 +139,9 @@ class MemoryStream:
         """Keep each entry with its reason among the dead letters, and acknowledge it."""
         with self._changed:
             for entry, reason in entries:
-                fields = {**(entry.fields or {}), REASON_FIELD: reason.encode(), ENTRY_FIELD: entry.id.encode(),
+                fields = {**entry.mapping(), REASON_FIELD: reason.encode(), ENTRY_FIELD: entry.id.encode(),
                           GROUP_FIELD: group.encode()}
-                self._dead.append(Entry(self._next_id(), fields))
+                self._dead.append(Entry(self._next_id(), [part for pair in fields.items() for part in pair]))
             state = self._group(group)
             for entry, _ in entries:
                 state.pending.pop(entry.id, None)
@@ -151,6 +153,12 @@ class MemoryStream:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+    def _deliver(self, state: _Group, entry_id: str, consumer: str, now: float) -> Entry:
+        """Hand a pending entry to ``consumer`` once more (under the lock): it counts as a delivery."""
+        deliveries = state.pending[entry_id][2] + 1
+        state.pending[entry_id] = (consumer, now, deliveries)
+        return self._entries[self._position[entry_id]]._replace(deliveries=deliveries)
 
     def _group(self, group: str) -> _Group:
         try:

@@ -140,16 +140,29 @@ class RedisStream:
 
     def read_group(
         self, group: str, consumer: str, count: int, *, block: float | None = None, pending: bool = False,
-        after: str = "0",
+        after: str = "0", ack: Sequence[str] = (),
     ) -> list[Entry]:
         """``XREADGROUP``: new entries (``>``), waiting up to ``block`` s; or with ``pending``, this consumer's own
-        after id ``after``."""
+        after id ``after``, with their delivery counts (``XPENDING``). ``ack``: ``XACK`` these first, pipelined."""
         command: list[Any] = ["XREADGROUP", "GROUP", group, consumer, "COUNT", count]
         if block is not None and not pending:
             command += ["BLOCK", max(1, round(min(block, _MAX_BLOCK) * 1000))]  # 0 would mean forever
         command += ["STREAMS", self._stream, after if pending else ">"]
-        reply = self._command(*command)
-        return _entries(reply[0][1]) if reply else []
+        if not ack and not pending:
+            reply = self._command(*command)
+            return _entries(reply[0][1]) if reply else []
+        pipe = self.client.pipeline(transaction=False)
+        for first in range(0, len(ack), _ACK_CHUNK):
+            pipe.execute_command("XACK", self._stream, group, *ack[first : first + _ACK_CHUNK])
+        pipe.execute_command(*command)
+        if pending:  # the same entries: this consumer's, after ``after``; counted after this delivery
+            pipe.execute_command("XPENDING", self._stream, group, "-" if after == "0" else "(" + after, "+", count,
+                                 consumer)
+        replies = self._call(pipe.execute)
+        if pending:
+            reply, counts = replies[-2], replies[-1]
+            return _entries(reply[0][1], {row[0]: row[3] for row in counts}) if reply else []
+        return _entries(replies[-1][0][1]) if replies[-1] else []
 
     def ack(self, group: str, ids: Sequence[str]) -> None:
         """``XACK`` the entries."""
@@ -158,7 +171,8 @@ class RedisStream:
             self._command(*command)
 
     def claim(self, group: str, consumer: str, min_idle: float, count: int) -> list[Entry]:
-        """``XAUTOCLAIM`` up to ``count`` entries idle for ``min_idle`` s on any consumer, scanning the whole list."""
+        """``XAUTOCLAIM`` up to ``count`` entries idle for ``min_idle`` s on any consumer, scanning the whole list;
+        then ``XPENDING`` for their delivery counts."""
         claimed: list[Entry] = []
         cursor: Any = "0-0"
         while len(claimed) < count:
@@ -172,7 +186,15 @@ class RedisStream:
             claimed += [Entry(entry_id.decode(), None) for entry_id in (reply[2] if len(reply) > 2 else [])]
             if cursor in (b"0-0", "0-0"):
                 break
-        return claimed
+        live = [entry for entry in claimed if entry.fields is not None]
+        if not live:
+            return claimed
+        pipe = self.client.pipeline(transaction=False)
+        for entry in live:
+            pipe.execute_command("XPENDING", self._stream, group, entry.id, entry.id, 1)
+        counts = {rows[0][0].decode(): rows[0][3] for rows in self._call(pipe.execute) if rows}
+        return [entry if entry.fields is None else entry._replace(deliveries=counts.get(entry.id, 1))
+                for entry in claimed]
 
     def pending(self, group: str) -> int:
         """``XPENDING``: entries delivered to the group and not acknowledged."""
@@ -202,7 +224,7 @@ class RedisStream:
         """Copy each entry with its reason to ``<stream>:dead`` and acknowledge it, in one transaction."""
         pipe = self.client.pipeline(transaction=True)
         for entry, reason in entries:
-            fields = dict(entry.fields or {})
+            fields = entry.mapping()
             fields.update({REASON_FIELD: reason.encode(), ENTRY_FIELD: entry.id.encode(), GROUP_FIELD: group.encode()})
             pipe.execute_command("XADD", self.dead_stream, "*", *[part for pair in fields.items() for part in pair])
         pipe.execute_command("XACK", self._stream, group, *[entry.id for entry, _ in entries])
@@ -243,10 +265,12 @@ def _raw(response: Any, **options: Any) -> Any:
     return response
 
 
-def _entries(raw: Sequence[Any]) -> list[Entry]:
-    """Entries from a raw reply ``[[id, [name, value, ...]], ...]``; a trimmed pending entry has no fields."""
-    return [Entry(entry_id.decode(), None if flat is None else dict(zip(flat[::2], flat[1::2], strict=True)))
-            for entry_id, flat in raw]
+def _entries(raw: Sequence[Any], deliveries: Mapping[bytes, int] | None = None) -> list[Entry]:
+    """Entries from a raw reply ``[[id, [name, value, ...]], ...]`` (the field lists kept as they came); a trimmed
+    pending entry has no fields. ``deliveries``: delivery counts by id, for entries read again."""
+    if deliveries is None:
+        return [Entry(entry_id.decode(), flat) for entry_id, flat in raw]
+    return [Entry(entry_id.decode(), flat, deliveries.get(entry_id, 1)) for entry_id, flat in raw]
 
 
 def _pairs(flat: Sequence[Any]) -> dict[bytes, Any]:

@@ -20,28 +20,39 @@ from fdag._values.calls import ErrorRecord
 class CheckResult:
     """The outcome of one output check on one node: how many of the ``total`` values checked ``failed``.
 
-    Listed by ``FrameResult.checks``, one per check a run evaluated; ``str()`` reads
-    ``risk_score: range: 2 of 500 values failed``.
+    Listed by ``FrameResult.checks`` (one per check a run evaluated) and ``vec.checks`` (one per row check, for
+    one value); ``str()`` reads ``risk_score: range: 2 of 500 values failed``. ``range`` and ``one_of`` check the
+    non-null values (``total`` counts those), ``allow_null`` and ``max_null_fraction`` every value (``failed``
+    counts the nulls). A check passes when nothing failed, except ``max_null_fraction``, which passes while
+    ``failed / total`` is at most its limit: ``passed`` says which.
 
     Parameters
     ----------
     node
         The checked feature.
     check
-        Which check (its name, e.g. ``"range"``).
+        Which check: ``"range"``, ``"one_of"``, ``"allow_null"`` or ``"max_null_fraction"``.
     failed
-        How many values failed it.
+        How many values failed it (were null, for the null checks).
     total
         How many values were checked.
+    passed
+        Whether the check passed; ``None`` (the default) means ``failed == 0``.
     """
 
     node: str
     check: str
     failed: int
     total: int
+    passed: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.passed is None:
+            object.__setattr__(self, "passed", self.failed == 0)
 
     def __str__(self) -> str:
-        return f"{self.node}: {self.check}: {self.failed} of {self.total} values failed"
+        tolerated = " (within the allowed fraction)" if self.passed and self.failed else ""
+        return f"{self.node}: {self.check}: {self.failed} of {self.total} values failed{tolerated}"
 
 
 # eq=False: the table is a DataFrame, whose ``==`` is element-wise; compare ``result.table.equals(other.table)``.

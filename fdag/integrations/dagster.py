@@ -16,6 +16,8 @@ A partition's materialisation scores the spine rows whose ``as_of`` lies in the 
 returns them as a Polars frame (and, given ``path``, writes them with ``FrameDriver.backfill``). Node
 versions, lineage, errors and the row count are attached as Dagster metadata; the asset's ``code_version`` is
 a hash of the node versions, so Dagster marks the table stale exactly when a feature it depends on changes.
+Each ``@fdag.check_output`` check of a computed feature is a Dagster asset check (``<feature>__<check>``, severity
+WARN or ERROR by its importance) whose result carries the failed and total counts of the run.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any
 
 import polars as pl
 
+from fdag._dag.checks import CheckSpec, plan_checks
 from fdag._dag.dag import Dag
 from fdag._dag.node import AS_OF
 from fdag._frame.driver import FrameDriver
@@ -77,6 +80,10 @@ def feature_assets(
     """
     frame = FrameDriver(dag, outputs)  # shared by every materialisation: each run's errors come with its result
     description = f"fdag features {', '.join(frame.outputs)}, point-in-time correct at each row's '{as_of}'."
+    prefix = [key_prefix] if isinstance(key_prefix, str) else list(key_prefix or [])
+    checks = plan_checks(frame.plan.nodes)
+    check_specs = [dg.AssetCheckSpec(_check_name(spec), asset=dg.AssetKey([*prefix, name]),
+                                     description=f"{spec.node}: {spec.describe()}") for spec in checks]
 
     @dg.asset(
         name=name,
@@ -89,6 +96,7 @@ def feature_assets(
         description=description,
         kinds={"polars", "parquet"} if path is not None else {"polars"},
         metadata={"fdag/outputs": dg.MetadataValue.json(list(frame.outputs))},
+        check_specs=check_specs,
     )
     # Unannotated: Dagster reads the string annotations of postponed evaluation (PEP 563) and rejects them.
     def _features(context):
@@ -109,12 +117,27 @@ def feature_assets(
             "fdag/versions": dg.MetadataValue.json(info["versions"]),
             "fdag/lineage": dg.MetadataValue.json(info["lineage"]),
             "fdag/errors": dg.MetadataValue.json(info["errors"]),
+            "fdag/checks": dg.MetadataValue.json(info["checks"]),
         })
         for error in info["errors"]:
             context.log.warning(f"fdag feature error (value set to null): {error}")
-        return dg.Output(table, metadata=metadata)
+        yield dg.Output(table, metadata=metadata)
+        for spec, result in zip(checks, info["checks"], strict=True):
+            yield _check_result(spec, result)
 
     return _features
+
+
+def _check_name(spec: CheckSpec) -> str:
+    """The Dagster asset check of one fdag check: ``<feature>__<check>`` (both are Python identifiers)."""
+    return f"{spec.node}__{spec.check}"
+
+
+def _check_result(spec: CheckSpec, result: Mapping[str, Any]) -> Any:
+    """One check's outcome in this materialisation (a ``CheckResult`` as JSON) as Dagster's ``AssetCheckResult``."""
+    severity = dg.AssetCheckSeverity.ERROR if spec.importance == "fail" else dg.AssetCheckSeverity.WARN
+    return dg.AssetCheckResult(check_name=_check_name(spec), passed=bool(result["passed"]), severity=severity,
+                               metadata={"failed": result["failed"], "total": result["total"], "rule": spec.rule})
 
 
 def _time_window(context: dg.AssetExecutionContext) -> tuple[datetime | None, datetime | None]:

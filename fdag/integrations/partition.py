@@ -23,6 +23,7 @@ from fdag._dag.node import AS_OF
 from fdag._frame.driver import FrameDriver
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import column_expr
+from fdag._values.results import CheckResult
 from fdag._values.types import FType
 from fdag.errors import InputError
 
@@ -87,7 +88,7 @@ def compute_partition(
             lazy = in_window(lazy, source.timestamp, None, end, what)
         events[name] = lazy.collect()
     result = frame.evaluate(rows, sources=events, as_of=as_of)
-    return result.table, run_metadata(frame, result.table.height, result.errors)
+    return result.table, run_metadata(frame, result.table.height, result.errors, result.checks)
 
 
 def backfill_partition(
@@ -103,7 +104,7 @@ def backfill_partition(
     """Write the window's spine rows with ``FrameDriver.backfill``: one file per UTC day of ``as_of``.
 
     Days already written by the same code for the same rows are skipped (resumable), unless ``overwrite``. Returns
-    the day files in order and the fdag metadata (its errors are those of the days this call computed).
+    the day files in order and the fdag metadata (its errors and checks are those of the days this call computed).
     """
     for bound in (start, end):
         if bound is not None and bound.astimezone(UTC).timetz() != time(tzinfo=UTC):
@@ -115,7 +116,7 @@ def backfill_partition(
     report = frame.backfill(rows, events, path, partition_by="day", as_of=as_of, progress=False, overwrite=overwrite)
     files = [report.path / name / PART_FILE for name in sorted([*report.written, *report.skipped])]
     count = pl.scan_parquet(files, hive_partitioning=False).select(pl.len()).collect().item() if files else 0
-    return files, run_metadata(frame, count, report.errors)
+    return files, run_metadata(frame, count, report.errors, report.checks)
 
 
 def read_partitions(files: Sequence[Path]) -> pl.DataFrame:
@@ -123,14 +124,17 @@ def read_partitions(files: Sequence[Path]) -> pl.DataFrame:
     return pl.concat([pl.read_parquet(file, hive_partitioning=False) for file in files])
 
 
-def run_metadata(frame: FrameDriver, rows: int, errors: Sequence[ErrorRecord]) -> dict[str, Any]:
-    """What a run produced, as JSON-ready data: outputs, node versions, lineage, rows and errors (from its result)."""
+def run_metadata(frame: FrameDriver, rows: int, errors: Sequence[ErrorRecord],
+                 checks: Sequence[CheckResult] = ()) -> dict[str, Any]:
+    """What a run produced, as JSON-ready data: outputs, node versions, lineage, rows, errors and check results
+    (from its result)."""
     return {
         "outputs": list(frame.outputs),
         "versions": dict(frame.plan.versions),
         "lineage": {name: lineage.to_dict() for name, lineage in frame.plan.lineage.items()},
         "row_count": rows,
         "errors": [asdict(error) for error in errors],
+        "checks": [asdict(check) for check in checks],
     }
 
 

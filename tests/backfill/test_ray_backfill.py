@@ -83,3 +83,20 @@ def test_ray_evaluates_features_that_fall_back_to_rows(cluster: Any, tmp_path: P
     assert (distributed.written, distributed.rows) == (local.written, local.rows)
     assert_same_dataset(tmp_path / "ray", tmp_path / "local")
     assert pl.read_parquet(tmp_path / "ray")["share_of_hour"].to_list().count(-1.0) == 16  # b never pays; a's -1/1
+
+
+def test_ray_sums_the_checks_of_its_buckets(cluster: Any, tmp_path: Path) -> None:
+    import warnings
+
+    from fdag.errors import CheckWarning
+    from tests.backfill.test_backfill_checks import SPINE as CHECKED_SPINE
+    from tests.resources import checked
+
+    frame = fdag.FrameDriver(fdag.Dag.from_modules(checked), ["bucket", "steps"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckWarning)
+        local = frame.backfill(CHECKED_SPINE, None, tmp_path / "local", progress=False, batch_rows=4)
+        distributed = frame.backfill(CHECKED_SPINE, None, tmp_path / "ray", engine="ray", workers=2, progress=False,
+                                     batch_rows=4)
+    assert any(not c.passed for c in local.checks)  # not a comparison of two clean reports
+    assert distributed.checks == local.checks

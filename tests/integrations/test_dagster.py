@@ -217,3 +217,35 @@ def test_missing_dagster_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> Non
     with pytest.raises(MissingDependencyError, match=r"Hint: pip install 'fdag\[dagster\]'") as caught:
         importlib.import_module("fdag.integrations.dagster")
     assert isinstance(caught.value, ImportError)
+
+
+@needs_dagster
+def test_fdag_checks_are_dagster_asset_checks() -> None:
+    import warnings
+
+    import dagster as dg
+
+    from fdag.errors import CheckWarning
+    from fdag.integrations.dagster import feature_assets
+    from tests.resources import checked
+
+    dag = fdag.Dag.from_modules(checked)
+    spine = pl.DataFrame({"amount": [10.0, 120.0, None, 40.0], "limit": [100.0, 100.0, 50.0, 0.0],
+                          "as_of": [datetime(2024, 3, 1, tzinfo=UTC)] * 4})
+    assets = feature_assets(dag, ["bucket", "steps"], spine=spine, key_prefix="risk")
+    assert sorted(spec.name for spec in assets.check_specs) == [
+        "bucket__max_null_fraction", "bucket__one_of", "ratio__allow_null", "ratio__range", "steps__range"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", CheckWarning)
+        result = dg.materialize([assets])
+        want = fdag.FrameDriver(dag, ["bucket", "steps"]).evaluate(spine).checks
+    assert result.success  # warn checks do not fail the run
+    evaluations = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert {name: (e.passed, e.metadata["failed"].value, e.metadata["total"].value)
+            for name, e in evaluations.items()} == {
+        f"{c.node}__{c.check}": (c.passed, c.failed, c.total) for c in want}
+    assert evaluations["ratio__range"].severity == dg.AssetCheckSeverity.WARN
+    assert (evaluations["ratio__allow_null"].passed, evaluations["ratio__range"].passed) == (False, False)
+    assert evaluations["ratio__allow_null"].asset_key == dg.AssetKey(["risk", "features"])
+    metadata = result.asset_materializations_for_node("risk__features")[0].metadata
+    assert metadata["fdag/checks"].value == [dataclasses.asdict(c) for c in want]

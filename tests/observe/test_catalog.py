@@ -99,11 +99,16 @@ def test_markdown_escapes_pipes_in_every_cell(make_module) -> None:  # type: ign
         def maybe(x: int) -> float | None:
             """Either | or."""
             return None
+
+        @fdag.check_output(one_of=["a|b", "c"])
+        def piped_code(x: int) -> str:
+            return "c"
     ''')
     table = catalog_markdown(catalog_records(fdag.Dag.from_modules(module)))
     for line in table.splitlines():
-        assert len(re.split(r"(?<!\\)\|", line)) == 8  # 6 cells between 7 unescaped pipes
+        assert len(re.split(r"(?<!\\)\|", line)) == 9  # 7 cells between 8 unescaped pipes
     assert "| float \\| None |" in table and "owner=risk\\|fraud" in table and "Either \\| or." in table
+    assert "| one_of ['a\\|b', 'c'] (warn) |" in table
 
 
 def test_the_command_line_writes_the_page(tmp_path: Path, dataset: Path, capsys: pytest.CaptureFixture[str]) -> None:

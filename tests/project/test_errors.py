@@ -116,6 +116,7 @@ EXAMPLES: list[FdagError] = [
     ModuleLoadError("nope", "is not an importable module", "give a module", ModuleNotFoundError("no")),
     errors.StaleDriverError("capped", "m.py:3", "LIMIT", 10, "20"),
     errors.ConsistencyError("doubled", {"x": 1}, 2, 3),
+    errors.CheckError("risk", "m.py:4", "range", "range [0.0, 1.0]", 2, 10, 1.5),
     MissingDependencyError("ray", "backfill(engine='ray')", extra="ray"),
 ]
 
@@ -134,7 +135,7 @@ def test_each_class_inherits_the_builtin_a_caller_expects() -> None:
                 "InputTypeError": TypeError, "PointInTimeError": ValueError, "SourceError": ValueError,
                 "StoreError": RuntimeError, "ModuleLoadError": ImportError, "StaleDriverError": RuntimeError,
                 "ConsistencyError": AssertionError, "MissingDependencyError": ImportError,
-                "NotTranslatable": NotImplementedError}
+                "NotTranslatable": NotImplementedError, "CheckError": ValueError}
     classes = {name: value for name, value in vars(errors).items()
                if isinstance(value, type) and issubclass(value, FdagError) and value is not FdagError}
     assert set(classes) == {*expected, "TruncatedStateError"}

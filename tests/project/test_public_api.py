@@ -10,11 +10,11 @@ import fdag
 def test_exported_names() -> None:
     assert fdag.__all__ == sorted(fdag.__all__)
     assert set(fdag.__all__) == {
-        "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord", "Explanation", "FType",
-        "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver", "FrameResult", "InputError",
-        "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "Provenance", "ProvenanceEvent",
-        "RedisStore", "RedisStream", "RowDriver", "SkewReport", "Source", "SourceError", "StoreError", "StreamLog",
-        "check", "lookup", "skew", "tag", "window",
+        "CheckError", "CheckResult", "ConsistencyError", "Dag", "DagError", "DeclarationError", "ErrorRecord",
+        "Explanation", "FType", "FdagError", "FeatureError", "FeatureLog", "FeatureVector", "FrameDriver",
+        "FrameResult", "InputError", "Lineage", "MemoryStore", "MemoryStream", "Node", "PointInTimeError", "Provenance",
+        "ProvenanceEvent", "RedisStore", "RedisStream", "RowDriver", "SkewReport", "Source", "SourceError",
+        "StoreError", "StreamLog", "check", "check_output", "lookup", "skew", "tag", "window",
     }
     assert all(getattr(fdag, name) is not None for name in fdag.__all__)
 
@@ -35,8 +35,10 @@ def test_every_error_is_an_fdag_error_and_its_builtin() -> None:
     assert issubclass(fdag.InputError, ValueError)
     assert issubclass(fdag.FeatureError, RuntimeError)
     assert issubclass(fdag.ConsistencyError, AssertionError)
-    for name in ("DagError", "DeclarationError", "FeatureError", "InputError", "PointInTimeError", "SourceError",
-                 "StoreError"):
+    assert issubclass(fdag.CheckError, ValueError)
+    assert issubclass(fdag.errors.CheckWarning, UserWarning)
+    for name in ("CheckError", "DagError", "DeclarationError", "FeatureError", "InputError", "PointInTimeError",
+                 "SourceError", "StoreError"):
         assert issubclass(getattr(fdag, name), fdag.FdagError)
 
 
