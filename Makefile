@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint bench system clean
+.PHONY: demo test lint bench reliability system clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; assert sys.version_info >= (3, 11), "fdag needs Python 3.11+"'
@@ -31,6 +31,13 @@ lint: $(STAMP)
 test: $(STAMP) system lint
 	FDAG_REQUIRE_INTEGRATIONS=dagster $(BIN)/python -m pytest -q
 	PYTHON=$(PYTHON) bash tests/integrations/run.sh airflow
+
+# The long run (<= 40 min): >= 10,000 generated modules through both engines and the reference, and the bad-input
+# fuzzers at 5x their suite's examples; the figures go to out/reliability/summary.md (docs/reliability.md quotes them).
+reliability: $(STAMP) system
+	FDAG_RELIABILITY_EXAMPLES=$${FDAG_RELIABILITY_EXAMPLES:-10003} FDAG_RELIABILITY_SHARDS=$${FDAG_RELIABILITY_SHARDS:-7} \
+	  FDAG_RELIABILITY_SCALE=$${FDAG_RELIABILITY_SCALE:-5} FDAG_RELIABILITY_MINUTES=$${FDAG_RELIABILITY_MINUTES:-40} \
+	  nice -n 2 $(BIN)/python tests/engines/reliability.py
 
 bench: $(STAMP) system
 	@command -v wrk >/dev/null || ( $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq wrk >/dev/null )

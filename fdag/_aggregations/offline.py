@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
+from fdag._aggregations import big_ints
 from fdag._values.lazy import lazy_module
 
 if TYPE_CHECKING:
@@ -444,24 +445,36 @@ def count(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series
 
 
 def _window_sums(values: pl.Series, window: Window, cache: dict[Any, Any]) -> np.ndarray:
-    """The window's sums, from the column's prefix sums, computed once per window for every kernel reading them."""
+    """The window's sums, from the column's prefix sums, computed once per window for every kernel reading them
+    (for ints an object array of exact Python ints where some window's sum may leave int64)."""
     if "prefix" not in cache:
-        cache["prefix"] = prefix_sums(physical(values))
+        cache["numbers"] = physical(values)
+        cache["prefix"] = prefix_sums(cache["numbers"])
     key = ("sums", window.key)
     if key not in cache:
-        cache[key] = range_sum(cache["prefix"], window.a, window.b)
+        sums = range_sum(cache["prefix"], window.a, window.b)
+        if cache["prefix"].compensation is None:
+            sums = big_ints.checked_sums(cache["numbers"], sums, window.a, window.b)
+        cache[key] = sums
     return cache[key]
 
 
 def total(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-    """Sum: exact for ints (wrapping int64 differences), within ``_TOLERANCE`` of the exact sum for floats."""
-    return pl.Series(_window_sums(values, window, cache))
+    """Sum: exact for ints (null where the window's sum does not fit in int64: an overflow error, as online),
+    within ``_TOLERANCE`` of the exact sum for floats."""
+    sums = _window_sums(values, window, cache)
+    if sums.dtype == object:
+        return pl.Series([int(s) if big_ints.fits_int64(s) else None for s in sums], dtype=pl.Int64)
+    return pl.Series(sums)
 
 
 def mean(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-    """Mean: the window's sum over its count."""
+    """Mean: the window's sum over its count (for big ints one correctly rounded division of exact integers)."""
+    sums, counts = _window_sums(values, window, cache), np.maximum(window.b - window.a, 1)
+    if sums.dtype == object:
+        return pl.Series([int(s) / int(n) for s, n in zip(sums, counts, strict=True)], dtype=pl.Float64)
     with np.errstate(divide="ignore", invalid="ignore"):
-        return pl.Series(_window_sums(values, window, cache) / np.maximum(window.b - window.a, 1))
+        return pl.Series(sums / counts)
 
 
 def _at(values: pl.Series, window: Window, position: np.ndarray) -> pl.Series:
@@ -497,11 +510,15 @@ def spread(root: bool) -> Kernel:
     """Sample variance, or standard deviation when ``root``; null below two values."""
 
     def kernel(values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
-        if "moments" not in cache:
-            cache["moments"] = Moments.of(physical(values))
         key = ("variances", window.key)
         if key not in cache:
-            cache[key] = cache["moments"].variances(window.a, window.b)
+            numbers = physical(values)
+            if big_ints.floats_inexact(numbers):
+                cache[key] = big_ints.exact_variances(numbers, window.a, window.b)
+            else:
+                if "moments" not in cache:
+                    cache["moments"] = Moments.of(numbers)
+                cache[key] = cache["moments"].variances(window.a, window.b)
         variance = cache[key]
         return pl.Series(np.sqrt(variance) if root else variance).fill_nan(None)
 

@@ -46,6 +46,7 @@ class AggregationKind:
     needs: Derived = Derived.NONE  # the derived arrays its online aggregator reads
     ordered: bool = False  # reads events by (timestamp, tie-break) order, not just by timestamp
     takes_n: bool = False  # written ``name(N)``; a node name shows it as ``<name without _n>_<N>``
+    overflows: bool = False  # an int result may leave int64: the window's value is then an error (null, recorded)
 
     def accepts_type(self, value: FType) -> bool:
         """Whether per-event values of type ``value`` can be aggregated this way."""
@@ -151,7 +152,8 @@ _SPREAD_TYPE = _always(FType(float, optional=True))
 for _kind in (
     AggregationKind("count", _always(FType(int)), online.plain(online.count), offline.plain(offline.count), empty=0),
     AggregationKind("sum", _sum_type, online.by_exactness(online.sum_exact, online.sum_float),
-                    offline.plain(offline.total), empty=0, accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS),
+                    offline.plain(offline.total), empty=0, accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS,
+                    overflows=True),
     AggregationKind("mean", _SPREAD_TYPE, online.by_exactness(online.mean_exact, online.mean_float),
                     offline.plain(offline.mean), accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS),
     AggregationKind("min", FType.nullable, online.plain(online.extreme(attrgetter("mins"), attrgetter("range_min"))),

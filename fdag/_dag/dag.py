@@ -62,6 +62,8 @@ class Dag:
         defaults, default_problems = input_rules.input_defaults(nodes, inputs)
         found += [
             *rules.reserved_as_of(nodes.values()),
+            *rules.source_names(nodes.values()),
+            *rules.source_keys(nodes.values()),
             *(rules.cycles(self._parents, nodes) if order is None else ()),
             *rules.edge_types(nodes),
             *input_problems,

@@ -51,6 +51,11 @@ class WindowSpec:
         return _column_types(self.function, self.params)
 
     @property
+    def can_overflow(self) -> bool:
+        """Whether the node's int value may leave int64 (an ``OverflowError`` for that request, in both engines)."""
+        return self.agg.kind.overflows and self.returns.base is int
+
+    @property
     def empty_value(self) -> Any:
         """The value of an empty window: ``default=`` if given, else the aggregation's (0 for count/sum, [] for
         last_n, else null)."""

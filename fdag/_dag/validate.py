@@ -31,6 +31,34 @@ def reserved_as_of(nodes: Iterable[Node]) -> list[Problem]:
     ]
 
 
+def source_names(nodes: Iterable[Node]) -> list[Problem]:
+    """Two different ``Source`` objects under one name: ``sources={name: ...}`` and ``ingest(name, ...)`` could not
+    tell them apart (one object read by several nodes is one source)."""
+    first: dict[str, Node] = {}
+    problems = []
+    for node in nodes:
+        source = node.source
+        if source is None:
+            continue
+        seen = first.setdefault(source.name, node)
+        if seen.source is not source:
+            problems.append(Problem(node.name, node.location, f"reads a source named '{source.name}' but "
+                                    f"'{seen.name}' ({seen.location}) reads another source of that name",
+                                    "give each Source its own name, or read one Source object from both"))
+    return problems
+
+
+def source_keys(nodes: Iterable[Node]) -> list[Problem]:
+    """A source keyed by a column named ``as_of``: the request input would be the request instant."""
+    return [
+        Problem(n.name, n.location, f"reads source '{n.source.name}' whose key column is named '{AS_OF}', which "
+                "is reserved for the request instant", "rename the key column (e.g. with pl.col('as_of')"
+                ".alias(...)) and declare the Source with that key")
+        for n in nodes
+        if n.source is not None and n.source.key == AS_OF
+    ]
+
+
 def edge_types(nodes: Mapping[str, Node]) -> list[Problem]:
     """Every parameter fed by a node must accept that node's return type (``int`` widens to ``float``)."""
     problems = []

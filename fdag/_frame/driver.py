@@ -269,7 +269,7 @@ class FrameDriver:
             if firsts:
                 work = work.with_columns(firsts)
             work = work.with_columns([expr for compiled in stage for expr in compiled.then])
-        failing = [c for c in self._compiled if c.can_fail]
+        failing = [*(c for c in self._compiled if c.can_fail), *self._windows.failing]
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
         clocks = self._windows.as_of_columns
@@ -299,7 +299,7 @@ class FrameDriver:
         """The value of ``name`` for one spine row and what made it, from ``sources``.
 
         The same value ``run`` gives for that row, its as-of, and below it: for a window, the events of its
-        window (id, timestamp, per-event value; the first copy of each id, in (timestamp, id) order); for a
+        window (id, timestamp, per-event value; the earliest copy of each id, in (timestamp, id) order); for a
         lookup, the newest row at ``as_of - lag`` (and whether it was fresh enough); for a derived feature, the
         provenance of each parameter, recursively; request inputs as leaves. ``RowDriver.provenance`` gives the
         same tree for the same events. ``str()`` is a text tree, a notebook shows it as HTML, ``to_dict()`` is

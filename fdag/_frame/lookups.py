@@ -2,9 +2,9 @@
 
 For a request at ``as_of`` a lookup reads the newest row of its key with ``ts <= as_of - lag`` (Polars'
 ``join_asof``, strategy "backward", which includes equal timestamps). The rows are prepared so that this join
-has one answer: duplicates by id keep their first copy in frame order (as windows do), and among rows of one
-key at one timestamp only the newest survives — by id, or the last in frame order without ids — whatever its
-value, so a null value is read as null and an older row never stands in for it.
+has one answer: duplicates by id keep their earliest copy (by timestamp, then frame order; as windows do),
+and among rows of one key at one timestamp only the newest survives — by id, or the last in frame order
+without ids — whatever its value, so a null value is read as null and an older row never stands in for it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import polars as pl
 from fdag._dag.node import AS_OF
 from fdag._dag.specs import LookupSpec
 from fdag._declare.source import Source
-from fdag._frame.point_in_time import first_copies
+from fdag._frame.point_in_time import earliest_copies
 from fdag._values.frames import ROW
 
 _ORDER, _CUTOFF = "__lookup_order", "__lookup_cutoff"
@@ -54,13 +54,13 @@ def lookup_frame(specs: Sequence[LookupSpec], events: pl.LazyFrame, requests: pl
 
 
 def newest_rows(source: Source, events: pl.LazyFrame, columns: list[str]) -> pl.LazyFrame:
-    """The rows a lookup may read, sorted by timestamp: the first copy of each id, then only the newest row of
+    """The rows a lookup may read, sorted by timestamp: the earliest copy of each id, then only the newest row of
     each key at each timestamp (by id, or the last in frame order). Columns: the key, ``__lookup_ts``, the id
     (if the source has ids) and ``columns``."""
     key, stamp = source.key, source.timestamp
     return (
         events.with_row_index(_ORDER)
-        .filter(first_copies(source))
+        .filter(earliest_copies(source))
         .sort(key, stamp, source.id or _ORDER)
         .unique([key, stamp], keep="last", maintain_order=True)
         .select(key, pl.col(stamp).alias(ROW_TS), *([source.id] if source.id else []), *columns)

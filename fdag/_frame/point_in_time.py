@@ -18,6 +18,8 @@ import polars as pl
 from fdag._aggregations.offline import Window
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
+from fdag._frame.compile import SEPARATOR, error_column
+from fdag._values.calls import WINDOW_INT64_OVERFLOW
 from fdag._values.frames import ROW
 
 AS_OF = "as_of"
@@ -30,14 +32,17 @@ def window_frame(specs: Sequence[WindowSpec], events: pl.LazyFrame, requests: pl
 
     ``events`` holds the source's key, timestamp, optional id and each spec's ``value_column``; ``requests`` holds
     ``__row``, the key column and ``as_of``. The result has ``__row`` and one column per spec (``spec.node``), in
-    no particular row order. Nothing runs until the result is collected.
+    no particular row order, and for a spec that can overflow its error column (``OverflowError`` where the
+    int value of a non-empty window does not fit in int64). Nothing runs until the result is collected.
     """
     # Preconditions of an internal function: the window stage calls it once per source, with its specs.
     assert specs, "window_frame() needs at least one WindowSpec"
     sources = {spec.source.name for spec in specs}
     assert len(sources) == 1, f"window_frame() takes specs of one source, got {sorted(sources)}"
     frozen = tuple(specs)
-    schema = {ROW: requests.collect_schema()[ROW], **{spec.node: spec.returns.polars for spec in frozen}}
+    schema: dict[str, pl.DataType] = {ROW: requests.collect_schema()[ROW],
+                                      **{spec.node: spec.returns.polars for spec in frozen}}
+    schema |= {error_column(spec.node): pl.String() for spec in frozen if spec.can_overflow}
     return pl.defer(lambda: _compute(frozen, events, requests), schema=schema)
 
 
@@ -52,9 +57,9 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
     numbers = pl.Series(np.arange(len(known), dtype=np.int64))
 
     # Strings never travel further than this select: events carry dense key codes and integer microseconds.
-    # One filter drops keys no request asks about and every copy of an id after its first (in frame order:
-    # the predicate sees the whole frame); events without an id are all kept.
-    keep = pl.col(_KEY_CODE).is_not_null() & first_copies(source)
+    # One filter drops keys no request asks about and every copy of an id but the earliest (by timestamp, then
+    # frame order: the predicate sees the whole frame); events without an id are all kept.
+    keep = pl.col(_KEY_CODE).is_not_null() & earliest_copies(source, _TIME)
     frame = (
         events.select(
             pl.col(key).replace_strict(known, numbers, default=None, return_dtype=pl.Int64).alias(_KEY_CODE),
@@ -113,15 +118,22 @@ def _compute(specs: tuple[WindowSpec, ...], events: pl.LazyFrame, requests: pl.L
             window = windows[window_key]
             result = spec.agg.aggregate(values, window, cache)
             columns[spec.node] = _finish(spec, result, window.b > window.a, valid)
-    return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs)])
+            if spec.can_overflow:
+                overflowed = pl.Series(valid & (window.b > window.a)) & result.is_null()
+                columns[error_column(spec.node)] = pl.select(
+                    pl.when(pl.lit(overflowed)).then(pl.lit(f"OverflowError{SEPARATOR}{WINDOW_INT64_OVERFLOW}"))
+                    .otherwise(pl.lit(None, dtype=pl.String)).alias(error_column(spec.node))).to_series()
+    errors = [columns[error_column(spec.node)] for spec in specs if spec.can_overflow]
+    return pl.DataFrame([columns[ROW], *(columns[spec.node] for spec in specs), *errors])
 
 
-def first_copies(source: Source) -> pl.Expr:
-    """True for the events a window or lookup reads: the first copy of each id in frame order (over the whole
-    frame), every event of a source without ids."""
+def earliest_copies(source: Source, stamp: str | None = None) -> pl.Expr:
+    """True for the events a window or lookup reads: the earliest copy of each id, by timestamp (column ``stamp``,
+    the source's by default) then frame order (over the whole frame); every event of a source without ids."""
     if source.id is None:
         return pl.lit(True)
-    return pl.col(source.id).is_first_distinct() | pl.col(source.id).is_null()
+    earliest = pl.col(stamp or source.timestamp).rank("ordinal").over(source.id) == 1  # ties: frame order
+    return earliest | pl.col(source.id).is_null()
 
 
 def _break_ties(frame: pl.DataFrame, event_id: str) -> pl.DataFrame:

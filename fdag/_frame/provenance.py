@@ -2,8 +2,8 @@
 
 Node values come from a ``FrameDriver`` over every node upstream of the one asked about (the same engine, so
 the same values ``run`` gives); a window's events and a lookup's rows are read from the events frame under the
-engine's own rules: per-event values computed by the engine's compiled functions, the first copy of each id in
-frame order, events of one timestamp ordered by id (frame order without ids), a lookup's newest row per
+engine's own rules: per-event values computed by the engine's compiled functions, the earliest copy of each id (by
+timestamp, then frame order), events of one timestamp ordered by id (frame order without ids), a lookup's newest row per
 timestamp.
 """
 
@@ -22,7 +22,7 @@ from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.provenance import Evidence, Provenance, assemble, check_explained
 from fdag._frame.lookups import ROW_TS, newest_rows
-from fdag._frame.point_in_time import first_copies
+from fdag._frame.point_in_time import earliest_copies
 from fdag._frame.windows import WindowStage
 from fdag._values.frames import to_polars
 from fdag._values.instants import micros
@@ -84,7 +84,7 @@ class FrameProvenance:
             if windows:
                 longest = max(spec.over for spec in windows)
                 columns = list(dict.fromkeys(spec.value_column for spec in windows))
-                found = (table.with_row_index(_ORDER).filter(first_copies(source))
+                found = (table.with_row_index(_ORDER).filter(earliest_copies(source))
                          .filter(pl.col(source.key) == key)
                          .with_columns(pl.col(source.timestamp).dt.epoch("us"))
                          .filter(pl.col(source.timestamp).is_between(t - longest // _MICROSECOND, t))

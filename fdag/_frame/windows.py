@@ -15,7 +15,7 @@ from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts
 from fdag._frame.lookups import as_of_column, lookup_frame
-from fdag._frame.point_in_time import first_copies, window_frame
+from fdag._frame.point_in_time import earliest_copies, window_frame
 from fdag._values.calls import ErrorRecord
 from fdag._values.frames import ROW, column_expr, refuse_int64_overflow, to_polars
 from fdag.errors import InputError, InputTypeError, SourceError
@@ -26,6 +26,13 @@ class WindowStage:
 
     def __init__(self, plan: Plan) -> None:
         self.plan = plan
+
+    @property
+    def failing(self) -> list[Compiled]:
+        """The window nodes whose value may be an error (an int sum beyond int64), as features with an error column
+        the driver collects like any other."""
+        return [Compiled(spec.node, (), (), True, "window", "") for specs in self.plan.windows.values()
+                for spec in specs if spec.can_overflow]
 
     @property
     def as_of_columns(self) -> list[str]:
@@ -52,7 +59,7 @@ class WindowStage:
             events = self.event_values(source, (*windows, *lookups), raw, errors)
             # The largest timestamp of the events the engines keep: a later copy of an id is a duplicate, which
             # the online state does not apply either, so it moves no watermark.
-            kept = events.filter(first_copies(source))
+            kept = events.filter(earliest_copies(source))
             watermark = watermarks[name] = kept.select(pl.col(source.timestamp).max()).item()
             # A null key or instant makes the value null (a null argument skips the node).
             requests = work.select(ROW, source.key, AS_OF).drop_nulls()

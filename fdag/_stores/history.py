@@ -40,7 +40,8 @@ class Loaded:
 
 @dataclass(frozen=True)
 class History:
-    """A validated history frame without rows beyond ``max_future``, deduplicated by id (first row wins), not yet
+    """A validated history frame without rows beyond ``max_future``, deduplicated by id (the earliest copy wins, by
+    timestamp and then frame order), not yet
     filtered by the retention horizon or sorted."""
 
     frame: pl.DataFrame  # columns: row, key, ts (µs), id (if any), value columns that were given
@@ -120,8 +121,8 @@ def prepare_history(
     dated = work.height
     work = work.filter(pl.col(_TS) <= checker.future_cutoff())
     before = work.height
-    if source.id:
-        work = work.filter(pl.col(_ID).is_first_distinct())
+    if source.id:  # a history has no arrival order: its earliest copy of an id counts, as offline
+        work = work.filter(pl.col(_TS) == pl.col(_TS).min().over(_ID)).filter(pl.col(_ID).is_first_distinct())
     latest = work.get_column(_TS).max()
     return History(work, computed, len(columns), before - work.height, dated - before,
                    _NO_WATERMARK if latest is None else int(latest),  # type: ignore[arg-type]

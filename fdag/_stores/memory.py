@@ -23,7 +23,7 @@ is always complete, and a query is one binary search per lag in the key's rows.
 from __future__ import annotations
 
 import threading
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -119,10 +119,10 @@ class MemoryEvents:
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 
-        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (first
-        row wins, then against held ids); rows older than the retention horizon of the resulting watermark are
-        counted ``too_late`` and skipped. Value columns not given are computed row by row with the value
-        functions (the slow path).
+        Rows beyond ``max_future`` are counted ``future`` and skipped; the rest are deduplicated by id (the
+        earliest copy wins, by timestamp then frame order, as offline; then against held ids); rows older than
+        the retention horizon of the resulting watermark are counted ``too_late`` and skipped. Value columns not
+        given are computed row by row with the value functions (the slow path).
         """
         return self.load(self.prepare(frame, values))
 
@@ -292,7 +292,8 @@ class MemoryWindowState(MemoryEvents):
             events = self._keys.get(key)
             if events is None:
                 return [], self._watermark_at
-            start, end = bisect_left(events.ts, t - self._query.longest), bisect_right(events.ts, t)
+            start = bisect_left(events.ts, t - self._query.longest, events.dead)  # never the evicted prefix
+            end = bisect_right(events.ts, t)
             ids = events.ids[start:end] if events.ids is not None else [None] * (end - start)
             held = [(ts, event_id, {column: values[p] for column, values in zip(self.columns, events.raw, strict=True)})
                     for p, ts, event_id in zip(range(start, end), events.ts[start:end], ids, strict=True)]

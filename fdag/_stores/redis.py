@@ -490,7 +490,7 @@ class RedisEvents:
         """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.
 
         The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
-        rows whose id is held are ``duplicates`` (first row wins within the frame).
+        rows whose id is held are ``duplicates`` (the earliest copy wins within the frame).
         """
         return self.load(self.prepare(frame, values))
 

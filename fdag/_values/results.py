@@ -73,7 +73,7 @@ class FrameResult:
         One ``CheckResult`` per output check evaluated in the run.
     watermarks
         Source name → the largest event timestamp of that source in this run's events, each id counted once
-        (its first copy, as the engines keep it; ``None`` when it had none): the instant up to which each window
+        (its earliest copy, as the engines keep it; ``None`` when it had none): the instant up to which each window
         value's source data is complete.
     """
 

@@ -26,13 +26,14 @@ from hypothesis import strategies as st
 import fdag
 from fdag.demo import fraud
 from fdag.errors import FdagError
+from tests.budget import examples
 from tests.resources import snapshots, tiny
 
 FRAUD = fdag.Dag.from_modules(fraud)
 SNAPSHOTS = fdag.Dag.from_modules(snapshots)
 TINY = fdag.Dag.from_modules(tiny)
 T0 = datetime(2024, 3, 1, 12, tzinfo=UTC)
-FAST = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
+FAST = settings(max_examples=examples(250), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
                                                                          HealthCheck.too_slow])
 
 
@@ -156,7 +157,7 @@ EVENT_COLUMNS = ["txn_id", "user_id", "ts", "amount", "merchant"]
 EVENT_SCHEMA = {c: t.polars for c, t in fraud.transactions.schema.items()}
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(spine=frames(["user_id", "amount", "merchant", "as_of"]) | st.just(mixed_time_zones()),
        sources=st.dictionaries(st.sampled_from(["transactions", "other"]), frames(EVENT_COLUMNS), max_size=2)
        | JUNK, as_of=st.sampled_from(["as_of", "ts", 3]), errors=st.sampled_from(["null", "raise"]))
@@ -178,7 +179,7 @@ SNAPSHOT_COLUMNS = {"accounts": ["snap_id", "account", "event_timestamp", "balan
                     "prices": ["sku", "at", "price"]}
 
 
-@settings(max_examples=250, deadline=None)
+@settings(max_examples=examples(250), deadline=None)
 @given(tiny_spine=frames(["x", "y", "name", "as_of"]), snapshot_spine=frames(["account", "sku", "as_of"]),
        sources=st.fixed_dictionaries({name: frames(columns) for name, columns in SNAPSHOT_COLUMNS.items()}) | JUNK)
 def test_frame_driver_evaluate_ints_and_lookups(tiny_spine: Any, snapshot_spine: Any, sources: Any) -> None:
@@ -214,7 +215,7 @@ def _spine() -> pl.DataFrame:
                          "as_of": [T0, T0 + timedelta(days=1)]})
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(where=st.sampled_from(["dir", "file", "under_file", "int", "none"]),
        partition_by=st.sampled_from(["day", "user_id", "country", 3, None]),
        engine=st.sampled_from(["local", "spark", 1]), spine=st.just(_spine()) | frames(["user_id", "as_of"]),
@@ -256,7 +257,7 @@ def _state(row: fdag.RowDriver, source: str) -> tuple[Any, ...]:
     return row.watermark(source), row.held(source)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=examples(300), deadline=None)
 @given(history=broken_histories(), source=st.sampled_from(["transactions", fraud.transactions, "nope", 3, None]),
        how=st.sampled_from(["bootstrap", "materialize", "ingest"]))
 def test_bootstrap_materialize_and_ingest_apply_nothing_when_they_fail(history: Any, source: Any, how: str) -> None:
@@ -267,7 +268,7 @@ def test_bootstrap_materialize_and_ingest_apply_nothing_when_they_fail(history: 
         assert _state(row, "transactions") == before
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=examples(200), deadline=None)
 @given(rows=st.lists(st.fixed_dictionaries({"snap_id": JUNK | st.integers(0, 9), "account": JUNK | st.integers(0, 3),
                                             "event_timestamp": INSTANTS, "balance": JUNK, "tier": JUNK}),
                      max_size=3) | JUNK,

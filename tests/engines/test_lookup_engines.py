@@ -59,10 +59,11 @@ def make_rows(seed: int) -> dict[str, list[dict[str, Any]]]:
         accounts.append({"snap_id": snap_id, "account": rng.choice([1, 2, -7]), "event_timestamp": at(),
                          "balance": rng.choice([None, 10.0, 0.5, -3.0, float(rng.randrange(100))]),
                          "tier": rng.choice([None, "gold", "basic", "ß"])})
-    for original in rng.sample(accounts, 6):  # re-sent ids: the first copy wins, whatever the second says
+    # Re-sent ids, dated at or after their original and arriving after it (in time order, where online's first
+    # to arrive is offline's earliest copy): the first copy wins, whatever the second says.
+    for original in rng.sample(accounts, 6):
         accounts.insert(rng.randrange(accounts.index(original) + 1, len(accounts) + 1),
-                        {**original, "event_timestamp": rng.choice([original["event_timestamp"], at()]),
-                         "balance": 999.0})
+                        {**original, "event_timestamp": max(original["event_timestamp"], at()), "balance": 999.0})
     prices = [{"sku": rng.choice(["a", "b", "ü"]), "at": at(), "price": rng.choice([None, 1.0, 2.5, 0.0, 4.0])}
               for _ in range(40)]
     return {"accounts": accounts, "prices": prices}

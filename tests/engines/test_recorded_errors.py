@@ -119,7 +119,6 @@ def test_an_int_window_sum_beyond_int64_is_an_error_online() -> None:
         strict.get({"user_id": "u1"}, T0 + timedelta(minutes=30))
 
 
-@pytest.mark.xfail(strict=True, reason="offline int window sums wrap at int64 (fdag/_aggregations/offline.py)")
 def test_an_int_window_sum_beyond_int64_is_an_error_offline() -> None:
     instants = [T0 + timedelta(minutes=30), T0 + timedelta(microseconds=1)]
     spine = pl.DataFrame({"user_id": ["u1", "u1"], "as_of": instants})

@@ -20,6 +20,7 @@ import fdag
 from fdag._stores.protocol import Store
 from fdag._stores.redis import RedisStore
 from fdag.errors import FdagError, SourceError
+from tests.budget import examples
 from tests.resources import foreign
 
 DAG = fdag.Dag.from_modules(foreign)
@@ -127,7 +128,7 @@ def bootstrap_rows(row: fdag.RowDriver, batch: Any) -> Any:
                                                     for c in {c for e in batch for c in e}}))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted())
 def test_ingest_refuses_a_corrupted_batch_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],
@@ -164,7 +165,7 @@ def corrupted_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, int, str | None]:
     return frame.with_columns(retyped), -1, column
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted_frames())
 def test_bootstrap_refuses_a_corrupted_frame_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],
@@ -174,7 +175,7 @@ def test_bootstrap_refuses_a_corrupted_frame_whole(new_store: Callable[[], Store
     check_refused(row, lambda r, f: r.bootstrap("readings", f), *bad)
 
 
-@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+@settings(max_examples=examples(100), deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted())
 def test_bootstrap_refuses_corrupted_rows_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],

@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 
 import fdag
 from fdag.errors import FdagError, InputTypeError, SourceError
+from tests.budget import examples
 from tests.resources import foreign
 
 DAG = fdag.Dag.from_modules(foreign)
@@ -194,7 +195,7 @@ def _requests(aware: bool) -> st.SearchStrategy[list[dict[str, Any]]]:
     return st.lists(row, min_size=1, max_size=4)
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(300), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.booleans().flatmap(_requests), st.sets(st.sampled_from(INPUTS), min_size=1))
 def test_generated_foreign_values_agree_online_and_offline(requests: list[dict[str, Any]], used: set[str]) -> None:
     """Identical features, or the identical error class, whatever foreign values requests and spine hold."""

@@ -1,0 +1,92 @@
+"""Generated feature modules: a live RowDriver replay, FrameDriver.run and the brute-force reference agree.
+
+A bounded sample runs in the suite; ``make reliability`` runs ``FDAG_RELIABILITY_EXAMPLES`` of them (and writes
+the tally to ``FDAG_RELIABILITY_SUMMARY``).
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from tests.engines.generated.histories import histories
+from tests.engines.generated.modules import Module, modules
+from tests.engines.generated.replay import Tally, run_case
+
+EXAMPLES = int(os.environ.get("FDAG_RELIABILITY_EXAMPLES", "120"))
+SUMMARY = os.environ.get("FDAG_RELIABILITY_SUMMARY")
+COUNTER = itertools.count()
+
+
+@st.composite
+def cases(draw: st.DrawFn) -> tuple[Module, object]:
+    module = draw(modules())
+    return module, draw(histories(module))
+
+
+def dump(tally: Tally) -> None:
+    """Write the tally to ``FDAG_RELIABILITY_SUMMARY`` (also along the way: a run stopped at its budget counts)."""
+    if SUMMARY:
+        Path(SUMMARY).write_text(json.dumps({"cases": dict(tally.cases), "non_fdag_exceptions":
+                                             tally.non_fdag_exceptions, "mismatches": tally.mismatches,
+                                             "events_lost": tally.events_lost, "failures": tally.failures},
+                                            indent=1, ensure_ascii=False), encoding="utf-8")
+
+
+@pytest.fixture(scope="module")
+def tally() -> Iterator[Tally]:
+    found = Tally()
+    yield found
+    dump(found)
+
+
+def test_generated_modules_agree_across_engines_and_the_reference(tmp_path_factory: pytest.TempPathFactory,
+                                                                  tally: Tally) -> None:
+    folder = tmp_path_factory.mktemp("generated")
+
+    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(cases())
+    def agree(case: tuple[Module, object]) -> None:
+        module, history = case
+        before = (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost)
+        number = next(COUNTER)
+        run_case(module, history, folder, f"generated_{number}", tally)  # type: ignore[arg-type]
+        if number % 50 == 49:
+            dump(tally)
+        if not SUMMARY:  # the bounded run fails (and shrinks) on the first problem; the long run counts them
+            assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
+
+    agree()
+
+
+def test_a_case_with_a_wrong_answer_is_a_mismatch(tmp_path_factory: pytest.TempPathFactory,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """The comparison can fail: a reference that wraps every value in a list is caught on the first node."""
+    from tests.engines.generated import replay
+
+    honest = replay.reference.evaluate
+
+    def wrong(*args: Any) -> Any:
+        values, errors = honest(*args)
+        return {name: [value] for name, value in values.items()}, errors
+
+    monkeypatch.setattr(replay.reference, "evaluate", wrong)
+    folder = tmp_path_factory.mktemp("wrong")
+
+    @settings(max_examples=5, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+    @given(modules(invalid=False).flatmap(lambda module: st.tuples(st.just(module), histories(module))))
+    def caught(case: tuple[Module, Any]) -> None:
+        found = Tally()
+        run_case(*case, folder, f"wrong_{next(COUNTER)}", found)
+        assert found.mismatches == 1 and found.failures[0].startswith("mismatch: ")
+
+    caught()
