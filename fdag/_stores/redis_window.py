@@ -1,0 +1,176 @@
+"""``RedisWindowState``: window state in Redis, read from pre-aggregated tiles; values equal ``MemoryWindowState``'s.
+
+A query is one script call (``redis_scripts.TILE_QUERY``): per window of the specs read from tiles, the merged
+tiles inside it, the raw events where its edges cut a tile and the events at the tiles' first and last
+timestamps; and for the specs read raw (``TilePlan.raw``) the events of their longest window. Values are then
+computed here from exact partial states (``fdag._aggregations.tiled``) and, for raw specs, with the shared
+query plan of every store (``query``). Beyond the years Redis scores hold exactly, or where a tile is inexact,
+the query reads the longest window's raw events instead (``QUERY``), as it did before tiles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from fractions import Fraction
+from operator import lt
+from typing import Any
+
+from fdag._aggregations.tiled import Partial
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores import redis_scripts
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
+from fdag._stores.query import WindowQuery
+from fdag._stores.redis_events import Connection, RedisEvents
+from fdag._stores.redis_tiles import SAFE, TilePlan, parse_merged
+from fdag._stores.state_config import ValueFunction, window_retention
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+
+Rows = list[list[Any]]
+
+
+class RedisWindowState(RedisEvents):
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: Connection, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = WindowQuery(specs)
+        self._longest, retention = window_retention(source, specs)
+        self._plan = TilePlan(specs, self._query.columns, retention, source.id is not None)
+        super().__init__(store, source, specs, self._query.columns, values, retention, self._plan.config)
+        self._raw_query = WindowQuery(self._plan.raw_specs) if self._plan.raw else None
+        raw_columns = self._raw_query.columns if self._raw_query else ()
+        self._raw_columns = [self.columns.index(column) for column in raw_columns]
+        self._clock_keys = (self._roles[0], self._roles[4])
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
+        t = micros(as_of)
+        if not (t - self._query.longest > -SAFE and t < SAFE):
+            return self.query_raw(key, as_of)
+        plan = self._plan
+        keys = (self._key_name(key), *self._clock_keys, f"{self.prefix}t:{key}")
+        reply = self.store.script("tile_query", redis_scripts.TILE_QUERY, keys, plan.args(t, self._retention))
+        watermark, complete, answerable = self._clock_of((reply[0], reply[1], reply[2]))
+        if t < answerable:
+            raise truncated(self.source.name, as_of, self._longest, complete)
+        values: list[Any] = [None] * len(self.specs)
+        if self._raw_query is not None:
+            rows = self._rows(reply[3])
+            if rows:
+                ts = [row[0] for row in rows]
+                columns = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
+                raw = self._raw_query.values(ts, [columns[j] for j in self._raw_columns], t)
+            else:
+                raw = self._raw_query.empty()
+            for position, value in zip(plan.raw, raw, strict=True):
+                values[position] = value
+        partials: dict[tuple[int, bool, int], Partial] = {}
+        for w, (text, edges, candidates) in enumerate(reply[4:]):
+            merged = parse_merged(text)
+            edge_rows, candidate_rows = self._rows(edges), self._rows(candidates)
+            for spec in plan.tiled:
+                if spec.window != w or (w, spec.both, spec.column) in partials:
+                    continue
+                part = self._partial(merged, spec.column, edge_rows, candidate_rows, t, spec.both)
+                if part is None:
+                    return self.query_raw(key, as_of)
+                partials[w, spec.both, spec.column] = part
+        for spec in plan.tiled:
+            values[spec.position] = spec.aggregate(partials[spec.window, spec.both, spec.column])
+        return values, watermark
+
+    def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """``query`` from the raw events of the longest window (one round trip; no tiles read)."""
+        t = micros(as_of)
+        # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
+        margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
+        low = t - self._query.longest - margin
+        high = t + margin if (margin or self._query.closed_both) else f"({t}"
+        reply = self.store.script("query", redis_scripts.QUERY, (self._key_name(key), *self._clock_keys), (low, high))
+        texts = (reply[-3], reply[-2], reply[-1])
+        del reply[-3:]
+        watermark, complete, answerable = self._clock_of(texts)
+        if t < answerable:
+            raise truncated(self.source.name, as_of, self._longest, complete)
+        rows = self._rows(reply)
+        if not rows:
+            return self._query.empty(), watermark
+        ts = [row[0] for row in rows]
+        raw = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
+        return self._query.values(ts, raw, t), watermark
+
+    def _rows(self, members: list[bytes]) -> Rows:
+        """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order."""
+        if not members:
+            return []
+        rows: Rows = json.loads(b"[[" + b"],[".join(members) + b"]]")
+        ts = [row[0] for row in rows]
+        if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
+            rows.sort(key=self._tie_order)
+        start = self._value_slice.start
+        for j, convert in self._decoders:
+            for row in rows:
+                row[start + j] = convert(row[start + j])
+        return rows
+
+    def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, candidates: Rows, t: int,
+                 both: bool) -> Partial | None:
+        """The ``Partial`` of ``column`` over one window: merged tiles, edge events and first/last candidates
+        (events at ``t`` only when ``both``); None if a value cannot be combined exactly."""
+        part = self._plan.partial(merged, column)
+        if part is None:
+            return None
+        at = self._value_slice.start + column
+        kind = self._plan.kinds[column]
+        inside = [row for row in edges if (both or row[0] < t) and row[at] is not None]
+        if inside:
+            part.count += len(inside)
+            values = [row[at] for row in inside]
+            if kind == "f" and not all(map(math.isfinite, values)):
+                return None
+            if self._plan.squares[column]:
+                part.squares += [Fraction(v) ** 2 for v in values] if kind == "f" else [v * v for v in map(int, values)]
+            if self._plan.sums[column]:
+                part.sums += values
+            if kind != "o":
+                low, high = min(values), max(values)
+                part.low = low if part.low is None else min(part.low, low)
+                part.high = high if part.high is None else max(part.high, high)
+        ordered = [row for row in candidates if row[at] is not None]
+        ordered += inside
+        if ordered:
+            part.first = min(ordered, key=self._tie_order)[at]
+            part.last = max(ordered, key=self._tie_order)[at]
+        return part
+
+    def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
+        """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
+        watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
+        cache = self._clock_cache
+        if texts != cache[0]:
+            raw, oldest, dropped = texts
+            instant = EPOCH + int(raw) * MICROSECOND if raw else None
+            complete = NEVER
+            if raw:
+                complete = complete_from(int(raw), self._retention, int(oldest) if oldest else NO_EVENT,
+                                         int(dropped) if dropped else NEVER)
+            cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
+        return cache[1], cache[2], cache[3]
