@@ -20,7 +20,7 @@ from __future__ import annotations
 
 # The shared Lua functions of the tile partial states (see ``redis_tiles`` for the text format).
 _TILE_FUNCTIONS = """
-local BIG, SPLIT, DENSE = 2^53, 134217729, 16
+local BIG, SPLIT = 2^53, 134217729
 local function grow(p, x)
   local i = 0
   for j = 1, #p do
@@ -114,7 +114,7 @@ end
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
 # assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
-# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TileLayout.config``), then 4 per event:
+# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 4 per event:
 # entity position in KEYS, timestamp, id, encoded event.
 INGEST = _TILE_FUNCTIONS + """
 local function zadd(key, pairs_)
@@ -128,9 +128,10 @@ local function chunked(command, key, items)
   end
   return out
 end
-local W, COLS, tiles = {}, {}, ARGV[6] ~= ''
+local W, COLS, DENSE, tiles = {}, {}, 0, ARGV[6] ~= ''
 if tiles then
-  local widths, at, columns = string.match(ARGV[6], '^([^;]*);([^;]*);(.*)$')
+  local widths, at, dense, columns = string.match(ARGV[6], '^([^;]*);([^;]*);([^;]*);(.*)$')
+  DENSE = tonumber(dense)
   for w in string.gmatch(widths, '%S+') do W[#W + 1] = tonumber(w) end
   for j, kind in string.gmatch(columns, '(%d+):(%a)') do
     COLS[#COLS + 1] = {at = tonumber(at) + tonumber(j), kind = kind, num = kind ~= 'o'}

@@ -32,6 +32,7 @@ from fdag._values.types import FType
 
 LEVELS = 5
 RATIO = 8
+DENSE = 16  # events a tile's range must hold before the tile is kept (fewer are cheaper to read raw)
 SAFE = 2**53  # |µs| below this is exact as a double, in scores and in Lua
 
 
@@ -74,7 +75,7 @@ class TilePlan:
         self._convert: tuple[Convert | None, ...] = tuple(_from_double(kind, ftype)
                                                           for kind, ftype in zip(self.kinds, types, strict=True))
         offset = 3 if with_ids else 2  # Lua positions of the first value: after (ts, id), or after ts
-        self.config = (" ".join(map(str, self.widths)) + f";{offset};"
+        self.config = (" ".join(map(str, self.widths)) + f";{offset};{DENSE};"
                        + " ".join(f"{j}:{kind}" for j, kind in enumerate(self.kinds)))
         overs: list[int] = []
         tiled: list[TiledSpec] = []

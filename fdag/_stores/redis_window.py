@@ -12,10 +12,11 @@ from __future__ import annotations
 
 import json
 import math
+from bisect import bisect_left
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
-from operator import lt
+from operator import itemgetter, lt
 from typing import Any
 
 from fdag._aggregations.tiled import Partial
@@ -74,32 +75,49 @@ class RedisWindowState(RedisEvents):
         values: list[Any] = [None] * len(self.specs)
         if self._raw_query is not None:
             rows = self._rows(reply[3])
-            if rows:
-                ts = [row[0] for row in rows]
-                columns = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
-                raw = self._raw_query.values(ts, [columns[j] for j in self._raw_columns], t)
-            else:
-                raw = self._raw_query.empty()
+            raw = self._raw_query.values(*self._columns(rows, self._raw_columns), t) if rows else \
+                self._raw_query.empty()
             for position, value in zip(plan.raw, raw, strict=True):
                 values[position] = value
-        partials: dict[tuple[int, bool, int], Partial] = {}
-        for w, (text, edges, candidates) in enumerate(reply[4:]):
-            merged = parse_merged(text)
-            edge_rows, candidate_rows = self._rows(edges), self._rows(candidates)
-            for spec in plan.tiled:
-                if spec.window != w or (w, spec.both, spec.column) in partials:
-                    continue
-                part = self._partial(merged, spec.column, edge_rows, candidate_rows, t, spec.both)
-                if part is None:
-                    return self.query_raw(key, as_of)
-                partials[w, spec.both, spec.column] = part
-        for spec in plan.tiled:
-            values[spec.position] = spec.aggregate(partials[spec.window, spec.both, spec.column])
+        windows = [(parse_merged(text), self._rows(edges), self._rows(candidates))
+                   for text, edges, candidates in reply[4:]]
+        if not self._tiled(values, windows, t):
+            rows, _ = self._window_rows(key, t)  # a tile is inexact: from the raw events of the longest window
+            if not self._tiled(values, [(None, rows, [])] * len(plan.windows), t):
+                return self._planned(rows, t), watermark
         return values, watermark
 
     def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
-        """``query`` from the raw events of the longest window (one round trip; no tiles read)."""
+        """``query`` from the raw events of the longest window (one round trip; no tiles read), with the in-memory
+        query plan: what every window query did before tiles, and does where a value is not finite."""
         t = micros(as_of)
+        rows, watermark = self._window_rows(key, t)
+        return self._planned(rows, t), watermark
+
+    def _planned(self, rows: Rows, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows`` with the in-memory query plan."""
+        return self._query.values(*self._columns(rows, range(len(self.columns))), t) if rows else self._query.empty()
+
+    def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, Rows]], t: int) -> bool:
+        """Fill in the tiled specs' values from each window's merged tiles, raw events and first/last candidates
+        (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly."""
+        partials: dict[tuple[int, bool, int], Partial] = {}
+        for spec in self._plan.tiled:
+            found = partials.get((spec.window, spec.both, spec.column))
+            if found is None:
+                merged, edges, candidates = windows[spec.window]
+                if merged is None and edges and edges[0][0] < t - self._plan.windows[spec.window][0]:
+                    edges = edges[bisect_left(edges, t - self._plan.windows[spec.window][0], key=itemgetter(0)):]
+                found = self._partial(merged, spec.column, edges, candidates, t, spec.both)
+                if found is None:
+                    return False
+                partials[spec.window, spec.both, spec.column] = found
+            values[spec.position] = spec.aggregate(found)
+        return True
+
+    def _window_rows(self, key: Any, t: int) -> tuple[Rows, datetime | None]:
+        """The decoded events of ``key`` in the longest window at ``t`` (µs), and the watermark (checking the
+        window is answerable)."""
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
@@ -109,13 +127,13 @@ class RedisWindowState(RedisEvents):
         del reply[-3:]
         watermark, complete, answerable = self._clock_of(texts)
         if t < answerable:
-            raise truncated(self.source.name, as_of, self._longest, complete)
-        rows = self._rows(reply)
-        if not rows:
-            return self._query.empty(), watermark
-        ts = [row[0] for row in rows]
-        raw = [list(column) for column in zip(*rows, strict=True)][self._value_slice]
-        return self._query.values(ts, raw, t), watermark
+            raise truncated(self.source.name, EPOCH + t * MICROSECOND, self._longest, complete)
+        return self._rows(reply), watermark
+
+    def _columns(self, rows: Rows, columns: Sequence[int]) -> tuple[list[int], list[list[Any]]]:
+        """The timestamps of ``rows`` and their values of ``columns`` (positions among the value columns)."""
+        start = self._value_slice.start
+        return [row[0] for row in rows], [[row[start + j] for row in rows] for j in columns]
 
     def _rows(self, members: list[bytes]) -> Rows:
         """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order."""
