@@ -42,13 +42,17 @@ TileFactory = Callable[[Any, bool], TileAggregator]  # (empty-window value, int/
 
 @dataclass(frozen=True)
 class TileRule:
-    """How an aggregation reads a ``Partial``; ``numeric`` when it needs sums, squares, min or max (columns of
-    numbers, bools or instants; others read raw events), ``sums``/``squares`` when it reads those."""
+    """How an aggregation reads a ``Partial``: ``reads`` names the partials it needs beside the count and the
+    first and last values, ``s`` the sum, ``q`` the sum of squares, ``m`` the min, ``M`` the max (those need a
+    column of numbers, bools or instants; over others the aggregation reads raw events)."""
 
     factory: TileFactory
-    numeric: bool = False
-    sums: bool = False
-    squares: bool = False
+    reads: str = ""
+
+    @property
+    def numeric(self) -> bool:
+        """Whether it reads a partial only numbers have."""
+        return bool(self.reads)
 
 
 def count(empty: Any, exact: bool) -> TileAggregator:

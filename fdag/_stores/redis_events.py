@@ -84,7 +84,7 @@ class RedisEvents(StateConfig):
     ) -> None:
         super().__init__(source, specs, columns, values, retention)
         self.store = store
-        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention)
+        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention, tiles)
         self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
         self._tiles = tiles

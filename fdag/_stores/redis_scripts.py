@@ -133,8 +133,9 @@ if tiles then
   local widths, at, dense, columns = string.match(ARGV[6], '^([^;]*);([^;]*);([^;]*);(.*)$')
   DENSE = tonumber(dense)
   for w in string.gmatch(widths, '%S+') do W[#W + 1] = tonumber(w) end
-  for j, kind in string.gmatch(columns, '(%d+):(%a)') do
-    COLS[#COLS + 1] = {at = tonumber(at) + tonumber(j), kind = kind, num = kind ~= 'o'}
+  for j, kind, reads in string.gmatch(columns, '(%d+):(%a)(%a*)') do
+    COLS[#COLS + 1] = {at = tonumber(at) + tonumber(j), kind = kind, num = reads ~= '', s = string.find(reads, 's'),
+                       q = string.find(reads, 'q'), mn = string.find(reads, 'm'), mx = string.find(reads, 'M')}
   end
 end
 local P = string.sub(KEYS[1], 1, -3)
@@ -174,15 +175,18 @@ local function absorb(tile, member, ts)
           v = nil
         end
         local a = v and math.abs(v)
-        if v == nil or a > 2^500 or (a ~= 0 and a < 2^-480) then p[6] = 1 else
-          local c1 = SPLIT * v
-          local hi = c1 - (c1 - v)
-          local low = v - hi
-          local square = v * v
-          local rest = ((hi * hi - square) + 2 * hi * low) + low * low
-          if not (grow(p[7], v) and grow(p[8], square) and grow(p[8], rest)) then p[6] = 1 end
-          if lower(p[4], v) then p[4] = v end
-          if higher(p[5], v) then p[5] = v end
+        if v == nil or (col.q and (a > 2^500 or (a ~= 0 and a < 2^-480))) then p[6] = 1 else
+          if col.s and not grow(p[7], v) then p[6] = 1 end
+          if col.q then
+            local c1 = SPLIT * v
+            local hi = c1 - (c1 - v)
+            local low = v - hi
+            local square = v * v
+            local rest = ((hi * hi - square) + 2 * hi * low) + low * low
+            if not (grow(p[8], square) and grow(p[8], rest)) then p[6] = 1 end
+          end
+          if col.mn and lower(p[4], v) then p[4] = v end
+          if col.mx and higher(p[5], v) then p[5] = v end
         end
       end
     end
@@ -406,8 +410,9 @@ return events
 # The window query with tiles: KEYS = events, wm, bounds, tile hash; ARGV = as_of (µs), retention, tile widths,
 # the start of the raw range ('' : none) and whether it includes as_of, then 3 per window: its start, whether it
 # includes as_of, and whether to fetch the events at its tiles' first and last timestamps. Returns the watermark,
-# the bounds, the raw range's events, then per window: the merged tiles (text, '' if none), the events where
-# the window's edges cut a tile, and the first/last candidates.
+# the bounds, then 1 and the events of the longest window when the key has no tile; else 0, the raw range's
+# events, then per window: the merged tiles (text, '' if none), the events where the window's edges cut a tile
+# or a tile is missing, and the first/last candidates.
 TILE_QUERY = _TILE_FUNCTIONS + """
 local t = tonumber(ARGV[1])
 local wm = redis.call('GET', KEYS[2])
@@ -417,7 +422,19 @@ local W = {}
 for w in string.gmatch(ARGV[3], '%S+') do W[#W + 1] = tonumber(w) end
 local horizon = wm and (tonumber(wm) - tonumber(ARGV[2])) or math.huge
 local function high(inclusive) return inclusive == '1' and ARGV[1] or '(' .. ARGV[1] end
-out[4] = ARGV[4] ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], high(ARGV[5])) or {}
+if redis.call('EXISTS', KEYS[4]) == 0 then
+  -- No tile kept (a sparse key): the events of the longest window, once.
+  local lo, inclusive = ARGV[4], ARGV[5]
+  for w = 6, #ARGV, 3 do
+    if lo == '' or tonumber(ARGV[w]) < tonumber(lo) then lo = ARGV[w] end
+    if ARGV[w + 1] == '1' then inclusive = '1' end
+  end
+  out[4] = 1
+  out[5] = lo ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], lo, high(inclusive)) or {}
+  return out
+end
+out[4] = 0
+out[5] = ARGV[4] ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], high(ARGV[5])) or {}
 local function add_run(tiles_, l, a, b)
   for s = a, b - W[l], W[l] do tiles_[#tiles_ + 1] = {s, s + W[l], (l - 1) .. ':' .. string.format('%d', s)} end
 end

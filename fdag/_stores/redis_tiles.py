@@ -2,10 +2,11 @@
 
 Each entity key of a window layout has tiles at ``LEVELS`` widths, finest first, each ``RATIO`` times the one
 below, the coarsest an eighth of the retention; a tile covers ``[start, start + width)`` (µs, aligned to the
-epoch). A tile holds, per value column, the partial states of the events it covers: the count of non-null
-values, the first and last timestamps of those, and for numbers (ints, floats, bools; datetimes, dates and
-timedeltas as integers) min, max and the exact sum and sum of squares (``redis_scripts``). Every column gets
-the same partials whatever the aggregations over it, so drivers storing the same values share their tiles.
+epoch) and is kept once its range holds ``DENSE`` events. A tile holds, per value column that a tiled spec
+reads, the partial states of the events it covers: the count of non-null values, the first and last timestamps
+of those, and what the specs read of numbers (ints, floats, bools; datetimes, dates and timedeltas as
+integers): min, max, the exact sum, the exact sum of squares (``redis_scripts``). What a tile holds is part of
+the layout's fingerprint, so drivers share tiles exactly when they keep the same ones.
 
 A window ``[t - over, t)`` reads, in one script call, the tiles inside it (at most ``RATIO - 1`` per level and
 side, plus the coarse ones in the middle) merged on the server, the raw events only where its edges cut a
@@ -74,9 +75,6 @@ class TilePlan:
         self.widths = tile_widths(retention)
         self._convert: tuple[Convert | None, ...] = tuple(_from_double(kind, ftype)
                                                           for kind, ftype in zip(self.kinds, types, strict=True))
-        offset = 3 if with_ids else 2  # Lua positions of the first value: after (ts, id), or after ts
-        self.config = (" ".join(map(str, self.widths)) + f";{offset};{DENSE};"
-                       + " ".join(f"{j}:{kind}" for j, kind in enumerate(self.kinds)))
         overs: list[int] = []
         tiled: list[TiledSpec] = []
         raw: list[int] = []
@@ -94,11 +92,17 @@ class TilePlan:
             assert aggregate is not None  # a rule gives an aggregator
             tiled.append(TiledSpec(position, overs.index(over), spec.closed == "both", column, aggregate))
         self.tiled = tuple(tiled)
-        # Per column: whether a spec reads its sum (sum, mean, var, std) or its sum of squares (var, std).
-        rules = [[rule for s in tiled if s.column == j and (rule := specs[s.position].agg.kind.tile) is not None]
-                 for j in range(len(columns))]
-        self.sums = tuple(any(rule.sums for rule in column) for column in rules)
-        self.squares = tuple(any(rule.squares for rule in column) for column in rules)
+        # The partials each tiled column keeps (``TileRule.reads``); a column no tiled spec reads has no tiles.
+        reads: dict[int, str] = {}
+        for s in tiled:
+            rule = specs[s.position].agg.kind.tile
+            reads[s.column] = "".join(sorted(set(reads.get(s.column, "")) | set(rule.reads if rule else "")))
+        self.slots = {column: slot for slot, column in enumerate(sorted(reads))}
+        self.sums = tuple("s" in reads.get(j, "") for j in range(len(columns)))
+        self.squares = tuple("q" in reads.get(j, "") for j in range(len(columns)))
+        offset = 3 if with_ids else 2  # Lua positions of the first value: after (ts, id), or after ts
+        self.config = (" ".join(map(str, self.widths)) + f";{offset};{DENSE};"
+                       + " ".join(f"{j}:{self.kinds[j]}{reads[j]}" for j in sorted(reads))) if reads else ""
         self.raw = tuple(raw)
         self.raw_specs = tuple(specs[p] for p in raw)
         self.raw_over = max((spec.over // MICROSECOND for spec in self.raw_specs), default=None)
@@ -107,7 +111,6 @@ class TilePlan:
             (over, any(s.both for s in tiled if s.window == w),
              any(specs[s.position].agg.kind.ordered for s in tiled if s.window == w))
             for w, over in enumerate(overs))
-        self.columns_of = tuple(tuple(sorted({s.column for s in tiled if s.window == w})) for w in range(len(overs)))
 
     def args(self, t: int, retention: int) -> list[Any]:
         """The ``ARGV`` of ``TILE_QUERY`` at ``as_of = t`` (µs)."""
@@ -121,15 +124,14 @@ class TilePlan:
         """The ``Partial`` of the merged tiles' ``column`` (edges and first/last not yet added); None if inexact."""
         if merged is None:
             return Partial()
-        n, _, _, low, high, inexact, sums, squares = merged[column]
+        n, _, _, low, high, inexact, sums, squares = merged[self.slots[column]]
         if inexact:
             return None
         convert = self._convert[column]
         part = Partial(int(float(n)), [float(v) for v in sums.split()], [float(v) for v in squares.split()])
-        if low:
-            part.low, part.high = float(low), float(high)
-            if convert is not None:
-                part.low, part.high = convert(part.low), convert(part.high)
+        convert = convert or float
+        part.low = convert(float(low)) if low else None
+        part.high = convert(float(high)) if high else None
         return part
 
 

@@ -73,18 +73,13 @@ class RedisWindowState(RedisEvents):
         if t < answerable:
             raise truncated(self.source.name, as_of, self._longest, complete)
         values: list[Any] = [None] * len(self.specs)
-        if self._raw_query is not None:
-            rows = self._rows(reply[3])
-            raw = self._raw_query.values(*self._columns(rows, self._raw_columns), t) if rows else \
-                self._raw_query.empty()
-            for position, value in zip(plan.raw, raw, strict=True):
-                values[position] = value
+        if reply[3]:  # no tile kept: every window from the longest one's events
+            return self._from_rows(values, self._rows(reply[4]), t), watermark
+        self._fill_raw(values, self._rows(reply[4]), t)
         windows = [(parse_merged(text), self._rows(edges), self._rows(candidates))
-                   for text, edges, candidates in reply[4:]]
-        if not self._tiled(values, windows, t):
-            rows, _ = self._window_rows(key, t)  # a tile is inexact: from the raw events of the longest window
-            if not self._tiled(values, [(None, rows, [])] * len(plan.windows), t):
-                return self._planned(rows, t), watermark
+                   for text, edges, candidates in reply[5:]]
+        if not self._tiled(values, windows, t):  # a tile is inexact: from the raw events of the longest window
+            return self._from_rows(values, self._window_rows(key, t)[0], t), watermark
         return values, watermark
 
     def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
@@ -93,6 +88,23 @@ class RedisWindowState(RedisEvents):
         t = micros(as_of)
         rows, watermark = self._window_rows(key, t)
         return self._planned(rows, t), watermark
+
+    def _from_rows(self, values: list[Any], rows: Rows, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows``: the tiled specs from exact partial states of the
+        events, as from tiles, unless a value is not finite (then all with the in-memory query plan)."""
+        if not self._tiled(values, [(None, rows, [])] * len(self._plan.windows), t):
+            return self._planned(rows, t)
+        self._fill_raw(values, rows, t)
+        return values
+
+    def _fill_raw(self, values: list[Any], rows: Rows, t: int) -> None:
+        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``rows``, sorted, reaching back at
+        least their longest window."""
+        if self._raw_query is not None:
+            raw = self._raw_query.values(*self._columns(rows, self._raw_columns), t) if rows else \
+                self._raw_query.empty()
+            for position, value in zip(self._plan.raw, raw, strict=True):
+                values[position] = value
 
     def _planned(self, rows: Rows, t: int) -> list[Any]:
         """Every spec's value from the longest window's ``rows`` with the in-memory query plan."""

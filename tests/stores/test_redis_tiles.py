@@ -4,7 +4,7 @@ Random histories (out of order within the allowed lateness, re-sent ids, nulls, 
 random batches into both stores; every aggregation over every column it accepts, over two windows, closed left
 and both, is queried at instants the contract covers. The oracle aggregates the window's events by hand: Redis
 must equal it exactly (float sums are the correctly rounded exact sum, variances the correctly rounded exact
-one); MemoryStore within its promise (1e-10 relative for float sums and spreads).
+one); MemoryStore within its promise (floats to 1e-9).
 """
 
 from __future__ import annotations
@@ -94,8 +94,11 @@ def histories(draw: Any) -> tuple[list[dict[str, Any]], list[int]]:
                                                                                             strict=True)),
                                         events, strict=True), key=lambda pair: pair[0])]
     resent = draw(st.lists(st.sampled_from(events), max_size=count // 8))
-    for event in resent:
-        arrival.insert(draw(st.integers(arrival.index(event), len(arrival))), event)
+    for event in resent:  # within 30 minutes: not after the retention, where MemoryStore's lazy eviction of ids
+        at = arrival.index(event)  # may still count the copy a duplicate (Redis evicts ids at once: too late)
+        until = next((j for j in range(at, len(arrival)) if arrival[j]["ts"] > event["ts"] + timedelta(minutes=30)),
+                     len(arrival))
+        arrival.insert(draw(st.integers(at + 1, until)), event)
     sizes = draw(st.lists(st.integers(1, 60), min_size=1, max_size=12))
     return arrival, sizes
 
@@ -126,12 +129,12 @@ def exact_value(text: str, values: list[Any], exact: bool) -> Any:
     return math.sqrt(variance) if agg.name == "std" else variance
 
 
-def oracle(events: list[dict[str, Any]], user: int, as_of: datetime) -> list[Any]:
+def oracle(events: list[dict[str, Any]], user: int, as_of: datetime, specs: list[WindowSpec] = SPECS) -> list[Any]:
     """Every spec's value for ``user`` at ``as_of`` from the accepted events (first copy of each id)."""
     held = {e["pid"]: e for e in reversed(events)}.values()
     ordered = sorted((e for e in held if e["user"] == user), key=lambda e: (e["ts"], e["pid"]))
     out = []
-    for spec in SPECS:
+    for spec in specs:
         column = spec.params[0]
         inside = [e[column] for e in ordered if as_of - spec.over <= e["ts"] and
                   (e["ts"] < as_of or (spec.closed == "both" and e["ts"] == as_of))]
@@ -142,23 +145,26 @@ def oracle(events: list[dict[str, Any]], user: int, as_of: datetime) -> list[Any
 
 
 def close(got: Any, want: Any) -> bool:
-    """Within MemoryStore's promise: floats to 1e-10 relative (1e-300 absolute), everything else equal."""
+    """Within MemoryStore's promise: floats to 1e-9 relative or absolute (a spread of equal values may be 1e-17
+    where the exact one is 0), everything else equal."""
     if isinstance(got, float) and isinstance(want, float):
-        return math.isclose(got, want, rel_tol=1e-10, abs_tol=1e-300)
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
     return bool(got == want)
 
 
 @pytest.mark.parametrize("dense", [2, 16])
-@given(history=histories(), probes=st.lists(st.integers(0, 3600), min_size=3, max_size=6))
+@given(history=histories(), probes=st.lists(st.integers(0, 3600), min_size=3, max_size=6),
+       chosen=st.one_of(st.just(SPECS), st.lists(st.sampled_from(SPECS), min_size=1, max_size=12, unique_by=id)))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, dense: int,
                                             history: tuple[list[dict[str, Any]], list[int]],
-                                            probes: list[int]) -> None:
+                                            probes: list[int], chosen: list[WindowSpec]) -> None:
+    """Every spec, or a few (tiles then keep only what those read)."""
     monkeypatch.setattr(redis_tiles, "DENSE", dense)  # a low threshold keeps tiles at every level
     store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    redis_state = store.window_state(SOURCE, SPECS, VALUES)
-    memory_state = MemoryStore().window_state(SOURCE, SPECS, VALUES)
+    redis_state = store.window_state(SOURCE, chosen, VALUES)
+    memory_state = MemoryStore().window_state(SOURCE, chosen, VALUES)
     arrival, sizes = history
     position, batch = 0, 0
     while position < len(arrival):
@@ -171,11 +177,11 @@ def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypat
     instants = [watermark - LATENESS + timedelta(seconds=p, microseconds=p * 7) for p in probes] + stamps[-3:]
     for user in range(3):
         for as_of in instants:
-            want = oracle(arrival, user, as_of)
+            want = oracle(arrival, user, as_of, chosen)
             got, got_watermark = redis_state.query(user, as_of)
             memory, _ = memory_state.query(user, as_of)
             assert got_watermark == watermark
-            for spec, g, m, w in zip(SPECS, got, memory, want, strict=True):
+            for spec, g, m, w in zip(chosen, got, memory, want, strict=True):
                 assert type(g) is type(w) and (g == w or (g != g and w != w)), (spec.node, as_of, g, w)
                 assert close(m, w), (spec.node, as_of, m, w)
 
