@@ -1,10 +1,12 @@
-"""Shared fixtures: every engine test runs on both engines, through one function."""
+"""Shared fixtures: every engine test runs on both engines, and every store test on both stores, through one
+fixture each (``engine``; ``store`` and ``new_store``, Redis being a real ``redis-server`` the tests start)."""
 
 from __future__ import annotations
 
 import importlib.util
 import sys
 import textwrap
+import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import ModuleType
@@ -14,6 +16,8 @@ import polars as pl
 import pytest
 
 import fdag
+from fdag._stores.protocol import Store
+from tests.redis_server import redis_server as redis_server  # the fixture, for every test module
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -42,6 +46,28 @@ ENGINES = {"row": run_rows, "frame": run_frame}
 def engine(request: pytest.FixtureRequest) -> Callable[..., list[dict[str, Any]]]:
     """Runs requests through one engine; tests using it run once per engine."""
     return ENGINES[request.param]
+
+
+STORES = ("memory", "redis")
+
+
+@pytest.fixture(params=STORES)
+def new_store(request: pytest.FixtureRequest) -> Callable[[], Store]:
+    """Makes fresh, empty stores of one kind; tests using it run once per store.
+
+    A RedisStore gets a fresh namespace on the test module's real redis-server on every call, so two stores made
+    by one test share nothing, as two MemoryStores do.
+    """
+    if request.param == "memory":
+        return fdag.MemoryStore
+    url = request.getfixturevalue("redis_server").url
+    return lambda: fdag.RedisStore(url, namespace=f"t-{uuid.uuid4().hex[:8]}")
+
+
+@pytest.fixture
+def store(new_store: Callable[[], Store]) -> Store:
+    """A fresh store of each kind (see ``new_store``)."""
+    return new_store()
 
 
 @pytest.fixture

@@ -42,6 +42,11 @@ class WindowState(Protocol):
         """The largest event timestamp seen, or None before the first event."""
         ...
 
+    @property
+    def held(self) -> int:
+        """How many events (rows) the state holds across all keys."""
+        ...
+
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events, all or nothing."""
         ...
@@ -74,6 +79,11 @@ class LookupState(Protocol):
     @property
     def watermark(self) -> datetime | None:
         """The largest row timestamp seen, or None before the first row."""
+        ...
+
+    @property
+    def held(self) -> int:
+        """How many events (rows) the state holds across all keys."""
         ...
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:

@@ -103,6 +103,11 @@ class RedisEvents(StateConfig):
         raw = self.store.call("GET", self._roles[0])
         return EPOCH + int(raw) * MICROSECOND if raw else None
 
+    @property
+    def held(self) -> int:
+        """How many events the state holds across all keys, whichever process ingested them (one script call)."""
+        return int(self.store.call("EVAL", redis_scripts.HELD, 1, self._roles[2]))
+
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
         """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
 

@@ -523,3 +523,10 @@ end
 out[#out + 1] = redis.call('GET', KEYS[2]) or ''
 return out
 """
+
+# The events held: the sizes of the entity sets listed in the ``keys`` set.
+HELD = """
+local n = 0
+for _, set in ipairs(redis.call('ZRANGE', KEYS[1], 0, -1)) do n = n + redis.call('ZCARD', set) end
+return n
+"""

@@ -24,5 +24,5 @@ if [[ $what == airflow || $what == all ]]; then
   .venv-airflow/bin/python -m pip install -q -e '.[airflow]' "apache-airflow==$AIRFLOW_VERSION" pytest
   FDAG_REQUIRE_INTEGRATIONS=airflow .venv-airflow/bin/python -m pytest -q tests/integrations/test_airflow.py
   # The "# requires: airflow" blocks of docs/orchestration.md: skipped by the main suite, run here.
-  FDAG_REQUIRE_INTEGRATIONS=airflow .venv-airflow/bin/python -m pytest -q tests/test_docs.py -k orchestration
+  FDAG_REQUIRE_INTEGRATIONS=airflow .venv-airflow/bin/python -m pytest -q tests/project/test_docs.py -k orchestration
 fi

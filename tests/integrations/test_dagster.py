@@ -23,7 +23,7 @@ import fdag
 from fdag.demo import fraud
 from fdag.demo.samples import transactions
 from fdag.errors import MissingDependencyError
-from tests.test_backfill import spend_call
+from tests.backfill.test_backfill import spend_call
 
 HAVE_DAGSTER = importlib.util.find_spec("dagster") is not None
 if not HAVE_DAGSTER and "dagster" in os.environ.get("FDAG_REQUIRE_INTEGRATIONS", ""):

@@ -177,7 +177,7 @@ def float_repr(value: pl.Expr) -> pl.Expr:
 
     Both print the shortest digits that read back as the same float; they differ in layout only: Polars writes
     NaN as ``NaN``, numbers in [1e-5, 1e-4) without exponent, and exponents with a single digit as ``e-7``.
-    (tests/test_translate.py pins this against ``repr`` over generated floats.)
+    (tests/frame/test_translate.py pins this against ``repr`` over generated floats.)
     """
     return (value.cast(pl.String)
             .str.replace(r"^NaN$", "nan")

@@ -28,7 +28,6 @@ from fdag.demo import fraud
 from fdag.errors import MissingDependencyError, StoreError
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer, free_port
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 
 T0 = datetime(2024, 3, 1, tzinfo=UTC)
 DAG = fdag.Dag.from_modules(fraud)

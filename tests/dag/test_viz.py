@@ -14,7 +14,7 @@ import fdag
 from tests.conftest import ROOT
 from tests.resources import tiny
 
-SNAPSHOT = Path(__file__).parent / "snapshots" / "tiny.dot"
+SNAPSHOT = Path(__file__).resolve().parents[1] / "snapshots" / "tiny.dot"
 
 
 def test_dot_matches_the_snapshot() -> None:

@@ -3,8 +3,8 @@ stores, for scalar features (per request) and per-event functions of windows and
 
 from __future__ import annotations
 
-import uuid
 from collections import Counter
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,7 +12,7 @@ import polars as pl
 import pytest
 
 import fdag
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
+from fdag._stores.protocol import Store
 from tests.resources import failing, sums
 
 DAG = fdag.Dag.from_modules(failing)
@@ -71,14 +71,11 @@ def test_per_event_errors_are_recorded_offline_once_per_event() -> None:
     assert sorted(result.errors, key=str) == sorted(EVENT_ERRORS, key=str)
 
 
-@pytest.mark.parametrize("store", ["memory", "redis"])
-def test_per_event_errors_are_in_the_ingest_report(store: str, request: pytest.FixtureRequest) -> None:
+def test_per_event_errors_are_in_the_ingest_report(new_store: Callable[[], Store]) -> None:
     """Ingest and bootstrap count the errors of every event they are given, as the offline engine counts every
     row of its events frame, in both stores alike."""
     def driver() -> fdag.RowDriver:
-        made = fdag.MemoryStore() if store == "memory" else fdag.RedisStore(
-            request.getfixturevalue("redis_server").url, namespace=f"t-{uuid.uuid4().hex[:8]}")
-        return fdag.RowDriver(DAG, ["unit_price_sum_1h", "checked_units", "last_log_amount"], store=made)
+        return fdag.RowDriver(DAG, ["unit_price_sum_1h", "checked_units", "last_log_amount"], store=new_store())
 
     report = driver().ingest("payments", EVENTS)
     assert (report.accepted, report.duplicates) == (4, 1)

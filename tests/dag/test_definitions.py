@@ -16,7 +16,6 @@ import pytest
 import fdag
 from fdag.errors import FdagError
 from tests.redis_server import RedisServer
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 
 MakeModule = Callable[[str, str], ModuleType]
 T0 = datetime(2024, 3, 1, tzinfo=UTC)

@@ -16,7 +16,6 @@ import pytest
 import fdag
 from fdag._streams.log import REASON_FIELD
 from tests.redis_server import RedisServer
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.stream_events import (
     DAG,
     SOURCE,

@@ -20,7 +20,6 @@ import pytest
 import fdag
 from fdag._stores.redis import RedisStore
 from tests.redis_server import RedisServer
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import snapshots
 
 DAG = fdag.Dag.from_modules(snapshots)

@@ -17,7 +17,6 @@ from fdag._stores.memory import MemoryStore
 from fdag._stores.protocol import IngestReport
 from fdag._stores.redis import RedisStore
 from fdag.errors import PointInTimeError, SourceError, TruncatedStateError
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import daily, snapshots
 
 DAG = fdag.Dag.from_modules(daily)
@@ -25,15 +24,6 @@ T0 = datetime(2024, 3, 1, tzinfo=UTC)
 HOUR, DAY, TICK = timedelta(hours=1), timedelta(days=1), timedelta(microseconds=1)
 USERS = [f"u{i}" for i in range(5)]
 SCHEMA = {c: t.polars for c, t in daily.payments.schema.items()}
-
-
-@pytest.fixture(params=["memory", "redis"])
-def store(request: pytest.FixtureRequest) -> Any:
-    """A fresh store of each kind (Redis: a fresh namespace on the module's server)."""
-    if request.param == "memory":
-        return MemoryStore()
-    server = request.getfixturevalue("redis_server")
-    return RedisStore(server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
 
 
 def payment(pid: str, ts: datetime, user: str = "u1", amount: float = 1.0) -> dict[str, Any]:

@@ -12,7 +12,7 @@ nbformat = pytest.importorskip("nbformat", reason="nbformat is not installed (de
 nbclient = pytest.importorskip("nbclient", reason="nbclient is not installed (dev dependency)")
 pytest.importorskip("ipykernel", reason="ipykernel is not installed (dev dependency)")
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def text_of(output: dict) -> str:

@@ -12,8 +12,8 @@ import pytest
 from polars.testing import assert_frame_equal
 
 import fdag
+from tests.backfill.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 from tests.resources import fallback
-from tests.test_backfill import DAG, EVENTS, SPINE, files, spend_call
 
 ray = pytest.importorskip("ray", reason="ray is not installed (pip install 'fdag[ray]')")
 

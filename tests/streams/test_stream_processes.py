@@ -16,7 +16,6 @@ from typing import Any
 import fdag
 from tests.conftest import ROOT
 from tests.redis_server import RedisServer
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.stream_events import DAG, SOURCE, SPAN, T0, assert_matches_frame, make_payments, spine, unique
 from tests.stream_events import with_resends_and_late as resent
 

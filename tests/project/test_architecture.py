@@ -12,7 +12,7 @@ from pathlib import Path
 
 import networkx as nx
 
-PACKAGE = Path(__file__).resolve().parents[1] / "fdag"
+PACKAGE = Path(__file__).resolve().parents[2] / "fdag"
 
 # Lowest first: values -> declarations -> DAG/plan -> stores -> the feature log -> engines -> check / observe ->
 # integrations -> the façade, then what is written against the façade as users write it: the demo (feature modules
@@ -113,3 +113,22 @@ def test_the_rules_catch_what_they_forbid() -> None:
     broken.add_edge("fdag._dag.plan", "fdag._dag.dag")  # with dag -> plan: a cycle inside one layer
     assert len(upward_imports(broken)) == 2
     assert cycles_of(broken)
+
+
+# Test folders that are not one package folder: behaviour across engines, the project as a whole, and the
+# ready-to-run entry points of drivers/.
+CROSS_CUTTING = {"engines", "project", "drivers"}
+SUPPORT = {"resources", "snapshots", "__pycache__"}
+
+
+def test_tests_mirror_the_package() -> None:
+    """Every package folder has its test folder (``fdag/_stores`` -> ``tests/stores``, ``fdag/cli.py`` ->
+    ``tests/cli``), every test folder names a package folder or a cross-cutting concern, and test files live in
+    those folders, not loose at the top."""
+    tests = PACKAGE.parent / "tests"
+    folders = {p.name for p in tests.iterdir() if p.is_dir()} - SUPPORT
+    units = {unit.split(".")[-1].lstrip("_") for layer in LAYERS for unit in layer
+             if unit not in ("fdag", "fdag.errors", "fdag._version", "fdag.__main__")}
+    assert units - folders == set(), f"package folders without tests: {sorted(units - folders)}"
+    assert folders - units - CROSS_CUTTING == set(), f"test folders of no package folder: {folders - units}"
+    assert sorted(p.name for p in tests.glob("test_*.py")) == [], "put test files in the folder they test"

@@ -10,7 +10,6 @@ import pytest
 
 import fdag
 from fdag.errors import InputTypeError, MissingInputError
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import semantics, tiny
 
 UTC = UTC

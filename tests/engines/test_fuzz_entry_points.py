@@ -1,7 +1,7 @@
 """Every public entry point, fed malformed input, raises an fdag error (an ``FdagError``) and nothing else; the
 entry points that change state (ingest, bootstrap, materialize) then leave it exactly as it was.
 
-The store-level fuzzers (tests/test_malformed_events.py) corrupt one event of a valid batch; these ones go in
+The store-level fuzzers (tests/stores/test_malformed_events.py) corrupt one event of a valid batch; these ones go in
 through the drivers, with wrong types everywhere a caller can put one. A call may also succeed (a generated
 value can be valid): the property is only that a failure is always an fdag error.
 """

@@ -36,7 +36,7 @@ import pytest
 
 from tests.redis_server import RedisServer, redis_server  # noqa: F401 (a fixture of the docstring examples)
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]
 BLOCK = re.compile(r"^```python\n(.*?)^```", re.S | re.M)
 FILE_HEADER = re.compile(r"# ((?:[\w.-]+/)*[\w-]+\.py)\s*$")

@@ -1,4 +1,5 @@
-"""Online window state (``MemoryStore``): every aggregation against a brute-force oracle, eviction, errors, threads."""
+"""Online window state, on both stores (``new_store``: MemoryStore and a real redis-server): every aggregation
+against a brute-force oracle, eviction, errors; threads and sweeps on MemoryStore."""
 
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from hypothesis import strategies as st
 from fdag._aggregations.registry import parse_aggregation
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.memory import MemoryStore, MemoryWindowState
+from fdag._stores.memory import MemoryStore
 from fdag._stores.protocol import IngestReport, Store, WindowState
 from fdag._values.durations import parse_duration
 from fdag._values.types import FType
@@ -142,7 +143,7 @@ def assert_same(got: Any, want: Any, where: str) -> None:
         assert got == want and type(got) is type(want), f"{where}: {got!r} ({type(got).__name__}) != {want!r}"
 
 
-def check_against_oracle(state: MemoryWindowState, oracle: Oracle, keys: Sequence[Any],
+def check_against_oracle(state: WindowState, oracle: Oracle, keys: Sequence[Any],
                          instants: Sequence[datetime]) -> None:
     for key in keys:
         for as_of in instants:
@@ -183,12 +184,14 @@ def histories(draw: st.DrawFn) -> tuple[Source, list[list[dict[str, Any]]], list
     return make_source(key_type, with_id), batches, [*keys, keys[0] * 3]
 
 
-@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
 @given(histories(), st.lists(minutes, min_size=1, max_size=4))
-def test_every_aggregation_matches_the_oracle(history: tuple[Source, list[list[dict[str, Any]]], list[Any]],
+def test_every_aggregation_matches_the_oracle(new_store: Callable[[], Store],
+                                              history: tuple[Source, list[list[dict[str, Any]]], list[Any]],
                                               at: list[float]) -> None:
     source, batches, keys = history
-    state = MemoryStore().window_state(source, all_specs(source), VALUES)
+    state = new_store().window_state(source, all_specs(source), VALUES)
     oracle = Oracle(source)
     instants = [T0 + timedelta(minutes=m) for m in at]
     instants += [i + timedelta(microseconds=d) for i in instants[:1] for d in (-1, 1)]
@@ -201,20 +204,21 @@ def test_every_aggregation_matches_the_oracle(history: tuple[Source, list[list[d
     check_against_oracle(state, oracle, keys, instants)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(histories())
-def test_bootstrap_equals_ingesting_the_same_events(history: tuple[Source, list[list[dict[str, Any]]], list[Any]]
+def test_bootstrap_equals_ingesting_the_same_events(new_store: Callable[[], Store],
+                                                    history: tuple[Source, list[list[dict[str, Any]]], list[Any]]
                                                     ) -> None:
     source, batches, keys = history
     events = [e for batch in batches for e in batch]
     if not events:
         return
     specs = all_specs(source)
-    ingested = MemoryStore().window_state(source, specs, VALUES)
+    ingested = new_store().window_state(source, specs, VALUES)
     ingested.ingest(events)
     frame = pl.DataFrame(events, schema={c: t.polars for c, t in source.schema.items()})
-    slow = MemoryStore().window_state(source, specs, VALUES)
-    fast = MemoryStore().window_state(source, specs, VALUES)
+    slow = new_store().window_state(source, specs, VALUES)
+    fast = new_store().window_state(source, specs, VALUES)
     slow.bootstrap(frame)
     fast.bootstrap(frame, {"__value__amount": frame["amount"], "__value__n": frame["n"]})
     for as_of in (T0 + timedelta(minutes=m) for m in (0, 60, 75, 200, 361)):
@@ -226,10 +230,10 @@ def test_bootstrap_equals_ingesting_the_same_events(history: tuple[Source, list[
 
 # ---------------------------------------------------------------------------------------------- pinned cases
 
-def test_hand_computed_window() -> None:
+def test_hand_computed_window(new_store: Callable[[], Store]) -> None:
     source = make_source()
     specs = [make_spec(source, agg, "1h") for agg in AGGS] + [make_spec(source, "sum", "1h", "both")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     report = state.ingest([event(i, "u1", 10 * i, float(i)) for i in range(10)])
     assert report == IngestReport(accepted=10, duplicates=0, too_late=0)
     # A duplicate id (ignored, even with other values) and a null value (skipped by every aggregation).
@@ -241,11 +245,11 @@ def test_hand_computed_window() -> None:
     assert state.query("nobody", T0)[0] == [0, 0.0, None, None, None, None, None, None, None, 0, [], 0.0]
 
 
-def test_ties_order_by_id_then_arrival_without_id() -> None:
+def test_ties_order_by_id_then_arrival_without_id(new_store: Callable[[], Store]) -> None:
     with_id, no_id = make_source(), make_source(with_id=False)
     for source, want in ((with_id, [1.0, 2.0, [1.0, 3.0, 2.0]]), (no_id, [3.0, 2.0, [3.0, 1.0, 2.0]])):
         specs = [make_spec(source, agg, "1h") for agg in ("first", "last", "last_n(3)")]
-        state = MemoryStore().window_state(source, specs, VALUES)
+        state = new_store().window_state(source, specs, VALUES)
         events = [event("b", "u", 5, 3.0), event("a", "u", 5, 1.0), event("c", "u", 5, 2.0)]
         if source.id is None:
             for e in events:
@@ -255,9 +259,9 @@ def test_ties_order_by_id_then_arrival_without_id() -> None:
         assert state.query("u", T0 + timedelta(minutes=10))[0] == want
 
 
-def test_naive_and_aware_timestamps_are_utc() -> None:
+def test_naive_and_aware_timestamps_are_utc(new_store: Callable[[], Store]) -> None:
     source = make_source()
-    state = MemoryStore().window_state(source, [make_spec(source, "sum", "1h", "both")], VALUES)
+    state = new_store().window_state(source, [make_spec(source, "sum", "1h", "both")], VALUES)
     paris = timezone(timedelta(hours=1))
     state.ingest([{**event(1, "u", 0, 1.0), "ts": datetime(2024, 3, 1, 12, 0)}])  # a batch mixing both is refused
     state.ingest([{**event(2, "u", 0, 2.0), "ts": datetime(2024, 3, 1, 13, 30, tzinfo=paris)}])
@@ -265,10 +269,10 @@ def test_naive_and_aware_timestamps_are_utc() -> None:
     assert state.query("u", datetime(2024, 3, 1, 13, 29, 59)) == ([2.0], T0 + timedelta(minutes=30))
 
 
-def test_int_sums_are_exact_and_mean_of_ints_is_float() -> None:
+def test_int_sums_are_exact_and_mean_of_ints_is_float(new_store: Callable[[], Store]) -> None:
     source = make_source()
     specs = [make_spec(source, agg, "1h", function=n) for agg in ("sum", "mean", "var", "min")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     big = 2**62
     state.ingest([event(1, "u", 0, count=big), event(2, "u", 1, count=big), event(3, "u", 2, count=-3)])
     values, _ = state.query("u", T0 + timedelta(minutes=5))
@@ -278,11 +282,11 @@ def test_int_sums_are_exact_and_mean_of_ints_is_float() -> None:
     assert values[3] == -3
 
 
-def test_floats_stay_exact_next_to_huge_old_values() -> None:
+def test_floats_stay_exact_next_to_huge_old_values(new_store: Callable[[], Store]) -> None:
     """Prefix sums over a history with huge values would cancel to garbage; the error bound catches it."""
     source = make_source()
     specs = [make_spec(source, agg, over) for agg in ("sum", "mean", "std", "var") for over in ("30m", "2h")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     rng = random.Random(7)
     history = [event(i, "u", i * 0.1, rng.choice([1e17, -1e17, 3e15])) for i in range(600)]
     recent = [event(1000 + i, "u", 90 + i * 0.1, 1e-3 + rng.random() * 1e-6) for i in range(200)]
@@ -297,12 +301,12 @@ def test_floats_stay_exact_next_to_huge_old_values() -> None:
     check_against_oracle(state, oracle, ["u"], [T0 + timedelta(minutes=m) for m in (230, 250.005)])
 
 
-def test_short_float_windows_are_summed_exactly() -> None:
+def test_short_float_windows_are_summed_exactly(new_store: Callable[[], Store]) -> None:
     """A window of one value gives exactly that value, and a window of up to 1,000 values is within one ulp of
     ``math.fsum`` of its values, however long a history the prefix sums have run over."""
     source = make_source()
     specs = [make_spec(source, agg, over) for agg in ("sum", "mean") for over in ("30m", "3h")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     rng = random.Random(11)
     history = [event(i, "u", i * 0.2, round(rng.lognormvariate(3, 1.5), 2)) for i in range(12_000)]
     state.ingest(history)
@@ -323,10 +327,10 @@ def test_short_float_windows_are_summed_exactly() -> None:
             assert abs(value - exact) <= math.ulp(exact), (spec.node, minutes, len(window), value, exact)
 
 
-def test_infinities_and_overflowing_partial_sums() -> None:
+def test_infinities_and_overflowing_partial_sums(new_store: Callable[[], Store]) -> None:
     source = make_source()
     specs = [make_spec(source, agg, "1h") for agg in ("sum", "mean")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     state.ingest([event(1, "a", 0, math.inf), event(2, "a", 60, 0.0),  # inf just outside [1m, 61m)
                   event(3, "b", 0, 1e308), event(4, "b", 1, 1e308), event(5, "b", 2, -1e308),
                   event(6, "c", 0, math.inf), event(7, "c", 1, -math.inf)])
@@ -335,19 +339,19 @@ def test_infinities_and_overflowing_partial_sums() -> None:
     assert all(math.isnan(v) for v in state.query("c", T0 + timedelta(minutes=5))[0])
 
 
-def test_variance_of_values_with_a_large_mean() -> None:
+def test_variance_of_values_with_a_large_mean(new_store: Callable[[], Store]) -> None:
     source = make_source()
-    state = MemoryStore().window_state(source, [make_spec(source, "var", "1h")], VALUES)
+    state = new_store().window_state(source, [make_spec(source, "var", "1h")], VALUES)
     values = [1e9 + 0.01 * i for i in range(50)]
     state.ingest([event(i, "u", i * 0.5, v) for i, v in enumerate(values)])
     got = state.query("u", T0 + timedelta(minutes=40))[0][0]
     assert math.isclose(got, statistics.variance([Fraction(v) for v in values]), rel_tol=1e-9)
 
 
-def test_min_max_in_the_past_and_after_out_of_order_inserts() -> None:
+def test_min_max_in_the_past_and_after_out_of_order_inserts(new_store: Callable[[], Store]) -> None:
     source = make_source()
     specs = [make_spec(source, agg, "2h") for agg in ("min", "max")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     state.ingest([event(i, "u", i, float((i * 37) % 11)) for i in range(60)])
     assert state.query("u", T0 + timedelta(minutes=61))[0] == [0.0, 10.0]
     assert state.query("u", T0 + timedelta(minutes=3))[0] == [0.0, 8.0]  # events 0..2: 0, 4, 8 (window ends early)
@@ -356,10 +360,10 @@ def test_min_max_in_the_past_and_after_out_of_order_inserts() -> None:
     assert state.query("u", T0 + timedelta(minutes=30))[0] == [0.0, 10.0]
 
 
-def test_min_max_stacks_survive_random_out_of_order_inserts() -> None:
+def test_min_max_stacks_survive_random_out_of_order_inserts(new_store: Callable[[], Store]) -> None:
     source = make_source()
     specs = [make_spec(source, agg, over) for agg in ("min", "max") for over in ("30m", "2h")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     oracle = Oracle(source)
     rng = random.Random(11)
     end = T0 + timedelta(hours=3)
@@ -372,10 +376,10 @@ def test_min_max_stacks_survive_random_out_of_order_inserts() -> None:
 
 # --------------------------------------------------------------------------------------------------- eviction
 
-def test_eviction_bounds_state_and_keeps_recent_results() -> None:
+def test_eviction_bounds_state_and_keeps_recent_results(new_store: Callable[[], Store]) -> None:
     source = make_source(lateness="10m")
     specs = [make_spec(source, agg, over) for agg in ("sum", "count", "min", "last_n(3)") for over in ("5m", "30m")]
-    state = MemoryStore().window_state(source, specs, VALUES)
+    state = new_store().window_state(source, specs, VALUES)
     oracle = Oracle(source)
     for start in range(0, 20_000, 500):
         batch = [event(i, "u" if i % 3 else "v", i * 0.1, float(i % 17)) for i in range(start, start + 500)]
@@ -405,9 +409,9 @@ def test_quiet_keys_expire_in_sweeps_and_their_ids_are_forgotten() -> None:
 
 # ----------------------------------------------------------------------------------------------- bad events
 
-def test_malformed_events_raise_source_error_and_apply_nothing() -> None:
+def test_malformed_events_raise_source_error_and_apply_nothing(new_store: Callable[[], Store]) -> None:
     source = make_source()
-    state = MemoryStore().window_state(source, [make_spec(source, "sum", "1h")], VALUES)
+    state = new_store().window_state(source, [make_spec(source, "sum", "1h")], VALUES)
     good = event(1, "u", 0, 1.0)
     cases = [
         ({k: v for k, v in good.items() if k != "amount"},
@@ -433,14 +437,14 @@ def test_malformed_events_raise_source_error_and_apply_nothing() -> None:
         assert state.watermark is None and state.held == 0  # nothing of the batch was applied
     int_keys = make_source(int)
     with pytest.raises(SourceError, match=r"column 'user_id' holds a bool \(True\) but the type is 'int'"):
-        MemoryStore().window_state(int_keys, [make_spec(int_keys, "sum", "1h")], VALUES).ingest(
+        new_store().window_state(int_keys, [make_spec(int_keys, "sum", "1h")], VALUES).ingest(
             [event(1, True, 0)])
     with pytest.raises(SourceError, match=r"int 9223372036854775808 does not fit in int64"):
-        MemoryStore().window_state(int_keys, [make_spec(int_keys, "sum", "1h")], VALUES).ingest(
+        new_store().window_state(int_keys, [make_spec(int_keys, "sum", "1h")], VALUES).ingest(
             [event(1, 2**63, 0)])
 
 
-def test_coerced_values_reach_the_value_functions() -> None:
+def test_coerced_values_reach_the_value_functions(new_store: Callable[[], Store]) -> None:
     """An int in a float column, NaN and naive datetimes arrive in canonical form, as offline."""
     source = Source("s", key="k", timestamp="ts", schema={"k": str, "ts": datetime, "x": float, "at": datetime})
     seen: list[Any] = []
@@ -451,7 +455,7 @@ def test_coerced_values_reach_the_value_functions() -> None:
     spec = make_spec(source, "count", "1h")
     spec = WindowSpec("x_count", source, x, ("x", "at"), FType(float), spec.agg, spec.over, "1h", "left", None,
                       spec.returns)
-    state = MemoryStore().window_state(source, [spec], {"__value__x": lambda e: seen.append(e) or e["x"]})
+    state = new_store().window_state(source, [spec], {"__value__x": lambda e: seen.append(e) or e["x"]})
     state.ingest([{"k": "a", "ts": T0, "x": 3, "at": datetime(2024, 1, 1)},
                   {"k": "a", "ts": T0, "x": float("nan"), "at": T0}])
     assert [(e["x"], type(e["x"]), e["at"]) for e in seen] == [
@@ -459,9 +463,9 @@ def test_coerced_values_reach_the_value_functions() -> None:
     assert state.query("a", T0 + timedelta(minutes=1))[0] == [1]
 
 
-def test_bootstrap_validates_and_reports() -> None:
+def test_bootstrap_validates_and_reports(new_store: Callable[[], Store]) -> None:
     source = make_source(lateness="0s")
-    state = MemoryStore().window_state(source, [make_spec(source, "sum", "1h")], VALUES)
+    state = new_store().window_state(source, [make_spec(source, "sum", "1h")], VALUES)
     rows = [event(1, "u", 0, 1.0), event(2, "u", 120, 2.0), event(1, "u", 121, 50.0), event(3, "v", 110, 4.0)]
     frame = pl.DataFrame(rows, schema={c: t.polars for c, t in source.schema.items()})
     report = state.bootstrap(frame, {"__value__amount": frame["amount"]})
@@ -515,8 +519,8 @@ def test_threads_ingesting_and_querying_agree_with_serial() -> None:
                 assert_same(a, b, key)
 
 
-def test_memory_store_implements_the_protocols() -> None:
-    store = MemoryStore()
+def test_both_stores_implement_the_protocols(new_store: Callable[[], Store]) -> None:
+    store = new_store()
     source = make_source()
     assert isinstance(store, Store)
     assert isinstance(store.window_state(source, [make_spec(source, "sum", "1h")], VALUES), WindowState)

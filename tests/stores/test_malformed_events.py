@@ -4,7 +4,7 @@ and leaves the state exactly as it was — MemoryStore and RedisStore alike."""
 
 from __future__ import annotations
 
-import uuid
+from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -17,10 +17,9 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import fdag
-from fdag._stores.memory import MemoryStore
+from fdag._stores.protocol import Store
 from fdag._stores.redis import RedisStore
 from fdag.errors import FdagError, SourceError
-from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
 from tests.resources import foreign
 
 DAG = fdag.Dag.from_modules(foreign)
@@ -112,9 +111,8 @@ def check_refused(row: fdag.RowDriver, load: Any, batch: Any, index: int, column
     assert snapshot(row) == before
 
 
-def fresh(kind: str, server: Any) -> fdag.RowDriver:
-    store = MemoryStore() if kind == "memory" else RedisStore(server.url, namespace=f"fz-{uuid.uuid4().hex[:8]}")
-    return fdag.RowDriver(DAG, OUTPUTS, store=store)
+def fresh(new_store: Callable[[], Store]) -> fdag.RowDriver:
+    return fdag.RowDriver(DAG, OUTPUTS, store=new_store())
 
 
 def ingest(row: fdag.RowDriver, batch: Any) -> Any:
@@ -129,25 +127,14 @@ def bootstrap_rows(row: fdag.RowDriver, batch: Any) -> Any:
                                                     for c in {c for e in batch for c in e}}))
 
 
-def run_event_fuzz(kind: str, server: Any, base: list[dict[str, Any]], bad: tuple[Any, int, str | None]) -> None:
-    row = fresh(kind, server)
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+@given(batches("b"), corrupted())
+def test_ingest_refuses_a_corrupted_batch_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],
+                                                bad: tuple[Any, int, str | None]) -> None:
+    row = fresh(new_store)
     row.ingest("readings", base)
     check_refused(row, ingest, *bad)
-
-
-@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(batches("b"), corrupted())
-def test_memory_ingest_refuses_a_corrupted_batch_whole(base: list[dict[str, Any]],
-                                                        bad: tuple[Any, int, str | None]) -> None:
-    run_event_fuzz("memory", None, base, bad)
-
-
-@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(batches("b"), corrupted())
-def test_redis_ingest_refuses_a_corrupted_batch_whole(redis_server: Any, base: list[dict[str, Any]],
-                                                       bad: tuple[Any, int, str | None]) -> None:
-    run_event_fuzz("redis", redis_server, base, bad)
 
 
 # ---------------------------------------------------------------------------------------------- bootstrap
@@ -177,23 +164,25 @@ def corrupted_frames(draw: st.DrawFn) -> tuple[pl.DataFrame, int, str | None]:
     return frame.with_columns(retyped), -1, column
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted_frames())
-def test_memory_bootstrap_refuses_a_corrupted_frame_whole(base: list[dict[str, Any]],
-                                                           bad: tuple[pl.DataFrame, int, str | None]) -> None:
-    row = fresh("memory", None)
+def test_bootstrap_refuses_a_corrupted_frame_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],
+                                                   bad: tuple[pl.DataFrame, int, str | None]) -> None:
+    row = fresh(new_store)
     row.bootstrap("readings", pl.DataFrame(base, schema=SCHEMA))
     check_refused(row, lambda r, f: r.bootstrap("readings", f), *bad)
 
 
-@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
 @given(batches("b"), corrupted())
-def test_memory_bootstrap_refuses_corrupted_rows_whole(base: list[dict[str, Any]],
-                                                        bad: tuple[Any, int, str | None]) -> None:
+def test_bootstrap_refuses_corrupted_rows_whole(new_store: Callable[[], Store], base: list[dict[str, Any]],
+                                                bad: tuple[Any, int, str | None]) -> None:
     batch, index, column = bad
     # In a frame, a value missing from one row is a null (a missing column is refused, in the frame tests).
     assume(not (isinstance(batch[index], dict) and column not in batch[index] and column in ("value", "count", "ok")))
-    row = fresh("memory", None)
+    row = fresh(new_store)
     row.ingest("readings", base)
     before = snapshot(row)
     with pytest.raises(FdagError) as caught:
@@ -201,16 +190,6 @@ def test_memory_bootstrap_refuses_corrupted_rows_whole(base: list[dict[str, Any]
     assert isinstance(caught.value, SourceError), repr(caught.value)
     assert str(caught.value).startswith("source 'readings' ") and "Hint: " in str(caught.value)
     assert snapshot(row) == before
-
-
-@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow,
-                                                                 HealthCheck.function_scoped_fixture])
-@given(batches("b"), corrupted_frames())
-def test_redis_bootstrap_refuses_a_corrupted_frame_whole(redis_server: Any, base: list[dict[str, Any]],
-                                                          bad: tuple[pl.DataFrame, int, str | None]) -> None:
-    row = fresh("redis", redis_server)
-    row.bootstrap("readings", pl.DataFrame(base, schema=SCHEMA))
-    check_refused(row, lambda r, f: r.bootstrap("readings", f), *bad)
 
 
 @pytest.mark.parametrize("batch", [5, None, object()], ids=["int", "None", "object"])
