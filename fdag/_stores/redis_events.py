@@ -174,9 +174,12 @@ class RedisEvents(StateConfig):
             position = len(keys)
             for r in range(start, end):
                 args += (position, loaded.ts[r], ids[r], encode(rows[r])[1:-1])
-            if len(args) >= 4 * _CHUNK:
-                calls.append((keys, args))
-                keys, args = list(self._roles), list(head)
+                if len(args) >= 4 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
+                    calls.append((keys, args))
+                    keys, args = list(self._roles), list(head)
+                    if r + 1 < end:
+                        keys.append(self._key_name(key))
+                        position = len(keys)
         calls.append((keys, args))
         accepted, duplicates, late = 0, history.duplicates, loaded.too_late
         for first in range(0, len(calls), _CHUNKS_PER_TRIP):
