@@ -227,3 +227,29 @@ def test_dense_keys_are_read_from_tiles(redis_server: RedisServer) -> None:
     got, want = redis_state.query(1, as_of)[0], oracle(events, 1, as_of)
     assert got == want  # exact: the float variances too, where the in-memory plan is within 1e-10
     assert all(map(close, redis_state.query_raw(1, as_of)[0], want))
+
+
+def test_bootstrap_of_a_hot_key_spans_script_calls(redis_server: RedisServer) -> None:
+    """A key with more rows than one script call takes is loaded in several; its tiles are those of one ingest."""
+    import polars as pl
+
+    events = [{"pid": f"p{i:05d}", "user": 1, "ts": T0 + timedelta(milliseconds=700 * i), "x": (i % 7) * 0.3,
+               "n": i % 5, "s": "abc"[i % 3], "b": i % 2 == 0} for i in range(5_000)]
+    frame = pl.DataFrame(events)
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    loaded = store.window_state(SOURCE, SPECS, VALUES)
+    sizes: list[int] = []
+    pipeline = store.pipeline_scripts
+
+    def recorded(name: str, text: str, calls: Any, retry: bool = True) -> list[Any]:
+        sizes.extend(len(args) for _, args in calls)
+        return pipeline(name, text, calls, retry)
+
+    store.pipeline_scripts = recorded  # type: ignore[method-assign]
+    streamed_store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    streamed = streamed_store.window_state(SOURCE, SPECS, VALUES)
+    assert loaded.bootstrap(frame) == MemoryStore().window_state(SOURCE, SPECS, VALUES).bootstrap(frame)
+    streamed.ingest(events)
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    assert loaded.query(1, as_of)[0] == streamed.query(1, as_of)[0] == oracle(events, 1, as_of)
+    assert len(sizes) > 2 and max(sizes) <= 6 + 4 * 2_000  # 2,000 rows per call at most
