@@ -220,7 +220,8 @@ def test_dense_keys_are_read_from_tiles(redis_server: RedisServer) -> None:
     reply = store.script("tile_query", redis_scripts.TILE_QUERY,
                          (redis_state._key_name(1), *redis_state._clock_keys, f"{redis_state.prefix}t:1"),
                          redis_state._plan.args(micros(as_of), redis_state._retention))
-    hour = [window for window, (over, _, _) in zip(reply[4:], redis_state._plan.windows, strict=True)
+    assert reply[3] == 0  # the key has tiles
+    hour = [window for window, (over, _, _) in zip(reply[5:], redis_state._plan.windows, strict=True)
             if over == 3600 * 10**6]
     merged, edges, _ = hour[0]
     assert merged and int(merged.split(b",")[0]) > 13_000 and len(edges) < 1_000  # 14,400 events in the hour
