@@ -171,10 +171,10 @@ def _float_total(index: ColumnIndex, a: int, z: int) -> float:
     size = abs(result)
     if error <= size * _EIGHTH_ULP or (z - a > _SHORT and error <= _TOLERANCE * size):
         return result  # (inf and NaN fail both tests)
-    return _exact_sum(index.values[a:z])
+    return exact_sum(index.values[a:z])
 
 
-def _exact_sum(values: list[float]) -> float:
+def exact_sum(values: list[float]) -> float:
     """The correctly rounded sum (``math.fsum``), also where partial sums overflow or infinities cancel."""
     try:
         return math.fsum(values)
@@ -241,8 +241,8 @@ def var_float(index: ColumnIndex, a: int, z: int) -> float | None:
 def _two_pass_var(values: list[float]) -> float:
     """Sample variance by the two-pass algorithm around a correctly rounded mean: stable under cancellation."""
     n = len(values)
-    mean = _exact_sum(values) / n
-    return _exact_sum([(v - mean) * (v - mean) for v in values]) / (n - 1)
+    mean = exact_sum(values) / n
+    return exact_sum([(v - mean) * (v - mean) for v in values]) / (n - 1)
 
 
 def spread(variance: Callable[[ColumnIndex, int, int], float | None], root: bool) -> Factory:

@@ -20,10 +20,11 @@ from typing import Any
 
 import polars as pl
 
-from fdag._aggregations import offline, online
+from fdag._aggregations import offline, online, tiled
 from fdag._aggregations.column_index import Derived
 from fdag._aggregations.offline import OfflineKernel, Window
 from fdag._aggregations.online import Aggregator, OnlineFactory
+from fdag._aggregations.tiled import TileAggregator, TileRule
 from fdag._values.types import FType
 from fdag.errors import DeclarationError
 
@@ -47,6 +48,7 @@ class AggregationKind:
     ordered: bool = False  # reads events by (timestamp, tie-break) order, not just by timestamp
     takes_n: bool = False  # written ``name(N)``; a node name shows it as ``<name without _n>_<N>``
     overflows: bool = False  # an int result may leave int64: the window's value is then an error (null, recorded)
+    tile: TileRule | None = None  # how it reads merged partial states (None: stores with tiles read raw events)
 
     def accepts_type(self, value: FType) -> bool:
         """Whether per-event values of type ``value`` can be aggregated this way."""
@@ -118,6 +120,11 @@ class Aggregation:
         ``returns``; ``exact`` when the values are ints or bools."""
         return self.kind.online(online.typed_empty(empty, returns), exact, self.n)
 
+    def tiled(self, empty: Any, returns: FType, exact: bool) -> TileAggregator | None:
+        """The aggregator over a merged ``Partial`` (as ``aggregator``), or None if it cannot be tiled."""
+        rule = self.kind.tile
+        return None if rule is None else rule.factory(online.typed_empty(empty, returns), exact)
+
     def aggregate(self, values: pl.Series, window: Window, cache: dict[Any, Any]) -> pl.Series:
         """The offline result per request of ``window`` over a column's non-null ``values``, before empty-window
         defaults; ``cache`` holds what kernels over the same column share."""
@@ -150,28 +157,34 @@ _ORDERED_HINT = "return an orderable scalar per event (int, float, bool, str, da
 _SPREAD_TYPE = _always(FType(float, optional=True))
 
 for _kind in (
-    AggregationKind("count", _always(FType(int)), online.plain(online.count), offline.plain(offline.count), empty=0),
+    AggregationKind("count", _always(FType(int)), online.plain(online.count), offline.plain(offline.count), empty=0,
+                    tile=TileRule(tiled.count)),
     AggregationKind("sum", _sum_type, online.by_exactness(online.sum_exact, online.sum_float),
                     offline.plain(offline.total), empty=0, accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS,
-                    overflows=True),
+                    overflows=True, tile=TileRule(tiled.sum_of, reads="s")),
     AggregationKind("mean", _SPREAD_TYPE, online.by_exactness(online.mean_exact, online.mean_float),
-                    offline.plain(offline.mean), accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS),
+                    offline.plain(offline.mean), accepts=NUMERIC, hint=_NUMERIC_HINT, needs=Derived.SUMS,
+                    tile=TileRule(tiled.mean, reads="s")),
     AggregationKind("min", FType.nullable, online.plain(online.extreme(attrgetter("mins"), attrgetter("range_min"))),
                     offline.plain(offline.extreme(largest=False)), accepts=ORDERED, hint=_ORDERED_HINT,
-                    needs=Derived.MINS),
+                    needs=Derived.MINS, tile=TileRule(tiled.low, reads="m")),
     AggregationKind("max", FType.nullable, online.plain(online.extreme(attrgetter("maxs"), attrgetter("range_max"))),
                     offline.plain(offline.extreme(largest=True)), accepts=ORDERED, hint=_ORDERED_HINT,
-                    needs=Derived.MAXS),
+                    needs=Derived.MAXS, tile=TileRule(tiled.high, reads="M")),
     AggregationKind("std", _SPREAD_TYPE, online.by_exactness(online.spread(online.var_exact, root=True),
                                                              online.spread(online.var_float, root=True)),
                     offline.plain(offline.spread(root=True)), accepts=NUMERIC, hint=_NUMERIC_HINT,
-                    needs=Derived.SUMS | Derived.SQUARES),
+                    needs=Derived.SUMS | Derived.SQUARES,
+                    tile=TileRule(tiled.spread(root=True), reads="sq")),
     AggregationKind("var", _SPREAD_TYPE, online.by_exactness(online.spread(online.var_exact, root=False),
                                                              online.spread(online.var_float, root=False)),
                     offline.plain(offline.spread(root=False)), accepts=NUMERIC, hint=_NUMERIC_HINT,
-                    needs=Derived.SUMS | Derived.SQUARES),
-    AggregationKind("first", FType.nullable, online.plain(online.first), offline.plain(offline.first), ordered=True),
-    AggregationKind("last", FType.nullable, online.plain(online.last), offline.plain(offline.last), ordered=True),
+                    needs=Derived.SUMS | Derived.SQUARES,
+                    tile=TileRule(tiled.spread(root=False), reads="sq")),
+    AggregationKind("first", FType.nullable, online.plain(online.first), offline.plain(offline.first), ordered=True,
+                    tile=TileRule(tiled.first)),
+    AggregationKind("last", FType.nullable, online.plain(online.last), offline.plain(offline.last), ordered=True,
+                    tile=TileRule(tiled.last)),
     AggregationKind("distinct_count", _always(FType(int)), online.plain(online.distinct_count),
                     offline.plain(offline.distinct_count), empty=0, needs=Derived.DISTINCT),
     AggregationKind("last_n", lambda value: FType(list, item=value), online.last_n, offline.last_n, empty=[],

@@ -33,28 +33,25 @@ import polars as pl
 from fdag._aggregations.column_index import ColumnPlan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
-from fdag._stores.event_values import EventValues, Failures
-from fdag._stores.events import CheckedEvent, EventChecker
-from fdag._stores.history import History, prepare_history
+from fdag._stores.event_values import Failures
+from fdag._stores.events import CheckedEvent
+from fdag._stores.history import History
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
+from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, window_retention
 from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import SourceError
-
-ValueFunction = Callable[[Mapping[str, Any]], Any]
 
 _EVICT_EVERY = 64  # appends to one key between checks of its oldest events
 _EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
 _SWEEP_MIN = 65_536  # accepted events between sweeps of every key (quiet keys expire too)
 _NO_WATERMARK = -(2**63)
-KEEP_ALL = 2**62  # µs: a retention longer than any datetime range, so nothing is ever evicted or too late
 
 
-class MemoryEvents:
+class MemoryEvents(StateConfig):
     """The events of one source held per key in memory, with the specs' per-event values; thread-safe.
 
     Ingest, bootstrap, deduplication, ``max_future`` and eviction below ``watermark - retention`` (µs;
@@ -67,15 +64,8 @@ class MemoryEvents:
         self, source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: tuple[str, ...],
         values: Mapping[str, ValueFunction], plans: tuple[ColumnPlan, ...], retention: int,
     ) -> None:
-        self.source = source
-        self.specs = tuple(specs)
-        self.columns = columns
-        _check_specs(source, self.specs, self.columns, values)
-        self._values = EventValues(self.specs, self.columns, values)
-        params = dict.fromkeys(param for spec in self.specs for param in spec.params)
-        self._checker = EventChecker(source, tuple(params))
+        super().__init__(source, specs, columns, values, retention)
         self._plans = plans
-        self._retention = retention
         self._keys: dict[Any, KeyEvents] = {}
         self._seen: set[Any] | None = set() if source.id else None
         self._watermark = _NO_WATERMARK
@@ -112,10 +102,6 @@ class MemoryEvents:
         with self._lock:
             return self._apply(checked, values, error_records(failures), cutoff)
 
-    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
-        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
-        self._checker.check(events)
-
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
 
@@ -125,14 +111,6 @@ class MemoryEvents:
         given are computed row by row with the value functions (the slow path).
         """
         return self.load(self.prepare(frame, values))
-
-    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
-        """Validate a history frame and compute its per-event values for ``load``; apply nothing.
-
-        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
-        before loading any, so a frame one state rejects changes none.
-        """
-        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
 
     def load(self, history: History) -> IngestReport:
         """Apply a history this state ``prepare``d (the second half of ``bootstrap``)."""
@@ -254,8 +232,7 @@ class MemoryWindowState(MemoryEvents):
         self, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
         self._query = WindowQuery(specs)
-        self._longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
-        retention = (self._longest + source.allowed_lateness) // MICROSECOND
+        self._longest, retention = window_retention(source, specs)
         super().__init__(source, specs, self._query.columns, values, self._query.plans, retention)
         self._answerable = NEVER  # a query is exact from this as_of (µs) on
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
@@ -346,21 +323,6 @@ class MemoryLookupState(MemoryEvents):
                         rows[lag] = (ts[position], [column[position] for column in raw],
                                      None if ids is None else ids[position])
         return rows, watermark
-
-
-def _check_specs(
-    source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: Sequence[str],
-    values: Mapping[str, ValueFunction],
-) -> None:
-    """Raise ``SourceError`` if a spec is over another source or a value column has no function."""
-    foreign = [spec.node for spec in specs if spec.source is not source]
-    if foreign:
-        raise SourceError(source.name, f"is not the source of specs {foreign}",
-                          "make one state per source, with that source's specs")
-    missing = [column for column in columns if column not in values]
-    if missing:
-        raise SourceError(source.name, f"has no per-event value function for {missing}",
-                          "pass values={value_column: fn(event) -> value} for every spec's value column")
 
 
 class MemoryStore:

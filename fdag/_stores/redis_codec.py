@@ -22,21 +22,24 @@ from fdag._values.types import FType
 
 Convert = Callable[[Any], Any]
 
+LAYOUT = "tiles-1"  # changes with what the scripts store: a new layout starts fresh instead of misreading
 encode_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 
 
 def layout_prefix(
-    namespace: str, source: Source, specs: Sequence[WindowSpec | LookupSpec], retention: int
+    namespace: str, source: Source, specs: Sequence[WindowSpec | LookupSpec], retention: int, tiles: str = ""
 ) -> str:
     """The key prefix of one layout: namespace, source and a fingerprint of what is stored per event.
 
-    The fingerprint covers the source's roles, the retention and each value column's name, type and code
+    The fingerprint covers the layout's version (``LAYOUT``: how events and tiles are stored), the source's
+    roles, the retention, what its tiles hold (``tiles``, see ``redis_tiles``) and each value column's name, type
+    and code
     (a lookup's column is named after its node, a window's after its function), so drivers that store the
     same values share state and a changed per-event function starts fresh. How the values are read (a
     lookup's lag, max age and default) changes nothing stored, so it does not count. The ``{...}`` hash tag
     keeps every key of a layout in one Redis Cluster slot, as the scripts need.
     """
-    parts: list[Any] = [source.name, source.key, source.timestamp, source.id, retention]
+    parts: list[Any] = [LAYOUT, source.name, source.key, source.timestamp, source.id, retention, tiles]
     for column in dict.fromkeys(spec.value_column for spec in specs):
         spec = next(s for s in specs if s.value_column == column)
         parts += [column, str(spec.value_type), code_fingerprint(spec.function)]

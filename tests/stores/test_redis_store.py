@@ -426,12 +426,12 @@ def test_a_batch_with_a_foreign_key_in_the_way_writes_nothing(redis_server: Redi
     assert dump(store) == clean_ingest(redis_server.url, prelude, batch)
 
 
-_WRITES = ("ZADD", "SET", "HSET", "ZREMRANGEBYSCORE", "DEL", "ZREM", "INCRBY")
+_WRITES = ("ZADD", "SET", "HSET", "HDEL", "ZREMRANGEBYSCORE", "DEL", "ZREM", "INCRBY")
 
 
 def failing_after(writes: int) -> str:
     """The ingest script, made to fail at its ``writes + 1``-th write command (the earlier ones stay done)."""
-    import fdag._stores.redis as redis_store
+    import fdag._stores.redis_scripts as redis_scripts
 
     prefix = (
         "local real, done = redis, 0\n"
@@ -443,7 +443,7 @@ def failing_after(writes: int) -> str:
         "  return real.call(command, ...)\n"
         "end}, {__index = real})\n"
     )
-    return prefix + redis_store._INGEST
+    return prefix + redis_scripts.INGEST
 
 
 @pytest.mark.parametrize("first", [False, True], ids=["held-prelude", "first-batch"])
@@ -452,18 +452,18 @@ def test_a_script_failing_after_any_write_is_repaired_by_resending(redis_server:
                                                                  first: bool) -> None:
     """Redis does not roll a script back: whichever write fails, re-sending the batch gives the clean state
     (``first``: the batch is the state's first, so it also sets the oldest accepted timestamp in ``bounds``)."""
-    import fdag._stores.redis as redis_store
+    import fdag._stores.redis_scripts as redis_scripts
 
     prelude, batch = failure_case()
     if first:
         prelude = []
     want = clean_ingest(redis_server.url, prelude, batch)
-    script = redis_store._INGEST
+    script = redis_scripts.INGEST
     for writes in range(1000):
         namespace = f"t-{uuid.uuid4().hex[:8]}"
         row = fdag.RowDriver(DAG, store=RedisStore(redis_server.url, namespace=namespace))
         row.ingest("transactions", prelude)
-        monkeypatch.setattr(redis_store, "_INGEST", failing_after(writes))
+        monkeypatch.setattr(redis_scripts, "INGEST", failing_after(writes))
         failing = fdag.RowDriver(DAG, store=RedisStore(redis_server.url, namespace=namespace))
         try:
             failing.ingest("transactions", batch)
@@ -472,7 +472,7 @@ def test_a_script_failing_after_any_write_is_repaired_by_resending(redis_server:
         else:
             break  # the script has fewer writes: every failure point is covered
         finally:
-            monkeypatch.setattr(redis_store, "_INGEST", script)
+            monkeypatch.setattr(redis_scripts, "INGEST", script)
         store = RedisStore(redis_server.url, namespace=namespace)
         fdag.RowDriver(DAG, store=store).ingest("transactions", batch)
         assert dump(store) == want, f"failing after {writes} writes"

@@ -1,0 +1,197 @@
+"""The events of one source in Redis: ingest, bootstrap and watermark, shared by window and lookup state.
+
+Data model, per source and layout (see ``redis_codec.layout_prefix``), all keys under one hash tag:
+
+- ``<prefix>e:<key>``: a sorted set per entity key; member = the encoded event (``redis_codec``), score =
+  its timestamp in µs.
+- ``<prefix>t:<key>`` and ``<prefix>i:<key>``: the key's pre-aggregated tiles and their index, for window state
+  (``redis_tiles``); lookup state keeps none.
+- ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
+- ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
+- ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
+- ``<prefix>bounds``: a hash of the oldest timestamp ever accepted and the newest rejected as too late or
+  skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
+  past queries (``horizon``).
+
+Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
+MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``;
+events beyond ``max_future`` are dropped in Python before), updates the tiles, then evicts below the horizon
+from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch changes
+nothing, so redis-py retries it when its connection drops (the reply may be lost after the script ran); the
+script orders its writes so that re-sending a batch that failed part-way gives the state a clean ingest would
+have (``redis_scripts``). A source without ids is the exception: its events get arrival numbers, so a batch
+sent twice is applied twice; its ingest is sent once, never retried.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
+from operator import itemgetter
+from typing import Any, Protocol
+
+import polars as pl
+
+from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._declare.source import Source
+from fdag._stores import redis_scripts
+from fdag._stores.event_values import Failures
+from fdag._stores.history import History
+from fdag._stores.protocol import IngestReport
+from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
+from fdag._stores.state_config import StateConfig, ValueFunction
+from fdag._values.calls import error_records
+from fdag._values.instants import EPOCH, MICROSECOND
+
+_CHUNK = 2_000  # bootstrap rows per script call
+_CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
+_QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
+_NO_WATERMARK = -(2**63)
+
+
+class Connection(Protocol):
+    """What a state needs of its ``RedisStore``: the namespace, and commands and scripts with its error rules."""
+
+    namespace: str
+    client: Any
+
+    def call(self, *command: Any, retry: bool = True) -> Any:
+        """Run one command."""
+        ...
+
+    def script(self, name: str, text: str, keys: Sequence[Any], args: Sequence[Any], retry: bool = True) -> Any:
+        """Run a Lua script."""
+        ...
+
+    def pipeline_scripts(
+        self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
+    ) -> list[Any]:
+        """Run a script once per ``(keys, args)`` in one round trip."""
+        ...
+
+
+class RedisEvents(StateConfig):
+    """The events of one source kept in Redis with the specs' per-event values: ingest, bootstrap, watermark.
+
+    Ingest applies ``MemoryEvents``' rules (duplicates, ``max_future``, too late below ``watermark - retention``,
+    eviction) in one atomic, idempotent script call per batch, which also keeps the ``bounds`` hash and, given a
+    ``tiles`` layout (``TilePlan.config``), the tiles current.
+    """
+
+    def __init__(
+        self, store: Connection, source: Source, specs: Sequence[WindowSpec | LookupSpec],
+        columns: tuple[str, ...], values: Mapping[str, ValueFunction], retention: int, tiles: str = "",
+    ) -> None:
+        super().__init__(source, specs, columns, values, retention)
+        self.store = store
+        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention, tiles)
+        self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
+        self._with_ids = source.id is not None
+        self._tiles = tiles
+        types = column_types(self.specs, self.columns)
+        self._encoders = [encoder(ftype) for ftype in types]
+        self._decoders = [(j, convert) for j, ftype in enumerate(types) if (convert := decoder(ftype)) is not None]
+        self._native = not any(self._encoders)
+        width = len(self.columns)
+        # Positions of the value columns in a decoded row: after (ts, id), or after ts and before seq.
+        self._value_slice = slice(2, 2 + width) if self._with_ids else slice(1, 1 + width)
+        self._tie_order = itemgetter(0, 1) if self._with_ids else itemgetter(0, -1)
+
+    @property
+    def watermark(self) -> datetime | None:
+        """The largest event timestamp ingested by any process (UTC), or None before the first event."""
+        raw = self.store.call("GET", self._roles[0])
+        return EPOCH + int(raw) * MICROSECOND if raw else None
+
+    @property
+    def held(self) -> int:
+        """How many events the state holds across all keys, whichever process ingested them (one script call)."""
+        return int(self.store.call("EVAL", redis_scripts.HELD, 1, self._roles[2]))
+
+    def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
+        """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
+
+        Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
+        beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
+        ``MemoryEvents.ingest`` does. A batch whose reply was lost is re-sent (a source with ids; the report
+        then counts the applied events as duplicates); without ids it is not, and the ``StoreError`` leaves it
+        unknown whether the batch was applied.
+        """
+        checked = self._checker.check(events)
+        if not checked:
+            return IngestReport()
+        cutoff, future = self._checker.future_cutoff(), 0
+        encode, native, with_ids, value_of = encode_json, self._native, self._with_ids, self._values.of
+        failures: Failures = []
+        positions: dict[Any, int] = {}
+        keys = list(self._roles)
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles]
+        for key, ts, event_id, event in checked:
+            values = value_of(event, failures)  # errors count every event given, as MemoryEvents counts them
+            if ts > cutoff:
+                future += 1
+                continue
+            position = positions.get(key)
+            if position is None:
+                keys.append(self._key_name(key))
+                position = positions[key] = len(keys)
+            if not native:
+                values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
+            if with_ids:
+                args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
+            else:
+                args += (position, ts, "", encode([ts, *values])[1:-1])
+        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
+        accepted, duplicates, late = self.store.script("ingest", redis_scripts.INGEST, keys, args, retry=with_ids)
+        return IngestReport(accepted, duplicates, late, future, error_records(failures))
+
+    def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
+        """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.
+
+        The horizon is fixed up front from ``max(watermark, newest row)``: older rows are ``too_late``,
+        rows whose id is held are ``duplicates`` (the earliest copy wins within the frame).
+        """
+        return self.load(self.prepare(frame, values))
+
+    def load(self, history: History) -> IngestReport:
+        """Send a history this state ``prepare``d (the second half of ``bootstrap``)."""
+        stored = self.store.call("GET", self._roles[0])
+        top = max(int(stored) if stored else _NO_WATERMARK, history.latest)
+        loaded = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, None)
+        columns = [column if convert is None else [convert(v) for v in column]
+                   for convert, column in zip(self._encoders, loaded.values, strict=True)]
+        ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
+        rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
+                    else zip(loaded.ts, *columns, strict=True))
+        skipped = "" if loaded.newest_late is None else loaded.newest_late  # dropped before the script
+        head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped,
+                self._tiles]
+        calls: list[tuple[list[Any], list[Any]]] = []
+        keys, args = list(self._roles), list(head)
+        encode = encode_json
+        for key, start, end in loaded.groups:
+            keys.append(self._key_name(key))
+            position = len(keys)
+            for r in range(start, end):
+                args += (position, loaded.ts[r], ids[r], encode(rows[r])[1:-1])
+                if len(args) >= 4 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
+                    calls.append((keys, args))
+                    keys, args = list(self._roles), list(head)
+                    if r + 1 < end:
+                        keys.append(self._key_name(key))
+                        position = len(keys)
+        calls.append((keys, args))
+        accepted, duplicates, late = 0, history.duplicates, loaded.too_late
+        for first in range(0, len(calls), _CHUNKS_PER_TRIP):
+            trip = calls[first : first + _CHUNKS_PER_TRIP]
+            for a, d, t in self.store.pipeline_scripts("ingest", redis_scripts.INGEST, trip, retry=self._with_ids):
+                accepted, duplicates, late = accepted + a, duplicates + d, late + t
+        return IngestReport(accepted, duplicates, late, history.future, history.errors)
+
+    def _key_name(self, key: Any) -> str:
+        """The Redis key of one entity's events."""
+        return f"{self.prefix}e:{key}"
+
+    def __repr__(self) -> str:
+        specs = [spec.node for spec in self.specs]
+        return f"{type(self).__name__}({self.source.name!r}, specs={specs}, prefix={self.prefix!r})"

@@ -1,0 +1,221 @@
+"""``RedisWindowState``: window state in Redis, read from pre-aggregated tiles; values equal ``MemoryWindowState``'s.
+
+A query is one script call (``redis_scripts.TILE_QUERY``): per window of the specs read from tiles, the merged
+tiles inside it, the raw events where its edges cut a tile and the events at the tiles' first and last
+timestamps; and for the specs read raw (``TilePlan.raw``) the events of their longest window. Values are then
+computed here from exact partial states (``fdag._aggregations.tiled``) and, for raw specs, with the shared
+query plan of every store (``query``). Beyond the years Redis scores hold exactly, or where a tile is inexact,
+the query reads the longest window's raw events instead (``QUERY``), as it did before tiles.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from bisect import bisect_left
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from fractions import Fraction
+from operator import itemgetter, lt
+from typing import Any
+
+from fdag._aggregations.tiled import Partial
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores import redis_scripts
+from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
+from fdag._stores.protocol import HeldEvent
+from fdag._stores.query import WindowQuery
+from fdag._stores.redis_events import Connection, RedisEvents
+from fdag._stores.redis_tiles import SAFE, TilePlan, parse_merged
+from fdag._stores.state_config import ValueFunction, window_retention
+from fdag._values.instants import EPOCH, MICROSECOND, micros
+
+Rows = list[list[Any]]
+
+
+class RedisWindowState(RedisEvents):
+    """Window state of one source for fixed specs, kept in Redis; values equal ``MemoryWindowState``'s.
+
+    Example::
+
+        state = fdag.RedisStore(url).window_state(transactions, specs, {"__value__amount": lambda e: e["amount"]})
+        state.ingest([{"txn_id": "t1", "user_id": "u1", "ts": now, "amount": 20.0}])
+        values, watermark = state.query("u1", as_of)
+    """
+
+    def __init__(
+        self, store: Connection, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
+    ) -> None:
+        self._query = WindowQuery(specs)
+        self._longest, retention = window_retention(source, specs)
+        self._plan = TilePlan(specs, self._query.columns, retention, source.id is not None)
+        super().__init__(store, source, specs, self._query.columns, values, retention, self._plan.config)
+        self._raw_query = WindowQuery(self._plan.raw_specs) if self._plan.raw else None
+        raw_columns = self._raw_query.columns if self._raw_query else ()
+        self._raw_columns = [self.columns.index(column) for column in raw_columns]
+        self._clock_keys = (self._roles[0], self._roles[4])
+        # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
+        # and the earliest exact as_of (µs). They change far less often than they are read.
+        self._clock_cache: tuple[tuple[bytes, ...], datetime | None, int, int] = ((b"", b"", b""), None, NEVER, NEVER)
+
+    def query(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """The specs' values for ``key`` at ``as_of`` (aligned with the specs), and the watermark: one round trip.
+
+        Raises ``TruncatedStateError`` if the longest window at ``as_of`` reaches below data that may be gone.
+        """
+        t = micros(as_of)
+        if not (t - self._query.longest > -SAFE and t < SAFE):
+            return self.query_raw(key, as_of)
+        plan = self._plan
+        keys = (self._key_name(key), *self._clock_keys, f"{self.prefix}t:{key}")
+        reply = self.store.script("tile_query", redis_scripts.TILE_QUERY, keys, plan.args(t, self._retention))
+        watermark, complete, answerable = self._clock_of((reply[0], reply[1], reply[2]))
+        if t < answerable:
+            raise truncated(self.source.name, as_of, self._longest, complete)
+        values: list[Any] = [None] * len(self.specs)
+        if reply[3]:  # no tile kept: every window from the longest one's events
+            return self._from_rows(values, self._rows(reply[4]), t), watermark
+        self._fill_raw(values, self._rows(reply[4]), t)
+        windows = [(parse_merged(text), self._rows(edges), self._rows(candidates))
+                   for text, edges, candidates in reply[5:]]
+        if not self._tiled(values, windows, t):  # a tile is inexact: from the raw events of the longest window
+            return self._from_rows(values, self._window_rows(key, t, self._query.closed_both)[0], t), watermark
+        return values, watermark
+
+    def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
+        """``query`` from the raw events of the longest window (one round trip; no tiles read), with the in-memory
+        query plan: what every window query did before tiles, and does where a value is not finite."""
+        t = micros(as_of)
+        rows, watermark = self._window_rows(key, t, self._query.closed_both)
+        return self._planned(rows, t), watermark
+
+    def _from_rows(self, values: list[Any], rows: Rows, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows``: the tiled specs from exact partial states of the
+        events, as from tiles, unless a value is not finite (then all with the in-memory query plan)."""
+        if not self._tiled(values, [(None, rows, [])] * len(self._plan.windows), t):
+            return self._planned(rows, t)
+        self._fill_raw(values, rows, t)
+        return values
+
+    def _fill_raw(self, values: list[Any], rows: Rows, t: int) -> None:
+        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``rows``, sorted, reaching back at
+        least their longest window."""
+        if self._raw_query is not None:
+            raw = self._raw_query.values(*self._columns(rows, self._raw_columns), t) if rows else \
+                self._raw_query.empty()
+            for position, value in zip(self._plan.raw, raw, strict=True):
+                values[position] = value
+
+    def _planned(self, rows: Rows, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows`` with the in-memory query plan."""
+        return self._query.values(*self._columns(rows, range(len(self.columns))), t) if rows else self._query.empty()
+
+    def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, Rows]], t: int) -> bool:
+        """Fill in the tiled specs' values from each window's merged tiles, raw events and first/last candidates
+        (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly."""
+        partials: dict[tuple[int, bool, int], Partial] = {}
+        for spec in self._plan.tiled:
+            found = partials.get((spec.window, spec.both, spec.column))
+            if found is None:
+                merged, edges, candidates = windows[spec.window]
+                if merged is None and edges and edges[0][0] < t - self._plan.windows[spec.window][0]:
+                    edges = edges[bisect_left(edges, t - self._plan.windows[spec.window][0], key=itemgetter(0)):]
+                found = self._partial(merged, spec.column, edges, candidates, t, spec.both)
+                if found is None:
+                    return False
+                partials[spec.window, spec.both, spec.column] = found
+            values[spec.position] = spec.aggregate(found)
+        return True
+
+    def events(self, key: Any, as_of: datetime) -> tuple[list[HeldEvent], datetime | None]:
+        """The key's held events with ``as_of - longest window <= ts <= as_of`` in (timestamp, id) order, each
+        ``(ts µs, id or None, value column -> value)``, and the watermark: one round trip (what a provenance
+        lists; raw events, never tiles).
+
+        Raises ``TruncatedStateError`` where ``query`` does: those events may be gone.
+        """
+        t = micros(as_of)
+        rows, watermark = self._window_rows(key, t, True)
+        low, start = t - self._query.longest, self._value_slice.start
+        return [(row[0], row[1] if self._with_ids else None,
+                 {column: row[start + j] for j, column in enumerate(self.columns)})
+                for row in rows if low <= row[0] <= t], watermark  # beyond 2**53 µs the fetched range is wider
+
+    def _window_rows(self, key: Any, t: int, inclusive: bool) -> tuple[Rows, datetime | None]:
+        """The decoded events of ``key`` in the longest window at ``t`` (µs), ``t`` itself included if
+        ``inclusive``, and the watermark (checking the window is answerable)."""
+        # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
+        margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
+        low = t - self._query.longest - margin
+        high = t + margin if (margin or inclusive) else f"({t}"
+        reply = self.store.script("query", redis_scripts.QUERY, (self._key_name(key), *self._clock_keys), (low, high))
+        texts = (reply[-3], reply[-2], reply[-1])
+        del reply[-3:]
+        watermark, complete, answerable = self._clock_of(texts)
+        if t < answerable:
+            raise truncated(self.source.name, EPOCH + t * MICROSECOND, self._longest, complete)
+        return self._rows(reply), watermark
+
+    def _columns(self, rows: Rows, columns: Sequence[int]) -> tuple[list[int], list[list[Any]]]:
+        """The timestamps of ``rows`` and their values of ``columns`` (positions among the value columns)."""
+        start = self._value_slice.start
+        return [row[0] for row in rows], [[row[start + j] for row in rows] for j in columns]
+
+    def _rows(self, members: list[bytes]) -> Rows:
+        """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order."""
+        if not members:
+            return []
+        rows: Rows = json.loads(b"[[" + b"],[".join(members) + b"]]")
+        ts = [row[0] for row in rows]
+        if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
+            rows.sort(key=self._tie_order)
+        start = self._value_slice.start
+        for j, convert in self._decoders:
+            for row in rows:
+                row[start + j] = convert(row[start + j])
+        return rows
+
+    def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, candidates: Rows, t: int,
+                 both: bool) -> Partial | None:
+        """The ``Partial`` of ``column`` over one window: merged tiles, edge events and first/last candidates
+        (events at ``t`` only when ``both``); None if a value cannot be combined exactly."""
+        part = self._plan.partial(merged, column)
+        if part is None:
+            return None
+        at = self._value_slice.start + column
+        kind = self._plan.kinds[column]
+        inside = [row for row in edges if (both or row[0] < t) and row[at] is not None]
+        if inside:
+            part.count += len(inside)
+            values = [row[at] for row in inside]
+            if kind == "f" and not all(map(math.isfinite, values)):
+                return None
+            if self._plan.squares[column]:
+                part.squares += [Fraction(v) ** 2 for v in values] if kind == "f" else [v * v for v in map(int, values)]
+            if self._plan.sums[column]:
+                part.sums += values
+            if kind != "o":
+                low, high = min(values), max(values)
+                part.low = low if part.low is None else min(part.low, low)
+                part.high = high if part.high is None else max(part.high, high)
+        ordered = [row for row in candidates if row[at] is not None]
+        ordered += inside
+        if ordered:
+            part.first = min(ordered, key=self._tie_order)[at]
+            part.last = max(ordered, key=self._tie_order)[at]
+        return part
+
+    def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
+        """The watermark, ``complete_from`` and the earliest exact ``as_of`` (µs), from the texts of the
+        watermark and the bounds (oldest accepted, newest dropped); the same rule as ``MemoryWindowState``."""
+        cache = self._clock_cache
+        if texts != cache[0]:
+            raw, oldest, dropped = texts
+            instant = EPOCH + int(raw) * MICROSECOND if raw else None
+            complete = NEVER
+            if raw:
+                complete = complete_from(int(raw), self._retention, int(oldest) if oldest else NO_EVENT,
+                                         int(dropped) if dropped else NEVER)
+            cache = self._clock_cache = (texts, instant, complete, answerable_from(complete, self._longest))
+        return cache[1], cache[2], cache[3]

@@ -1,0 +1,77 @@
+"""What every online state of one source is configured with, in every store: one base, so stores cannot drift.
+
+A state holds the events (or rows) of one source for fixed specs: it checks that the specs are over that source
+and that every value column has its per-event function, computes values under one rule (``EventValues``),
+checks events with one ``EventChecker`` and keeps them for ``retention`` (µs; ``KEEP_ALL`` for lookups).
+A window state's retention is its longest window plus the source's ``allowed_lateness`` (``window_retention``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import timedelta
+from typing import Any
+
+import polars as pl
+
+from fdag._dag.specs import LookupSpec, WindowSpec
+from fdag._declare.source import Source
+from fdag._stores.event_values import EventValues
+from fdag._stores.events import EventChecker
+from fdag._stores.history import History, prepare_history
+from fdag._values.instants import MICROSECOND
+from fdag.errors import SourceError
+
+ValueFunction = Callable[[Mapping[str, Any]], Any]
+KEEP_ALL = 2**62  # µs: a retention longer than any datetime range, so nothing is ever evicted or too late
+
+
+class StateConfig:
+    """The configuration shared by the window and lookup states of every store: source, specs, value columns,
+    value functions, event checker and retention (µs)."""
+
+    def __init__(
+        self, source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: tuple[str, ...],
+        values: Mapping[str, ValueFunction], retention: int,
+    ) -> None:
+        self.source = source
+        self.specs = tuple(specs)
+        self.columns = columns
+        _check_specs(source, self.specs, self.columns, values)
+        self._values = EventValues(self.specs, self.columns, values)
+        params = dict.fromkeys(param for spec in self.specs for param in spec.params)
+        self._checker = EventChecker(source, tuple(params))
+        self._retention = retention
+
+    def validate(self, events: Iterable[Mapping[str, Any]]) -> None:
+        """Raise ``SourceError`` if ``ingest`` would reject the batch; apply nothing."""
+        self._checker.check(events)
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """Validate a history frame and compute its per-event values for ``load``; apply nothing.
+
+        Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
+        before loading any, so a frame one state rejects changes none.
+        """
+        return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
+
+
+def window_retention(source: Source, specs: Sequence[WindowSpec]) -> tuple[timedelta, int]:
+    """The longest window over ``source`` and the retention (µs) of its window state: that plus the lateness."""
+    longest = max((spec.over for spec in specs), default=source.allowed_lateness * 0)
+    return longest, (longest + source.allowed_lateness) // MICROSECOND
+
+
+def _check_specs(
+    source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: Sequence[str],
+    values: Mapping[str, ValueFunction],
+) -> None:
+    """Raise ``SourceError`` if a spec is over another source or a value column has no function."""
+    foreign = [spec.node for spec in specs if spec.source is not source]
+    if foreign:
+        raise SourceError(source.name, f"is not the source of specs {foreign}",
+                          "make one state per source, with that source's specs")
+    missing = [column for column in columns if column not in values]
+    if missing:
+        raise SourceError(source.name, f"has no per-event value function for {missing}",
+                          "pass values={value_column: fn(event) -> value} for every spec's value column")

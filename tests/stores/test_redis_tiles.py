@@ -1,0 +1,256 @@
+"""RedisStore's pre-aggregated tiles against MemoryStore and a brute-force oracle, on a real redis-server.
+
+Random histories (out of order within the allowed lateness, re-sent ids, nulls, equal timestamps) are ingested in
+random batches into both stores; every aggregation over every column it accepts, over two windows, closed left
+and both, is queried at instants the contract covers. The oracle aggregates the window's events by hand: Redis
+must equal it exactly (float sums are the correctly rounded exact sum, variances the correctly rounded exact
+one); MemoryStore within its promise (floats to 1e-9).
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from datetime import UTC, datetime, timedelta
+from fractions import Fraction
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import fdag._stores.redis_tiles as redis_tiles
+from fdag._aggregations.registry import parse_aggregation
+from fdag._dag.specs import WindowSpec
+from fdag._declare.source import Source
+from fdag._stores import redis_scripts
+from fdag._stores.memory import MemoryStore
+from fdag._stores.redis import RedisStore
+from fdag._values.instants import micros
+from fdag._values.types import FType
+from tests.redis_server import RedisServer
+from tests.redis_server import redis_server as redis_server  # the fixture, re-exported for pytest
+
+T0 = datetime(2024, 3, 1, tzinfo=UTC)
+LATENESS = timedelta(minutes=5)
+SOURCE = Source("pay", key="user", timestamp="ts", id="pid", allowed_lateness=LATENESS,
+                schema={"pid": str, "user": int, "ts": datetime, "x": float, "n": int, "s": str, "b": bool})
+COLUMNS = {"x": FType(float), "n": FType(int), "s": FType(str), "b": FType(bool)}
+AGGREGATIONS = ["count", "sum", "mean", "min", "max", "std", "var", "first", "last", "distinct_count", "last_n(3)"]
+OVERS = (timedelta(minutes=10), timedelta(hours=1))
+
+
+def column_function(column: str) -> Any:
+    """The per-event function reading ``column`` (its name makes the value column)."""
+    def function(**event: Any) -> Any:
+        return event[column]
+    function.__name__ = f"value_{column}"
+    return function
+
+
+FUNCTIONS = {column: column_function(column) for column in COLUMNS}
+
+
+def make_specs() -> list[WindowSpec]:
+    """Every aggregation over every column whose type it accepts, over both windows, closed left and both."""
+    specs = []
+    for column, ftype in COLUMNS.items():
+        for text in AGGREGATIONS:
+            agg = parse_aggregation(text)
+            if not agg.kind.accepts_type(ftype):
+                continue
+            for over in OVERS:
+                for closed in ("left", "both"):
+                    specs.append(WindowSpec(f"{column}_{agg.label}_{over}_{closed}", SOURCE, FUNCTIONS[column],
+                                            (column,), ftype, agg, over, str(over), closed, None,
+                                            agg.result_type(ftype)))
+    return specs
+
+
+SPECS = make_specs()
+VALUES = {f"__value__value_{column}": (lambda c: lambda e: e[c])(column) for column in COLUMNS}
+
+floats = st.one_of(st.none(), st.sampled_from([0.1, -0.0, 1e16, -1e16, 3.0, 1e-300]),
+                   st.floats(-1e6, 1e6, allow_nan=False, allow_infinity=False))
+event_values = st.fixed_dictionaries({
+    "x": floats, "n": st.one_of(st.none(), st.integers(-10**6, 10**6)),
+    "s": st.one_of(st.none(), st.sampled_from(["a", "b", "é", "zz"])), "b": st.one_of(st.none(), st.booleans()),
+})
+
+
+@st.composite
+def histories(draw: Any) -> tuple[list[dict[str, Any]], list[int]]:
+    """Events in arrival order (disorder within the lateness, about a tenth re-sent) and batch sizes."""
+    count = draw(st.integers(20, 160))
+    seconds = sorted(draw(st.lists(st.integers(0, 2 * 3600 * 10**6), min_size=count, max_size=count)))
+    events = []
+    for i, micro in enumerate(seconds):
+        if i and draw(st.booleans()) and draw(st.booleans()) and draw(st.booleans()):
+            micro = seconds[i - 1]  # equal timestamps: ties ordered by id
+        events.append({"pid": f"p{draw(st.integers(0, 10**6)):07d}-{i}", "user": draw(st.integers(0, 2)),
+                       "ts": T0 + timedelta(microseconds=micro), **draw(event_values)})
+    delays = [draw(st.integers(0, LATENESS // timedelta(microseconds=1))) for _ in events]
+    arrival = [e for _, e in sorted(zip((e["ts"] + timedelta(microseconds=d) for e, d in zip(events, delays,
+                                                                                            strict=True)),
+                                        events, strict=True), key=lambda pair: pair[0])]
+    resent = draw(st.lists(st.sampled_from(events), max_size=count // 8))
+    for event in resent:  # within 30 minutes: not after the retention, where MemoryStore's lazy eviction of ids
+        at = arrival.index(event)  # may still count the copy a duplicate (Redis evicts ids at once: too late)
+        until = next((j for j in range(at, len(arrival)) if arrival[j]["ts"] > event["ts"] + timedelta(minutes=30)),
+                     len(arrival))
+        arrival.insert(draw(st.integers(at + 1, until)), event)
+    sizes = draw(st.lists(st.integers(1, 60), min_size=1, max_size=12))
+    return arrival, sizes
+
+
+def exact_value(text: str, values: list[Any], exact: bool) -> Any:
+    """The oracle: ``text`` over the window's non-null values in (timestamp, id) order, by hand."""
+    agg = parse_aggregation(text)
+    if agg.name == "distinct_count":
+        return len(set(values))
+    if agg.name == "last_n":
+        return values[-3:]
+    if agg.name == "count":
+        return len(values)
+    if not values:
+        return (0 if exact else 0.0) if agg.name == "sum" else None
+    if agg.name == "sum":
+        return sum(values) if exact else math.fsum(values)
+    if agg.name == "mean":
+        return sum(values) / len(values) if exact else math.fsum(values) / len(values)
+    if agg.name in ("min", "max"):
+        return min(values) if agg.name == "min" else max(values)
+    if agg.name in ("first", "last"):
+        return values[0] if agg.name == "first" else values[-1]
+    if len(values) < 2:
+        return None
+    n, total, squares = len(values), sum(map(Fraction, values)), sum(Fraction(v) ** 2 for v in values)
+    variance = float((n * squares - total * total) / (n * (n - 1)))
+    return math.sqrt(variance) if agg.name == "std" else variance
+
+
+def oracle(events: list[dict[str, Any]], user: int, as_of: datetime, specs: list[WindowSpec] = SPECS) -> list[Any]:
+    """Every spec's value for ``user`` at ``as_of`` from the accepted events (first copy of each id)."""
+    held = {e["pid"]: e for e in reversed(events)}.values()
+    ordered = sorted((e for e in held if e["user"] == user), key=lambda e: (e["ts"], e["pid"]))
+    out = []
+    for spec in specs:
+        column = spec.params[0]
+        inside = [e[column] for e in ordered if as_of - spec.over <= e["ts"] and
+                  (e["ts"] < as_of or (spec.closed == "both" and e["ts"] == as_of))]
+        values = [v for v in inside if v is not None]
+        out.append(exact_value(spec.agg.name if spec.agg.n is None else "last_n(3)", values,
+                               COLUMNS[column].base in (int, bool)))
+    return out
+
+
+def close(got: Any, want: Any) -> bool:
+    """Within MemoryStore's promise: floats to 1e-9 relative or absolute (a spread of equal values may be 1e-17
+    where the exact one is 0), everything else equal."""
+    if isinstance(got, float) and isinstance(want, float):
+        return math.isclose(got, want, rel_tol=1e-9, abs_tol=1e-9)
+    return bool(got == want)
+
+
+@pytest.mark.parametrize("dense", [2, 16])
+@given(history=histories(), probes=st.lists(st.integers(0, 3600), min_size=3, max_size=6),
+       chosen=st.one_of(st.just(SPECS), st.lists(st.sampled_from(SPECS), min_size=1, max_size=12, unique_by=id)))
+@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                  HealthCheck.function_scoped_fixture])
+def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, dense: int,
+                                            history: tuple[list[dict[str, Any]], list[int]],
+                                            probes: list[int], chosen: list[WindowSpec]) -> None:
+    """Every spec, or a few (tiles then keep only what those read)."""
+    monkeypatch.setattr(redis_tiles, "DENSE", dense)  # a low threshold keeps tiles at every level
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    redis_state = store.window_state(SOURCE, chosen, VALUES)
+    memory_state = MemoryStore().window_state(SOURCE, chosen, VALUES)
+    arrival, sizes = history
+    position, batch = 0, 0
+    while position < len(arrival):
+        chunk = arrival[position : position + sizes[batch % len(sizes)]]
+        position, batch = position + len(chunk), batch + 1
+        assert redis_state.ingest(chunk) == memory_state.ingest(chunk)
+    watermark = memory_state.watermark
+    assert watermark is not None and redis_state.watermark == watermark
+    stamps = sorted({e["ts"] for e in arrival if e["ts"] >= watermark - LATENESS})
+    instants = [watermark - LATENESS + timedelta(seconds=p, microseconds=p * 7) for p in probes] + stamps[-3:]
+    for user in range(3):
+        for as_of in instants:
+            want = oracle(arrival, user, as_of, chosen)
+            got, got_watermark = redis_state.query(user, as_of)
+            memory, _ = memory_state.query(user, as_of)
+            assert got_watermark == watermark
+            for spec, g, m, w in zip(chosen, got, memory, want, strict=True):
+                assert type(g) is type(w) and (g == w or (g != g and w != w)), (spec.node, as_of, g, w)
+                assert close(m, w), (spec.node, as_of, m, w)
+
+
+def test_a_value_tiles_cannot_hold_exactly_reads_raw_events(redis_server: RedisServer,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ints beyond 2**53 and infinities mark their tiles inexact; the window is then computed from raw events."""
+    monkeypatch.setattr(redis_tiles, "DENSE", 1)
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    redis_state = store.window_state(SOURCE, SPECS, VALUES)
+    memory_state = MemoryStore().window_state(SOURCE, SPECS, VALUES)
+    events = [{"pid": f"p{i}", "user": 1, "ts": T0 + timedelta(seconds=i), "x": [1.0, math.inf, 2.5][i % 3],
+               "n": [2**55 + 1, 3, -(2**56)][i % 3], "s": "a", "b": True} for i in range(40)]
+    assert redis_state.ingest(events) == memory_state.ingest(events)
+    as_of = T0 + timedelta(seconds=41)
+    got, _ = redis_state.query(1, as_of)
+    want, _ = memory_state.query(1, as_of)
+    by_node = dict(zip((spec.node for spec in SPECS), got, strict=True))
+    assert by_node["n_sum_0:10:00_left"] == sum(e["n"] for e in events)
+    assert by_node["x_sum_0:10:00_left"] == math.inf
+    assert [g == w or (g != g and w != w) for g, w in zip(got, want, strict=True)] == [True] * len(SPECS)
+
+
+def test_dense_keys_are_read_from_tiles(redis_server: RedisServer) -> None:
+    """A dense history keeps the tiles that hold enough events, and a query merges them instead of fetching the
+    window's events."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    redis_state = store.window_state(SOURCE, SPECS, VALUES)
+    events = [{"pid": f"p{i:05d}", "user": 1, "ts": T0 + timedelta(milliseconds=250 * i), "x": i * 0.1,
+               "n": i, "s": "ab"[i % 2], "b": i % 3 == 0} for i in range(20_000)]  # 4 per second for 83 minutes
+    for start in range(0, len(events), 2_000):
+        redis_state.ingest(events[start : start + 2_000])
+    levels = {name.split(b":")[0] for name in store.client.hkeys(f"{redis_state.prefix}t:1")}
+    assert levels == {b"2", b"3", b"4"}  # finer tiles (0.12 s, 0.95 s) hold fewer than 16 events: read raw
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    reply = store.script("tile_query", redis_scripts.TILE_QUERY,
+                         (redis_state._key_name(1), *redis_state._clock_keys, f"{redis_state.prefix}t:1"),
+                         redis_state._plan.args(micros(as_of), redis_state._retention))
+    assert reply[3] == 0  # the key has tiles
+    hour = [window for window, (over, _, _) in zip(reply[5:], redis_state._plan.windows, strict=True)
+            if over == 3600 * 10**6]
+    merged, edges, _ = hour[0]
+    assert merged and int(merged.split(b",")[0]) > 13_000 and len(edges) < 1_000  # 14,400 events in the hour
+    got, want = redis_state.query(1, as_of)[0], oracle(events, 1, as_of)
+    assert got == want  # exact: the float variances too, where the in-memory plan is within 1e-10
+    assert all(map(close, redis_state.query_raw(1, as_of)[0], want))
+
+
+def test_bootstrap_of_a_hot_key_spans_script_calls(redis_server: RedisServer) -> None:
+    """A key with more rows than one script call takes is loaded in several; its tiles are those of one ingest."""
+    import polars as pl
+
+    events = [{"pid": f"p{i:05d}", "user": 1, "ts": T0 + timedelta(milliseconds=700 * i), "x": (i % 7) * 0.3,
+               "n": i % 5, "s": "abc"[i % 3], "b": i % 2 == 0} for i in range(5_000)]
+    frame = pl.DataFrame(events)
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    loaded = store.window_state(SOURCE, SPECS, VALUES)
+    sizes: list[int] = []
+    pipeline = store.pipeline_scripts
+
+    def recorded(name: str, text: str, calls: Any, retry: bool = True) -> list[Any]:
+        sizes.extend(len(args) for _, args in calls)
+        return pipeline(name, text, calls, retry)
+
+    store.pipeline_scripts = recorded  # type: ignore[method-assign]
+    streamed_store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    streamed = streamed_store.window_state(SOURCE, SPECS, VALUES)
+    assert loaded.bootstrap(frame) == MemoryStore().window_state(SOURCE, SPECS, VALUES).bootstrap(frame)
+    streamed.ingest(events)
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    assert loaded.query(1, as_of)[0] == streamed.query(1, as_of)[0] == oracle(events, 1, as_of)
+    assert len(sizes) > 2 and max(sizes) <= 6 + 4 * 2_000  # 2,000 rows per call at most
