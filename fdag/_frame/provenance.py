@@ -134,7 +134,11 @@ def _one_row(spine_row: Any) -> dict[str, Any]:
     if frame.height != 1:
         raise InputError("spine_row", f"is a frame of {frame.height} rows, not one",
                          "pass one row, e.g. spine[3] or spine.row(3, named=True)")
-    return frame.row(0, named=True)
+    try:
+        return frame.row(0, named=True)
+    except OverflowError as exc:  # an instant Python's datetime cannot hold (beyond year 9999)
+        raise InputError("spine_row", f"holds a value Python cannot represent ({exc})",
+                         "keep instants within the years 1 to 9999") from None
 
 
 def _coerce(name: str, value: Any, ftype: FType) -> Any:

@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 import polars as pl
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -173,6 +174,14 @@ def test_frame_driver_evaluate(spine: Any, sources: Any, as_of: Any, errors: str
 def test_frame_driver_provenance(spine_row: Any, name: Any, sources: Any, as_of: Any) -> None:
     frame = fdag.FrameDriver(FRAUD, ["amount_vs_mean_10d", "burst_ratio", "hour_of_day"])
     _quietly(lambda: frame.provenance(spine_row, name, sources, as_of=as_of))
+
+
+def test_a_provenance_spine_row_beyond_year_9999_is_an_input_error() -> None:
+    """Found by test_frame_driver_provenance: polars holds instants Python's datetime cannot (a raw OverflowError)."""
+    row = pl.DataFrame({"user_id": ["u1"], "amount": [1.0], "merchant": ["m"],
+                        "as_of": pl.Series([2**62], dtype=pl.Datetime("us", "UTC"))})
+    with pytest.raises(fdag.InputError, match=r"^input 'spine_row' holds a value Python cannot represent .*Hint: keep"):
+        fdag.FrameDriver(FRAUD, ["hour_of_day"]).provenance(row, "hour_of_day")
 
 
 SNAPSHOT_COLUMNS = {"accounts": ["snap_id", "account", "event_timestamp", "balance", "tier"],
