@@ -62,7 +62,7 @@ def backfill(
               desc=f"backfill {job.path.name}") as bar:
         for batch, result, batch_errors, batch_checks in run_batches(job, batches(todo, batch_rows), workers):
             # Each batch is one run for its checks: warned about, or raised before any of it is written.
-            act(specs, batch_checks, stacklevel=4)
+            act(specs, batch_checks)
             checks.append(batch_checks)
             for partition, partition_rows, partition_errors in job.split(batch, result):
                 job.write(partition, partition_rows, partition_errors)

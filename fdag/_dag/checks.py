@@ -9,12 +9,16 @@ and hand their ``CheckResult`` to ``act``, which warns or raises by the check's 
 from __future__ import annotations
 
 import math
+import os
+import sys
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
+from pathlib import Path
+from types import FrameType
 from typing import Any, Protocol, TypeVar
 
 from fdag._declare.check import CheckDecl, declared_checks
@@ -236,10 +240,24 @@ def recording_checks() -> Iterator[None]:
         _RECORDING.reset(token)
 
 
-def act(specs: Sequence[CheckSpec], results: Sequence[CheckResult], examples: Mapping[int, Any] | None = None,
-        stacklevel: int = 3) -> None:
+def _caller_level() -> int:
+    """The ``stacklevel`` (for a ``warnings.warn`` in ``act``) of the nearest frame that is not fdag's own code nor
+    code fdag generated: the user's call, however many of fdag's frames lie between (run -> evaluate -> ...)."""
+    frame: FrameType | None = sys._getframe(2)  # 1 is act itself
+    level = 2
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE)
+                                 or frame.f_code.co_filename.startswith("<fdag ")):
+        frame, level = frame.f_back, level + 1
+    return level
+
+
+_PACKAGE = str(Path(__file__).resolve().parents[1]) + os.sep
+
+
+def act(specs: Sequence[CheckSpec], results: Sequence[CheckResult], examples: Mapping[int, Any] | None = None
+        ) -> None:
     """Warn for each failed ``warn`` check, then raise ``CheckError`` for the first failed ``fail`` check (nothing
-    inside ``recording_checks``).
+    inside ``recording_checks``). A warning names the user's line that called fdag.
 
     ``specs`` and ``results`` pair up; ``examples`` maps a position to one failing value to show.
     """
@@ -254,7 +272,7 @@ def act(specs: Sequence[CheckSpec], results: Sequence[CheckResult], examples: Ma
         if spec.importance == "fail":
             failing = failing or CheckError(*fields)
         else:
-            warnings.warn(CheckWarning(*fields), stacklevel=stacklevel)
+            warnings.warn(CheckWarning(*fields), stacklevel=_caller_level())
     if failing is not None:
         raise failing
 

@@ -59,7 +59,7 @@ class FrameChecks:
     def run(self, result: pl.DataFrame) -> tuple[CheckResult, ...]:
         """``count`` the checks, warn or raise for the failed ones by their importance, return the results."""
         results, examples = self.count(result)
-        act(self.specs, results, examples, stacklevel=4)
+        act(self.specs, results, examples)
         return results
 
     def _failing(self, spec: CheckSpec) -> pl.Expr:

@@ -16,9 +16,6 @@ from fdag._dag.checks import act
 from fdag._dag.plan import Plan
 from fdag._values.results import CheckResult
 
-# act() <- RowChecks.failed <- the compiled plan <- RowDriver.get <- the caller, whom a warning names.
-_STACKLEVEL = 5
-
 
 class RowChecks:
     """The row checks of a plan's nodes, as lines of the compiled plan."""
@@ -65,5 +62,5 @@ class RowChecks:
         # per distinct value served. An error, raised once, shows the value.
         examples = {i: values[i] for i, spec in enumerate(self.specs)
                     if spec.importance == "fail" and not spec.checks_nulls() and results[i] is self._failing[i]}
-        act(self.specs, results, examples, stacklevel=_STACKLEVEL)
+        act(self.specs, results, examples)
 
