@@ -154,9 +154,10 @@ class RowDriver:
 
     def _with_overrides(self, overrides: Sequence[str]) -> tuple[Any, frozenset[str]]:
         """The compiled computation reading ``overrides`` from the request, and the nodes it still computes."""
-        replaced = self.dag.plan(self.plan.outputs, overrides)
-        found = self._overridden.get(replaced.overrides)
+        key = frozenset(overrides)  # the names as given: a repeated call plans nothing
+        found = self._overridden.get(key)
         if found is None:
+            replaced = self.dag.plan(self.plan.outputs, overrides)
             windows, lookups, errors = self._compile
             context = VectorContext(replaced.clocks, self.plan.lineage)
             kept = frozenset([*replaced.inputs, *replaced.node_names])
@@ -164,7 +165,7 @@ class RowDriver:
                                    kept)
             if self.log is not None:
                 compute = self.log.recorder(self.plan, compute)
-            found = self._overridden[replaced.overrides] = (compute, frozenset(replaced.node_names))
+            found = self._overridden[key] = (compute, frozenset(replaced.node_names))
         return found
 
     def get_many(
