@@ -4,6 +4,12 @@ Every feature becomes two columns: its value and ``__err__<name>`` (where Python
 "Type\\x1fmessage", or a code into the feature's ``messages``; else null). The value is null where a
 non-optional argument is null or an error occurred, so the vectorized result follows the per-row call
 rules (a null argument skips the feature, an error makes it null and is recorded) exactly like the row engine.
+
+A feature that can fail is computed in two steps: its raw value and its error column in one ``with_columns``,
+so that Polars computes what the two share once (its common-subexpression elimination works within one
+context), then the value nulled where the row raised or was skipped. Sub-expressions the translation marks as
+shared (``lets``: a ``math.exp`` result its overflow check also reads, ...) are computed before, as columns of
+their own, since Polars does not share a sub-expression nested inside another shared one.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from typing import Any
 import polars as pl
 
 from fdag._dag.specs import Argument
-from fdag._frame.translate import Read, Translation, translate
+from fdag._frame.translate import Read, Translation, translate, with_lets
 from fdag._values.calls import row_call
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
@@ -27,17 +33,25 @@ SEPARATOR = "\x1f"
 
 @dataclass(frozen=True)
 class Compiled:
-    """A feature's expressions in two stages: ``first`` (errors, fallback results) then ``then`` (the value)."""
+    """A feature's expressions, one ``with_columns`` after the other: ``lets`` (shared sub-expressions, one
+    tuple per level: a level reads the ones before), ``compute`` (the value, raw when it can fail, and the
+    error column; a fallback's results) then ``finish`` (the value nulled where it failed; empty when
+    ``compute`` made the final value)."""
 
     name: str
-    first: tuple[pl.Expr, ...]
-    then: tuple[pl.Expr, ...]
+    compute: tuple[pl.Expr, ...]
+    finish: tuple[pl.Expr, ...]
     can_fail: bool  # whether an ``__err__`` column is made
     how: str  # "translated" or "fallback"
     reason: str  # why it fell back ("" when translated)
     messages: tuple[str, ...] = ()  # "Type\x1fmessage" per error code, when the error column holds codes
     reads: tuple[Read, ...] = ()  # outside names the translation built in (a fallback reads them live)
     shown: bool = True  # false for the shared call of an extract_fields function (not a node of its own)
+    lets: tuple[tuple[pl.Expr, ...], ...] = ()
+
+    def contexts(self) -> list[tuple[pl.Expr, ...]]:
+        """The non-empty stages in order, one ``with_columns`` each (for a feature computed on its own)."""
+        return [stage for stage in (*self.lets, self.compute, self.finish) if stage]
 
 
 def compile_feature(
@@ -52,7 +66,8 @@ def compile_feature(
     what each of its parameters receives (by default the column named like it)."""
     try:
         translation = translate(function, params, returns, arguments)
-        actual = pl.LazyFrame(schema=dict(schema)).select(translation.value.alias(name)).collect_schema()[name]
+        probe = with_lets(pl.LazyFrame(schema=dict(schema)), translation.lets)
+        actual = probe.select(translation.value.alias(name)).collect_schema()[name]
         if actual != returns.polars and actual != pl.Null and not (returns.base is float and actual.is_numeric()):
             raise NotTranslatable(f"the translation yields {actual}, not the declared {returns.polars}")
         return _translated(name, translation, params, returns)
@@ -107,10 +122,9 @@ def error_codes(errors: Sequence[tuple[pl.Expr, str, str]], guard: pl.Expr | Non
     if not errors:
         return None, ()
     # Small integer codes, not strings: a million-row column of codes costs next to nothing.
-    chain: Any = pl
+    chain: Any = pl if guard is None else pl.when(guard).then(pl.lit(None, pl.UInt16))
     for code, (condition, _, _) in enumerate(errors):
-        reached = condition.fill_null(False) if guard is None else (~guard & condition.fill_null(False))
-        chain = chain.when(reached).then(pl.lit(code, pl.UInt16))
+        chain = chain.when(condition.fill_null(False)).then(pl.lit(code, pl.UInt16))
     return chain.otherwise(pl.lit(None, pl.UInt16)), tuple(f"{kind}{SEPARATOR}{message}" for _, kind, message in errors)
 
 
@@ -130,10 +144,13 @@ def either(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
 def _translated(name: str, translation: Translation, params: Mapping[str, FType], returns: FType) -> Compiled:
     guard = null_guard(params)
     error, messages = error_codes(translation.errors, guard)
-    failed = None if error is None else pl.col(error_column(name)).is_not_null()
-    first = () if error is None else (error.alias(error_column(name)),)
-    return Compiled(name, first, (skipped_value(name, translation.value, returns, either(guard, failed)),),
-                    error is not None, "translated", "", messages, translation.reads)
+    if error is None:
+        return Compiled(name, (skipped_value(name, translation.value, returns, guard),), (), False, "translated", "",
+                        (), translation.reads, lets=translation.lets)
+    failed = pl.col(error_column(name)).is_not_null()
+    return Compiled(name, (translation.value.alias(name), error.alias(error_column(name))),
+                    (skipped_value(name, pl.col(name), returns, either(guard, failed)),), True, "translated", "",
+                    messages, translation.reads, lets=translation.lets)
 
 
 def row_arguments(batch: pl.Series, params: Mapping[str, FType], arguments: Sequence[Argument]) -> Any:

@@ -134,11 +134,11 @@ class FrameDriver:
                 group = node.extracted.group
                 fields = groups.pop(group)
                 self._compiled += compile_fields(fields, schema)
-                self._depends[group] = tuple(node.params)
-                self._depends.update((field.name, (group,)) for field in fields)
+                # the fields at the depth of their function: their values share its error conditions' terms
+                self._depends.update((name, tuple(node.params)) for name in (group, *(f.name for f in fields)))
                 self._locations[group] = node.extracted.location
             schema[node.name] = node.returns.polars
-        self._stages = _stages(self._compiled, self._depends)
+        self._contexts = _contexts(self._compiled, self._depends)
         self._checks = FrameChecks.of(self.plan)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -264,11 +264,8 @@ class FrameDriver:
                              "values instead of computing them")
         work = self._inputs(frame, as_of).lazy()
         work, watermarks, event_errors = self._windows.attach(work, {} if sources is None else sources)
-        for stage in self._stages:
-            firsts = [expr for compiled in stage for expr in compiled.first]
-            if firsts:
-                work = work.with_columns(firsts)
-            work = work.with_columns([expr for compiled in stage for expr in compiled.then])
+        for context in self._contexts:
+            work = work.with_columns(context)
         failing = [*(c for c in self._compiled if c.can_fail), *self._windows.failing]
         error_columns = [error_column(c.name) for c in failing]
         has_as_of = AS_OF in work.collect_schema()
@@ -455,8 +452,10 @@ def _rebuilt(token: str, dag: Dag, outputs: Sequence[str], errors: Literal["null
     return driver
 
 
-def _stages(compiled: list[Compiled], depends: Mapping[str, Sequence[str]]) -> list[list[Compiled]]:
-    """Features grouped by depth, so that each ``with_columns`` computes all that is independent at once."""
+def _contexts(compiled: list[Compiled], depends: Mapping[str, Sequence[str]]) -> list[list[pl.Expr]]:
+    """The ``with_columns`` of a run: the features grouped by depth, so that one context computes all that is
+    independent at once; per depth, the shared sub-expressions level by level, the values and error columns,
+    then the values nulled where they failed."""
     depth: dict[str, int] = {}
     stages: list[list[Compiled]] = []
     for feature in compiled:
@@ -465,4 +464,10 @@ def _stages(compiled: list[Compiled], depends: Mapping[str, Sequence[str]]) -> l
         while len(stages) <= level:
             stages.append([])
         stages[level].append(feature)
-    return stages
+    contexts: list[list[pl.Expr]] = []
+    for stage in stages:
+        lets = max((len(feature.lets) for feature in stage), default=0)
+        contexts += [[e for feature in stage if i < len(feature.lets) for e in feature.lets[i]] for i in range(lets)]
+        contexts.append([e for feature in stage for e in feature.compute])
+        contexts.append([e for feature in stage for e in feature.finish])
+    return [context for context in contexts if context]

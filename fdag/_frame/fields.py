@@ -26,7 +26,7 @@ from fdag._frame.compile import (
     skipped_value,
     stored_error,
 )
-from fdag._frame.translate import translate_fields
+from fdag._frame.translate import translate_fields, with_lets
 from fdag._values.fields import split_fields
 from fdag.errors import NotTranslatable
 
@@ -38,7 +38,7 @@ def compile_fields(nodes: Sequence[Node], schema: Mapping[str, pl.DataType]) -> 
     assert spec is not None
     try:
         translation = translate_fields(first.function, spec.group, first.params, spec.fields, first.arguments)
-        probe = pl.LazyFrame(schema=dict(schema)).select(
+        probe = with_lets(pl.LazyFrame(schema=dict(schema)), translation.lets).select(
             value.alias(field) for field, value in translation.values.items()).collect_schema()
         for field, ftype in spec.fields:
             actual = probe[field]
@@ -50,18 +50,25 @@ def compile_fields(nodes: Sequence[Node], schema: Mapping[str, pl.DataType]) -> 
     error, messages = error_codes(translation.errors, guard)
     group = spec.group
     shared = Compiled(group, () if error is None else (error.alias(error_column(group)),), (), error is not None,
-                      "translated", "", messages, translation.reads, shown=False)
+                      "translated", "", messages, translation.reads, shown=False, lets=translation.lets)
     skip = either(guard, None if error is None else pl.col(error_column(group)).is_not_null())
     compiled = [shared]
     for node in nodes:
         assert node.extracted is not None
         field = node.extracted.field
+        value = translation.values[field]
         field_error, field_messages = error_codes(translation.field_errors[field], skip)
-        failed = None if field_error is None else pl.col(error_column(node.name)).is_not_null()
-        compiled.append(Compiled(
-            node.name, () if field_error is None else (field_error.alias(error_column(node.name)),),
-            (skipped_value(node.name, translation.values[field], node.returns, either(skip, failed)),),
-            field_error is not None, "translated", "", field_messages))
+        if error is None and field_error is None:
+            compiled.append(Compiled(node.name, (skipped_value(node.name, value, node.returns, guard),), (), False,
+                                     "translated", ""))
+            continue
+        # the raw value beside the function's error column, then its own error and the value nulled by both
+        failed = None if field_error is None else field_error.is_not_null()
+        finish: tuple[pl.Expr, ...] = (skipped_value(node.name, pl.col(node.name), node.returns, either(skip, failed)),)
+        if field_error is not None:
+            finish = (field_error.alias(error_column(node.name)), *finish)
+        compiled.append(Compiled(node.name, (value.alias(node.name),), finish, field_error is not None,
+                                 "translated", "", field_messages))
     return compiled
 
 

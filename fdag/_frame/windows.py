@@ -88,9 +88,8 @@ class WindowStage:
         failing: list[tuple[WindowSpec | LookupSpec, Compiled]] = []
         for column, spec in values.items():
             compiled = compile_feature(column, spec.function, spec.event_params(), spec.value_type, frame.schema)
-            if compiled.first:
-                lazy = lazy.with_columns(compiled.first)
-            lazy = lazy.with_columns(compiled.then)
+            for context in compiled.contexts():
+                lazy = lazy.with_columns(context)
             if compiled.can_fail:
                 failing.append((spec, compiled))
         checked = [error_column(compiled.name) for _, compiled in failing]

@@ -1,9 +1,10 @@
 """The translator's fast paths equal CPython bit for bit on adversarial values.
 
 Float ``%`` and ``//`` take Polars arithmetic on the rows where it is provably exact and CPython's algorithm on
-the others; ``lower()``/``upper()`` take Polars on ASCII rows and CPython on the others; comparisons of floats
-with small ints are done as floats, and int floor division by a non-zero constant in Int64. Each is checked here
-against the interpreter itself: same bits (the sign of a zero included), same NaNs, same exceptions.
+the others (``x % c == 0`` is an exact-multiple test); ``lower()``/``upper()`` take Polars on ASCII rows and
+CPython on the others; comparisons of floats with small ints are done as floats, and int floor division by a
+non-zero constant in Int64. Each is checked here against the interpreter itself: same bits (the sign of a zero
+included), same NaNs, same exceptions.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import math
 import struct
 import typing
 from collections.abc import Callable
+from datetime import UTC, date, datetime
 from typing import Any
 
 import polars as pl
@@ -19,7 +21,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fdag._frame.translate import floats, translate
+from fdag._frame.translate import floats, translate, with_lets
 from fdag._values.types import INT64_MAX, INT64_MIN, coerce_value, ftype_of
 
 SPECIAL = [0.0, -0.0, 5e-324, -5e-324, 2.2250738585072014e-308, 1e-300, -1e-20, 0.5, -0.5, 1.0, -1.0,
@@ -81,6 +83,21 @@ def test_float_mod_and_floordiv_are_cpythons_bit_for_bit(op: str, pairs: list[tu
         assert _bits(by_constant) == _python(op, x, divisor), (x, divisor, by_constant)
 
 
+@given(st.lists(PAIRS, min_size=1, max_size=30), st.sampled_from(DIVISORS))
+@settings(max_examples=150, deadline=None, database=None)
+def test_a_remainder_by_a_constant_compared_with_zero_is_cpythons(pairs: list[tuple[float, float]],
+                                                                  divisor: float) -> None:
+    # each pair's own divisor too: near_multiples() puts its dividend a few ulps from one of its multiples
+    values = [a for a, _ in pairs]
+    frame = _chunked(pl.DataFrame({"a": values}, schema={"a": pl.Float64}))
+    for d in {divisor, *(b for _, b in pairs)}:
+        expr = floats.float_mod_is_zero(pl.col("a"), d)
+        if expr is None:
+            assert not (d == d // 1 and 0 < abs(d) <= 2.0**50), d  # only the fast path's divisors are refused
+            continue
+        assert frame.select(expr)["a"].to_list() == [a % d == 0 for a in values], d
+
+
 def test_python_runs_only_on_the_rows_outside_the_exact_range(monkeypatch: pytest.MonkeyPatch) -> None:
     seen: list[int] = []
 
@@ -123,7 +140,8 @@ CASE_TEXT = st.one_of(
 def test_case_mapping_mixes_polars_and_cpython_rows_exactly(method: str, texts: list[str | None]) -> None:
     func = _lower if method == "lower" else _upper
     translation = translate(func, {"s": ftype_of(str | None)}, ftype_of(str))
-    got = _chunked(pl.DataFrame({"s": texts}, schema={"s": pl.String})).select(translation.value)["s"].to_list()
+    frame = with_lets(_chunked(pl.DataFrame({"s": texts}, schema={"s": pl.String})), translation.lets)
+    got = frame.select(translation.value)["s"].to_list()
     assert got == [None if t is None else getattr(t, method)() for t in texts]
 
 
@@ -150,6 +168,12 @@ def float_vs_small_ints(x: float, y: float) -> int:
     return ((x < 10) + 2 * (x >= -3) + 4 * (x == 0) + 8 * (nan_or_x <= 100) + 16 * (nan_or_x != 7)
             + 32 * (x < 9007199254740993) + 64 * (y >= -9007199254740992) + 128 * (x % 100 == 0) + 256 * (y > True)
             + 512 * (nan_or_x > 10) + 1024 * (nan_or_x >= -5))  # Polars orders NaN above every number
+
+
+def multiples(x: float, y: float) -> int:
+    nan_or_x = x * 0.0 + x  # NaN where x is infinite
+    return ((x % 100 == 0) + 2 * (0 == y % 7) + 4 * (x % -3.0 != 0) + 8 * (nan_or_x % 1 == 0.0)  # noqa: SIM300
+            + 16 * (y % 2**50 == -0.0) + 32 * (x % 0.1 == 0) + 64 * (x % 100 == y))
 
 
 def int_floor_by_constants(a: int, b: int) -> int:
@@ -200,7 +224,7 @@ def _agrees(func: Callable[..., Any], rows: list[dict[str, Any]]) -> None:
     for condition, kind, _ in translation.errors:
         chain = chain.when(condition).then(pl.lit(kind))
     error = chain.otherwise(pl.lit(None, pl.String)) if translation.errors else pl.lit(None, pl.String)
-    out = frame.select(value=translation.value.cast(returns.polars), error=error)
+    out = with_lets(frame, translation.lets).select(value=translation.value.cast(returns.polars), error=error)
     for row, value, kind in zip(rows, out["value"], out["error"], strict=True):
         try:
             expected: Any = coerce_value(func(**row), returns)  # as the engines return it: int64, NaN as null
@@ -212,8 +236,32 @@ def _agrees(func: Callable[..., Any], rows: list[dict[str, Any]]) -> None:
         assert (_bits(got) == _bits(expected)) if isinstance(expected, float) else got == expected, (row, got)
 
 
-@pytest.mark.parametrize("func", [float_vs_small_ints, int_floor_by_constants, rounded_and_returned, rounded_or_none,
-                                  rounded_then_computed],
+def clock(t: datetime) -> int:
+    return t.hour + 24 * (t.minute + 60 * (t.second + 60 * (t.weekday() + 7 * t.isoweekday()))) + 10**9 * t.microsecond
+
+
+def day_of(d: date, t: datetime) -> int:
+    return d.weekday() + 10 * d.isoweekday() + 100 * t.date().weekday()
+
+
+def test_time_of_day_and_weekday_are_cpythons() -> None:
+    # integer arithmetic on the microseconds since 1970, floored: instants before it and at the ends of the range
+    instants = st.one_of(st.datetimes(timezones=st.just(UTC)), st.sampled_from([
+        datetime(1, 1, 1, tzinfo=UTC), datetime(9999, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC),
+        datetime(1969, 12, 31, 23, 59, 59, 999_999, tzinfo=UTC), datetime(1970, 1, 1, tzinfo=UTC),
+        datetime(1600, 2, 29, 12, 0, 0, 1, tzinfo=UTC)]))
+
+    @settings(max_examples=80, deadline=None, database=None)
+    @given(st.lists(st.fixed_dictionaries({"t": instants, "d": st.dates()}), min_size=1, max_size=25))
+    def agree(batch: list[dict[str, Any]]) -> None:
+        _agrees(clock, [{"t": r["t"]} for r in batch])
+        _agrees(day_of, batch)
+
+    agree()
+
+
+@pytest.mark.parametrize("func", [float_vs_small_ints, multiples, int_floor_by_constants, rounded_and_returned,
+                                  rounded_or_none, rounded_then_computed],
                          ids=lambda f: f.__name__)
 def test_comparisons_and_int_floor_ops_by_constants_are_cpythons(func: Callable[..., Any]) -> None:
     params, _ = _signature(func)

@@ -20,7 +20,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fdag._frame.translate import translate
+from fdag._frame.translate import translate, with_lets
 from fdag._frame.translate.methods import PY_WHITESPACE
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value, ftype_of
 from fdag.errors import NotTranslatable
@@ -430,7 +430,7 @@ def run_translated(func: Callable[..., Any], rows: list[dict[str, Any]]) -> list
     if returns.base is float:
         value = value.fill_nan(None)
     value = pl.when(skipped | error.is_not_null()).then(None).otherwise(value)
-    out = frame.select(value.alias("value"), error.alias("error"))
+    out = with_lets(frame, translation.lets).select(value.alias("value"), error.alias("error"))
     return list(zip(out["value"].to_list(), out["error"].to_list(), strict=True))
 
 

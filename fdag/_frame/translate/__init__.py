@@ -13,7 +13,7 @@ import inspect
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import polars as pl
 
@@ -21,13 +21,13 @@ from fdag._dag.definition import UnverifiedSource, definition
 from fdag._dag.specs import Argument
 from fdag._declare.exclude import is_excluded
 from fdag._frame.translate.body import Body, Path, check_weight
-from fdag._frame.translate.value import INT64, Error, Scope, Val, constant, merge, refuse
+from fdag._frame.translate.value import INT64, Error, Scope, Val, constant, finite, merge, refuse
 from fdag._values.calls import INT64_OVERFLOW
 from fdag._values.fields import missing_field
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
 
-__all__ = ["FieldsTranslation", "Read", "Translation", "translate", "translate_fields"]
+__all__ = ["FieldsTranslation", "Read", "Translation", "translate", "translate_fields", "with_lets"]
 
 _BUILTINS = ("abs", "max", "min", "round", "int", "float", "bool", "len", "str")
 _CONSTANT_TYPES = (int, float, bool, str, type(None))
@@ -35,6 +35,7 @@ _KINDS = {int: "int", float: "float", bool: "bool", str: "str", list: "list"}
 
 
 _UNBOUND = object()
+FrameT = TypeVar("FrameT", pl.DataFrame, pl.LazyFrame)
 
 
 @dataclass(frozen=True)
@@ -67,22 +68,33 @@ def _identity(value: Any) -> Any:
 @dataclass(frozen=True)
 class Translation:
     """A feature as Polars: its value, the ``(condition, exception type, message)`` rows where Python raises,
-    and the outside names it read (the translation is only valid while they keep their values)."""
+    the outside names it read (the translation is only valid while they keep their values), and the shared
+    sub-expressions both read, to add to the frame first (``with_lets``)."""
 
     value: pl.Expr
     errors: tuple[tuple[pl.Expr, str, str], ...]
     reads: tuple[Read, ...] = ()
+    lets: tuple[tuple[pl.Expr, ...], ...] = ()
 
 
 @dataclass(frozen=True)
 class FieldsTranslation:
     """An ``@fdag.extract_fields`` function as Polars: each field's value and the rows where that field is in
-    error, the rows where the function itself raises, and the outside names it read."""
+    error, the rows where the function itself raises, the outside names it read, and the shared
+    sub-expressions, to add to the frame first (``with_lets``)."""
 
     values: Mapping[str, pl.Expr]
     field_errors: Mapping[str, tuple[tuple[pl.Expr, str, str], ...]]
     errors: tuple[tuple[pl.Expr, str, str], ...]
     reads: tuple[Read, ...] = ()
+    lets: tuple[tuple[pl.Expr, ...], ...] = ()
+
+
+def with_lets(frame: FrameT, lets: Sequence[Sequence[pl.Expr]]) -> FrameT:
+    """``frame`` (eager or lazy) with the shared sub-expressions of a translation, level by level."""
+    for stage in lets:
+        frame = frame.with_columns(stage)
+    return frame
 
 
 def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType,
@@ -97,7 +109,7 @@ def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FT
         raise refuse("a float converted to int that may exceed int64, where the result is not that int")
     expr = _result(_merge_returns(returns_), returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return Translation(expr, errors, tuple(reads))
+    return Translation(expr, errors, tuple(reads), body.lets.stages())
 
 
 def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, FType],
@@ -128,7 +140,7 @@ def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, 
         values[name] = _result(_merge_returns(per_return), ftype, errors)
         field_errors[name] = tuple((cond.fill_null(False), kind, message) for cond, kind, message in errors)
     errors_ = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return FieldsTranslation(values, field_errors, errors_, tuple(reads))
+    return FieldsTranslation(values, field_errors, errors_, tuple(reads), body.lets.stages())
 
 
 def _wide_ints(errors: Sequence[Error]) -> bool:
@@ -195,7 +207,7 @@ def _inliner(helper: Callable[..., Any], reads: list[Read], depth: int) -> Calla
             raise refuse(f"calls '{helper.__name__}' with {len(args)} arguments for {len(names)} parameters")
         body = Body(_resolver(helper, _assigned(definition) - set(names), reads, depth + 1))
         before = len(scope.errors)
-        body.errors = scope.errors
+        body.errors, body.lets = scope.errors, scope.lets
         try:
             end = body.block(definition.body, Path(scope.guard, dict(zip(names, args, strict=True))))
         except NotTranslatable as exc:
@@ -315,7 +327,7 @@ def _result(value: Val, returns: FType, errors: list[Error]) -> pl.Expr:
         if value.rounded is not None:
             # a float rounded to an int and returned as is: range-check and convert the float, not an Int128
             fits = (value.rounded >= -(2.0**63)) & (value.rounded < 2.0**63)  # false for NaN and infinities
-            errors.append(((~fits & value.rounded.is_finite()).fill_null(False), "OverflowError", INT64_OVERFLOW))
+            errors.append(((~fits & finite(value.rounded)).fill_null(False), "OverflowError", INT64_OVERFLOW))
             return pl.when(fits).then(value.rounded).otherwise(None).cast(pl.Int64)
         outside = (value.expr < INT64[0]) | (value.expr > INT64[1])
         errors.append((outside.fill_null(False), "OverflowError", INT64_OVERFLOW))

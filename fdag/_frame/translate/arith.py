@@ -12,7 +12,7 @@ from datetime import UTC, datetime, timedelta
 
 import polars as pl
 
-from fdag._frame.translate.floats import float_floordiv, float_mod
+from fdag._frame.translate.floats import float_floordiv, float_mod, float_mod_is_zero
 from fdag._frame.translate.value import (
     NO_CONST,
     NUMERIC,
@@ -20,6 +20,8 @@ from fdag._frame.translate.value import (
     Val,
     as_float,
     as_int,
+    finite,
+    infinite,
     int_dtype,
     int_val,
     refuse,
@@ -36,6 +38,8 @@ def binop(op: str, a: Val, b: Val, scope: Scope) -> Val:
     if a.kind in NUMERIC and b.kind in NUMERIC:
         if op == "**":
             return _power(a, b, scope)
+        if op in ("/", "//", "%") and not _zero_free(b):
+            b = scope.share(b)  # read by the zero check and the division
         if "float" in (a.kind, b.kind) or "num" in (a.kind, b.kind):
             return _float_op(op, as_float(a), as_float(b), scope)
         return _int_op(op, as_int(a), as_int(b), scope)
@@ -123,7 +127,9 @@ def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
         divisor = y.const if isinstance(y.const, float) else None
         _fail_on_zero(y, scope, "float modulo" if op == "%" else "float floor division by zero")
         exact = float_mod if op == "%" else float_floordiv
-        return Val("float", exact(x.expr.cast(pl.Float64), y.expr.cast(pl.Float64), divisor), nullable, nan=True)
+        a = x.expr.cast(pl.Float64)
+        zero = float_mod_is_zero(a, divisor) if op == "%" and divisor is not None else None
+        return Val("float", exact(a, y.expr.cast(pl.Float64), divisor), nullable, nan=True, zero=zero)
     raise refuse(f"float '{op}'")
 
 
@@ -137,9 +143,10 @@ def _power(a: Val, b: Val, scope: Scope) -> Val:
     x, y = as_float(a), as_float(b)
     if not (isinstance(b.const, float | int) and float(b.const).is_integer()):
         raise refuse("** with a non-constant or fractional exponent (Python returns a complex for a negative base)")
+    result = scope.lets.share(x.expr.pow(y.expr))  # read by the overflow check and the value
+    x = scope.share(x)
     scope.fail((x.expr == 0) & (y.expr < 0), "ZeroDivisionError", "0.0 cannot be raised to a negative power")
-    result = x.expr.pow(y.expr)
-    scope.fail(result.is_infinite() & x.expr.is_finite() & y.expr.is_finite(), "OverflowError", OVERFLOW_34)
+    scope.fail(infinite(result) & finite(x.expr) & finite(y.expr), "OverflowError", OVERFLOW_34)
     return Val("float", result, x.nullable, nan=x.nan)
 
 

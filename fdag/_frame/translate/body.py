@@ -15,7 +15,7 @@ import polars as pl
 
 from fdag._frame.translate.arith import binop
 from fdag._frame.translate.expr import _BINOPS, condition, evaluate, not_none
-from fdag._frame.translate.value import Error, Scope, Val, both, constant, merge, refuse
+from fdag._frame.translate.value import Error, Lets, Scope, Val, both, constant, merge, refuse
 from fdag.errors import NotTranslatable
 
 MAX_WEIGHT = 4000  # beyond this the expression tree (which Polars expands) makes planning slower than the row path
@@ -61,6 +61,7 @@ class Body:
     def __init__(self, resolve: Callable[[str], Val]) -> None:
         self.resolve = resolve
         self.errors: list[Error] = []
+        self.lets = Lets()
         self.returns: list[tuple[pl.Expr | None, Val]] = []
 
     def block(self, statements: list[ast.stmt], path: Path | None) -> Path | None:
@@ -80,7 +81,7 @@ class Body:
 
     def scope(self, path: Path) -> Scope:
         """Where the expressions of a statement on ``path`` are evaluated."""
-        return Scope(path.env, self.resolve, self.errors, path.live)
+        return Scope(path.env, self.resolve, self.errors, path.live, self.lets)
 
     def _return(self, node: ast.Return, path: Path) -> None:
         value = constant(None) if node.value is None else evaluate(node.value, self.scope(path))

@@ -21,6 +21,8 @@ from fdag._frame.translate.value import (
     as_float,
     as_int,
     constant,
+    finite,
+    infinite,
     int_dtype,
     int_val,
     merge,
@@ -116,13 +118,13 @@ def _to_int(v: Val, scope: Scope, rounding: Callable[[pl.Expr], pl.Expr]) -> Val
         return as_int(v)
     if v.kind != "float":
         raise refuse(f"conversion of a {v.kind} to int")
-    e = v.expr
-    scope.fail(e.is_infinite(), "OverflowError", "cannot convert float infinity to integer")
+    e = scope.share(v).expr  # read by three checks and the rounding
+    scope.fail(infinite(e), "OverflowError", "cannot convert float infinity to integer")
     if v.nan:
         scope.fail(e.is_nan(), "ValueError", "cannot convert float NaN to integer")
-    wide = e.is_finite() & (e.abs() >= _WIDE)
+    wide = finite(e) & (e.abs() >= _WIDE)
     scope.fail(wide, "OverflowError", INT64_OVERFLOW)
-    safe = pl.when(e.is_finite() & (e.abs() < _WIDE)).then(rounding(e)).otherwise(0.0)
+    safe = pl.when(e.abs() < _WIDE).then(rounding(e)).otherwise(0.0)  # false for NaN (above every float)
     return replace(int_val(safe.cast(pl.Int128), -(2**120), 2**120, v.nullable), rounded=rounding(e))
 
 
@@ -198,11 +200,16 @@ def _unary_float(name: str, fn: Callable[[pl.Expr], pl.Expr], domain: Callable[[
     def rule(args: list[Val], scope: Scope) -> Val:
         _arity(f"math.{name}", args, 1)
         x = as_float(args[0])
+        # what a check and the result both read is shared; the result from x itself, so both are one level
+        result = scope.lets.share(fn(x.expr)) if overflow else None
+        if domain is not None or overflow:
+            x = scope.share(x)
         if domain is not None:
             scope.fail(domain(x.expr).fill_null(False), "ValueError", DOMAIN)
-        result = fn(x.expr)
-        if overflow:
-            scope.fail(result.is_infinite() & x.expr.is_finite(), "OverflowError", RANGE)
+        if result is None:
+            result = fn(x.expr)
+        else:
+            scope.fail(infinite(result) & finite(x.expr), "OverflowError", RANGE)
         return Val("float", result, x.nullable, nan=True)
 
     return rule
@@ -210,14 +217,15 @@ def _unary_float(name: str, fn: Callable[[pl.Expr], pl.Expr], domain: Callable[[
 
 def _log(args: list[Val], scope: Scope) -> Val:
     _arity("math.log", args, 1, 2)
-    x = as_float(args[0])
+    x = scope.share(as_float(args[0]))
     scope.fail(x.expr <= 0, "ValueError", DOMAIN)
     if len(args) == 1:
         return Val("float", x.expr.log(), x.nullable, nan=True)
     base = as_float(args[1])
+    den = scope.lets.share(base.expr.log())
+    base = scope.share(base)
     in_domain = ~(x.expr <= 0)
     scope.fail(in_domain & (base.expr <= 0), "ValueError", DOMAIN)
-    den = base.expr.log()
     scope.fail(in_domain & ~(base.expr <= 0) & (den == 0), "ZeroDivisionError", "float division by zero")
     return Val("float", x.expr.log() / den, x.nullable or base.nullable, nan=True)
 
@@ -233,11 +241,12 @@ def _rounding(name: str, fn: Callable[[pl.Expr], pl.Expr]) -> Callable[[list[Val
 def _pow(args: list[Val], scope: Scope) -> Val:
     _arity("math.pow", args, 2)
     x, y = as_float(args[0]), as_float(args[1])
-    finite = x.expr.is_finite() & y.expr.is_finite()
+    result = scope.lets.share(x.expr.pow(y.expr))
+    x, y = scope.share(x), scope.share(y)
+    both_finite = finite(x.expr) & finite(y.expr)
     fractional = y.expr != y.expr.floor()
-    scope.fail(finite & (((x.expr == 0) & (y.expr < 0)) | ((x.expr < 0) & fractional)), "ValueError", DOMAIN)
-    result = x.expr.pow(y.expr)
-    scope.fail(finite & result.is_infinite(), "OverflowError", RANGE)
+    scope.fail(both_finite & (((x.expr == 0) & (y.expr < 0)) | ((x.expr < 0) & fractional)), "ValueError", DOMAIN)
+    scope.fail(both_finite & infinite(result), "OverflowError", RANGE)
     return Val("float", result, x.nullable or y.nullable, nan=True)
 
 
@@ -246,7 +255,7 @@ def _hypot(args: list[Val], scope: Scope) -> Val:
     x, y = (as_float(v).expr.abs() for v in args)
     top = pl.max_horizontal(x, y)
     scaled = top * ((x / top).pow(2) + (y / top).pow(2)).sqrt()
-    result = (pl.when(x.is_infinite() | y.is_infinite()).then(float("inf"))
+    result = (pl.when(infinite(x) | infinite(y)).then(float("inf"))
               .when(x.is_nan() | y.is_nan()).then(float("nan"))
               .when(top == 0).then(0.0).otherwise(scaled))
     return Val("float", result, any(v.nullable for v in args), nan=True)
@@ -284,17 +293,17 @@ _MATH: dict[str, Callable[[list[Val], Scope], Val]] = {
     "asin": _unary_float("asin", pl.Expr.arcsin, lambda x: x.abs() > 1),
     "acos": _unary_float("acos", pl.Expr.arccos, lambda x: x.abs() > 1),
     "atan": _unary_float("atan", pl.Expr.arctan),
-    "sin": _unary_float("sin", pl.Expr.sin, pl.Expr.is_infinite),
-    "cos": _unary_float("cos", pl.Expr.cos, pl.Expr.is_infinite),
-    "tan": _unary_float("tan", pl.Expr.tan, pl.Expr.is_infinite),
+    "sin": _unary_float("sin", pl.Expr.sin, infinite),
+    "cos": _unary_float("cos", pl.Expr.cos, infinite),
+    "tan": _unary_float("tan", pl.Expr.tan, infinite),
     "floor": _rounding("floor", pl.Expr.floor),
     "ceil": _rounding("ceil", pl.Expr.ceil),
     "trunc": _rounding("trunc", _trunc),
     "pow": _pow,
     "hypot": _hypot,
     "copysign": _copysign,
-    "isfinite": _predicate("isfinite", pl.Expr.is_finite),
-    "isinf": _predicate("isinf", pl.Expr.is_infinite),
+    "isfinite": _predicate("isfinite", finite),
+    "isinf": _predicate("isinf", infinite),
     "isnan": _predicate("isnan", pl.Expr.is_nan),
 }
 

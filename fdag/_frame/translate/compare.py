@@ -57,6 +57,9 @@ def equal(a: Val, b: Val) -> pl.Expr:
 
 def _equal_values(a: Val, b: Val) -> pl.Expr:
     if a.kind in NUMERIC and b.kind in NUMERIC:
+        for value, other in ((a, b), (b, a)):
+            if value.zero is not None and type(other.const) in (int, float) and other.const == 0:
+                return value.zero  # ``x % c == 0``: whether x is a multiple of c, without the remainder
         return _numeric("==", a, b)
     if a.kind == "list" or b.kind == "list":
         raise refuse("comparing lists")
@@ -99,6 +102,8 @@ def _numeric(op: str, a: Val, b: Val) -> pl.Expr:
 
 def _float_float(op: str, x: Val, y: Val) -> pl.Expr:
     result = _apply(op, x.expr, y.expr)
+    if op == "==" and not (x.nan and y.nan):
+        return result  # Polars' NaN equals only NaN, which one side never is
     for v in (x, y):
         if v.nan:
             result = result & ~v.expr.is_nan()

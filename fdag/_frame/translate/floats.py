@@ -13,7 +13,8 @@ division errs by a few ulp), and one exact comparison each way corrects it (``(k
 which is CPython's remainder in all three cases (``F = m`` when the signs agree, ``F = m + b`` when they do not),
 up to the sign of a zero; and CPython's quotient is ``f`` itself (``a - m`` is an exact multiple of ``b`` in this
 range). The other rows (huge, infinite or NaN dividends; fractional or huge divisors) go through CPython's
-algorithm in numpy, only those rows, and not at all when there are none.
+algorithm in numpy, only those rows, and not at all when there are none. ``a % b == 0`` by a constant is
+decided without the remainder (``float_mod_is_zero``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,28 @@ def _fast(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
     return magnitude if divisor > 0 else -magnitude
 
 
+def float_mod_is_zero(a: pl.Expr, divisor: float) -> pl.Expr | None:
+    """Python's ``a % divisor == 0`` for Float64 ``a`` and a constant ``divisor``: whether ``a`` is an exact
+    multiple of it, without the remainder; ``None`` when the divisor is not one of the fast path.
+
+    On the fast path's rows ``g = round(a / divisor)`` is the quotient ``k`` when ``a = k * divisor`` (the
+    division, even by a reciprocal, errs by less than a quarter there), and ``g * divisor`` is exact (below
+    ``2**53``): so ``g * divisor == a`` exactly when ``a`` is a multiple. The other rows go through CPython's
+    remainder.
+    """
+    if not (divisor == divisor // 1 and 0 < abs(divisor) <= _DIVISOR):
+        return None
+    b = pl.lit(divisor, pl.Float64)
+    multiple = (a / b).round() * b == a
+    slow = (~(a.abs() < _DIVIDEND)).fill_null(False)
+    return pl.map_batches([multiple, slow, a, b], _patched(_is_zero_remainder, pl.Boolean), return_dtype=pl.Boolean,
+                          is_elementwise=True)
+
+
+def _is_zero_remainder(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    return python_float_mod(a, b) == 0
+
+
 def _everywhere(kernel: Kernel) -> Callable[[Sequence[pl.Series]], pl.Series]:
     def apply(series: Sequence[pl.Series]) -> pl.Series:
         return pl.Series(kernel(series[0].to_numpy(), series[1].to_numpy()), dtype=pl.Float64)
@@ -82,7 +105,7 @@ def _everywhere(kernel: Kernel) -> Callable[[Sequence[pl.Series]], pl.Series]:
     return apply
 
 
-def _patched(kernel: Kernel) -> Callable[[Sequence[pl.Series]], pl.Series]:
+def _patched(kernel: Kernel, dtype: type[pl.DataType] = pl.Float64) -> Callable[[Sequence[pl.Series]], pl.Series]:
     """``[fast, slow, a, b]`` → ``fast`` with its ``slow`` rows recomputed by ``kernel`` (a literal is one row)."""
 
     def apply(series: Sequence[pl.Series]) -> pl.Series:
@@ -91,7 +114,7 @@ def _patched(kernel: Kernel) -> Callable[[Sequence[pl.Series]], pl.Series]:
             return fast
         rows = (slow & fast.is_not_null()).arg_true()
         values = kernel(_at(a, rows), _at(b, rows))
-        return fast.scatter(rows, pl.Series(values, dtype=pl.Float64))
+        return fast.scatter(rows, pl.Series(values, dtype=dtype))
 
     return apply
 

@@ -7,6 +7,8 @@ float depending on the row, kept as Float64); ``nullable`` says it may be ``None
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -43,6 +45,7 @@ class Val:
     item: FType | None = None  # item type of lists
     weight: int = 1  # estimated size of ``expr`` as a tree (Polars expands shared sub-expressions)
     rounded: pl.Expr | None = None  # an int made from a float: that float, rounded (see ``_result``)
+    zero: pl.Expr | None = None  # a float remainder by a constant: the rows where it is zero, found without it
 
 
 def refuse(reason: str) -> NotTranslatable:
@@ -139,7 +142,7 @@ def merge(cond: pl.Expr, a: Val, b: Val) -> Val:
         ea = pl.lit(None, dtype) if a.kind == "none" else a.expr
         eb = pl.lit(None, dtype) if b.kind == "none" else b.expr
         return replace(some, expr=pl.when(cond).then(ea).otherwise(eb), nullable=True, const=NO_CONST,
-                       rounded=None)
+                       rounded=None, zero=None)
     kinds = {a.kind, b.kind}
     if len(kinds) == 1 and a.kind in ("int", "num"):
         lo, hi = min(a.lo, b.lo), max(a.hi, b.hi)
@@ -173,31 +176,80 @@ def _dtype(v: Val) -> pl.DataType:
     return simple[v.kind]
 
 
+def finite(e: pl.Expr) -> pl.Expr:
+    """``math.isfinite`` of a float column as one comparison (NaN is above every float in Polars' order): half
+    the cost of Polars' ``is_finite``."""
+    return e.abs() < math.inf
+
+
+def infinite(e: pl.Expr) -> pl.Expr:
+    """``math.isinf`` of a float column as one comparison (cheaper than Polars' ``is_infinite``)."""
+    return e.abs() == math.inf
+
+
 def both(a: pl.Expr | None, b: pl.Expr) -> pl.Expr:
     """``a & b`` where ``None`` means "always"; null conditions count as false."""
     b = b.fill_null(False)
     return b if a is None else a & b
 
 
+_LET_NAMES = itertools.count()
+
+
+@dataclass
+class Lets:
+    """Sub-expressions a translation computes once, as columns of their own, before its value and errors.
+
+    Polars computes a sub-expression repeated within one ``with_columns`` once, but not one nested inside
+    another repeated one: ``exp(x)`` read by an overflow check and by a value that is itself repeated (its
+    NaN-to-null form reads it twice) would be computed twice. A shared expression is a column instead; one
+    that reads other shared columns comes a level later (one ``with_columns`` per level).
+    """
+
+    shared: dict[str, tuple[int, pl.Expr]] = field(default_factory=dict)  # column -> (level, aliased expression)
+
+    def share(self, expr: pl.Expr) -> pl.Expr:
+        """A column holding ``expr`` (``expr`` itself when it is a column or reads none)."""
+        roots = expr.meta.root_names()
+        if expr.meta.is_column() or not roots:
+            return expr
+        name = f"__let__{next(_LET_NAMES)}"
+        level = 1 + max((self.shared[root][0] for root in roots if root in self.shared), default=0)
+        self.shared[name] = (level, expr.alias(name))
+        return pl.col(name)
+
+    def stages(self) -> tuple[tuple[pl.Expr, ...], ...]:
+        """The shared columns level by level, each tuple one ``with_columns`` reading the ones before."""
+        depth = max((level for level, _ in self.shared.values()), default=0)
+        return tuple(tuple(e for level, e in self.shared.values() if level == i) for i in range(1, depth + 1))
+
+
 @dataclass
 class Scope:
-    """Where an expression is evaluated: the local names, the rows that reach it, and the errors found so far."""
+    """Where an expression is evaluated: the local names, the rows that reach it, the errors found so far and
+    the sub-expressions shared as columns."""
 
     env: dict[str, Val]
     resolve: Any  # Callable[[str], Val]: non-local names (closure, globals, builtins)
     errors: list[Error] = field(default_factory=list)
     guard: pl.Expr | None = None  # rows on which this code runs; None = every row
+    lets: Lets = field(default_factory=Lets)
 
     def under(self, cond: pl.Expr) -> Scope:
         """The same scope restricted to the rows where ``cond`` holds (a branch, a short-circuit)."""
-        return Scope(self.env, self.resolve, self.errors, both(self.guard, cond))
+        return Scope(self.env, self.resolve, self.errors, both(self.guard, cond), self.lets)
 
     def narrow(self, names: set[str]) -> Scope:
         """The same scope where the local ``names`` are known not to be None (inside ``if x is not None``)."""
         if not names & self.env.keys():
             return self
         env = {k: replace(v, nullable=False) if k in names and v.kind != "none" else v for k, v in self.env.items()}
-        return Scope(env, self.resolve, self.errors, self.guard)
+        return Scope(env, self.resolve, self.errors, self.guard, self.lets)
+
+    def share(self, v: Val) -> Val:
+        """``v`` read from a column of its own (see ``Lets``): for a value both an error condition and the
+        result read, when it is more than a column."""
+        return replace(v, expr=self.lets.share(v.expr))
 
     def fail(self, cond: pl.Expr, kind: str, message: str) -> None:
         """Record that Python raises ``kind(message)`` on the reached rows where ``cond`` holds."""
