@@ -22,7 +22,7 @@ from fdag._values.types import FType
 
 Convert = Callable[[Any], Any]
 
-LAYOUT = "tiles-1"  # changes with what the scripts store: a new layout starts fresh instead of misreading
+LAYOUT = "tiles-2"  # changes with what the scripts store: a new layout starts fresh instead of misreading
 encode_json: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":")).encode
 
 

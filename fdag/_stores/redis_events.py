@@ -4,8 +4,8 @@ Data model, per source and layout (see ``redis_codec.layout_prefix``), all keys 
 
 - ``<prefix>e:<key>``: a sorted set per entity key; member = the encoded event (``redis_codec``), score =
   its timestamp in µs.
-- ``<prefix>t:<key>`` and ``<prefix>i:<key>``: the key's pre-aggregated tiles and their index, for window state
-  (``redis_tiles``); lookup state keeps none.
+- ``<prefix>t:<key>`` and ``<prefix>i:<key>``: the key's pre-aggregated tiles and their index, and
+  ``<prefix>open``: the dense tiles not sealed yet, for window state (``redis_tiles``); lookup state keeps none.
 - ``<prefix>ids``: a sorted set of the held event ids scored by timestamp, for idempotent ingest.
 - ``<prefix>keys``: a sorted set of the entity sets scored by their newest timestamp, to drop quiet keys.
 - ``<prefix>wm``: the watermark (µs, decimal); ``<prefix>seq``: arrival numbers for sources without ids.
@@ -15,7 +15,7 @@ Data model, per source and layout (see ``redis_codec.layout_prefix``), all keys 
 
 Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
 MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``;
-events beyond ``max_future`` are dropped in Python before), updates the tiles, then evicts below the horizon
+events beyond ``max_future`` are dropped in Python before), updates and seals the tiles, then evicts below the horizon
 from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch changes
 nothing, so redis-py retries it when its connection drops (the reply may be lost after the script ran); the
 script orders its writes so that re-sending a batch that failed part-way gives the state a clean ingest would

@@ -3,17 +3,21 @@
 Each runs atomically on the server: nothing else runs between its commands. A script's writes are not rolled
 back when it fails part-way, so everything that can fail is checked before the first write (a key of the wrong
 type, e.g. another program's key in the namespace), and the writes are ordered so that a failure at any point
-leaves a re-send of the batch correct: events first (re-adding a member is a no-op), then the ids that mark them
-applied, then the tiles, then the bounds, then the watermark, then eviction. A re-sent event whose id is held at
-its own timestamp moves the bounds and the watermark, is evicted from as if applied now, and has its tiles
-recomputed from the held events: a no-op when the earlier run finished (they are past it, and a tile is a
-function of the events it covers), the repair when it failed before them. The bounds precede the watermark: a
-state that failed between them refuses more past queries, not fewer.
+leaves a re-send of the batch correct: events first (re-adding a member is a no-op), then the registrations of
+open tiles (idempotent), then the ids that mark the events applied, then the sealed tiles they update, then the
+bounds, then the watermark, then sealing, then eviction. A re-sent event whose id is held at its own timestamp
+moves the bounds and the watermark, is evicted from as if applied now, has its sealed tiles rebuilt from what
+they cover and its open ones registered again: a no-op when the earlier run finished (a tile is a function of
+the events it covers), the repair when it failed before them. Sealing follows the watermark, so a tile exists
+only once the stored watermark has passed its end, and an event in a tile past it never has a tile to update.
+The bounds precede the watermark: a state that failed between them refuses more past queries, not fewer.
 
 Tiles (``redis_tiles``): per entity key, a hash ``t:<key>`` of ``level:start`` -> the tile's partial states
-(text), and a sorted set ``i:<key>`` of those fields scored by start, for eviction. Float sums are kept exactly,
-as expansions of non-overlapping doubles (Shewchuk), written in the one canonical form (each component the
-correctly rounded value of what the ones before leave), so a tile's text depends only on the events it covers.
+(MessagePack), a sorted set ``i:<key>`` of those fields scored by start, for eviction, and per layout a sorted
+set ``open`` of the dense tiles not sealed yet (``level:start:<events key>``) scored by their end. Float sums
+are kept exactly, as expansions of non-overlapping doubles (Shewchuk), written in the one canonical form (each
+component the correctly rounded value of what the ones before leave), so a tile's bytes depend only on the
+events it covers.
 """
 
 from __future__ import annotations
@@ -21,6 +25,11 @@ from __future__ import annotations
 # The shared Lua functions of the tile partial states (see ``redis_tiles`` for the text format).
 _TILE_FUNCTIONS = """
 local BIG, SPLIT = 2^53, 134217729
+-- A key's tiles start at a phase drawn from its events key's name (the same in every script), so that the tiles of
+-- different keys end at different instants and their sealing spreads over time.
+local function phase(name, coarsest)
+  return tonumber(string.sub(redis.sha1hex(name), 1, 12), 16) % coarsest
+end
 local function grow(p, x)
   local i = 0
   for j = 1, #p do
@@ -143,16 +152,28 @@ local function tile_keys(name)
   local rest = string.sub(name, #P + 2)
   return P .. 't' .. rest, P .. 'i' .. rest
 end
+local OPEN, has_tiles = P .. 'open', {}  -- the registered open tiles; the keys that have tiles
+local function wrong(name, want)
+  local kind = redis.call('TYPE', name)['ok']
+  if kind ~= 'none' and kind ~= want then
+    return redis.error_reply('WRONGTYPE key ' .. name .. ' holds a ' .. kind .. ', not a ' .. want ..
+      ' (nothing was written)')
+  end
+  return kind == 'none'
+end
+if tiles then
+  local failed = wrong(OPEN, 'zset')
+  if type(failed) == 'table' then return failed end
+end
 for k = 1, #KEYS do
   local names = {KEYS[k]}
   if k > 5 and tiles then names[2], names[3] = tile_keys(KEYS[k]) end
   for j = 1, #names do
-    local kind = redis.call('TYPE', names[j])['ok']
+    if j == 3 and not has_tiles[k] then break end  -- no tile hash: its index is checked where it is written
     local want = (k == 1 or k == 4) and 'string' or ((k == 5 or j == 2) and 'hash' or 'zset')
-    if kind ~= 'none' and kind ~= want then
-      return redis.error_reply('WRONGTYPE key ' .. names[j] .. ' holds a ' .. kind .. ', not a ' .. want ..
-        ' (nothing was written)')
-    end
+    local failed = wrong(names[j], want)
+    if type(failed) == 'table' then return failed end
+    if j == 2 then has_tiles[k] = not failed end
   end
 end
 local function absorb(tile, member, ts)
@@ -197,7 +218,7 @@ local top_text = redis.call('GET', KEYS[1])
 local top = top_text and tonumber(top_text) or -math.huge
 local stored = top
 if ARGV[2] ~= '' and tonumber(ARGV[2]) > top then top = tonumber(ARGV[2]); top_text = ARGV[2] end
-local horizon = top - retention
+local before, horizon = top, top - retention
 local bounds = redis.call('HMGET', KEYS[5], 'oldest', 'dropped')
 local oldest_text, dropped_text, bounds_moved = bounds[1], bounds[2], false
 local oldest = oldest_text and tonumber(oldest_text) or math.huge
@@ -258,127 +279,160 @@ for e = 1, n do
     accepted = accepted + 1
   end
 end
-for k, list_ in pairs(added) do zadd(KEYS[k], list_) end
-for k, n_ in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n_[2], KEYS[k]) end
-if #new_ids > 0 then zadd(KEYS[2], new_ids) end
--- Tiles of every key with accepted or re-sent events. A tile is kept once its range holds DENSE events (a
--- query reads the events of a missing tile's range instead), never below the horizon (no query reads it, and
--- its events may be evicted); a kept tile covers every event in its range. New and re-sent tiles are computed
--- from what they cover (held events, or the tiles below), the others updated with the batch's events.
+-- Tiles (``redis_tiles``): a tile exists once sealed, and then covers every held event in its range. A tile whose
+-- end is past the watermark is open: no query reads it yet, so an event in it costs nothing until its range holds
+-- DENSE events, when it is registered (in OPEN, scored by its end) for sealing; once the watermark passes its end
+-- it is sealed from the tiles one level finer (raw events where one is missing). An event in a closed tile (late,
+-- or a bootstrap's history) updates the tile if it exists, else registers it if its range is dense. A range
+-- below DENSE holds no denser finer range, so counting goes coarse to fine and stops there. Nothing is kept
+-- below the horizon (no query reads it, and its events are evicted).
 local function tile_name(l, s) return (l - 1) .. ':' .. string.format('%d', s) end
 local function until_(s, l) return '(' .. string.format('%d', s + W[l]) end
-for k in pairs(newest) do
-  if not tiles then break end
-  local hash, index = tile_keys(KEYS[k])
-  local slots, names = {}, {}
-  local function slot(l, ts)
-    local s = math.floor(ts / W[l]) * W[l]
-    if s < horizon then return nil end
-    local name = tile_name(l, s)
-    local found = slots[name]
-    if not found then
-      found = {l = l, s = s, name = name, events = {}, children = {}}
-      slots[name] = found
-      names[#names + 1] = name
-    end
-    return found
-  end
-  local function chain(ts, event)
-    local child = nil
-    for l = 1, #W do
-      local here = slot(l, ts)
-      if not here then break end
-      if event then
-        if l == 1 then table.insert(here.events, event) else here.children[child] = true end
-      else
-        here.redo = true
-      end
-      if child then child.parent = here end
-      child = here
-    end
-  end
-  for _, event in ipairs(tiled[k] or {}) do chain(event[1], event) end
-  for _, ts in ipairs(redo[k] or {}) do chain(ts, nil) end
-  local function delta(here)
-    if not here.delta then
-      local tile = empty(#COLS)
-      if here.l == 1 then
-        for _, event in ipairs(here.events) do absorb(tile, event[2], event[1]) end
-      else
-        for child in pairs(here.children) do merge(tile, delta(child)) end
-      end
-      here.delta = tile
-    end
-    return here.delta
-  end
-  if #names > 0 then
-    local stored_ = chunked('HMGET', hash, names)
-    local by_level = {}
-    for j, name in ipairs(names) do
-      local here = slots[name]
-      here.stored = stored_[j]
-      by_level[here.l] = by_level[here.l] or {}
-      table.insert(by_level[here.l], here)
-    end
-    for l = #W, 1, -1 do
-      for _, here in ipairs(by_level[l] or {}) do
-        if here.stored then here.keep = true
-        elseif here.parent and not here.parent.keep then here.keep = false
-        else here.keep = redis.call('ZCOUNT', KEYS[k], here.s, until_(here.s, l)) >= DENSE end
-      end
-    end
-    local writes, scored = {}, {}
-    for l = 1, #W do
-      for _, here in ipairs(by_level[l] or {}) do
-        if here.keep then
-          local tile
-          if here.stored and not here.redo then
-            tile = cmsgpack.unpack(here.stored)
-            merge(tile, delta(here))
-          else
-            tile = empty(#COLS)
-            local below, wanted = {}, {}
-            if l > 1 then
-              for s = here.s, here.s + W[l] - W[l - 1], W[l - 1] do
-                local child = slots[tile_name(l - 1, s)]
-                if child and child.keep then merge(tile, child.tile) else wanted[#wanted + 1] = s end
-              end
-              local names_ = {}
-              for j, s in ipairs(wanted) do names_[j] = tile_name(l - 1, s) end
-              local found = #names_ > 0 and chunked('HMGET', hash, names_) or {}
-              for j, s in ipairs(wanted) do
-                if found[j] then merge(tile, cmsgpack.unpack(found[j])) else below[#below + 1] = {s, l - 1} end
-              end
-            else
-              below[1] = {here.s, 1}
-            end
-            for _, range in ipairs(below) do
-              for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[k], range[1], until_(range[1], range[2]))) do
-                absorb(tile, member, tonumber(string.match(member, '^[^,]+')))
-              end
-            end
-          end
-          here.tile = tile
-          writes[#writes + 1] = here.name
-          writes[#writes + 1] = pack(tile)
-          scored[#scored + 1] = string.format('%d', here.s)
-          scored[#scored + 1] = here.name
+for k, list_ in pairs(added) do zadd(KEYS[k], list_) end
+local register, touched, candidates = {}, {}, {}
+for k in pairs(tiles and newest or {}) do
+  -- Every tile the batch touches lies within a coarsest width of its events: where that neighbourhood holds
+  -- fewer than DENSE events, none is dense, and a key without tiles has nothing else to do.
+  local lo, hi = math.huge, -math.huge
+  for _, event in ipairs(tiled[k] or {}) do lo = math.min(lo, event[1]); hi = math.max(hi, event[1]) end
+  for _, ts in ipairs(redo[k] or {}) do lo = math.min(lo, ts); hi = math.max(hi, ts) end
+  if has_tiles[k] or redis.call('ZCOUNT', KEYS[k], '(' .. string.format('%d', lo - W[#W]),
+                                '(' .. string.format('%d', hi + W[#W])) >= DENSE then
+    local slots, names, closed, F = {}, {}, {}, phase(KEYS[k], W[#W])
+    local function visit(ts, event)
+      local child = nil
+      for l = 1, #W do
+        local s = math.floor((ts - F) / W[l]) * W[l] + F
+        if s < horizon then break end
+        local name = tile_name(l, s)
+        local here = slots[name]
+        if not here then
+          here = {l = l, s = s, name = name, events = {}, children = {}}
+          slots[name] = here
+          names[#names + 1] = name
+          if s + W[l] <= before then closed[#closed + 1] = name end
         end
+        if child then child.parent = here end
+        if not event then here.redo = true
+        elseif l == 1 then table.insert(here.events, event)
+        elseif child then here.children[child] = true end
+        child = here
       end
     end
-    if #writes > 0 then
-      chunked('HSET', hash, writes)
-      zadd(index, scored)
+    for _, event in ipairs(tiled[k] or {}) do visit(event[1], event) end
+    for _, ts in ipairs(redo[k] or {}) do visit(ts, nil) end
+    if has_tiles[k] and #closed > 0 then
+      for j, text in ipairs(chunked('HMGET', tile_keys(KEYS[k]), closed)) do
+        if text then slots[closed[j]].stored = text end
+      end
+    end
+    touched[k] = {slots = slots, names = names}
+    for _, name in ipairs(names) do
+      if not slots[name].stored then candidates[#candidates + 1] = {slots[name], name .. ':' .. KEYS[k]} end
+    end
+  end
+end
+-- Which candidates are registered already (one read for the batch).
+local members = {}
+for j, candidate in ipairs(candidates) do members[j] = candidate[2] end
+for j, score in ipairs(#members > 0 and chunked('ZMSCORE', OPEN, members) or {}) do
+  if score then candidates[j][1].registered = true end
+end
+-- Builds tile (l, s) of an events key from the tiles one level finer (raw events where one is missing).
+local function build(events, hash, l, s)
+  local tile, below = empty(#COLS), {}
+  if l > 1 then
+    local starts, names_ = {}, {}
+    for c = s, s + W[l] - W[l - 1], W[l - 1] do starts[#starts + 1] = c; names_[#names_ + 1] = tile_name(l - 1, c) end
+    local found = chunked('HMGET', hash, names_)
+    for j, c in ipairs(starts) do  -- adjacent missing tiles are read as one range
+      if found[j] then merge(tile, cmsgpack.unpack(found[j]))
+      elseif #below > 0 and below[#below][2] == c then below[#below][2] = c + W[l - 1]
+      else below[#below + 1] = {c, c + W[l - 1]} end
+    end
+  else
+    below[1] = {s, s + W[1]}
+  end
+  for _, range in ipairs(below) do
+    local members = redis.call('ZRANGEBYSCORE', events, range[1], '(' .. string.format('%d', range[2]))
+    for _, member in ipairs(members) do absorb(tile, member, tonumber(string.match(member, '^[^,]+'))) end
+  end
+  return tile
+end
+-- The batch's partial states in a closed tile: its events at the finest level, its finer tiles' above.
+local function delta(here)
+  if not here.delta then
+    local tile = empty(#COLS)
+    if here.l == 1 then
+      for _, event in ipairs(here.events) do absorb(tile, event[2], event[1]) end
+    else
+      for child in pairs(here.children) do merge(tile, delta(child)) end
+    end
+    here.delta = tile
+  end
+  return here.delta
+end
+for k, key in pairs(touched) do
+  local slots = key.slots
+  table.sort(key.names, function(x, y) return slots[x].l > slots[y].l end)
+  for _, name in ipairs(key.names) do
+    local here = slots[name]
+    if not here.stored and not here.registered then
+      local parent = here.parent
+      if parent and parent.sparse then here.sparse = true else
+        here.sparse = redis.call('ZCOUNT', KEYS[k], here.s, until_(here.s, here.l)) < DENSE
+        if not here.sparse then register[name .. ':' .. KEYS[k]] = here.s + W[here.l] end
+      end
+    end
+  end
+end
+local opened = {}
+for member, ends in pairs(register) do opened[#opened + 1] = string.format('%d', ends); opened[#opened + 1] = member end
+if #opened > 0 then zadd(OPEN, opened) end
+for k, n_ in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n_[2], KEYS[k]) end
+if #new_ids > 0 then zadd(KEYS[2], new_ids) end
+-- Closed tiles that exist, finer first: a re-sent event's are rebuilt (the repair of a batch that failed
+-- part-way; a no-op otherwise), the others updated with the batch's events.
+for k, key in pairs(touched) do
+  local hash = tile_keys(KEYS[k])
+  for j = #key.names, 1, -1 do
+    local here = key.slots[key.names[j]]
+    if here.stored then
+      local tile
+      if here.redo then tile = build(KEYS[k], hash, here.l, here.s)
+      else tile = cmsgpack.unpack(here.stored); merge(tile, delta(here)) end
+      redis.call('HSET', hash, here.name, pack(tile))
     end
   end
 end
 if bounds_moved then redis.call('HSET', KEYS[5], 'oldest', oldest_text or '', 'dropped', dropped_text or '') end
 if top ~= stored then redis.call('SET', KEYS[1], top_text) end
+-- Seal the registered tiles the watermark has passed (bounded per batch; the rest wait for the next one), finer
+-- first: a tile ends where its last finer tile ends, and members of equal end sort by level.
+if tiles and top > -math.huge then
+  local due = redis.call('ZRANGEBYSCORE', OPEN, '-inf', string.format('%d', top), 'LIMIT', 0, 64 + n)
+  for _, member in ipairs(due) do
+    local level, start, events = string.match(member, '^(%d+):(-?%d+):(.*)$')
+    local l, s = tonumber(level) + 1, tonumber(start)
+    if s >= horizon then
+      local ok, count = pcall(redis.call, 'ZCOUNT', events, s, until_(s, l))
+      local hash, index = tile_keys(events)
+      if ok and count >= DENSE then  -- (another program's key in the way of the tiles: not sealed)
+        local kinds = {redis.call('TYPE', hash)['ok'], redis.call('TYPE', index)['ok']}
+        if (kinds[1] == 'none' or kinds[1] == 'hash') and (kinds[2] == 'none' or kinds[2] == 'zset') then
+          redis.call('ZADD', index, string.format('%d', s), tile_name(l, s))
+          redis.call('HSET', hash, tile_name(l, s), pack(build(events, hash, l, s)))
+        end
+      end
+    end
+  end
+  if #due > 0 then chunked('ZREM', OPEN, due) end
+end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
   for k in pairs(newest) do
-    redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut)
-    if tiles then
+    -- Tiles below the horizon are never read; they go with the events they covered.
+    if redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut) > 0 and has_tiles[k] then
       local hash, index = tile_keys(KEYS[k])
       local old = redis.call('ZRANGEBYSCORE', index, '-inf', cut)
       if #old > 0 then
@@ -388,6 +442,7 @@ if top > -math.huge then
     end
   end
   if with_ids then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
+  if tiles then redis.call('ZREMRANGEBYSCORE', OPEN, '-inf', cut) end
   local quiet = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cut, 'LIMIT', 0, tonumber(ARGV[4]))
   for _, name in ipairs(quiet) do
     if tiles then redis.call('DEL', name, tile_keys(name)) else redis.call('DEL', name) end
@@ -435,8 +490,9 @@ if redis.call('EXISTS', KEYS[4]) == 0 then
 end
 out[4] = 0
 out[5] = ARGV[4] ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], high(ARGV[5])) or {}
+local F = phase(KEYS[1], W[#W])
 local function add_run(tiles_, l, a, b)
-  for s = a, b - W[l], W[l] do tiles_[#tiles_ + 1] = {s, s + W[l], (l - 1) .. ':' .. string.format('%d', s)} end
+  for s = a + F, b + F - W[l], W[l] do tiles_[#tiles_ + 1] = {s, s + W[l], (l - 1) .. ':' .. string.format('%d', s)} end
 end
 local function cover(a, b)
   local tiles_ = {}
@@ -455,7 +511,7 @@ end
 for w = 6, #ARGV, 3 do
   local lo, inclusive = ARGV[w], ARGV[w + 1]
   local start = math.max(tonumber(lo), horizon)
-  local a, b = math.ceil(start / W[1]) * W[1], math.floor(t / W[1]) * W[1]
+  local a, b = math.ceil((start - F) / W[1]) * W[1], math.floor((t - F) / W[1]) * W[1]  -- relative to the phase
   local merged, edges, candidates, cursor = nil, {}, {}, lo
   local function raw(upto)
     for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], cursor, upto)) do edges[#edges + 1] = member end

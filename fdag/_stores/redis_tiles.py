@@ -1,16 +1,19 @@
 """Pre-aggregated window state in Redis: tile levels, what each tile holds, and how a window reads them.
 
 Each entity key of a window layout has tiles at ``LEVELS`` widths, finest first, each ``RATIO`` times the one
-below, the coarsest an eighth of the retention; a tile covers ``[start, start + width)`` (µs, aligned to the
-epoch) and is kept once its range holds ``DENSE`` events. A tile holds, per value column that a tiled spec
-reads, the partial states of the events it covers: the count of non-null values, the first and last timestamps
-of those, and what the specs read of numbers (ints, floats, bools; datetimes, dates and timedeltas as
-integers): min, max, the exact sum, the exact sum of squares (``redis_scripts``). What a tile holds is part of
+below, the coarsest an eighth of the retention; a tile covers ``[start, start + width)`` (µs, shifted by a phase
+drawn from the key's name, so that different keys' tiles end at different instants). A tile is sealed (written,
+then kept current) once the watermark has passed its end, if its range holds ``DENSE`` events: no query reads a
+tile whose end is past the watermark, so until then its events cost no tile work. A tile holds, per value column
+that a tiled spec reads, the partial states of the events it covers: the count of non-null values, the first and
+last timestamps of those, and what the specs read of numbers (ints, floats, bools; datetimes, dates and timedeltas
+as integers): min, max, the exact sum, the exact sum of squares (``redis_scripts``). What a tile holds is part of
 the layout's fingerprint, so drivers share tiles exactly when they keep the same ones.
 
 A window ``[t - over, t)`` reads, in one script call, the tiles inside it (at most ``RATIO - 1`` per level and
 side, plus the coarse ones in the middle) merged on the server, the raw events only where its edges cut a
-finest tile, and the events at the merged first and last timestamps (their tie order is decided here). Below
+finest tile or a tile is not sealed (yet, or ever: fewer than ``DENSE`` events), and the events at the merged
+first and last timestamps (their tie order is decided here). Below
 the retention horizon no tile is kept, so that part of a window is read raw (it holds no events, or the query
 is refused as truncated). A column holding a value a double cannot carry exactly (an int beyond 2**53, inf,
 NaN, a float whose square leaves the double range) marks its tiles inexact, and windows over them are computed
@@ -33,7 +36,7 @@ from fdag._values.types import FType
 
 LEVELS = 5
 RATIO = 8
-DENSE = 16  # events a tile's range must hold before the tile is kept (fewer are cheaper to read raw)
+DENSE = 16  # events a tile's range must hold for the tile to be sealed (fewer are cheaper to read raw)
 SAFE = 2**53  # |µs| below this is exact as a double, in scores and in Lua
 
 

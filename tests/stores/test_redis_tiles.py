@@ -144,6 +144,18 @@ def oracle(events: list[dict[str, Any]], user: int, as_of: datetime, specs: list
     return out
 
 
+def assert_sealed_only_behind_the_watermark(store: RedisStore, state: Any) -> None:
+    """Every tile kept ends at or before the watermark, and no registered tile the watermark passed waits (the
+    batches here are far below the sealing limit)."""
+    top = micros(state.watermark)
+    widths = state._plan.widths
+    for name in store.client.scan_iter(f"{state.prefix}t:*"):
+        for field in store.client.hkeys(name):
+            level, start = map(int, field.split(b":"))
+            assert start + widths[level] <= top, (name, field, top)
+    assert store.client.zcount(f"{state.prefix}open", "-inf", top) == 0
+
+
 def close(got: Any, want: Any) -> bool:
     """Within MemoryStore's promise: floats to 1e-9 relative or absolute (a spread of equal values may be 1e-17
     where the exact one is 0), everything else equal."""
@@ -171,6 +183,7 @@ def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypat
         chunk = arrival[position : position + sizes[batch % len(sizes)]]
         position, batch = position + len(chunk), batch + 1
         assert redis_state.ingest(chunk) == memory_state.ingest(chunk)
+        assert_sealed_only_behind_the_watermark(store, redis_state)
     watermark = memory_state.watermark
     assert watermark is not None and redis_state.watermark == watermark
     stamps = sorted({e["ts"] for e in arrival if e["ts"] >= watermark - LATENESS})
@@ -254,3 +267,99 @@ def test_bootstrap_of_a_hot_key_spans_script_calls(redis_server: RedisServer) ->
     as_of = events[-1]["ts"] + timedelta(seconds=1)
     assert loaded.query(1, as_of)[0] == streamed.query(1, as_of)[0] == oracle(events, 1, as_of)
     assert len(sizes) > 2 and max(sizes) <= 6 + 4 * 2_000  # 2,000 rows per call at most
+
+
+def streamed(user: Any, start: datetime, count: int, step: timedelta, tag: str) -> list[dict[str, Any]]:
+    """``count`` events of ``user`` every ``step`` from ``start``, in time order."""
+    return [{"pid": f"{tag}{i:06d}", "user": user, "ts": start + i * step, "x": (i % 11) * 0.7, "n": i % 7,
+             "s": "abc"[i % 3], "b": i % 2 == 0} for i in range(count)]
+
+
+def test_a_hot_stream_seals_its_tiles_as_the_watermark_passes_them(redis_server: RedisServer) -> None:
+    """Small in-order batches (a stream): tiles whose end the watermark passed are sealed at every level dense
+    enough, none past it exists, and a query reads the hour from sealed tiles, equal to the oracle."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 12_000, timedelta(milliseconds=500), "h")  # 2 per second for 100 minutes
+    for first in range(0, len(events), 50):
+        state.ingest(events[first : first + 50])
+    assert_sealed_only_behind_the_watermark(store, state)
+    levels = {int(name.split(b":")[0]) for name in store.client.hkeys(f"{state.prefix}t:1")}
+    assert levels == {2, 3, 4}  # 7.6 s, 61 s, 8 min; the finer ones (0.12 s, 0.95 s) hold fewer than 16
+    as_of = events[-1]["ts"] + timedelta(milliseconds=1)
+    reply = store.script("tile_query", redis_scripts.TILE_QUERY,
+                         (state._key_name(1), *state._clock_keys, f"{state.prefix}t:1"),
+                         state._plan.args(micros(as_of), state._retention))
+    hour = [window for window, (over, _, _) in zip(reply[5:], state._plan.windows, strict=True)
+            if over == 3600 * 10**6]
+    merged, edges, _ = hour[0]
+    assert int(merged.split(b",")[0]) > 6_000 and len(edges) < 1_000  # 7,200 events in the hour
+    assert state.query(1, as_of)[0] == oracle(events, 1, as_of)
+
+
+def test_a_late_event_updates_its_sealed_tile(redis_server: RedisServer) -> None:
+    """An event within the allowed lateness that lands in a sealed tile changes that tile in place."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 3_000, timedelta(milliseconds=200), "l")  # 10 minutes
+    for first in range(0, len(events), 100):
+        state.ingest(events[first : first + 100])
+    hash_name = f"{state.prefix}t:1"
+    before = {field: store.client.hget(hash_name, field) for field in store.client.hkeys(hash_name)}
+    late = {**events[-400], "pid": "late", "ts": events[-400]["ts"] + timedelta(microseconds=3)}
+    assert state.ingest([late]).accepted == 1
+    after = {field: store.client.hget(hash_name, field) for field in store.client.hkeys(hash_name)}
+    changed = {field for field in before if before[field] != after.get(field)}
+    widths = state._plan.widths
+    t = micros(late["ts"])
+    assert changed and all(int(f.split(b":")[1]) <= t < int(f.split(b":")[1]) + widths[int(f.split(b":")[0])]
+                           for f in changed)
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    assert state.query(1, as_of)[0] == oracle([*events, late], 1, as_of)
+
+
+def test_keys_have_their_own_phase_and_sparse_keys_no_tile_work(redis_server: RedisServer) -> None:
+    """Two hot keys' tiles start at different instants; a key with a few events registers nothing."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    hot = sorted(streamed(1, T0, 4_000, timedelta(milliseconds=300), "a")
+                 + streamed(2, T0, 4_000, timedelta(milliseconds=300), "b"), key=lambda e: e["ts"])
+    sparse = streamed(0, T0, 5, timedelta(minutes=3), "c")
+    arrival = sorted(hot + sparse, key=lambda e: e["ts"])
+    for first in range(0, len(arrival), 200):
+        state.ingest(arrival[first : first + 200])
+    coarse = state._plan.widths[-1]
+    starts = [{int(f.split(b":")[1]) % coarse for f in store.client.hkeys(f"{state.prefix}t:{user}")
+               if f.startswith(b"4:")} for user in (1, 2)]
+    assert starts[0] and starts[1] and starts[0].isdisjoint(starts[1])
+    assert not store.client.exists(f"{state.prefix}t:0")
+    assert not [m for m in store.client.zrange(f"{state.prefix}open", 0, -1) if m.endswith(b"e:0")]
+    as_of = arrival[-1]["ts"] + timedelta(seconds=1)
+    for user in (0, 1, 2):
+        assert state.query(user, as_of)[0] == oracle(arrival, user, as_of)
+
+
+def test_tiles_left_for_a_later_batch_are_read_raw(redis_server: RedisServer) -> None:
+    """More tiles due than one batch seals: the rest wait in ``open``, the query reads their events raw and
+    is exact, and the following batches seal them."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    users = range(120)
+    history = sorted((e for user in users for e in streamed(user, T0, 100, timedelta(seconds=1), f"u{user}-")),
+                     key=lambda e: e["ts"])
+    state.ingest(history)  # one batch: the tiles holding its last events stay open, registered
+    assert store.client.zcard(f"{state.prefix}open") > 100
+    later = {**history[-1], "pid": "later", "user": 0, "ts": history[-1]["ts"] + timedelta(minutes=9)}
+    state.ingest([later])  # the watermark passes them all: more due than one batch of 1 seals (64 + 1)
+    top = micros(state.watermark)
+    assert store.client.zcount(f"{state.prefix}open", "-inf", top) > 0
+    as_of = later["ts"] + timedelta(seconds=1)
+    events = [*history, later]
+    for user in users:
+        assert state.query(user, as_of)[0] == oracle(events, user, as_of)
+    for i in range(200):
+        if not store.client.zcount(f"{state.prefix}open", "-inf", top):
+            break
+        state.ingest([{**later, "pid": f"again{i}", "ts": later["ts"] + timedelta(microseconds=i + 1)}])
+    assert store.client.zcount(f"{state.prefix}open", "-inf", top) == 0
+    assert_sealed_only_behind_the_watermark(store, state)
