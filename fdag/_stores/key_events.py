@@ -14,6 +14,8 @@ as many as the live events, so eviction costs O(1) amortised per event instead o
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
+from itertools import islice
+from operator import lt
 from typing import Any
 
 from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
@@ -70,6 +72,23 @@ class KeyEvents:
                 column.insert(position, value)
         if self.stale is None or position < self.stale:
             self.stale = position
+
+    def place_all(self, times: list[int], ids: list[Any], columns: list[list[Any]]) -> None:
+        """Insert events given in arrival order (their ids, None without ids, and each value column's values of
+        them), as ``place`` of each in turn would; when they come after every held event in increasing timestamp
+        order (the usual stream), they are appended at once."""
+        held = self.ts
+        if (held and times[0] <= held[-1]) or not all(map(lt, times, islice(times, 1, None))):
+            for k, ts in enumerate(times):
+                self.place(ts, ids[k], [column[k] for column in columns])
+            return
+        if self.stale is None:
+            self.stale = len(held)
+        held.extend(times)
+        if self.ids is not None:
+            self.ids.extend(ids)
+        for column, values in zip(self.raw, columns, strict=True):
+            column.extend(values)
 
     def refresh(self) -> None:
         """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""
