@@ -14,8 +14,6 @@ as many as the live events, so eviction costs O(1) amortised per event instead o
 from __future__ import annotations
 
 from bisect import bisect_left, bisect_right
-from itertools import islice
-from operator import lt
 from typing import Any
 
 from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
@@ -49,46 +47,30 @@ class KeyEvents:
         """How many live events are older than ``horizon``."""
         return bisect_left(self.ts, horizon, self.dead) - self.dead
 
-    def place(self, ts: int, event_id: Any, values: list[Any]) -> None:
-        """Insert one event at its (timestamp, id) position; an in-order event is a plain append."""
+    def place(self, ts: int, event_id: Any, columns: list[list[Any]], position: int) -> None:
+        """Insert one event at its (timestamp, id) position, its values ``column[position]`` of each of ``columns``
+        (a batch's value columns); an in-order event is a plain append."""
         times, ids = self.ts, self.ids
         n = len(times)
         if not n or ts > times[-1] or (ts == times[-1] and (ids is None or event_id > ids[-1])):
             times.append(ts)
             if ids is not None:
                 ids.append(event_id)
-            for column, value in zip(self.raw, values, strict=True):
-                column.append(value)
-            position = n
+            for column, values in zip(self.raw, columns, strict=True):
+                column.append(values[position])
+            at = n
         else:
-            position = bisect_right(times, ts)
+            at = bisect_right(times, ts)
             if ids is not None:
-                first_tie = bisect_left(times, ts, 0, position)
-                while position > first_tie and ids[position - 1] > event_id:
-                    position -= 1
-                ids.insert(position, event_id)
-            times.insert(position, ts)
-            for column, value in zip(self.raw, values, strict=True):
-                column.insert(position, value)
-        if self.stale is None or position < self.stale:
-            self.stale = position
-
-    def place_all(self, times: list[int], ids: list[Any], columns: list[list[Any]]) -> None:
-        """Insert events given in arrival order (their ids, None without ids, and each value column's values of
-        them), as ``place`` of each in turn would; when they come after every held event in increasing timestamp
-        order (the usual stream), they are appended at once."""
-        held = self.ts
-        if (held and times[0] <= held[-1]) or not all(map(lt, times, islice(times, 1, None))):
-            for k, ts in enumerate(times):
-                self.place(ts, ids[k], [column[k] for column in columns])
-            return
-        if self.stale is None:
-            self.stale = len(held)
-        held.extend(times)
-        if self.ids is not None:
-            self.ids.extend(ids)
-        for column, values in zip(self.raw, columns, strict=True):
-            column.extend(values)
+                first_tie = bisect_left(times, ts, 0, at)
+                while at > first_tie and ids[at - 1] > event_id:
+                    at -= 1
+                ids.insert(at, event_id)
+            times.insert(at, ts)
+            for column, values in zip(self.raw, columns, strict=True):
+                column.insert(at, values[position])
+        if self.stale is None or at < self.stale:
+            self.stale = at
 
     def refresh(self) -> None:
         """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""

@@ -129,8 +129,7 @@ class MemoryEvents(StateConfig):
                                                 [column[start:end] for column in kept.values])
                     continue
                 for row in range(start, end):
-                    events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None,
-                                 [column[row] for column in kept.values])
+                    events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None, kept.values, row)
             if self._seen is not None and kept.ids is not None:
                 self._seen.update(kept.ids)
             if kept.oldest is not None:
@@ -147,9 +146,7 @@ class MemoryEvents(StateConfig):
         """Apply checked events (``values``: each stored column's values of them) one by one, the watermark moving
         as they arrive; the caller holds the lock.
 
-        Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen. A
-        key's accepted events are placed together (``KeyEvents.place_all``) at the end of the batch, or before its
-        next eviction check: nothing reads a key's arrays in between, so they end as if placed one by one.
+        Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
         """
         keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
         retention = self._retention
@@ -157,7 +154,6 @@ class MemoryEvents(StateConfig):
         horizon = top - retention
         oldest, dropped = self._oldest, self._dropped
         accepted = duplicates = too_late = future = 0
-        pending: dict[Any, _Pending] = {}
         for position, (key, ts, event_id, _) in enumerate(checked):
             if ts > cutoff:
                 future += 1
@@ -177,21 +173,13 @@ class MemoryEvents(StateConfig):
                 oldest = ts
             if seen is not None:
                 seen.add(event_id)
-            waiting = pending.get(key)
-            if waiting is None:
-                events = keys.get(key)
-                if events is None:
-                    events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
-                waiting = pending[key] = _Pending(events)
-            waiting.add(position, ts, event_id)
+            events = keys.get(key)
+            if events is None:
+                events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
+            events.place(ts, event_id, values, position)
             accepted += 1
-            events = waiting.events
-            if not (len(events.ts) + len(waiting.positions)) % _EVICT_EVERY:
-                waiting.place(values)
-                if events.ts[events.dead] < horizon:
-                    self._evict(events, horizon, _EVICT_MIN)
-        for waiting in pending.values():
-            waiting.place(values)
+            if not len(events.ts) % _EVICT_EVERY and events.ts[events.dead] < horizon:
+                self._evict(events, horizon, _EVICT_MIN)
         self._oldest, self._dropped = oldest, dropped
         self._advance(top)
         self._since_sweep += accepted
@@ -229,36 +217,6 @@ class MemoryEvents(StateConfig):
     def __repr__(self) -> str:
         specs = [spec.node for spec in self.specs]
         return f"{type(self).__name__}({self.source.name!r}, specs={specs}, keys={len(self._keys)})"
-
-
-class _Pending:
-    """The accepted events of one key in a batch not yet placed: their positions in the batch, timestamps, ids."""
-
-    __slots__ = ("events", "ids", "positions", "times")
-
-    def __init__(self, events: KeyEvents) -> None:
-        self.events = events
-        self.positions: list[int] = []
-        self.times: list[int] = []
-        self.ids: list[Any] = []
-
-    def add(self, position: int, ts: int, event_id: Any) -> None:
-        """Hold one more accepted event."""
-        self.positions.append(position)
-        self.times.append(ts)
-        self.ids.append(event_id)
-
-    def place(self, values: list[list[Any]]) -> None:
-        """Place the held events into the key's events (``values``: the batch's stored columns) and forget them."""
-        positions = self.positions
-        if len(positions) == 1:  # one event (streaming): placed as it is
-            position = positions[0]
-            self.events.place(self.times[0], self.ids[0], [column[position] for column in values])
-        elif positions:
-            self.events.place_all(self.times, self.ids, [list(map(column.__getitem__, positions)) for column in values])
-        else:
-            return
-        self.positions, self.times, self.ids = [], [], []
 
 
 class MemoryWindowState(MemoryEvents):
