@@ -168,12 +168,12 @@ class ColumnIndex:
                 self.squares.append(square)
                 if not plan.exact:
                     self.square_bounds.append(self.square_bounds[-1] + square)
+        # The range tables cover only whole blocks of the values before this one: an appended value invalidates none
+        # of their entries (``RangeExtreme.truncate(rank)`` would delete nothing).
         if plan.mins:
             _extend_min_stack(self.mins, values, rank)
-            self.range_min.truncate(rank)
         if plan.maxs:
             _extend_max_stack(self.maxs, values, rank)
-            self.range_max.truncate(rank)
 
 
 def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:

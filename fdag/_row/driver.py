@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Hashable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +25,7 @@ from fdag._stores.protocol import Store
 from fdag._values.calls import mapping_call
 from fdag._values.frames import beyond_python, to_polars
 from fdag._values.types import FType, coerce_value
+from fdag._values.value_identity import value_identity
 from fdag.errors import DeclarationError, DeclarationTypeError, InputError, InputTypeError, SourceError
 
 if TYPE_CHECKING:
@@ -475,8 +476,24 @@ def _instant(as_of: datetime | None) -> datetime:
 
 def _per_event_values(specs: Sequence[WindowSpec | LookupSpec]) -> dict[str, Any]:
     """value column -> fn(event) giving the per-event value under the null and error rules of every feature: a
-    null argument for a non-optional parameter gives null; an error is raised, for the store to record it."""
-    return {spec.value_column: _event_value(spec) for spec in specs}
+    null argument for a non-optional parameter gives null; an error is raised, for the store to record it.
+
+    Value columns whose functions are proven to compute the same value (``value_identity``) get the same function
+    object, so a store may compute and hold them once.
+    """
+    values: dict[str, Any] = {}
+    same: dict[Hashable, Any] = {}
+    for spec in specs:
+        if spec.value_column in values:
+            continue
+        identity = value_identity(spec.function, spec.event_params(), spec.value_type)
+        if identity is None:
+            values[spec.value_column] = _event_value(spec)
+        else:
+            if identity not in same:
+                same[identity] = _event_value(spec)
+            values[spec.value_column] = same[identity]
+    return values
 
 
 def _event_value(spec: WindowSpec | LookupSpec) -> Any:

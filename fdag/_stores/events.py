@@ -9,7 +9,7 @@ Anything else raises a ``SourceError`` naming the source, the event's index, the
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,6 +19,8 @@ from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
 from fdag.errors import SourceError
 
 CheckedEvent = tuple[Any, int, Any, Mapping[str, Any]]
+# (events, append, slow) -> how many naive timestamps; slow(position, event, append) checks one event the long way
+FastPath = Callable[[list[Any], Callable[[CheckedEvent], None], Callable[..., bool]], int]
 NO_LIMIT = 2**63 - 1  # the future cutoff of a source without max_future
 
 
@@ -32,7 +34,7 @@ class EventChecker:
         # Columns whose values pass a class test are already canonical; others go through the slow path.
         # The timestamp only needs to be UTC already when a window function reads it.
         tested = [c for c in (*self.roles, *self.columns) if c != source.timestamp or c in columns]
-        self._fast: tuple[tuple[str, Any], ...] = tuple((c, source.schema[c].base) for c in tested)
+        self._fast = _fast_path(tuple((c, source.schema[c].base) for c in tested), source)
         self._id = source.id
 
     def future_cutoff(self) -> int:
@@ -48,49 +50,21 @@ class EventChecker:
         A batch mixing naive and aware timestamps is malformed too: naive instants are read as UTC, so a
         producer sending local wall-clock time next to aware instants would shift some events silently.
         """
-        key, stamp, ident, fast = self.source.key, self.source.timestamp, self._id, self._fast
         try:
             events = events if isinstance(events, list) else list(events)
         except TypeError:
             raise SourceError(self.source.name, f"events are a {type(events).__name__}, not an iterable of events",
                               "pass one dict, a list of dicts or a Polars/pandas/Arrow frame") from None
         checked: list[CheckedEvent] = []
-        append = checked.append
-        naive = 0  # events whose timestamp has no time zone
-        for position, event in enumerate(events):
-            try:
-                for column, cls in fast:
-                    value: Any = event[column]
-                    if value is None or value.__class__ is not cls:
-                        break
-                    if cls is float:
-                        if value != value:  # NaN is read as null
-                            break
-                    elif cls is int:
-                        if not INT64_MIN <= value <= INT64_MAX:
-                            break
-                    elif cls is datetime:
-                        if value.tzinfo is not UTC:
-                            break
-                    elif cls is list:
-                        break
-                else:
-                    at = event[stamp]
-                    if at.__class__ is datetime:
-                        if at.tzinfo is None:
-                            naive += 1
-                            since = at - EPOCH_NAIVE
-                        else:
-                            since = at - EPOCH
-                        append((event[key], since // MICROSECOND, event[ident] if ident else None, event))
-                        continue
-            except Exception:  # not a plain event (not a mapping, a column missing): the slow path names why
-                pass
-            append(self._normalise(position, event))
-            naive += getattr(event[stamp], "tzinfo", None) is None  # numpy's datetime64 is naive too
+        naive = self._fast(events, checked.append, self._slow)  # events whose timestamp has no time zone
         if naive and naive != len(checked):
             raise self._mixed(events)
         return checked
+
+    def _slow(self, position: int, event: Any, append: Callable[[CheckedEvent], None]) -> bool:
+        """Check and append an event the fast path does not pass; whether its timestamp is naive."""
+        append(self._normalise(position, event))
+        return getattr(event[self.source.timestamp], "tzinfo", None) is None  # numpy's datetime64 is naive too
 
     def _normalise(self, position: int, event: Any) -> CheckedEvent:
         """The slow path: coerce each column, copying the event if a value changed; raise on the first problem."""
@@ -148,3 +122,52 @@ class EventChecker:
         if len(text) > 160:
             text = text[:157] + "..."
         return SourceError(self.source.name, f"{problem} in {text}", hint, column=column, where=f"event {position}")
+
+
+_FAST_TESTS = {  # per column type, a test true only for values already canonical (None fails every one)
+    float: "(v := event[{c}]).__class__ is float and v == v",  # NaN is read as null
+    int: f"(v := event[{{c}}]).__class__ is int and {INT64_MIN} <= v <= {INT64_MAX}",
+    datetime: "(v := event[{c}]).__class__ is datetime and v.tzinfo is UTC",
+}
+
+
+def _fast_path(tested: tuple[tuple[str, type], ...], source: Source) -> FastPath:
+    """Compile the check of a batch's plain events for ``source``: one class test per column in ``tested``
+    (straight-line code, no loop over columns); an event failing any test, or raising (not a mapping, a column
+    missing), goes to ``slow``. Returns how many timestamps were naive."""
+    if type(source.key) is not str or type(source.timestamp) is not str or any(type(c) is not str for c, _ in tested):
+        raise TypeError(f"source {source.name!r} has a column not named by a str")
+    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "EPOCH": EPOCH, "EPOCH_NAIVE": EPOCH_NAIVE,
+                                 "MICROSECOND": MICROSECOND}
+    tests = []
+    for j, (column, cls) in enumerate(tested):
+        if cls is list:  # lists are checked item by item: always the slow path
+            tests = ["False"]
+            break
+        namespace[f"cls_{j}"] = cls
+        tests.append(_FAST_TESTS.get(cls, f"event[{{c}}].__class__ is cls_{j}").format(c=repr(column)))
+    ident = repr(source.id) if source.id else None
+    lines = [
+        "def check(events, append, slow):",
+        "    naive = 0",
+        "    for position, event in enumerate(events):",
+        "        try:",
+        f"            if {' and '.join(tests) or 'True'}:",
+        f"                at = event[{source.timestamp!r}]",
+        "                if at.__class__ is datetime:",
+        "                    if at.tzinfo is None:",
+        "                        naive += 1",
+        "                        since = at - EPOCH_NAIVE",
+        "                    else:",
+        "                        since = at - EPOCH",
+        f"                    append((event[{source.key!r}], since // MICROSECOND, "
+        f"{f'event[{ident}]' if ident else 'None'}, event))",
+        "                    continue",
+        "        except Exception:  # not a plain event (not a mapping, a column missing): the slow path names why",
+        "            pass",
+        "        naive += slow(position, event, append)",
+        "    return naive",
+    ]
+    exec(compile("\n".join(lines) + "\n", f"<fdag event check {source.name!r}>", "exec"), namespace)
+    check: FastPath = namespace["check"]
+    return check

@@ -115,8 +115,8 @@ def prepare_history(
     if len(values) < len(columns):
         checked = checker.check(frame.iter_rows(named=True))  # the slow path: row checks as for events
         events = [event for _, _, _, event in checked]
-        computed = {j: functions.column(j, events, failures) for j, column in enumerate(columns)
-                    if column not in values}
+        computed = functions.columns([j for j, column in enumerate(columns) if column not in values], events,
+                                     failures)
     work = frame.select(selected).with_columns(given)
     dated = work.height
     work = work.filter(pl.col(_TS) <= checker.future_cutoff())

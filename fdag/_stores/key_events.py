@@ -47,29 +47,30 @@ class KeyEvents:
         """How many live events are older than ``horizon``."""
         return bisect_left(self.ts, horizon, self.dead) - self.dead
 
-    def place(self, ts: int, event_id: Any, values: list[Any]) -> None:
-        """Insert one event at its (timestamp, id) position; an in-order event is a plain append."""
+    def place(self, ts: int, event_id: Any, columns: list[list[Any]], position: int) -> None:
+        """Insert one event at its (timestamp, id) position, its values ``column[position]`` of each of ``columns``
+        (a batch's value columns); an in-order event is a plain append."""
         times, ids = self.ts, self.ids
         n = len(times)
         if not n or ts > times[-1] or (ts == times[-1] and (ids is None or event_id > ids[-1])):
             times.append(ts)
             if ids is not None:
                 ids.append(event_id)
-            for column, value in zip(self.raw, values, strict=True):
-                column.append(value)
-            position = n
+            for column, values in zip(self.raw, columns, strict=True):
+                column.append(values[position])
+            at = n
         else:
-            position = bisect_right(times, ts)
+            at = bisect_right(times, ts)
             if ids is not None:
-                first_tie = bisect_left(times, ts, 0, position)
-                while position > first_tie and ids[position - 1] > event_id:
-                    position -= 1
-                ids.insert(position, event_id)
-            times.insert(position, ts)
-            for column, value in zip(self.raw, values, strict=True):
-                column.insert(position, value)
-        if self.stale is None or position < self.stale:
-            self.stale = position
+                first_tie = bisect_left(times, ts, 0, at)
+                while at > first_tie and ids[at - 1] > event_id:
+                    at -= 1
+                ids.insert(at, event_id)
+            times.insert(at, ts)
+            for column, values in zip(self.raw, columns, strict=True):
+                column.insert(at, values[position])
+        if self.stale is None or at < self.stale:
+            self.stale = at
 
     def refresh(self) -> None:
         """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""

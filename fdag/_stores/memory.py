@@ -41,9 +41,10 @@ from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
-from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, window_retention
+from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, stored_columns, window_retention
 from fdag._values.calls import ErrorRecord, error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
+from fdag.errors import SourceError
 
 _EVICT_EVERY = 64  # appends to one key between checks of its oldest events
 _EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
@@ -63,8 +64,9 @@ class MemoryEvents(StateConfig):
     def __init__(
         self, source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: tuple[str, ...],
         values: Mapping[str, ValueFunction], plans: tuple[ColumnPlan, ...], retention: int,
+        stored_as: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(source, specs, columns, values, retention)
+        super().__init__(source, specs, columns, values, retention, stored_as)
         self._plans = plans
         self._keys: dict[Any, KeyEvents] = {}
         self._seen: set[Any] | None = set() if source.id else None
@@ -97,10 +99,10 @@ class MemoryEvents(StateConfig):
         """
         checked = self._checker.check(events)
         failures: Failures = []
-        values = [self._values.of(event, failures) for _, _, _, event in checked]
+        values = self._values.batch([event for _, _, _, event in checked], failures)
         cutoff = self._checker.future_cutoff()
         with self._lock:
-            return self._apply(checked, values, error_records(failures), cutoff)
+            return self._apply(checked, values, error_records(failures) if failures else (), cutoff)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
@@ -127,8 +129,7 @@ class MemoryEvents(StateConfig):
                                                 [column[start:end] for column in kept.values])
                     continue
                 for row in range(start, end):
-                    events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None,
-                                 [column[row] for column in kept.values])
+                    events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None, kept.values, row)
             if self._seen is not None and kept.ids is not None:
                 self._seen.update(kept.ids)
             if kept.oldest is not None:
@@ -142,8 +143,8 @@ class MemoryEvents(StateConfig):
 
     def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...],
                cutoff: int) -> IngestReport:
-        """Apply checked events (with their values) one by one, the watermark moving as they arrive; the caller
-        holds the lock.
+        """Apply checked events (``values``: each stored column's values of them) one by one, the watermark moving
+        as they arrive; the caller holds the lock.
 
         Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
         """
@@ -153,7 +154,7 @@ class MemoryEvents(StateConfig):
         horizon = top - retention
         oldest, dropped = self._oldest, self._dropped
         accepted = duplicates = too_late = future = 0
-        for (key, ts, event_id, _), row in zip(checked, values, strict=True):
+        for position, (key, ts, event_id, _) in enumerate(checked):
             if ts > cutoff:
                 future += 1
                 continue
@@ -175,7 +176,7 @@ class MemoryEvents(StateConfig):
             events = keys.get(key)
             if events is None:
                 events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
-            events.place(ts, event_id, row)
+            events.place(ts, event_id, values, position)
             accepted += 1
             if not len(events.ts) % _EVICT_EVERY and events.ts[events.dead] < horizon:
                 self._evict(events, horizon, _EVICT_MIN)
@@ -231,9 +232,12 @@ class MemoryWindowState(MemoryEvents):
     def __init__(
         self, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
-        self._query = WindowQuery(specs)
+        self._stored_as = stored_columns(specs, values)
+        self._query = WindowQuery(specs, self._stored_as)
         self._longest, retention = window_retention(source, specs)
-        super().__init__(source, specs, self._query.columns, values, self._query.plans, retention)
+        super().__init__(source, specs, self._query.columns, values, self._query.plans, retention, self._stored_as)
+        # every value column, with the position of the stored column holding its values (what provenance lists)
+        self._readers = tuple((column, self.columns.index(stored)) for column, stored in self._stored_as.items())
         self._answerable = NEVER  # a query is exact from this as_of (µs) on
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
 
@@ -272,9 +276,30 @@ class MemoryWindowState(MemoryEvents):
             start = bisect_left(events.ts, t - self._query.longest, events.dead)  # never the evicted prefix
             end = bisect_right(events.ts, t)
             ids = events.ids[start:end] if events.ids is not None else [None] * (end - start)
-            held = [(ts, event_id, {column: values[p] for column, values in zip(self.columns, events.raw, strict=True)})
+            raw = events.raw
+            held = [(ts, event_id, {column: raw[j][p] for column, j in self._readers})
                     for p, ts, event_id in zip(range(start, end), events.ts[start:end], ids, strict=True)]
             return held, self._watermark_at
+
+    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
+        """As ``StateConfig.prepare``; a value column stored in another's takes that column's precomputed values,
+        so a column counts as given when every value column it holds is given, with the same values."""
+        if not values:
+            return super().prepare(frame, values)
+        given: dict[str, pl.Series] = {}
+        held: dict[str, list[str]] = {}
+        for column, stored in self._stored_as.items():
+            held.setdefault(stored, []).append(column)
+        for column, series in values.items():
+            stored = self._stored_as.get(column, column)  # not a value column: prepare names it
+            if stored not in given:
+                given[stored] = series
+            elif not given[stored].equals(series, check_names=False):
+                raise SourceError(self.source.name, f"values= gives different values for {held[stored]}, which are "
+                                  "computed by the same function", "precompute each value column with its function")
+        complete = {stored: series for stored, series in given.items()
+                    if all(column in values for column in held.get(stored, [stored]))}
+        return super().prepare(frame, complete)
 
     def _advance(self, top: int) -> None:
         """Move the watermark, keeping the earliest exact ``as_of`` of the longest window ready too."""

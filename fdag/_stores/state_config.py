@@ -20,6 +20,7 @@ from fdag._stores.event_values import EventValues
 from fdag._stores.events import EventChecker
 from fdag._stores.history import History, prepare_history
 from fdag._values.instants import MICROSECOND
+from fdag._values.types import FType
 from fdag.errors import SourceError
 
 ValueFunction = Callable[[Mapping[str, Any]], Any]
@@ -32,13 +33,13 @@ class StateConfig:
 
     def __init__(
         self, source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: tuple[str, ...],
-        values: Mapping[str, ValueFunction], retention: int,
+        values: Mapping[str, ValueFunction], retention: int, stored_as: Mapping[str, str] | None = None,
     ) -> None:
         self.source = source
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
-        self._values = EventValues(self.specs, self.columns, values)
+        self._values = EventValues(self.specs, self.columns, values, stored_as)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
         self._retention = retention
@@ -54,6 +55,22 @@ class StateConfig:
         before loading any, so a frame one state rejects changes none.
         """
         return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
+
+
+def stored_columns(specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]) -> dict[str, str]:
+    """Value column -> the column whose stored values it reads: the first column given the same function object
+    and value type (the driver gives one object only to functions proven to compute the same value), else itself.
+
+    A state stores and computes each stored column once; its values are bit for bit those each column would hold.
+    """
+    first: dict[tuple[int, FType], str] = {}
+    stored: dict[str, str] = {}
+    for spec in specs:
+        column = spec.value_column
+        if column not in stored:
+            function = values.get(column)
+            stored[column] = column if function is None else first.setdefault((id(function), spec.value_type), column)
+    return stored
 
 
 def window_retention(source: Source, specs: Sequence[WindowSpec]) -> tuple[timedelta, int]:

@@ -68,7 +68,7 @@ def mapping_call(function: Callable[..., Any], params: Mapping[str, FType], retu
             result = function(argument)
             if result.__class__ is canonical and result == result:  # NaN is null: coerce_value reads it
                 return result
-            return coerced(result)
+            return None if result is None else coerced(result)
 
         return one
 
@@ -77,10 +77,10 @@ def mapping_call(function: Callable[..., Any], params: Mapping[str, FType], retu
         for column in required:
             if get(column) is None:
                 return None
-        result = function(*[get(column) for column in names])
+        result = function(*map(get, names))
         if result.__class__ is canonical and result == result:
             return result
-        return coerced(result)
+        return None if result is None else coerced(result)
 
     return many
 

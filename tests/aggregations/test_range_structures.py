@@ -110,3 +110,25 @@ def test_pushing_appended_events_equals_rebuilding(values: list[float | None], e
         assert getattr(pushed, name) == getattr(rebuilt, name), name
     assert pushed.distinct is not None and rebuilt.distinct is not None
     assert (pushed.distinct.prev, pushed.distinct.lasts) == (rebuilt.distinct.prev, rebuilt.distinct.lasts)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.integers(-50, 50), min_size=2 * BLOCK, max_size=8 * BLOCK), st.lists(st.integers(-60, 60),
+       min_size=1, max_size=3 * BLOCK), st.data())
+def test_pushed_values_leave_built_range_tables_exact(built: list[int], pushed: list[int], data: st.DataObject
+                                                      ) -> None:
+    """A push does not truncate the range tables (they cover only whole blocks of the values before it): queries
+    over any range, after tables were built and values appended one by one, still match brute force."""
+    raw: list[Any] = list(built)
+    index = ColumnIndex(PLAN)
+    index.refresh(raw, 0)
+    for value in pushed:
+        n = len(index.values)
+        for _ in range(3):
+            a = data.draw(st.integers(0, n - 1))
+            z = data.draw(st.integers(a + 1, n))
+            assert index.range_min.query(index.values, a, z) == min(index.values[a:z])
+            assert index.range_max.query(index.values, a, z) == max(index.values[a:z])
+        raw.append(value)
+        index.refresh(raw, len(raw) - 1)
+    _check(index, [(0.0, 0.5), (0.3, 1.0), (0.9, 1.0)])
