@@ -135,8 +135,8 @@ def _fast_path(tested: tuple[tuple[str, type], ...], source: Source) -> FastPath
     """Compile the check of a batch's plain events for ``source``: one class test per column in ``tested``
     (straight-line code, no loop over columns); an event failing any test, or raising (not a mapping, a column
     missing), goes to ``slow``. Returns how many timestamps were naive."""
-    if type(source.key) is not str or type(source.timestamp) is not str or any(type(c) is not str for c, _ in tested):
-        raise TypeError(f"source {source.name!r} has a column not named by a str")
+    # Source refuses a column not named by a str, so every name below is a str literal in the generated code.
+    assert type(source.key) is str and type(source.timestamp) is str and all(type(c) is str for c, _ in tested)
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "EPOCH": EPOCH, "EPOCH_NAIVE": EPOCH_NAIVE,
                                  "MICROSECOND": MICROSECOND}
     tests = []
