@@ -60,8 +60,9 @@ class EventValues:
 
     def batch(self, events: Sequence[Mapping[str, Any]], failures: Failures) -> list[list[Any]]:
         """Every stored column's values for ``events``, one list per column aligned with the events: what ``of``
-        gives event by event (each function called once per event), failures in the same order, but each column
-        computed in one C-level pass until a function raises."""
+        gives event by event, failures in the same order, but each column computed in one C-level pass until a
+        function raises. Each function is called once per event, except one raising ``StopIteration``: ``map``
+        swallows that as its end, so the event is called again to record the error."""
         count = len(events)
         if count == 1:  # one event (streaming): no pass to set up
             return [[value] for value in self.of(events[0], failures)]
@@ -73,7 +74,7 @@ class EventValues:
             while len(values) < count:
                 try:
                     values.extend(map(function, remaining))  # on an error, what came before it is kept
-                    if len(values) < count:  # only a StopIteration raised by the function ends the map early
+                    if len(values) < count:  # a StopIteration raised by the function ended the map: call it again
                         values.append(function(events[len(values)]))
                 except Exception as exc:
                     failed += [(len(values), position, node, exc) for position, node in nodes]
