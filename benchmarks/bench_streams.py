@@ -115,7 +115,7 @@ def serve(url: str, stream: str, group: str, consumer: str, namespace: str) -> N
     gc.freeze()  # as `fdag ingest` does
     sys.stdin.readline()
     while True:
-        stats = worker.run(timeout=0.2)
+        stats = worker.run(timeout=0.02)  # short: a worker done with its share waits at most this long
         if stats.lag == 0 and stats.pending == 0:
             break
     print(stats.applied, flush=True)

@@ -205,11 +205,18 @@ class StreamWorker:
         count = self.batch if max_events is None else min(self.batch, max_events - handled)
         if count <= 0 or self._stop.is_set() or (deadline is not None and time.monotonic() >= deadline):
             return None
-        return reader.submit(self._fetch, count, deadline, done)
+        # Wait until the reader runs: else it starts only when this thread next releases the interpreter lock
+        # (in the ingest's round trip), and its read then waits in the server behind that ingest's script
+        # instead of being served while this thread prepares the ingest.
+        started = threading.Event()
+        ahead = reader.submit(self._fetch, count, deadline, done, started)
+        started.wait()
+        return ahead
 
-    def _fetch(self, count: int, deadline: float | None, done: list[str]) -> _Batch | None:
-        """Acknowledge ``done`` and read the next batch, decoded (None: the deadline passed before a read could
-        wait)."""
+    def _fetch(self, count: int, deadline: float | None, done: list[str], started: threading.Event) -> _Batch | None:
+        """Set ``started``, acknowledge ``done`` and read the next batch, decoded (None: the deadline passed before
+        a read could wait)."""
+        started.set()
         entries = self._next(count, deadline, done)
         if entries is None:
             return None

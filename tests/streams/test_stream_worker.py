@@ -9,6 +9,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from datetime import timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -303,6 +304,39 @@ def test_stop_ends_a_run_from_another_thread(backend: Backend) -> None:
     began = time.monotonic()
     worker.run()
     assert time.monotonic() - began < 3 and worker.stopped
+
+
+class CountingReads:
+    """A log that counts the reads of new entries begun so far."""
+
+    def __init__(self, log: Any) -> None:
+        self.log = log
+        self.reads = 0
+
+    def read_group(self, *args: Any, pending: bool = False, **options: Any) -> Any:
+        if not pending:
+            self.reads += 1
+        return self.log.read_group(*args, pending=pending, **options)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.log, name)
+
+
+def test_the_next_read_is_under_way_before_a_batch_is_ingested() -> None:
+    """The read ahead reaches the log before the ingest starts: a read begun only when the ingest next releases
+    the interpreter lock waits in the server behind that ingest's own script (measured: 0.76x -> 0.83x of plain
+    ingest)."""
+    log = CountingReads(fdag.MemoryStream("payments", source=SOURCE))
+    log.publish(make_payments(500, cards=5, seed=3))
+    begun: list[int] = []
+
+    def ingest(events: Any) -> Any:
+        begun.append(log.reads)  # pure Python up to here: the reader thread runs only if it was waited for
+        return SimpleNamespace(accepted=len(events), duplicates=0, too_late=0)
+
+    worker = StreamWorker(SOURCE, log, ingest, lambda events: None, group="g", consumer="w1", batch=100)
+    assert worker.run(max_events=500).applied == 500
+    assert begun[:4] == [2, 3, 4, 5]  # batch k's ingest begins once the read of batch k + 1 has begun
 
 
 def test_consume_checks_its_arguments() -> None:
