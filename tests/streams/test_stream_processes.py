@@ -60,7 +60,10 @@ def test_two_workers_one_killed_mid_batch_apply_every_event_exactly_once(redis_s
     log = fdag.RedisStream(redis_server.url, f"payments-{tag}", source=SOURCE)
     log.create_group("features")
     chunks = [stream[i : i + 10_000] for i in range(0, len(stream), 10_000)]
-    for chunk in chunks[:4]:  # a backlog: a busy worker always holds a batch (it reads the next before it acks)
+    # A backlog: a busy worker always holds a batch (it reads the next before it acks). Nine tenths of the stream,
+    # so that w1 is still busy when it is killed: two workers drain 40,000 entries in well under a second, less
+    # than a loaded test machine may take between seeing w1's pending entries and killing it.
+    for chunk in chunks[:9]:
         log.publish(chunk)
     first, second = (start_worker(redis_server, log.stream, tag, name, "--batch", "500", "--claim-after", "60")
                      for name in ("w1", "w2"))
@@ -70,7 +73,7 @@ def test_two_workers_one_killed_mid_batch_apply_every_event_exactly_once(redis_s
     left = pending_on(log, "w1")
     assert left > 0
     restarted = start_worker(redis_server, log.stream, tag, "w1", "--batch", "500", "--claim-after", "60")
-    for chunk in chunks[4:]:
+    for chunk in chunks[9:]:
         log.publish(chunk)
     wait_for(lambda: log.lag("features").entries == 0 and log.pending("features") == 0, 60, "the group to catch up")
     (one, _), (two, err) = stop(restarted), stop(second)
