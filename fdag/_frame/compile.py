@@ -48,6 +48,7 @@ class Compiled:
     reads: tuple[Read, ...] = ()  # outside names the translation built in (a fallback reads them live)
     shown: bool = True  # false for the shared call of an extract_fields function (not a node of its own)
     lets: tuple[tuple[pl.Expr, ...], ...] = ()
+    assumes: bool = False  # whether ``compute`` also makes the ``__assume__`` column (an optimistic translation)
 
     def contexts(self) -> list[tuple[pl.Expr, ...]]:
         """The non-empty stages in order, one ``with_columns`` each (for a feature computed on its own)."""
@@ -61,11 +62,14 @@ def compile_feature(
     returns: FType,
     schema: Mapping[str, pl.DataType],
     arguments: Sequence[Argument] = (),
+    optimistic: bool = False,
 ) -> Compiled:
     """Expressions computing ``function`` over the columns ``params`` (dtypes in ``schema``); ``arguments`` says
-    what each of its parameters receives (by default the column named like it)."""
+    what each of its parameters receives (by default the column named like it). An ``optimistic`` translation
+    leaves out the patches of its fast expressions and, where it needed some, marks in ``assumption_column``
+    the rows on which its value may not be Python's: a run must check that no row is marked (see ``Patches``)."""
     try:
-        translation = translate(function, params, returns, arguments)
+        translation = translate(function, params, returns, arguments, optimistic)
         probe = with_lets(pl.LazyFrame(schema=dict(schema)), translation.lets)
         actual = probe.select(translation.value.alias(name)).collect_schema()[name]
         if actual != returns.polars and actual != pl.Null and not (returns.base is float and actual.is_numeric()):
@@ -78,6 +82,11 @@ def compile_feature(
 def error_column(name: str) -> str:
     """The hidden column holding a feature's per-row errors."""
     return f"{ERROR_PREFIX}{name}"
+
+
+def assumption_column(name: str) -> str:
+    """The hidden column marking the rows where an optimistic translation's value may not be Python's."""
+    return f"__assume__{name}"
 
 
 def error_counts(table: pl.DataFrame, compiled: Compiled, row: str) -> list[tuple[str, str, int, int]]:
@@ -144,13 +153,14 @@ def either(a: pl.Expr | None, b: pl.Expr | None) -> pl.Expr | None:
 def _translated(name: str, translation: Translation, params: Mapping[str, FType], returns: FType) -> Compiled:
     guard = null_guard(params)
     error, messages = error_codes(translation.errors, guard)
+    assumed = () if translation.assumption is None else (translation.assumption.alias(assumption_column(name)),)
     if error is None:
-        return Compiled(name, (skipped_value(name, translation.value, returns, guard),), (), False, "translated", "",
-                        (), translation.reads, lets=translation.lets)
+        return Compiled(name, (skipped_value(name, translation.value, returns, guard), *assumed), (), False,
+                        "translated", "", (), translation.reads, lets=translation.lets, assumes=bool(assumed))
     failed = pl.col(error_column(name)).is_not_null()
-    return Compiled(name, (translation.value.alias(name), error.alias(error_column(name))),
+    return Compiled(name, (translation.value.alias(name), error.alias(error_column(name)), *assumed),
                     (skipped_value(name, pl.col(name), returns, either(guard, failed)),), True, "translated", "",
-                    messages, translation.reads, lets=translation.lets)
+                    messages, translation.reads, lets=translation.lets, assumes=bool(assumed))
 
 
 def row_arguments(batch: pl.Series, params: Mapping[str, FType], arguments: Sequence[Argument]) -> Any:

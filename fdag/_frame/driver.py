@@ -22,7 +22,14 @@ from fdag._dag.plan import Plan
 from fdag._dag.provenance import Provenance
 from fdag._frame.as_of import as_of_columns, guard
 from fdag._frame.checks import FrameChecks
-from fdag._frame.compile import Compiled, compile_feature, error_column, error_counts, error_text
+from fdag._frame.compile import (
+    Compiled,
+    assumption_column,
+    compile_feature,
+    error_column,
+    error_counts,
+    error_text,
+)
 from fdag._frame.fields import compile_fields
 from fdag._frame.provenance import FrameProvenance
 from fdag._frame.windows import WindowStage
@@ -117,7 +124,10 @@ class FrameDriver:
         self._windows = WindowStage(self.plan)
         schema: dict[str, pl.DataType] = {name: ftype.polars for name, ftype in self.plan.inputs.items()}
         schema[AS_OF] = FType(datetime).polars
-        self._compiled: list[Compiled] = []
+        self._compiled: list[Compiled] = []  # optimistic translations (see ``_computed``)
+        self._patched: dict[str, Compiled] = {}  # the exact form of each one that made assumptions
+        self._exact: frozenset[str] = frozenset()  # features whose assumptions failed on a run: patched from then on
+        self._plans: dict[frozenset[str], list[list[pl.Expr]]] = {}
         self._depends: dict[str, tuple[str, ...]] = {}
         self._locations: dict[str, str] = {}
         groups: dict[str, list[Node]] = {}
@@ -127,8 +137,12 @@ class FrameDriver:
         for node in self.plan.nodes:
             self._locations[node.name] = node.location
             if node.kind == "feature":
-                self._compiled.append(compile_feature(node.name, node.function, node.params, node.returns, schema,
-                                                      node.arguments))
+                compiled = compile_feature(node.name, node.function, node.params, node.returns, schema,
+                                           node.arguments, optimistic=True)
+                self._compiled.append(compiled)
+                if compiled.assumes:
+                    self._patched[node.name] = compile_feature(node.name, node.function, node.params, node.returns,
+                                                               schema, node.arguments)
                 self._depends[node.name] = tuple(node.params)
             elif node.extracted is not None and node.extracted.group in groups:
                 group = node.extracted.group
@@ -138,7 +152,6 @@ class FrameDriver:
                 self._depends.update((name, tuple(node.params)) for name in (group, *(f.name for f in fields)))
                 self._locations[group] = node.extracted.location
             schema[node.name] = node.returns.polars
-        self._contexts = _contexts(self._compiled, self._depends)
         self._checks = FrameChecks.of(self.plan)
 
     def __reduce__(self) -> tuple[Any, ...]:
@@ -264,15 +277,13 @@ class FrameDriver:
                              "values instead of computing them")
         work = self._inputs(frame, as_of).lazy()
         work, watermarks, event_errors = self._windows.attach(work, {} if sources is None else sources)
-        for context in self._contexts:
-            work = work.with_columns(context)
         failing = [*(c for c in self._compiled if c.can_fail), *self._windows.failing]
         error_columns = [error_column(c.name) for c in failing]
-        has_as_of = AS_OF in work.collect_schema()
+        has_as_of = AS_OF in work.collect_schema()  # the contexts add no as_of
         clocks = self._windows.as_of_columns
         checked = [name for name in self._checks.columns if name not in self.plan.outputs]
         kept = [ROW, *([AS_OF] if has_as_of else []), *self.plan.outputs, *checked, *error_columns, *clocks]
-        result = work.select(kept).collect()
+        result = self._computed(work, kept)
         if self.plan.sources:
             result = result.sort(ROW)
         errors = self._collect_errors(result, failing, frame)
@@ -289,6 +300,40 @@ class FrameDriver:
             added = added.hstack(result.with_columns(**columns).select(list(columns)))
         checks = self._checks.run(result)
         return FrameResult(frame.hstack(added), (*event_errors, *errors), checks, watermarks)
+
+    def _computed(self, work: pl.LazyFrame, kept: list[str]) -> pl.DataFrame:
+        """The ``kept`` columns of ``work`` with every feature computed, exactly.
+
+        Features are translated optimistically: a fast expression that may differ from Python on a few rows
+        (non-ASCII text case-mapped, a float remainder beyond 2**51) is computed without its Python patch, beside
+        a column marking those rows. When a run marks none, which is the usual case, its values are exact and
+        no Python ran; otherwise it runs again with the marked features patched, and they stay patched for this
+        driver's later runs (their data needs it). The rerun checks the features still unpatched again, since
+        their inputs may have changed.
+        """
+        while True:
+            exact = self._exact
+            assumed = [c.name for c in self._compiled if c.assumes and c.name not in exact]
+            marks = [assumption_column(name) for name in assumed]
+            lazy = work
+            for context in self._contexts_for(exact):
+                lazy = lazy.with_columns(context)
+            result = lazy.select(*kept, *marks).collect()
+            if not marks:
+                return result
+            failed = {name for name, marked in zip(assumed, result.select(pl.col(marks).any()).row(0), strict=True)
+                      if marked}
+            if not failed:
+                return result[kept]  # by name: drop() and select() cost a pass over the rows
+            self._exact = exact | failed
+
+    def _contexts_for(self, exact: frozenset[str]) -> list[list[pl.Expr]]:
+        """The ``with_columns`` of a run in which the features ``exact`` are patched and the others optimistic."""
+        contexts = self._plans.get(exact)
+        if contexts is None:
+            compiled = [self._patched[c.name] if c.name in exact else c for c in self._compiled]
+            contexts = self._plans[exact] = _contexts(compiled, self._depends)
+        return contexts
 
     def provenance(
         self, spine_row: Any, name: str, sources: Mapping[str, Any] | None = None, as_of: str = AS_OF

@@ -21,6 +21,7 @@ from fdag._dag.definition import UnverifiedSource, definition
 from fdag._dag.specs import Argument
 from fdag._declare.exclude import is_excluded
 from fdag._frame.translate.body import Body, Path, check_weight
+from fdag._frame.translate.patches import Patches
 from fdag._frame.translate.value import INT64, Error, Scope, Val, constant, finite, merge, refuse
 from fdag._values.calls import INT64_OVERFLOW
 from fdag._values.fields import missing_field
@@ -68,13 +69,15 @@ def _identity(value: Any) -> Any:
 @dataclass(frozen=True)
 class Translation:
     """A feature as Polars: its value, the ``(condition, exception type, message)`` rows where Python raises,
-    the outside names it read (the translation is only valid while they keep their values), and the shared
-    sub-expressions both read, to add to the frame first (``with_lets``)."""
+    the outside names it read (the translation is only valid while they keep their values), the shared
+    sub-expressions both read, to add to the frame first (``with_lets``), and, for an optimistic translation,
+    the rows where its value may not be Python's (``assumption``: the value is exact if it holds on no row)."""
 
     value: pl.Expr
     errors: tuple[tuple[pl.Expr, str, str], ...]
     reads: tuple[Read, ...] = ()
     lets: tuple[tuple[pl.Expr, ...], ...] = ()
+    assumption: pl.Expr | None = None
 
 
 @dataclass(frozen=True)
@@ -98,18 +101,20 @@ def with_lets(frame: FrameT, lets: Sequence[Sequence[pl.Expr]]) -> FrameT:
 
 
 def translate(func: Callable[..., Any], params: Mapping[str, FType], returns: FType,
-              arguments: Sequence[Argument] = ()) -> Translation:
+              arguments: Sequence[Argument] = (), optimistic: bool = False) -> Translation:
     """Translate ``func`` or raise ``NotTranslatable`` saying why.
 
     ``params`` are the columns it reads with their types; ``arguments`` says what each parameter receives (a
-    column or a bound constant), by default the column named like it.
+    column or a bound constant), by default the column named like it. ``optimistic`` leaves out the patches
+    of fast expressions (see ``Patches``) and returns where they would have applied as the ``assumption``.
     """
-    body, returns_, reads = _run(func, params, arguments)
+    patches = Patches(optimistic)
+    body, returns_, reads = _run(func, params, arguments, patches)
     if returns.base is not int and _wide_ints(body.errors):
         raise refuse("a float converted to int that may exceed int64, where the result is not that int")
     expr = _result(_merge_returns(returns_), returns, body.errors)
     errors = tuple((cond.fill_null(False), kind, message) for cond, kind, message in body.errors)
-    return Translation(expr, errors, tuple(reads), body.lets.stages())
+    return Translation(expr, errors, tuple(reads), body.lets.stages(), patches.assumption())
 
 
 def translate_fields(func: Callable[..., Any], group: str, params: Mapping[str, FType],
@@ -149,8 +154,8 @@ def _wide_ints(errors: Sequence[Error]) -> bool:
     return any(message == INT64_OVERFLOW for _, _, message in errors)
 
 
-def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Sequence[Argument]
-         ) -> tuple[Body, list[tuple[pl.Expr | None, Val]], list[Read]]:
+def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Sequence[Argument],
+         patches: Patches | None = None) -> tuple[Body, list[tuple[pl.Expr | None, Val]], list[Read]]:
     """Run ``func``'s body symbolically: the body (with its errors), its returns and the outside names read."""
     definition = _definition(func)
     names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
@@ -160,7 +165,7 @@ def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Seque
     env = {a.param: _param(a.source, params[a.source]) if a.source is not None else _bound(a.param, a.value)
            for a in given}
     reads: list[Read] = []
-    body = Body(_resolver(func, _assigned(definition) - set(names), reads))
+    body = Body(_resolver(func, _assigned(definition) - set(names), reads), patches)
     end = body.block(definition.body, Path(None, env))
     returns_ = list(body.returns)
     if end is not None:
@@ -205,7 +210,7 @@ def _inliner(helper: Callable[..., Any], reads: list[Read], depth: int) -> Calla
         names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]
         if len(args) != len(names):
             raise refuse(f"calls '{helper.__name__}' with {len(args)} arguments for {len(names)} parameters")
-        body = Body(_resolver(helper, _assigned(definition) - set(names), reads, depth + 1))
+        body = Body(_resolver(helper, _assigned(definition) - set(names), reads, depth + 1), scope.patches)
         before = len(scope.errors)
         body.errors, body.lets = scope.errors, scope.lets
         try:

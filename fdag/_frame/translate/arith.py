@@ -128,8 +128,8 @@ def _float_op(op: str, x: Val, y: Val, scope: Scope) -> Val:
         _fail_on_zero(y, scope, "float modulo" if op == "%" else "float floor division by zero")
         exact = float_mod if op == "%" else float_floordiv
         a = x.expr.cast(pl.Float64)
-        zero = float_mod_is_zero(a, divisor) if op == "%" and divisor is not None else None
-        return Val("float", exact(a, y.expr.cast(pl.Float64), divisor), nullable, nan=True, zero=zero)
+        zero = float_mod_is_zero(a, divisor, scope.patches) if op == "%" and divisor is not None else None
+        return Val("float", exact(a, y.expr.cast(pl.Float64), divisor, scope.patches), nullable, nan=True, zero=zero)
     raise refuse(f"float '{op}'")
 
 

@@ -15,6 +15,7 @@ import polars as pl
 
 from fdag._frame.translate.arith import binop
 from fdag._frame.translate.expr import _BINOPS, condition, evaluate, not_none
+from fdag._frame.translate.patches import Patches
 from fdag._frame.translate.value import Error, Lets, Scope, Val, both, constant, merge, refuse
 from fdag.errors import NotTranslatable
 
@@ -58,10 +59,11 @@ def check_weight(total: int) -> int:
 class Body:
     """Runs a function body symbolically, collecting its returns and its error conditions."""
 
-    def __init__(self, resolve: Callable[[str], Val]) -> None:
+    def __init__(self, resolve: Callable[[str], Val], patches: Patches | None = None) -> None:
         self.resolve = resolve
         self.errors: list[Error] = []
         self.lets = Lets()
+        self.patches = Patches() if patches is None else patches
         self.returns: list[tuple[pl.Expr | None, Val]] = []
 
     def block(self, statements: list[ast.stmt], path: Path | None) -> Path | None:
@@ -81,7 +83,7 @@ class Body:
 
     def scope(self, path: Path) -> Scope:
         """Where the expressions of a statement on ``path`` are evaluated."""
-        return Scope(path.env, self.resolve, self.errors, path.live, self.lets)
+        return Scope(path.env, self.resolve, self.errors, path.live, self.lets, self.patches)
 
     def _return(self, node: ast.Return, path: Path) -> None:
         value = constant(None) if node.value is None else evaluate(node.value, self.scope(path))

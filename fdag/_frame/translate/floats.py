@@ -25,23 +25,26 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from fdag._frame.translate.patches import Patches
+
 _DIVIDEND = 2.0**51  # |a| below this ...
 _DIVISOR = 2.0**50  # ... and integer-valued divisors up to this take the fast path
 
 Kernel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def float_mod(a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
-    """Python's ``a % b`` for Float64 ``a`` and ``b``; ``divisor`` is ``b``'s value when it is a constant."""
-    return _exact("%", a, b, divisor)
+def float_mod(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches | None = None) -> pl.Expr:
+    """Python's ``a % b`` for Float64 ``a`` and ``b``; ``divisor`` is ``b``'s value when it is a constant;
+    ``patches`` says how the rows beyond the fast path are made exact (by default, patched in place)."""
+    return _exact("%", a, b, divisor, Patches() if patches is None else patches)
 
 
-def float_floordiv(a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
-    """Python's ``a // b`` for Float64 ``a`` and ``b``; ``divisor`` is ``b``'s value when it is a constant."""
-    return _exact("//", a, b, divisor)
+def float_floordiv(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches | None = None) -> pl.Expr:
+    """Python's ``a // b`` for Float64 ``a`` and ``b``, as ``float_mod``."""
+    return _exact("//", a, b, divisor, Patches() if patches is None else patches)
 
 
-def _exact(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
+def _exact(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches) -> pl.Expr:
     kernel = python_float_mod if op == "%" else python_float_floordiv
     if divisor is not None and not (divisor == divisor // 1 and 0 < abs(divisor) <= _DIVISOR):
         return pl.map_batches([a, b], _everywhere(kernel), return_dtype=pl.Float64, is_elementwise=True)
@@ -50,8 +53,7 @@ def _exact(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
     if divisor is None:
         # zero divisors are errors whatever the value: no need to compute them the slow way
         exact = exact & (((b == b.floor()) & (b.abs() <= _DIVISOR)) | (b == 0))
-    return pl.map_batches([fast, (~exact).fill_null(False), a, b], _patched(kernel), return_dtype=pl.Float64,
-                          is_elementwise=True)
+    return patches.exact(fast, ~exact, [a, b], _patched(kernel), pl.Float64)
 
 
 def _fast(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
@@ -76,7 +78,7 @@ def _fast(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
     return magnitude if divisor > 0 else -magnitude
 
 
-def float_mod_is_zero(a: pl.Expr, divisor: float) -> pl.Expr | None:
+def float_mod_is_zero(a: pl.Expr, divisor: float, patches: Patches | None = None) -> pl.Expr | None:
     """Python's ``a % divisor == 0`` for Float64 ``a`` and a constant ``divisor``: whether ``a`` is an exact
     multiple of it, without the remainder; ``None`` when the divisor is not one of the fast path.
 
@@ -89,9 +91,9 @@ def float_mod_is_zero(a: pl.Expr, divisor: float) -> pl.Expr | None:
         return None
     b = pl.lit(divisor, pl.Float64)
     multiple = (a / b).round() * b == a
-    slow = (~(a.abs() < _DIVIDEND)).fill_null(False)
-    return pl.map_batches([multiple, slow, a, b], _patched(_is_zero_remainder, pl.Boolean), return_dtype=pl.Boolean,
-                          is_elementwise=True)
+    slow = ~(a.abs() < _DIVIDEND)
+    return (Patches() if patches is None else patches).exact(multiple, slow, [a, b],
+                                                             _patched(_is_zero_remainder, pl.Boolean), pl.Boolean)
 
 
 def _is_zero_remainder(a: np.ndarray, b: np.ndarray) -> np.ndarray:

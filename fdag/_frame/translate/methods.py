@@ -22,27 +22,28 @@ PY_WHITESPACE = (
 _US_PER_DAY = 86_400 * 10**6
 
 
-def _case(obj: Val, method: str) -> Val:
+def _case(obj: Val, method: str, scope: Scope) -> Val:
     """``str.<method>()``: Polars where the text is ASCII (identical there), CPython for the other rows.
 
     CPython's Unicode case mappings differ from Rust's for some code points (and capital sigma lowercases by
-    context), so every row with a non-ASCII character is mapped by CPython itself: exact, and rare in practice.
-    The rows are told apart by their byte and character counts, which is cheap; when no row has a non-ASCII
-    character (the usual case) no Python code runs on the column at all.
+    context), so every row with a non-ASCII character is mapped by CPython itself (``Patches``): exact, and rare
+    in practice. The rows are told apart by their byte and character counts, which is cheap. The text is read
+    by the mapping, the counts and the patch, and Polars does not share those reads, so text that is more than a
+    column (``s.strip().lower()``) is computed once, as a column of its own.
     """
+    obj = scope.share(obj)
     fast = obj.expr.str.to_lowercase() if method == "lower" else obj.expr.str.to_uppercase()
-    non_ascii = (obj.expr.str.len_bytes() != obj.expr.str.len_chars()).fill_null(False)
+    non_ascii = obj.expr.str.len_bytes() != obj.expr.str.len_chars()
 
-    def patch(series: Sequence[pl.Series]) -> pl.Series:
-        mapped, text, others = series
+    def by_cpython(series: Sequence[pl.Series]) -> pl.Series:
+        mapped, others, text = series
         if not others.any():
             return mapped
         rows = others.arg_true()
         exact = [getattr(value, method)() for value in text.gather(rows)]
         return mapped.scatter(rows, pl.Series(exact, dtype=pl.String))
 
-    expr = pl.map_batches([fast, obj.expr, non_ascii], patch, return_dtype=pl.String, is_elementwise=True)
-    return Val("str", expr, obj.nullable)
+    return Val("str", scope.patches.exact(fast, non_ascii, [obj.expr], by_cpython, pl.String), obj.nullable)
 
 
 def method_call(obj: Val, name: str, args: list[Val], scope: Scope) -> Val:
@@ -80,12 +81,12 @@ def _const_str(name: str, v: Val) -> str:
 
 def _lower(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("lower", args)
-    return _case(obj, "lower")
+    return _case(obj, "lower", scope)
 
 
 def _upper(obj: Val, args: list[Val], scope: Scope) -> Val:
     _no_args("upper", args)
-    return _case(obj, "upper")
+    return _case(obj, "upper", scope)
 
 
 def _strip(side: str) -> Callable[[Val, list[Val], Scope], Val]:

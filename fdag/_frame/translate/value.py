@@ -14,6 +14,7 @@ from typing import Any
 
 import polars as pl
 
+from fdag._frame.translate.patches import Patches
 from fdag._values.types import FType
 from fdag.errors import NotTranslatable
 
@@ -226,25 +227,26 @@ class Lets:
 
 @dataclass
 class Scope:
-    """Where an expression is evaluated: the local names, the rows that reach it, the errors found so far and
-    the sub-expressions shared as columns."""
+    """Where an expression is evaluated: the local names, the rows that reach it, the errors found so far, the
+    sub-expressions shared as columns and how fast expressions are made exact (``Patches``)."""
 
     env: dict[str, Val]
     resolve: Any  # Callable[[str], Val]: non-local names (closure, globals, builtins)
     errors: list[Error] = field(default_factory=list)
     guard: pl.Expr | None = None  # rows on which this code runs; None = every row
     lets: Lets = field(default_factory=Lets)
+    patches: Patches = field(default_factory=Patches)
 
     def under(self, cond: pl.Expr) -> Scope:
         """The same scope restricted to the rows where ``cond`` holds (a branch, a short-circuit)."""
-        return Scope(self.env, self.resolve, self.errors, both(self.guard, cond), self.lets)
+        return Scope(self.env, self.resolve, self.errors, both(self.guard, cond), self.lets, self.patches)
 
     def narrow(self, names: set[str]) -> Scope:
         """The same scope where the local ``names`` are known not to be None (inside ``if x is not None``)."""
         if not names & self.env.keys():
             return self
         env = {k: replace(v, nullable=False) if k in names and v.kind != "none" else v for k, v in self.env.items()}
-        return Scope(env, self.resolve, self.errors, self.guard, self.lets)
+        return Scope(env, self.resolve, self.errors, self.guard, self.lets, self.patches)
 
     def share(self, v: Val) -> Val:
         """``v`` read from a column of its own (see ``Lets``): for a value both an error condition and the
