@@ -34,7 +34,8 @@ class Patches:
         by ``fix``, or, when optimistic, assumed to hold on no row (``assumption()`` says where it failed)."""
         needs_patch = needs_patch.fill_null(False)
         if self.optimistic:
-            self.assumptions.append(needs_patch)
+            if not any(needs_patch.meta.eq(seen) for seen in self.assumptions):  # e.g. ``x % c`` and its zero test
+                self.assumptions.append(needs_patch)
             return fast
         return pl.map_batches([fast, needs_patch, *inputs], fix, return_dtype=dtype, is_elementwise=True)
 
