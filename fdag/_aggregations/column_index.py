@@ -16,6 +16,7 @@ from operator import add, is_not, mul, sub
 from typing import Any
 
 from fdag._aggregations.distinct_index import DistinctIndex
+from fdag._aggregations.list_room import reserve
 from fdag._aggregations.range_extreme import RangeExtreme
 
 _PUSH_AT_MOST = 8  # appended events indexed one by one; more are rebuilt with C-level passes
@@ -99,11 +100,14 @@ class ColumnIndex:
     def refresh(self, raw: list[Any], start: int) -> None:
         """Rebuild every derived array from event ``start`` on (events before it are unchanged).
 
-        Events only appended since the last refresh, a few of them (streaming: one per request), are pushed one
-        by one — the same operations in the same order as the C-level rebuild, so the arrays are identical, at a
-        fraction of its fixed cost.
+        When at most a few events are from ``start`` on (streaming: one appended per request, or a late one
+        among the newest), the arrays are cut back to event ``start`` and those events pushed one by one — the
+        same operations in the same order as the C-level rebuild, so the arrays are identical, at a fraction of
+        its fixed cost.
         """
-        if start == len(self.counts) - 1 and len(raw) - start <= _PUSH_AT_MOST:
+        if len(raw) - start <= _PUSH_AT_MOST:
+            if start < len(self.counts) - 1:
+                self._truncate(start)
             for value in raw[start:]:
                 self._push(value)
             return
@@ -118,16 +122,22 @@ class ColumnIndex:
         if self.distinct is not None:
             self.distinct.refresh(replaced, values, rank)
         plan = self.plan
+        built = [counts, values]
         if plan.sums:
             fresh = values[rank:]
             self.sums[rank:] = accumulate(fresh, initial=self.sums[rank])
+            built.append(self.sums)
             if not plan.exact:
                 self.lows[rank:] = accumulate(_step_errors(self.sums, fresh, rank), initial=self.lows[rank])
                 self.bounds[rank:] = accumulate(map(abs, self.sums[rank + 1 :]), initial=self.bounds[rank])
+                built += (self.lows, self.bounds)
             if plan.squares:
                 self.squares[rank:] = accumulate(map(mul, fresh, fresh), initial=self.squares[rank])
+                built.append(self.squares)
                 if not plan.exact:
                     self.square_bounds[rank:] = accumulate(self.squares[rank + 1 :], initial=self.square_bounds[rank])
+                    built.append(self.square_bounds)
+        reserve(built, len(segment))
         if plan.mins or plan.maxs:
             # Values were only inserted from ``rank`` on: entries before it that survived the old values after
             # them must still face those values (now shifted), so dropping the rest and re-pushing from
@@ -141,6 +151,22 @@ class ColumnIndex:
                 _extend_max_stack(self.maxs, values, rank)
                 self.range_max.truncate(rank)
 
+    def _truncate(self, start: int) -> None:
+        """Cut every derived array back to the events before ``start`` (events from there on changed by inserts
+        only, as in ``refresh``: the stack entries before ``start``'s rank that survive are those of the rebuild)."""
+        counts = self.counts
+        rank = counts[start]
+        del counts[start + 1 :]
+        values = self.values
+        if self.distinct is not None:
+            self.distinct.undo(values[rank:], rank)
+        del values[rank:]
+        for prefix in (self.sums, self.lows, self.bounds, self.squares, self.square_bounds):
+            del prefix[rank + 1 :]
+        del self.mins[bisect_left(self.mins, rank) :]
+        del self.maxs[bisect_left(self.maxs, rank) :]
+        self.range_min.truncate(rank)
+        self.range_max.truncate(rank)
 
     def _push(self, value: Any) -> None:
         """Index one event appended after every indexed one (``refresh`` of that event alone)."""

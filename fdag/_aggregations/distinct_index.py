@@ -30,22 +30,9 @@ class DistinctIndex:
 
     def refresh(self, replaced: list[Any], values: list[Any], rank: int) -> None:
         """Bring the index up to ``values``, whose ranks from ``rank`` on replaced the values ``replaced``."""
+        if rank < len(self.prev):
+            self.undo(replaced, rank)
         last, lasts, prev = self.last, self.lasts, self.prev
-        if rank < len(prev):
-            del lasts[bisect_left(lasts, rank):]
-            touched = []
-            for i in range(len(prev) - 1, rank - 1, -1):  # undo, newest first: last[replaced value] is i here
-                value, before = replaced[i - rank], prev[i]
-                if before < 0:
-                    del last[value]
-                else:
-                    last[value] = before
-                    touched.append(value)
-            for value in dict.fromkeys(touched):
-                position = last.get(value, -1)
-                if 0 <= position < rank:
-                    insort(lasts, position)
-            del prev[rank:]
         get, append = last.get, prev.append
         for i in range(rank, len(values)):
             value = values[i]
@@ -55,6 +42,25 @@ class DistinctIndex:
                 del lasts[bisect_left(lasts, before)]
             lasts.append(i)
             last[value] = i
+
+    def undo(self, replaced: list[Any], rank: int) -> None:
+        """Forget the values from ``rank`` on (``replaced``, the values the index holds from there), newest first:
+        the index is then that of the values before ``rank``."""
+        last, lasts, prev = self.last, self.lasts, self.prev
+        del lasts[bisect_left(lasts, rank):]
+        touched = []
+        for i in range(len(prev) - 1, rank - 1, -1):  # newest first: last[replaced value] is i here
+            value, before = replaced[i - rank], prev[i]
+            if before < 0:
+                del last[value]
+            else:
+                last[value] = before
+                touched.append(value)
+        for value in dict.fromkeys(touched):
+            position = last.get(value, -1)
+            if 0 <= position < rank:
+                insort(lasts, position)
+        del prev[rank:]
 
     def count(self, values: list[Any], a: int, z: int) -> int:
         """How many distinct values ``values[a:z]`` holds (``a < z``)."""

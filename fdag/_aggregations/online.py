@@ -111,17 +111,19 @@ def last(empty: Any) -> Aggregator:
 def extreme(
     stack_of: Callable[[ColumnIndex], list[int]], ranges_of: Callable[[ColumnIndex], RangeExtreme]
 ) -> Factory:
-    """Min or max: a monotonic stack when the window reaches the newest value, else the block sparse table."""
+    """Min or max: the monotonic stack gives the extreme of ``[a, n)``, the window's own when it lies inside the
+    window (always when the window reaches the newest value; usually when only a few newer values follow it,
+    as for a late event or an ``as_of`` moved back a little), else the block sparse table."""
 
     def factory(empty: Any) -> Aggregator:
         def extreme(index: ColumnIndex, a: int, z: int) -> Any:
             if z == a:
                 return empty
-            values = index.values
-            if z == len(values):  # the window reaches the newest value (the usual online query): O(log n)
-                stack = stack_of(index)
-                return values[stack[bisect_left(stack, a)]]
-            return ranges_of(index).query(values, a, z)  # O(1) after a lazy build
+            stack = stack_of(index)
+            at = stack[bisect_left(stack, a)]  # where the extreme of ranks [a, n) is: O(log n)
+            if at < z:  # inside [a, z), which lies inside [a, n): the window's extreme too
+                return index.values[at]
+            return ranges_of(index).query(index.values, a, z)  # O(1) after a lazy build
 
         return extreme
 

@@ -104,6 +104,9 @@ class RowDriver:
         # A source read by windows and lookups has a state for each: a lock makes a batch land in both at once,
         # as far as a concurrent get can tell.
         self._locks = {name: threading.Lock() for name, held in self._states.items() if len(held) > 1}
+        # One event of a source with a single state that takes it alone (MemoryStore's): no batch around it.
+        self._ingest_one = {name: held[0].ingest_one for name, held in self._states.items()
+                            if len(held) == 1 and hasattr(held[0], "ingest_one")}
         self.store = store
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
@@ -268,6 +271,10 @@ class RowDriver:
             print(row.ingest("transactions", [event, event]))
             # IngestReport(accepted=1, duplicates=1, too_late=0, future=0, errors=())
         """
+        if events.__class__ is dict:  # streaming scoring: one event per request
+            one = self._ingest_one.get(source if source.__class__ is str else _source_name(source))
+            if one is not None:
+                return one(events)
         batch = _event_dicts(_source_name(source), events)
         states = self._state(source)
         if len(states) == 1:

@@ -21,6 +21,8 @@ from fdag.errors import SourceError
 CheckedEvent = tuple[Any, int, Any, Mapping[str, Any]]
 # (events, append, slow) -> how many naive timestamps; slow(position, event, append) checks one event the long way
 FastPath = Callable[[list[Any], Callable[[CheckedEvent], None], Callable[..., bool]], int]
+# event -> the checked event, or None when it needs the long way
+FastOne = Callable[[Any], "CheckedEvent | None"]
 NO_LIMIT = 2**63 - 1  # the future cutoff of a source without max_future
 
 
@@ -34,7 +36,7 @@ class EventChecker:
         # Columns whose values pass a class test are already canonical; others go through the slow path.
         # The timestamp only needs to be UTC already when a window function reads it.
         tested = [c for c in (*self.roles, *self.columns) if c != source.timestamp or c in columns]
-        self._fast = _fast_path(tuple((c, source.schema[c].base) for c in tested), source)
+        self._fast, self._fast_one = _fast_paths(tuple((c, source.schema[c].base) for c in tested), source)
         self._id = source.id
 
     def future_cutoff(self) -> int:
@@ -60,6 +62,12 @@ class EventChecker:
         if naive and naive != len(checked):
             raise self._mixed(events)
         return checked
+
+    def check_one(self, event: Mapping[str, Any]) -> CheckedEvent:
+        """``check([event])[0]`` without a batch around it (streaming: one event per request); one event cannot
+        mix naive and aware timestamps, so it is checked alone exactly as in a batch."""
+        checked = self._fast_one(event)
+        return checked if checked is not None else self._normalise(0, event)
 
     def _slow(self, position: int, event: Any, append: Callable[[CheckedEvent], None]) -> bool:
         """Check and append an event the fast path does not pass; whether its timestamp is naive."""
@@ -131,10 +139,11 @@ _FAST_TESTS = {  # per column type, a test true only for values already canonica
 }
 
 
-def _fast_path(tested: tuple[tuple[str, type], ...], source: Source) -> FastPath:
-    """Compile the check of a batch's plain events for ``source``: one class test per column in ``tested``
-    (straight-line code, no loop over columns); an event failing any test, or raising (not a mapping, a column
-    missing), goes to ``slow``. Returns how many timestamps were naive."""
+def _fast_paths(tested: tuple[tuple[str, type], ...], source: Source) -> tuple[FastPath, FastOne]:
+    """Compile the checks of plain events for ``source``, of a batch and of one event: one class test per column
+    in ``tested`` (straight-line code, no loop over columns); an event failing any test, or raising (not a
+    mapping, a column missing), goes the long way (``slow`` for a batch, ``None`` for one event). The batch check
+    returns how many timestamps were naive."""
     # Source refuses a column not named by a str, so every name below is a str literal in the generated code.
     assert type(source.key) is str and type(source.timestamp) is str and all(type(c) is str for c, _ in tested)
     namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "EPOCH": EPOCH, "EPOCH_NAIVE": EPOCH_NAIVE,
@@ -147,27 +156,41 @@ def _fast_path(tested: tuple[tuple[str, type], ...], source: Source) -> FastPath
         namespace[f"cls_{j}"] = cls
         tests.append(_FAST_TESTS.get(cls, f"event[{{c}}].__class__ is cls_{j}").format(c=repr(column)))
     ident = repr(source.id) if source.id else None
+    plain = f"if {' and '.join(tests) or 'True'}:"
+    at = f"at = event[{source.timestamp!r}]"
+    checked = f"(event[{source.key!r}], since // MICROSECOND, {f'event[{ident}]' if ident else 'None'}, event)"
     lines = [
         "def check(events, append, slow):",
         "    naive = 0",
         "    for position, event in enumerate(events):",
         "        try:",
-        f"            if {' and '.join(tests) or 'True'}:",
-        f"                at = event[{source.timestamp!r}]",
+        f"            {plain}",
+        f"                {at}",
         "                if at.__class__ is datetime:",
         "                    if at.tzinfo is None:",
         "                        naive += 1",
         "                        since = at - EPOCH_NAIVE",
         "                    else:",
         "                        since = at - EPOCH",
-        f"                    append((event[{source.key!r}], since // MICROSECOND, "
-        f"{f'event[{ident}]' if ident else 'None'}, event))",
+        f"                    append({checked})",
         "                    continue",
         "        except Exception:  # not a plain event (not a mapping, a column missing): the slow path names why",
         "            pass",
         "        naive += slow(position, event, append)",
         "    return naive",
+        "",
+        "def check_one(event):",
+        "    try:",
+        f"        {plain}",
+        f"            {at}",
+        "            if at.__class__ is datetime:",
+        "                since = at - (EPOCH_NAIVE if at.tzinfo is None else EPOCH)",
+        f"                return {checked}",
+        "    except Exception:  # as above: the caller's long way names why",
+        "        pass",
+        "    return None",
     ]
     exec(compile("\n".join(lines) + "\n", f"<fdag event check {source.name!r}>", "exec"), namespace)
     check: FastPath = namespace["check"]
-    return check
+    check_one: FastOne = namespace["check_one"]
+    return check, check_one

@@ -31,6 +31,7 @@ from typing import Any
 import polars as pl
 
 from fdag._aggregations.column_index import ColumnPlan
+from fdag._aggregations.list_room import reserve
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.event_values import Failures
@@ -42,7 +43,7 @@ from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
 from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, stored_columns, window_retention
-from fdag._values.calls import ErrorRecord, error_records
+from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 from fdag.errors import SourceError
 
@@ -50,6 +51,10 @@ _EVICT_EVERY = 64  # appends to one key between checks of its oldest events
 _EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
 _SWEEP_MIN = 65_536  # accepted events between sweeps of every key (quiet keys expire too)
 _NO_WATERMARK = -(2**63)
+_ONE_EVENT = {  # the report of one event without errors, by its counts
+    (1, 0, 0, 0): IngestReport(accepted=1), (0, 1, 0, 0): IngestReport(duplicates=1),
+    (0, 0, 1, 0): IngestReport(too_late=1), (0, 0, 0, 1): IngestReport(future=1),
+}
 
 
 class MemoryEvents(StateConfig):
@@ -102,7 +107,21 @@ class MemoryEvents(StateConfig):
         values = self._values.batch([event for _, _, _, event in checked], failures)
         cutoff = self._checker.future_cutoff()
         with self._lock:
-            return self._apply(checked, values, error_records(failures) if failures else (), cutoff)
+            counts = self._apply(checked, values, cutoff)
+        return IngestReport(*counts, error_records(failures) if failures else ())
+
+    def ingest_one(self, event: Mapping[str, Any]) -> IngestReport:
+        """``ingest([event])`` without the batch around it (streaming scoring ingests one event per request): the
+        same checks, rules, recorded errors and report."""
+        checked = self._checker.check_one(event)
+        failures: Failures = []
+        values = self._values.of(checked[3], failures)
+        cutoff = self._checker.future_cutoff()
+        with self._lock:
+            counts = self._apply((checked,), [[value] for value in values], cutoff)
+        if failures:
+            return IngestReport(*counts, error_records(failures))
+        return _ONE_EVENT[counts]  # reports are immutable: one for each outcome of one event
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
@@ -125,8 +144,10 @@ class MemoryEvents(StateConfig):
                 events = self._keys.get(key)
                 ids = kept.ids[start:end] if kept.ids is not None else None
                 if events is None:
-                    self._keys[key] = KeyEvents(self._plans, self._seen is not None, kept.ts[start:end], ids,
-                                                [column[start:end] for column in kept.values])
+                    events = self._keys[key] = KeyEvents(self._plans, self._seen is not None, kept.ts[start:end],
+                                                         ids, [column[start:end] for column in kept.values])
+                    reserve([events.ts, *([events.ids] if events.ids is not None else []), *events.raw],
+                            end - start)  # room for the stream that follows
                     continue
                 for row in range(start, end):
                     events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None, kept.values, row)
@@ -141,10 +162,11 @@ class MemoryEvents(StateConfig):
         return IngestReport(accepted, history.duplicates + kept.duplicates, kept.too_late, history.future,
                             history.errors)
 
-    def _apply(self, checked: list[CheckedEvent], values: list[list[Any]], errors: tuple[ErrorRecord, ...],
-               cutoff: int) -> IngestReport:
+    def _apply(self, checked: Sequence[CheckedEvent], values: list[list[Any]], cutoff: int
+               ) -> tuple[int, int, int, int]:
         """Apply checked events (``values``: each stored column's values of them) one by one, the watermark moving
-        as they arrive; the caller holds the lock.
+        as they arrive; the caller holds the lock. Returns the report's counts: accepted, duplicates, too late and
+        future.
 
         Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
         """
@@ -185,7 +207,7 @@ class MemoryEvents(StateConfig):
         self._since_sweep += accepted
         if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
             self._sweep()
-        return IngestReport(accepted, duplicates, too_late, future, errors)
+        return accepted, duplicates, too_late, future
 
     def _advance(self, top: int) -> None:
         """Move the watermark to ``top`` (µs), keeping its datetime and ``complete_from`` ready."""

@@ -1,15 +1,20 @@
-"""The online range structures (block sparse table, distinct links) against brute force over the same values,
-through the ``ColumnIndex`` that maintains them: appends, late inserts at any rank, nulls, any range."""
+"""The online range structures (block sparse table, distinct links, the min/max aggregators) against brute force
+over the same values, through the ``ColumnIndex`` that maintains them: appends, late inserts at any rank, nulls,
+any range; and the room ``reserve`` leaves in bulk-built lists."""
 
 from __future__ import annotations
 
+import sys
+from operator import attrgetter
 from typing import Any
 
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from fdag._aggregations import online
 from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
 from fdag._aggregations.distinct_index import DistinctIndex
+from fdag._aggregations.list_room import reserve
 from fdag._aggregations.range_extreme import BLOCK, RangeExtreme
 
 PLAN = ColumnPlan(sums=False, squares=False, exact=True, mins=True, maxs=True, distinct=True)
@@ -132,3 +137,78 @@ def test_pushed_values_leave_built_range_tables_exact(built: list[int], pushed: 
         raw.append(value)
         index.refresh(raw, len(raw) - 1)
     _check(index, [(0.0, 0.5), (0.3, 1.0), (0.9, 1.0)])
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300, 3.0]),
+                min_size=1, max_size=40),
+       st.lists(st.tuples(st.integers(0, 10), st.none() | st.sampled_from([0.1, -2.0, 3.0, 1e12, 3.0])),
+                min_size=1, max_size=40), st.integers(1, 4))
+def test_late_inserts_among_the_newest_pushed_equal_rebuilding(
+    built: list[float | None], steps: list[tuple[int, float | None]], every: int
+) -> None:
+    """A late event a few places before the newest (the streaming case) cuts the arrays back to it and pushes the
+    events from there one by one: exactly the arrays, float error terms, stacks and distinct links of a rebuild,
+    and range tables that still answer every range as brute force does."""
+    raw: list[float | None] = list(built)
+    index = ColumnIndex(ALL_FLOAT)
+    index.refresh(raw, 0)
+    if index.values:  # built tables, then truncated by the inserts
+        index.range_min.query(index.values, 0, len(index.values))
+        index.range_max.query(index.values, 0, len(index.values))
+    stale: int | None = None
+    for i, (behind, value) in enumerate(steps):
+        position = max(0, len(raw) - behind)
+        raw.insert(position, value)
+        stale = position if stale is None else min(stale, position)
+        if i % every == 0 or i == len(steps) - 1:
+            index.refresh(raw, stale)
+            stale = None
+    rebuilt = ColumnIndex(ALL_FLOAT)
+    rebuilt.refresh(raw, 0)
+    for name in ARRAYS:
+        assert getattr(index, name) == getattr(rebuilt, name), name
+    assert index.distinct is not None and rebuilt.distinct is not None
+    assert (index.distinct.prev, index.distinct.lasts, index.distinct.last) == (
+        rebuilt.distinct.prev, rebuilt.distinct.lasts, rebuilt.distinct.last)
+    values = index.values
+    for a in range(len(values)):
+        for z in range(a + 1, len(values) + 1):
+            assert index.range_min.query(values, a, z) == min(values[a:z]), (a, z)
+            assert index.range_max.query(values, a, z) == max(values[a:z]), (a, z)
+
+
+@settings(max_examples=80, deadline=None)
+@given(st.lists(st.integers(-4, 4) | st.none(), min_size=1, max_size=3 * BLOCK), st.booleans())
+def test_min_max_of_every_range_match_brute_force(raw: list[int | None], tables_built: bool) -> None:
+    """The min and max aggregators over every rank range ``[a, z)``, with many ties: from the monotonic stack
+    when the extreme of ``[a, n)`` lies inside the range (which ends before the newest value or at it), else from
+    the block tables (built beforehand or not)."""
+    index = ColumnIndex(PLAN)
+    index.refresh(raw, 0)
+    values = index.values
+    if tables_built and values:
+        index.range_min.query(values, 0, len(values))
+        index.range_max.query(values, 0, len(values))
+    low = online.extreme(attrgetter("mins"), attrgetter("range_min"))(None)
+    high = online.extreme(attrgetter("maxs"), attrgetter("range_max"))(None)
+    for a in range(len(values) + 1):
+        assert low(index, a, a) is None and high(index, a, a) is None
+        for z in range(a + 1, len(values) + 1):
+            assert (low(index, a, z), high(index, a, z)) == (min(values[a:z]), max(values[a:z])), (a, z)
+
+
+@given(st.lists(st.integers(), max_size=200), st.integers(0, 400))
+def test_reserved_room_keeps_contents_and_takes_the_appends(items: list[int], grown: int) -> None:
+    """``reserve`` leaves a list's items as they were, and the appends of an eighth of ``grown`` then fit in the
+    allocation it left (for a list at least as long as ``grown``: a shorter one gets no room)."""
+    bulk = [0]
+    bulk[1:] = items  # a slice assignment: allocated to fit, as the derived arrays are after a rebuild
+    before = list(bulk)
+    reserve([bulk], grown)
+    assert bulk == before
+    extra = grown >> 3
+    if extra <= len(bulk) >> 3:
+        size = sys.getsizeof(bulk)
+        bulk.extend(range(extra))
+        assert sys.getsizeof(bulk) == size
