@@ -80,8 +80,9 @@ class KeyEvents:
                 index.refresh(column, start)
             self.stale = None
 
-    def evict_before(self, horizon: int) -> list[Any]:
-        """Evict the live events with timestamp < ``horizon``; return their ids (to forget them for dedup).
+    def evict_before(self, horizon: int) -> tuple[list[Any], list[int]]:
+        """Evict the live events with timestamp < ``horizon``; return their ids and timestamps (to forget them for
+        dedup; no ids when the source has none).
 
         They join the dead prefix; once it holds at least half the events it is dropped and the derived arrays
         are rebuilt from scratch, which also re-bases the float prefix sums at 0.
@@ -89,8 +90,8 @@ class KeyEvents:
         dead = self.dead
         cut = bisect_left(self.ts, horizon, dead)
         if cut == dead:
-            return []
-        dropped = self.ids[dead:cut] if self.ids is not None else []
+            return [], []
+        dropped = (self.ids[dead:cut], self.ts[dead:cut]) if self.ids is not None else ([], [])
         self.dead = cut
         if 2 * cut >= len(self.ts):
             del self.ts[:cut]

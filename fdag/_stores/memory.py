@@ -7,7 +7,9 @@ ints exact, floats within 1e-6 of the exact window value however long the state 
 State is bounded. With ``watermark`` the largest event timestamp seen and ``retention`` the longest window
 over the source plus its ``allowed_lateness``, each key keeps the events with timestamp
 ``>= watermark - retention`` — all that a query at ``as_of >= watermark - allowed_lateness`` can see.
-Older events are evicted in amortised batches, and their ids forgotten for deduplication. An arriving
+Older events are evicted in amortised batches. An id is remembered for deduplication while its event is
+within that horizon as it stood when the batch began (exactly as ``RedisStore`` remembers it), whenever the
+event itself is evicted, so both stores count a late re-sent copy alike. An arriving
 event older than that horizon could not be placed among the evicted ones, and would change nothing such a
 query sees: it is counted as ``too_late`` and not applied. An event dated more than the source's
 ``max_future`` ahead of the wall clock is counted as ``future`` and not applied, by window and lookup state.
@@ -74,7 +76,7 @@ class MemoryEvents(StateConfig):
         super().__init__(source, specs, columns, values, retention, stored_as)
         self._plans = plans
         self._keys: dict[Any, KeyEvents] = {}
-        self._seen: set[Any] | None = set() if source.id else None
+        self._seen: dict[Any, int] | None = {} if source.id else None  # id -> timestamp (µs) of its first copy
         self._watermark = _NO_WATERMARK
         self._watermark_at: datetime | None = None
         self._oldest = NO_EVENT  # the oldest timestamp (µs) ever accepted
@@ -121,7 +123,7 @@ class MemoryEvents(StateConfig):
             counts = self._apply((checked,), [[value] for value in values], cutoff)
         if failures:
             return IngestReport(*counts, error_records(failures))
-        return _ONE_EVENT[counts]  # reports are immutable: one for each outcome of one event
+        return _ONE_EVENT.get(counts) or IngestReport(*counts)  # reports are immutable: one per outcome
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame, vectorised; ``values`` may give value columns precomputed, aligned with rows.
@@ -137,7 +139,8 @@ class MemoryEvents(StateConfig):
         """Apply a history this state ``prepare``d (the second half of ``bootstrap``)."""
         with self._lock:
             top = max(self._watermark, history.latest)
-            kept = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK, self._seen)
+            kept = history.filter(top - self._retention if top != _NO_WATERMARK else _NO_WATERMARK,
+                                  self._remembered(self._watermark - self._retention))
             accepted = 0
             for key, start, end in kept.groups:
                 accepted += end - start
@@ -152,7 +155,7 @@ class MemoryEvents(StateConfig):
                 for row in range(start, end):
                     events.place(kept.ts[row], kept.ids[row] if kept.ids is not None else None, kept.values, row)
             if self._seen is not None and kept.ids is not None:
-                self._seen.update(kept.ids)
+                self._seen.update(zip(kept.ids, kept.ts, strict=True))
             if kept.oldest is not None:
                 self._oldest = min(self._oldest, kept.oldest)
             if kept.newest_late is not None:
@@ -173,16 +176,18 @@ class MemoryEvents(StateConfig):
         keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
         retention = self._retention
         top = self._watermark
-        horizon = top - retention
+        horizon = remembered = top - retention  # ids of events below ``remembered`` are forgotten
         oldest, dropped = self._oldest, self._dropped
         accepted = duplicates = too_late = future = 0
         for position, (key, ts, event_id, _) in enumerate(checked):
             if ts > cutoff:
                 future += 1
                 continue
-            if seen is not None and event_id in seen:
-                duplicates += 1
-                continue
+            if seen is not None:
+                held = seen.get(event_id)
+                if held is not None and held >= remembered:
+                    duplicates += 1
+                    continue
             if ts > top:
                 top = ts
                 horizon = ts - retention
@@ -194,7 +199,7 @@ class MemoryEvents(StateConfig):
             if ts < oldest:
                 oldest = ts
             if seen is not None:
-                seen.add(event_id)
+                seen[event_id] = ts
             events = keys.get(key)
             if events is None:
                 events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
@@ -220,9 +225,18 @@ class MemoryEvents(StateConfig):
         """Evict ``events`` older than ``horizon`` if at least ``minimum`` (or a quarter of them) are expired."""
         expired = events.expired(horizon)
         if expired and (expired >= minimum or 4 * expired >= events.live):
-            dropped = events.evict_before(horizon)
-            if self._seen is not None:
-                self._seen.difference_update(dropped)
+            ids, stamps = events.evict_before(horizon)
+            seen = self._seen
+            if seen is not None:
+                for event_id, ts in zip(ids, stamps, strict=True):
+                    if seen.get(event_id) == ts:  # (not a later copy accepted once this one was forgotten)
+                        del seen[event_id]
+
+    def _remembered(self, horizon: int) -> set[Any] | None:
+        """The ids still remembered against events arriving while the state's horizon is ``horizon``."""
+        if self._seen is None:
+            return None
+        return {event_id for event_id, ts in self._seen.items() if ts >= horizon}
 
     def _sweep(self) -> None:
         """Evict expired events of every key and drop keys left empty; amortised over ``_SWEEP_MIN`` events."""
