@@ -2,7 +2,8 @@
 
 The store is the connection (retries, errors, scripts); the state lives in ``redis_events`` (the layout of
 events, ingest, bootstrap), ``redis_window`` (window queries from pre-aggregated tiles, ``redis_tiles``),
-``redis_lookup`` (lookup queries) and ``redis_scripts`` (the Lua that runs on the server).
+``redis_lookup`` (lookup queries) and the Lua that runs on the server (``redis_scripts``: ingest and lookups;
+``redis_window_scripts``: window queries; ``redis_tile_lua``: the tiles' partial states).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The Lua scripts of ``RedisStore``: ingest (events, ids, tiles, bounds, eviction), window and lookup queries.
+"""The Lua scripts of ``RedisStore``: ingest (events, ids, tiles, bounds, eviction), lookup queries, held events.
 
 Each runs atomically on the server: nothing else runs between its commands. A script's writes are not rolled
 back when it fails part-way, so everything that can fail is checked before the first write (a key of the wrong
@@ -14,7 +14,9 @@ The bounds precede the watermark: a state that failed between them refuses more 
 
 Tiles (``redis_tiles``): per entity key, a hash ``t:<key>`` of ``level:start`` -> the tile's partial states
 (MessagePack), a sorted set ``i:<key>`` of those fields scored by start, for eviction, and per layout a sorted
-set ``open`` of the dense tiles not sealed yet (``level:start:<events key>``) scored by their end. Float sums
+set ``open`` of the dense tiles not sealed yet (``level:start:<events key>``) scored by their end. The hash's
+field ``finest`` records the finest level ever sealed for the key: a window query covers from that level (a
+tile it skips is read raw instead: the field only saves work, whatever it says). Float sums
 are kept exactly, as expansions of non-overlapping doubles (Shewchuk), written in the one canonical form (each
 component the correctly rounded value of what the ones before leave), so a tile's bytes depend only on the
 events it covers.
@@ -22,110 +24,13 @@ events it covers.
 
 from __future__ import annotations
 
-# The shared Lua functions of the tile partial states (see ``redis_tiles`` for the text format).
-_TILE_FUNCTIONS = """
-local BIG, SPLIT = 2^53, 134217729
--- A key's tiles start at a phase drawn from its events key's name (the same in every script), so that the tiles of
--- different keys end at different instants and their sealing spreads over time.
-local function phase(name, coarsest)
-  return tonumber(string.sub(redis.sha1hex(name), 1, 12), 16) % coarsest
-end
-local function grow(p, x)
-  local i = 0
-  for j = 1, #p do
-    local y = p[j]
-    if math.abs(x) < math.abs(y) then x, y = y, x end
-    local hi = x + y
-    local lo = y - (hi - x)
-    if lo ~= 0 then i = i + 1; p[i] = lo end
-    x = hi
-  end
-  for j = #p, i + 1, -1 do p[j] = nil end
-  if x ~= 0 then p[i + 1] = x end
-  return x - x == 0
-end
-local function rounded(p)
-  local n = #p
-  if n == 0 then return 0 end
-  local hi, lo = p[n], 0
-  n = n - 1
-  while n > 0 do
-    local x, y = hi, p[n]
-    n = n - 1
-    hi = x + y
-    lo = y - (hi - x)
-    if lo ~= 0 then break end
-  end
-  if n > 0 and ((lo < 0 and p[n] < 0) or (lo > 0 and p[n] > 0)) then
-    local y = lo * 2
-    local x = hi + y
-    if y == x - hi then hi = x end
-  end
-  return hi
-end
-local function canonical(p)
-  local rest, out = {}, {}
-  for j = 1, #p do rest[j] = p[j] end
-  while #rest > 0 do
-    local hi = rounded(rest)
-    if hi == 0 then break end
-    table.insert(out, 1, hi)
-    grow(rest, -hi)
-  end
-  return out
-end
--- A column's partial: {count, first ts, last ts, min, max, inexact (0/1), sum expansion, squares expansion}.
-local function empty(width)
-  local tile = {}
-  for c = 1, width do tile[c] = {0, false, false, false, false, 0, {}, {}} end
-  return tile
-end
-local function pack(tile)
-  local out = {}
-  for c = 1, #tile do
-    local p = tile[c]
-    out[c] = {p[1], p[2], p[3], p[4], p[5], p[6], canonical(p[7]), canonical(p[8])}
-  end
-  return cmsgpack.pack(out)
-end
-local function num(v) return v == false and '' or string.format('%.17g', v) end
-local function list(p)
-  local parts = {}
-  for j = 1, #p do parts[j] = string.format('%.17g', p[j]) end
-  return table.concat(parts, ' ')
-end
-local function text(tile)
-  local parts = {}
-  for c = 1, #tile do
-    local p = tile[c]
-    parts[c] = num(p[1]) .. ',' .. num(p[2]) .. ',' .. num(p[3]) .. ',' .. num(p[4]) .. ',' .. num(p[5]) .. ',' ..
-      (p[6] == 1 and '1' or '') .. ',' .. list(p[7]) .. ',' .. list(p[8])
-  end
-  return table.concat(parts, '|')
-end
-local function lower(a, b) return a == false or b < a or (b == 0 and a == 0 and 1 / b < 0) end
-local function higher(a, b) return a == false or b > a or (b == 0 and a == 0 and 1 / b > 0) end
-local function merge(into, tile)
-  for c = 1, #into do
-    local p, o = into[c], tile[c]
-    p[1] = p[1] + o[1]
-    if o[2] and (not p[2] or o[2] < p[2]) then p[2] = o[2] end
-    if o[3] and (not p[3] or o[3] > p[3]) then p[3] = o[3] end
-    if o[4] and lower(p[4], o[4]) then p[4] = o[4] end
-    if o[5] and higher(p[5], o[5]) then p[5] = o[5] end
-    if o[6] == 1 then p[6] = 1 end
-    local s, q = o[7], o[8]
-    for j = 1, #s do if not grow(p[7], s[j]) then p[6] = 1 end end
-    for j = 1, #q do if not grow(p[8], q[j]) then p[6] = 1 end end
-  end
-end
-"""
+from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
 # assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
 # skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 4 per event:
 # entity position in KEYS, timestamp, id, encoded event.
-INGEST = _TILE_FUNCTIONS + """
+INGEST = TILE_FUNCTIONS + """
 local function zadd(key, pairs_)
   for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
 end
@@ -410,6 +315,7 @@ if top ~= stored then redis.call('SET', KEYS[1], top_text) end
 -- Seal the registered tiles the watermark has passed (bounded per batch; the rest wait for the next one), finer
 -- first: a tile ends where its last finer tile ends, and members of equal end sort by level.
 if tiles and top > -math.huge then
+  local finest = {}  -- per tile hash, the finest level sealed (its field 'finest': queries cover from there)
   local due = redis.call('ZRANGEBYSCORE', OPEN, '-inf', string.format('%d', top), 'LIMIT', 0, 64 + n)
   for _, member in ipairs(due) do
     local level, start, events = string.match(member, '^(%d+):(-?%d+):(.*)$')
@@ -422,6 +328,9 @@ if tiles and top > -math.huge then
         if (kinds[1] == 'none' or kinds[1] == 'hash') and (kinds[2] == 'none' or kinds[2] == 'zset') then
           redis.call('ZADD', index, string.format('%d', s), tile_name(l, s))
           redis.call('HSET', hash, tile_name(l, s), pack(build(events, hash, l, s)))
+          local known = finest[hash] or tonumber(redis.call('HGET', hash, 'finest') or #W)
+          if l - 1 < known then redis.call('HSET', hash, 'finest', l - 1); known = l - 1 end
+          finest[hash] = known
         end
       end
     end
@@ -438,6 +347,7 @@ if top > -math.huge then
       if #old > 0 then
         chunked('HDEL', hash, old)
         redis.call('ZREMRANGEBYSCORE', index, '-inf', cut)
+        if redis.call('EXISTS', index) == 0 then redis.call('DEL', hash) end  -- no tile left: nor the 'finest'
       end
     end
   end
@@ -450,108 +360,6 @@ if top > -math.huge then
   end
 end
 return {accepted, duplicates, late}
-"""
-
-# The events of one key in a score range, the watermark and the bounds: the window query without tiles.
-QUERY = """
-local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
-events[#events + 1] = redis.call('GET', KEYS[2]) or ''
-local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
-events[#events + 1] = bounds[1] or ''
-events[#events + 1] = bounds[2] or ''
-return events
-"""
-
-# The window query with tiles: KEYS = events, wm, bounds, tile hash; ARGV = as_of (µs), retention, tile widths,
-# the start of the raw range ('' : none) and whether it includes as_of, then 3 per window: its start, whether it
-# includes as_of, and whether to fetch the events at its tiles' first and last timestamps. Returns the watermark,
-# the bounds, then 1 and the events of the longest window when the key has no tile; else 0, the raw range's
-# events, then per window: the merged tiles (text, '' if none), the events where the window's edges cut a tile
-# or a tile is missing, and the first/last candidates.
-TILE_QUERY = _TILE_FUNCTIONS + """
-local t = tonumber(ARGV[1])
-local wm = redis.call('GET', KEYS[2])
-local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
-local out = {wm or '', bounds[1] or '', bounds[2] or ''}
-local W = {}
-for w in string.gmatch(ARGV[3], '%S+') do W[#W + 1] = tonumber(w) end
-local horizon = wm and (tonumber(wm) - tonumber(ARGV[2])) or math.huge
-local function high(inclusive) return inclusive == '1' and ARGV[1] or '(' .. ARGV[1] end
-if redis.call('EXISTS', KEYS[4]) == 0 then
-  -- No tile kept (a sparse key): the events of the longest window, once.
-  local lo, inclusive = ARGV[4], ARGV[5]
-  for w = 6, #ARGV, 3 do
-    if lo == '' or tonumber(ARGV[w]) < tonumber(lo) then lo = ARGV[w] end
-    if ARGV[w + 1] == '1' then inclusive = '1' end
-  end
-  out[4] = 1
-  out[5] = lo ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], lo, high(inclusive)) or {}
-  return out
-end
-out[4] = 0
-out[5] = ARGV[4] ~= '' and redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[4], high(ARGV[5])) or {}
-local F = phase(KEYS[1], W[#W])
-local function add_run(tiles_, l, a, b)
-  for s = a + F, b + F - W[l], W[l] do tiles_[#tiles_ + 1] = {s, s + W[l], (l - 1) .. ':' .. string.format('%d', s)} end
-end
-local function cover(a, b)
-  local tiles_ = {}
-  for l = 1, #W do
-    if l == #W then add_run(tiles_, l, a, b); break end
-    local up = W[l + 1]
-    local a2, b2 = math.ceil(a / up) * up, math.floor(b / up) * up
-    if a2 >= b2 then add_run(tiles_, l, a, b); break end
-    add_run(tiles_, l, a, a2)
-    add_run(tiles_, l, b2, b)
-    a, b = a2, b2
-  end
-  table.sort(tiles_, function(x, y) return x[1] < y[1] end)
-  return tiles_
-end
-for w = 6, #ARGV, 3 do
-  local lo, inclusive = ARGV[w], ARGV[w + 1]
-  local start = math.max(tonumber(lo), horizon)
-  local a, b = math.ceil((start - F) / W[1]) * W[1], math.floor((t - F) / W[1]) * W[1]  -- relative to the phase
-  local merged, edges, candidates, cursor = nil, {}, {}, lo
-  local function raw(upto)
-    for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], cursor, upto)) do edges[#edges + 1] = member end
-  end
-  if a < b then
-    local tiles_ = cover(a, b)
-    local names = {}
-    for j, tile in ipairs(tiles_) do names[j] = tile[3] end
-    local texts = {}
-    for s = 1, #names, 4000 do
-      local part = redis.call('HMGET', KEYS[4], unpack(names, s, math.min(s + 3999, #names)))
-      for j = 1, #part do texts[s + j - 1] = part[j] end
-    end
-    for j, tile in ipairs(tiles_) do
-      if texts[j] then
-        if tonumber(cursor) < tile[1] then raw('(' .. string.format('%d', tile[1])) end
-        cursor = string.format('%d', tile[2])
-        local partial = cmsgpack.unpack(texts[j])
-        if merged then merge(merged, partial) else merged = partial end
-      end
-    end
-  end
-  raw(high(inclusive))
-  if merged and ARGV[w + 2] == '1' then
-    local seen = {}
-    for c = 1, #merged do
-      for _, at in ipairs({merged[c][2], merged[c][3]}) do
-        if at and not seen[at] then
-          seen[at] = true
-          local score = string.format('%d', at)
-          for _, member in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], score, score)) do
-            candidates[#candidates + 1] = member
-          end
-        end
-      end
-    end
-  end
-  out[#out + 1] = {merged and text(merged) or '', edges, candidates}
-end
-return out
 """
 
 # Per cutoff: the count, then the rows at the newest score <= cutoff. Beyond 2**53 µs a score is rounded, so the

@@ -103,6 +103,10 @@ class TilePlan:
         self.slots = {column: slot for slot, column in enumerate(sorted(reads))}
         self.sums = tuple("s" in reads.get(j, "") for j in range(len(columns)))
         self.squares = tuple("q" in reads.get(j, "") for j in range(len(columns)))
+        self.lows = tuple("m" in reads.get(j, "") for j in range(len(columns)))
+        self.highs = tuple("M" in reads.get(j, "") for j in range(len(columns)))
+        self.ordered = tuple(any(specs[s.position].agg.kind.ordered for s in tiled if s.column == j)
+                             for j in range(len(columns)))  # a first/last reads the column
         offset = 3 if with_ids else 2  # Lua positions of the first value: after (ts, id), or after ts
         self.config = (" ".join(map(str, self.widths)) + f";{offset};{DENSE};"
                        + " ".join(f"{j}:{self.kinds[j]}{reads[j]}" for j in sorted(reads))) if reads else ""

@@ -1,18 +1,20 @@
 """``RedisWindowState``: window state in Redis, read from pre-aggregated tiles; values equal ``MemoryWindowState``'s.
 
-A query is one script call (``redis_scripts.TILE_QUERY``): per window of the specs read from tiles, the merged
-tiles inside it, the raw events where its edges cut a tile and the events at the tiles' first and last
-timestamps; and for the specs read raw (``TilePlan.raw``) the events of their longest window. Values are then
-computed here from exact partial states (``fdag._aggregations.tiled``) and, for raw specs, with the shared
-query plan of every store (``query``). Beyond the years Redis scores hold exactly, or where a tile is inexact,
-the query reads the longest window's raw events instead (``QUERY``), as it did before tiles.
+A query is one script call (``redis_window_scripts.TILE_QUERY``): per window of the specs read from tiles, the
+merged tiles inside it and the ranges it reads raw (where its edges cut a tile or a tile is missing), and once
+for all windows the raw events of those ranges, of the events at the tiles' first and last timestamps and of the
+specs read raw (``TilePlan.raw``, their longest window): windows ending at the same instant share their edge
+events, read and decoded once. Values are then computed here from exact partial states
+(``fdag._aggregations.tiled``) and, for raw specs, with the shared query plan of every store (``query``). Beyond
+the years Redis scores hold exactly, or where a tile is inexact, the query reads the longest window's raw events
+instead (``QUERY``), as it did before tiles.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from bisect import bisect_left
+from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
@@ -22,7 +24,7 @@ from typing import Any
 from fdag._aggregations.tiled import Partial
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores import redis_scripts
+from fdag._stores import redis_window_scripts
 from fdag._stores.horizon import NEVER, NO_EVENT, answerable_from, complete_from, truncated
 from fdag._stores.protocol import HeldEvent
 from fdag._stores.query import WindowQuery
@@ -69,16 +71,19 @@ class RedisWindowState(RedisEvents):
             return self.query_raw(key, as_of)
         plan = self._plan
         keys = (self._key_name(key), *self._clock_keys, f"{self.prefix}t:{key}")
-        reply = self.store.script("tile_query", redis_scripts.TILE_QUERY, keys, plan.args(t, self._retention))
+        reply = self.store.script("tile_query", redis_window_scripts.TILE_QUERY, keys, plan.args(t, self._retention))
         watermark, complete, answerable = self._clock_of((reply[0], reply[1], reply[2]))
         if t < answerable:
             raise truncated(self.source.name, as_of, self._longest, complete)
         values: list[Any] = [None] * len(self.specs)
+        rows = self._rows(reply[4])
         if reply[3]:  # no tile kept: every window from the longest one's events
-            return self._from_rows(values, self._rows(reply[4]), t), watermark
-        self._fill_raw(values, self._rows(reply[4]), t)
-        windows = [(parse_merged(text), self._rows(edges), self._rows(candidates))
-                   for text, edges, candidates in reply[5:]]
+            return self._from_rows(values, rows, t), watermark
+        ts = [row[0] for row in rows]
+        if plan.raw_over is not None:
+            self._fill_raw(values, rows[bisect_left(ts, t - plan.raw_over):], t)
+        windows = [self._window_parts(rows, ts, parse_merged(text), spans, ordered)
+                   for (text, spans), (_, _, ordered) in zip(reply[5:], plan.windows, strict=True)]
         if not self._tiled(values, windows, t):  # a tile is inexact: from the raw events of the longest window
             return self._from_rows(values, self._window_rows(key, t, self._query.closed_both)[0], t), watermark
         return values, watermark
@@ -110,6 +115,21 @@ class RedisWindowState(RedisEvents):
     def _planned(self, rows: Rows, t: int) -> list[Any]:
         """Every spec's value from the longest window's ``rows`` with the in-memory query plan."""
         return self._query.values(*self._columns(rows, range(len(self.columns))), t) if rows else self._query.empty()
+
+    @staticmethod
+    def _window_parts(rows: Rows, ts: list[int], merged: list[list[str]] | None, spans: list[int],
+                      ordered: bool) -> tuple[list[list[str]] | None, Rows, Rows]:
+        """One window's merged tiles, edge events and first/last candidates, cut out of the query's raw ``rows``
+        (timestamps ``ts``): the rows in its ``spans`` (``[from, to)`` µs pairs), and where it has tiles and an
+        ordered spec, the rows at the merged first and last timestamps of any column."""
+        edges: Rows = []
+        for j in range(0, len(spans), 2):
+            edges += rows[bisect_left(ts, spans[j]) : bisect_left(ts, spans[j + 1])]
+        candidates: Rows = []
+        if merged is not None and ordered:
+            for at in sorted({int(float(v)) for column in merged for v in column[1:3] if v}):
+                candidates += rows[bisect_left(ts, at) : bisect_right(ts, at)]
+        return merged, edges, candidates
 
     def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, Rows]], t: int) -> bool:
         """Fill in the tiled specs' values from each window's merged tiles, raw events and first/last candidates
@@ -149,7 +169,8 @@ class RedisWindowState(RedisEvents):
         margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
         high = t + margin if (margin or inclusive) else f"({t}"
-        reply = self.store.script("query", redis_scripts.QUERY, (self._key_name(key), *self._clock_keys), (low, high))
+        reply = self.store.script("query", redis_window_scripts.QUERY, (self._key_name(key), *self._clock_keys),
+                                  (low, high))
         texts = (reply[-3], reply[-2], reply[-1])
         del reply[-3:]
         watermark, complete, answerable = self._clock_of(texts)
@@ -178,32 +199,41 @@ class RedisWindowState(RedisEvents):
 
     def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, candidates: Rows, t: int,
                  both: bool) -> Partial | None:
-        """The ``Partial`` of ``column`` over one window: merged tiles, edge events and first/last candidates
-        (events at ``t`` only when ``both``); None if a value cannot be combined exactly."""
-        part = self._plan.partial(merged, column)
+        """The ``Partial`` of ``column`` over one window: merged tiles, edge events (sorted) and first/last
+        candidates (events at ``t`` only when ``both``), with what the column's specs read; None if a value
+        cannot be combined exactly."""
+        plan = self._plan
+        part = plan.partial(merged, column)
         if part is None:
             return None
         at = self._value_slice.start + column
-        kind = self._plan.kinds[column]
-        inside = [row for row in edges if (both or row[0] < t) and row[at] is not None]
+        inside = [row for row in edges if row[at] is not None and (both or row[0] < t)]
         if inside:
             part.count += len(inside)
-            values = [row[at] for row in inside]
-            if kind == "f" and not all(map(math.isfinite, values)):
-                return None
-            if self._plan.squares[column]:
-                part.squares += [Fraction(v) ** 2 for v in values] if kind == "f" else [v * v for v in map(int, values)]
-            if self._plan.sums[column]:
-                part.sums += values
-            if kind != "o":
-                low, high = min(values), max(values)
-                part.low = low if part.low is None else min(part.low, low)
-                part.high = high if part.high is None else max(part.high, high)
-        ordered = [row for row in candidates if row[at] is not None]
-        ordered += inside
-        if ordered:
-            part.first = min(ordered, key=self._tie_order)[at]
-            part.last = max(ordered, key=self._tie_order)[at]
+            sums, squares, lows, highs = plan.sums[column], plan.squares[column], plan.lows[column], plan.highs[column]
+            if sums or squares or lows or highs:
+                kind = plan.kinds[column]
+                values = [row[at] for row in inside]
+                if kind == "f" and not all(map(math.isfinite, values)):
+                    return None
+                if squares:
+                    part.squares += [Fraction(v) ** 2 for v in values] if kind == "f" else \
+                        [v * v for v in map(int, values)]
+                if sums:
+                    part.sums += values
+                if lows:
+                    low = min(values)
+                    part.low = low if part.low is None else min(part.low, low)
+                if highs:
+                    high = max(values)
+                    part.high = high if part.high is None else max(part.high, high)
+        if plan.ordered[column]:
+            ordered = [row for row in candidates if row[at] is not None]
+            if inside:
+                ordered += (inside[0], inside[-1])  # sorted by (timestamp, tie-break): its first and last
+            if ordered:
+                part.first = min(ordered, key=self._tie_order)[at]
+                part.last = max(ordered, key=self._tie_order)[at]
         return part
 
     def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:

@@ -23,7 +23,7 @@ import fdag._stores.redis_tiles as redis_tiles
 from fdag._aggregations.registry import parse_aggregation
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores import redis_scripts
+from fdag._stores import redis_window_scripts
 from fdag._stores.memory import MemoryStore
 from fdag._stores.redis import RedisStore
 from fdag._values.instants import micros
@@ -150,10 +150,25 @@ def assert_sealed_only_behind_the_watermark(store: RedisStore, state: Any) -> No
     top = micros(state.watermark)
     widths = state._plan.widths
     for name in store.client.scan_iter(f"{state.prefix}t:*"):
-        for field in store.client.hkeys(name):
+        levels = []
+        for field in tile_fields(store, name):
             level, start = map(int, field.split(b":"))
             assert start + widths[level] <= top, (name, field, top)
+            levels.append(level)
+        assert int(store.client.hget(name, "finest")) <= min(levels)  # a query's cover starts there
     assert store.client.zcount(f"{state.prefix}open", "-inf", top) == 0
+
+
+def tile_fields(store: RedisStore, name: str | bytes) -> list[bytes]:
+    """The tiles' fields of a tile hash (``level:start``), without its ``finest`` level."""
+    return [field for field in store.client.hkeys(name) if field != b"finest"]
+
+
+def raw_events_of(reply: list[Any], window: int) -> int:
+    """How many of a ``TILE_QUERY`` reply's raw events lie in the ranges window ``window`` reads raw."""
+    spans = reply[5 + window][1]
+    ts = [int(member.split(b",", 1)[0]) for member in reply[4]]
+    return sum(spans[j] <= x < spans[j + 1] for x in ts for j in range(0, len(spans), 2))
 
 
 def close(got: Any, want: Any) -> bool:
@@ -227,17 +242,18 @@ def test_dense_keys_are_read_from_tiles(redis_server: RedisServer) -> None:
                "n": i, "s": "ab"[i % 2], "b": i % 3 == 0} for i in range(20_000)]  # 4 per second for 83 minutes
     for start in range(0, len(events), 2_000):
         redis_state.ingest(events[start : start + 2_000])
-    levels = {name.split(b":")[0] for name in store.client.hkeys(f"{redis_state.prefix}t:1")}
+    levels = {name.split(b":")[0] for name in tile_fields(store, f"{redis_state.prefix}t:1")}
     assert levels == {b"2", b"3", b"4"}  # finer tiles (0.12 s, 0.95 s) hold fewer than 16 events: read raw
+    assert store.client.hget(f"{redis_state.prefix}t:1", "finest") == b"2"  # the query covers from level 2
     as_of = events[-1]["ts"] + timedelta(seconds=1)
-    reply = store.script("tile_query", redis_scripts.TILE_QUERY,
+    reply = store.script("tile_query", redis_window_scripts.TILE_QUERY,
                          (redis_state._key_name(1), *redis_state._clock_keys, f"{redis_state.prefix}t:1"),
                          redis_state._plan.args(micros(as_of), redis_state._retention))
     assert reply[3] == 0  # the key has tiles
-    hour = [window for window, (over, _, _) in zip(reply[5:], redis_state._plan.windows, strict=True)
-            if over == 3600 * 10**6]
-    merged, edges, _ = hour[0]
-    assert merged and int(merged.split(b",")[0]) > 13_000 and len(edges) < 1_000  # 14,400 events in the hour
+    hour = next(w for w, (over, _, _) in enumerate(redis_state._plan.windows) if over == 3600 * 10**6)
+    merged = reply[5 + hour][0]
+    assert merged and int(merged.split(b",")[0]) > 13_000  # 14,400 events in the hour
+    assert raw_events_of(reply, hour) < 1_000
     got, want = redis_state.query(1, as_of)[0], oracle(events, 1, as_of)
     assert got == want  # exact: the float variances too, where the in-memory plan is within 1e-10
     assert all(map(close, redis_state.query_raw(1, as_of)[0], want))
@@ -284,16 +300,15 @@ def test_a_hot_stream_seals_its_tiles_as_the_watermark_passes_them(redis_server:
     for first in range(0, len(events), 50):
         state.ingest(events[first : first + 50])
     assert_sealed_only_behind_the_watermark(store, state)
-    levels = {int(name.split(b":")[0]) for name in store.client.hkeys(f"{state.prefix}t:1")}
+    levels = {int(name.split(b":")[0]) for name in tile_fields(store, f"{state.prefix}t:1")}
     assert levels == {2, 3, 4}  # 7.6 s, 61 s, 8 min; the finer ones (0.12 s, 0.95 s) hold fewer than 16
     as_of = events[-1]["ts"] + timedelta(milliseconds=1)
-    reply = store.script("tile_query", redis_scripts.TILE_QUERY,
+    reply = store.script("tile_query", redis_window_scripts.TILE_QUERY,
                          (state._key_name(1), *state._clock_keys, f"{state.prefix}t:1"),
                          state._plan.args(micros(as_of), state._retention))
-    hour = [window for window, (over, _, _) in zip(reply[5:], state._plan.windows, strict=True)
-            if over == 3600 * 10**6]
-    merged, edges, _ = hour[0]
-    assert int(merged.split(b",")[0]) > 6_000 and len(edges) < 1_000  # 7,200 events in the hour
+    hour = next(w for w, (over, _, _) in enumerate(state._plan.windows) if over == 3600 * 10**6)
+    assert int(reply[5 + hour][0].split(b",")[0]) > 6_000  # 7,200 events in the hour
+    assert raw_events_of(reply, hour) < 1_000
     assert state.query(1, as_of)[0] == oracle(events, 1, as_of)
 
 
@@ -329,7 +344,7 @@ def test_keys_have_their_own_phase_and_sparse_keys_no_tile_work(redis_server: Re
     for first in range(0, len(arrival), 200):
         state.ingest(arrival[first : first + 200])
     coarse = state._plan.widths[-1]
-    starts = [{int(f.split(b":")[1]) % coarse for f in store.client.hkeys(f"{state.prefix}t:{user}")
+    starts = [{int(f.split(b":")[1]) % coarse for f in tile_fields(store, f"{state.prefix}t:{user}")
                if f.startswith(b"4:")} for user in (1, 2)]
     assert starts[0] and starts[1] and starts[0].isdisjoint(starts[1])
     assert not store.client.exists(f"{state.prefix}t:0")
@@ -363,3 +378,72 @@ def test_tiles_left_for_a_later_batch_are_read_raw(redis_server: RedisServer) ->
         state.ingest([{**later, "pid": f"again{i}", "ts": later["ts"] + timedelta(microseconds=i + 1)}])
     assert store.client.zcount(f"{state.prefix}open", "-inf", top) == 0
     assert_sealed_only_behind_the_watermark(store, state)
+
+
+def tile_query(store: RedisStore, state: Any, user: Any, as_of: datetime) -> list[Any]:
+    """The raw ``TILE_QUERY`` reply for ``user`` at ``as_of``."""
+    return store.script("tile_query", redis_window_scripts.TILE_QUERY,
+                        (state._key_name(user), *state._clock_keys, f"{state.prefix}t:{user}"),
+                        state._plan.args(micros(as_of), state._retention))
+
+
+def test_windows_ending_together_read_their_edge_events_once(redis_server: RedisServer) -> None:
+    """The 10-minute and 1-hour windows (and the raw specs' hour) end at ``as_of``, so their raw ranges overlap:
+    the reply holds every event of the union of those ranges exactly once, and the values equal the oracle."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 9_000, timedelta(milliseconds=500), "s")  # 2 per second for 75 minutes
+    for first in range(0, len(events), 500):
+        state.ingest(events[first : first + 500])
+    last = events[-1]["ts"]
+    for as_of in (last + timedelta(milliseconds=1), last, last - timedelta(minutes=4, microseconds=250_001)):
+        reply = tile_query(store, state, 1, as_of)
+        t = micros(as_of)
+        spans = [(w[1][j], w[1][j + 1]) for w in reply[5:] for j in range(0, len(w[1]), 2)]
+        spans.append((t - 3600 * 10**6, t + 1))  # the raw specs' hour, as_of included (closed both)
+        tails = [lo for lo, hi in spans if hi >= t]
+        assert len(tails) >= 3  # every window reads raw up to as_of: the ranges overlap
+        union = sorted({m for lo, hi in spans for m in store.client.zrangebyscore(state._key_name(1), lo, f"({hi}")})
+        assert sorted(reply[4]) == union and len(reply[4]) == len(set(reply[4]))
+        assert state.query(1, as_of)[0] == oracle(events, 1, as_of)
+
+
+def test_the_finest_level_recorded_only_saves_work(redis_server: RedisServer) -> None:
+    """A query covers from the level the tile hash records as the finest sealed; whatever the field says (too
+    coarse: finer tiles are read raw; too fine; missing, as in data written before it), the values are exact."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 9_000, timedelta(milliseconds=500), "f")
+    for first in range(0, len(events), 500):
+        state.ingest(events[first : first + 500])
+    hash_name = f"{state.prefix}t:1"
+    assert store.client.hget(hash_name, "finest") == b"2"
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    want = oracle(events, 1, as_of)
+    hour = next(w for w, (over, _, _) in enumerate(state._plan.windows) if over == 3600 * 10**6)
+    raw = {}
+    for finest in ("2", "4", "0", None):
+        if finest is None:
+            store.client.hdel(hash_name, "finest")
+        else:
+            store.client.hset(hash_name, "finest", finest)
+        raw[finest] = raw_events_of(tile_query(store, state, 1, as_of), hour)
+        assert state.query(1, as_of)[0] == want, finest
+    assert raw["2"] == raw["0"] == raw[None] < raw["4"]  # level 4 (8 min) alone leaves more of the hour raw
+
+
+def test_a_key_whose_tiles_are_all_evicted_loses_its_tile_hash(redis_server: RedisServer) -> None:
+    """Once eviction removed a key's last tile, its hash goes too (with its ``finest`` field): the key is read
+    as one without tiles again."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 3_000, timedelta(milliseconds=500), "e")
+    for first in range(0, len(events), 500):
+        state.ingest(events[first : first + 500])
+    assert store.client.exists(f"{state.prefix}t:1")
+    later = {**events[-1], "pid": "later", "ts": events[-1]["ts"] + timedelta(hours=3)}
+    state.ingest([later])  # the horizon passes every tile of the key
+    assert not store.client.exists(f"{state.prefix}t:1", f"{state.prefix}i:1")
+    as_of = later["ts"] + timedelta(seconds=1)
+    assert tile_query(store, state, 1, as_of)[3] == 1
+    assert state.query(1, as_of)[0] == oracle([*events, later], 1, as_of)
