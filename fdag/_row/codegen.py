@@ -126,7 +126,8 @@ def compile_plan(
                 args.append(f"c_{i}_{k}")
             else:
                 args.append(var[argument.source])
-        required = [var[p] for p, ftype in node.params.items() if not ftype.optional]
+        # the request instant is never None (``get`` made it a UTC datetime): no null test for it
+        required = [var[p] for p, ftype in node.params.items() if not ftype.optional and p != AS_OF]
         namespace[f"fail_{i}"] = _failer(node.name, node.location, errors)
         if node.extracted is None:
             lines += _node_lines(i, args, required, node.returns)
