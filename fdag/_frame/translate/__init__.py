@@ -21,7 +21,7 @@ from fdag._dag.definition import UnverifiedSource, definition
 from fdag._dag.specs import Argument
 from fdag._declare.exclude import is_excluded
 from fdag._frame.translate.body import Body, Path, check_weight
-from fdag._frame.translate.patches import Patches
+from fdag._frame.translate.patches import PATCHED, Patches
 from fdag._frame.translate.value import INT64, Error, Scope, Val, constant, finite, merge, refuse
 from fdag._values.calls import INT64_OVERFLOW
 from fdag._values.fields import missing_field
@@ -155,7 +155,7 @@ def _wide_ints(errors: Sequence[Error]) -> bool:
 
 
 def _run(func: Callable[..., Any], params: Mapping[str, FType], arguments: Sequence[Argument],
-         patches: Patches | None = None) -> tuple[Body, list[tuple[pl.Expr | None, Val]], list[Read]]:
+         patches: Patches = PATCHED) -> tuple[Body, list[tuple[pl.Expr | None, Val]], list[Read]]:
     """Run ``func``'s body symbolically: the body (with its errors), its returns and the outside names read."""
     definition = _definition(func)
     names = [a.arg for a in (*definition.args.posonlyargs, *definition.args.args)]

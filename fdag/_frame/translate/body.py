@@ -15,7 +15,7 @@ import polars as pl
 
 from fdag._frame.translate.arith import binop
 from fdag._frame.translate.expr import _BINOPS, condition, evaluate, not_none
-from fdag._frame.translate.patches import Patches
+from fdag._frame.translate.patches import PATCHED, Patches
 from fdag._frame.translate.value import Error, Lets, Scope, Val, both, constant, merge, refuse
 from fdag.errors import NotTranslatable
 
@@ -59,11 +59,11 @@ def check_weight(total: int) -> int:
 class Body:
     """Runs a function body symbolically, collecting its returns and its error conditions."""
 
-    def __init__(self, resolve: Callable[[str], Val], patches: Patches | None = None) -> None:
+    def __init__(self, resolve: Callable[[str], Val], patches: Patches = PATCHED) -> None:
         self.resolve = resolve
         self.errors: list[Error] = []
         self.lets = Lets()
-        self.patches = Patches() if patches is None else patches
+        self.patches = patches
         self.returns: list[tuple[pl.Expr | None, Val]] = []
 
     def block(self, statements: list[ast.stmt], path: Path | None) -> Path | None:

@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from fdag._frame.translate.patches import Patches
+from fdag._frame.translate.patches import PATCHED, Patches
 
 _DIVIDEND = 2.0**51  # |a| below this ...
 _DIVISOR = 2.0**50  # ... and integer-valued divisors up to this take the fast path
@@ -33,15 +33,15 @@ _DIVISOR = 2.0**50  # ... and integer-valued divisors up to this take the fast p
 Kernel = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def float_mod(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches | None = None) -> pl.Expr:
+def float_mod(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches = PATCHED) -> pl.Expr:
     """Python's ``a % b`` for Float64 ``a`` and ``b``; ``divisor`` is ``b``'s value when it is a constant;
     ``patches`` says how the rows beyond the fast path are made exact (by default, patched in place)."""
-    return _exact("%", a, b, divisor, Patches() if patches is None else patches)
+    return _exact("%", a, b, divisor, patches)
 
 
-def float_floordiv(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches | None = None) -> pl.Expr:
+def float_floordiv(a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches = PATCHED) -> pl.Expr:
     """Python's ``a // b`` for Float64 ``a`` and ``b``, as ``float_mod``."""
-    return _exact("//", a, b, divisor, Patches() if patches is None else patches)
+    return _exact("//", a, b, divisor, patches)
 
 
 def _exact(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patches) -> pl.Expr:
@@ -78,7 +78,7 @@ def _fast(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
     return magnitude if divisor > 0 else -magnitude
 
 
-def float_mod_is_zero(a: pl.Expr, divisor: float, patches: Patches | None = None) -> pl.Expr | None:
+def float_mod_is_zero(a: pl.Expr, divisor: float, patches: Patches = PATCHED) -> pl.Expr | None:
     """Python's ``a % divisor == 0`` for Float64 ``a`` and a constant ``divisor``: whether ``a`` is an exact
     multiple of it, without the remainder; ``None`` when the divisor is not one of the fast path.
 
@@ -92,8 +92,7 @@ def float_mod_is_zero(a: pl.Expr, divisor: float, patches: Patches | None = None
     b = pl.lit(divisor, pl.Float64)
     multiple = (a / b).round() * b == a
     slow = ~(a.abs() < _DIVIDEND)
-    return (Patches() if patches is None else patches).exact(multiple, slow, [a, b],
-                                                             _patched(_is_zero_remainder, pl.Boolean), pl.Boolean)
+    return patches.exact(multiple, slow, [a, b], _patched(_is_zero_remainder, pl.Boolean), pl.Boolean)
 
 
 def _is_zero_remainder(a: np.ndarray, b: np.ndarray) -> np.ndarray:

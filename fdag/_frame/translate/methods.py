@@ -27,11 +27,9 @@ def _case(obj: Val, method: str, scope: Scope) -> Val:
 
     CPython's Unicode case mappings differ from Rust's for some code points (and capital sigma lowercases by
     context), so every row with a non-ASCII character is mapped by CPython itself (``Patches``): exact, and rare
-    in practice. The rows are told apart by their byte and character counts, which is cheap. The text is read
-    by the mapping, the counts and the patch, and Polars does not share those reads, so text that is more than a
-    column (``s.strip().lower()``) is computed once, as a column of its own.
+    in practice. The rows are told apart by their byte and character counts, which is cheap. (The text is read
+    by the mapping, the counts and the patch; Polars computes a repeated ``s.strip()`` once within the context.)
     """
-    obj = scope.share(obj)
     fast = obj.expr.str.to_lowercase() if method == "lower" else obj.expr.str.to_uppercase()
     non_ascii = obj.expr.str.len_bytes() != obj.expr.str.len_chars()
 

@@ -42,3 +42,6 @@ class Patches:
     def assumption(self) -> pl.Expr | None:
         """The rows where some fast expression of the translation was not exact (None: nothing was assumed)."""
         return pl.any_horizontal(self.assumptions) if self.assumptions else None
+
+
+PATCHED = Patches()  # the default: every fast expression patched in place (it records nothing, so it is shared)
