@@ -15,6 +15,7 @@ from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
+from polars.datatypes import DataTypeClass
 
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, native_value
 from fdag.errors import InputError, InputTypeError, MissingInputError
@@ -79,18 +80,36 @@ def beyond_python(frame: pl.DataFrame) -> tuple[str, int] | None:
     """The first (column, row) holding an instant or date outside years 1 to 9999, or None.
 
     Polars holds such values, Python's ``datetime`` cannot: a frame read row by row (events, history, snapshot
-    rows kept online) must not have them.
+    rows kept online) must not have them, at the top level or inside a list, array or struct.
     """
     for column, dtype in frame.schema.items():
-        if not isinstance(dtype, pl.Datetime | pl.Date):
+        outside = _outside_python(pl.col(column), dtype)
+        if outside is None:
             continue
-        values = pl.col(column)
+        rows = frame.select(outside).to_series().arg_true()
+        if len(rows):
+            return column, int(rows[0])
+    return None
+
+
+def _outside_python(values: pl.Expr, dtype: pl.DataType | DataTypeClass) -> pl.Expr | None:
+    """Per row, whether ``values`` (of ``dtype``) holds an instant or date outside years 1 to 9999 (None: it holds
+    no instant or date at all)."""
+    if isinstance(dtype, pl.Datetime | pl.Date):
         years = [values.dt.year()]
         if isinstance(dtype, pl.Datetime) and dtype.time_zone is not None:  # read as UTC, shown in its zone
             years.append(values.dt.convert_time_zone("UTC").dt.year())
-        outside = frame.select(pl.any_horizontal([(y < 1) | (y > 9999) for y in years])).to_series().arg_true()
-        if len(outside):
-            return column, int(outside[0])
+        return pl.any_horizontal([(y < 1) | (y > 9999) for y in years])
+    if isinstance(dtype, pl.List | pl.Array):
+        inner = _outside_python(pl.element(), dtype.inner)
+        if inner is None:
+            return None
+        listed = values.arr.to_list() if isinstance(dtype, pl.Array) else values
+        return listed.list.eval(inner).list.any()
+    if isinstance(dtype, pl.Struct):
+        fields = [found for field in dtype.fields
+                  if (found := _outside_python(values.struct.field(field.name), field.dtype)) is not None]
+        return pl.any_horizontal(fields) if fields else None
     return None
 
 

@@ -327,6 +327,11 @@ FOUND: list[tuple[str, Callable[[], Any], type[FdagError], str]] = [
      lambda: fdag.RowDriver(FRAUD).bootstrap("transactions", _fraud_events(ts=pl.col("ts").dt.offset_by("8000y"))),
      fdag.SourceError, r"^source 'transactions' history row 0: column 'ts' is outside years 1 to 9999, which "
                        r"Python's datetime cannot hold\. Hint: drop or repair the row\.$"),
+    ("a snapshot's instant beyond Python's inside a list",
+     lambda: fdag.RowDriver(SNAPSHOTS, ["tier_upper"]).materialize("accounts", pl.DataFrame(
+         {"snap_id": [0], "account": [0], "event_timestamp": [T0], "balance": [None],
+          "tier": [[datetime.max.replace(tzinfo=timezone(-timedelta(hours=5)))]]})),
+     fdag.SourceError, r"^source 'accounts' history row 0: column 'tier' is outside years 1 to 9999"),
     ("ingested instants beyond Python's",
      lambda: fdag.RowDriver(FRAUD).ingest("transactions", _fraud_events(ts=pl.col("ts").dt.offset_by("8000y"))),
      fdag.SourceError, r"^source 'transactions' event 0: column 'ts' is outside years 1 to 9999"),
