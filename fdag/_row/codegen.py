@@ -16,18 +16,21 @@ from fdag._dag.node import AS_OF
 from fdag._dag.plan import Plan
 from fdag._dag.specs import LookupSpec, WindowSpec
 from fdag._row.checks import RowChecks
-from fdag._row.vector import FeatureVector, VectorContext
+from fdag._row.vector import FeatureVector, VectorContext, returning_vector
 from fdag._values.calls import WINDOW_INT64_OVERFLOW, ErrorRecord, return_error
 from fdag._values.fields import split_fields
 from fdag._values.types import INT64_MAX, INT64_MIN, FType, coerce_value
-from fdag.errors import DagError, FeatureError, InputTypeError, MissingInputError, Problem
+from fdag.errors import DagError, FeatureError, InputError, InputTypeError, MissingInputError, Problem
 
 Compiled = Callable[[Mapping[str, Any], datetime], FeatureVector]
+
+_COMPACT = 2**30 - 1
 
 # A class test per type that passes exactly the values already in canonical form.
 _FAST_TESTS = {
     float: "{v}.__class__ is float and {v} == {v}",
-    int: f"{{v}}.__class__ is int and {INT64_MIN} <= {{v}} <= {INT64_MAX}",
+    # a compact int (one 30-bit digit) takes CPython's specialised comparison: the int64 bounds only past it
+    int: f"{{v}}.__class__ is int and (-{_COMPACT} <= {{v}} <= {_COMPACT} or {INT64_MIN} <= {{v}} <= {INT64_MAX})",
     bool: "{v}.__class__ is bool",
     str: "{v}.__class__ is str",
     datetime: "{v}.__class__ is datetime and {v}.tzinfo is UTC",
@@ -57,10 +60,18 @@ def compile_plan(
     # literal (``_literal``), so no name, however odd, can break or extend the code.
     slot = {name: i for i, name in enumerate([*plan.inputs, *([AS_OF] if plan.uses_as_of else []), *plan.node_names])}
     var = {name: f"v_{i}" for name, i in slot.items()}
-    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow}
+    computed = frozenset(n.name for n in plan.nodes if n.name not in overrides and (kept is None or n.name in kept))
+    namespace: dict[str, Any] = {"datetime": datetime, "UTC": UTC, "window_overflow": _window_overflow,
+                                 "computed": computed, "clash": _clasher(computed)}
     lines = ["def compute(request, as_of):", "    errors = []"]
+    inputs = [name for name in plan.inputs if kept is None or name in kept]
+    # A request key named like a computed node is refused. When every read input is required, a request of
+    # exactly that many keys holds only them (a missing one raises, after the same test: ``_missing``).
+    reads = len(inputs) + sum(node.name in overrides for node in plan.nodes)
+    exact = "" if any(name in plan.defaults for name in inputs) else f"len(request) != {reads} and "
+    lines += [f"    if {exact}not computed.isdisjoint(request):", "        raise clash(request)"]
     for name, ftype in plan.inputs.items():
-        if kept is None or name in kept:
+        if name in inputs:
             lines += _read_input(name, ftype, slot[name], plan.defaults, namespace)
         else:
             lines.append(f"    {var[name]} = None")
@@ -147,11 +158,13 @@ def compile_plan(
                   f"    if e_{g} is not None and e_{g}[{position}] is not None:",
                   f"        fail_{i}(e_{g}[{position}], errors, request)"]
     values = ", ".join(f"{_literal(name)}: {var[name]}" for name in plan.outputs)
-    namespace["FeatureVector"], namespace["context"] = FeatureVector, context
+    namespace["context"] = context
     checks = RowChecks(plan)
     lines += checks.lines(var, namespace)
-    lines.append(f"    return FeatureVector({{{values}}}, as_of, {{{', '.join(watermarks)}}}, {{{', '.join(as_ofs)}}}, "
-                 f"context, errors, {checks.result})")
+    returning, names = returning_vector(f"{{{values}}}", f"{{{', '.join(watermarks)}}}", f"{{{', '.join(as_ofs)}}}",
+                                        checks.result)
+    lines += returning
+    namespace.update(names)
     exec(compile("\n".join(lines) + "\n", f"<fdag row plan {plan.outputs[:3]}>", "exec"), namespace)
     compute: Compiled = namespace["compute"]
     return compute
@@ -166,8 +179,8 @@ def _read_input(name: str, ftype: FType, i: int, defaults: Mapping[str, Any], na
         namespace[f"default_{i}"] = defaults[name]
         absent = f"        {v} = default_{i}"
     else:
-        namespace[f"missing_{i}"] = _missing(name, ftype)
-        absent = f"        raise missing_{i}() from None"
+        namespace[f"missing_{i}"] = _missing(name, ftype, namespace["clash"])
+        absent = f"        raise missing_{i}(request) from None"
     return [
         "    try:",
         f"        {v} = request[{_literal(name)}]",
@@ -246,10 +259,25 @@ def _window_overflow() -> OverflowError:
     return OverflowError(WINDOW_INT64_OVERFLOW)
 
 
-def _missing(name: str, ftype: FType) -> Callable[[], MissingInputError]:
-    def build() -> MissingInputError:
-        return MissingInputError(name, "is missing from the request",
-                                 f"pass it, e.g. {{{name!r}: <{ftype}>}}, or ask for outputs that do not need it")
+def _clasher(computed: frozenset[str]) -> Callable[[Mapping[str, Any]], InputError | None]:
+    """The error for a request with a key named like a node in ``computed``, None for one without."""
+    def clash(request: Mapping[str, Any]) -> InputError | None:
+        name = next((key for key in request if key in computed), None)
+        if name is None:
+            return None
+        return InputError(name, "is both a request key and a node this request computes",
+                          f"drop that key, or pass overrides=[{name!r}] to use its value instead of computing it")
+
+    return clash
+
+
+def _missing(name: str, ftype: FType, clash: Callable[[Mapping[str, Any]], InputError | None]
+             ) -> Callable[[Mapping[str, Any]], InputError]:
+    """The error for a request without input ``name``; a key named like a computed node is reported first."""
+    def build(request: Mapping[str, Any]) -> InputError:
+        return clash(request) or MissingInputError(
+            name, "is missing from the request",
+            f"pass it, e.g. {{{name!r}: <{ftype}>}}, or ask for outputs that do not need it")
 
     return build
 

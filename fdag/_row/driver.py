@@ -111,8 +111,7 @@ class RowDriver:
         context = VectorContext(self.plan.clocks, self.plan.lineage)
         self._compute = compile_plan(self.plan, windows, lookups, errors, self._locks, context)
         self._compile = (windows, lookups, errors)
-        self._computed = frozenset(self.plan.node_names)
-        self._overridden: dict[frozenset[str], tuple[Any, frozenset[str]]] = {}
+        self._overridden: dict[frozenset[str], Any] = {}
         self._provenance = RowProvenance(dag, self.plan, windows, lookups, errors, self._locks)
         self.log = log
         if log is not None:  # wrapped once here: a driver without a log runs the compiled function itself
@@ -149,20 +148,13 @@ class RowDriver:
         if request.__class__ is not dict and not isinstance(request, Mapping):
             raise InputTypeError("request", f"is a {type(request).__name__}, not a mapping of input name to value",
                                  "pass a dict such as {'user_id': 'u1', 'amount': 12.5}")
-        if overrides:
-            compute, computed = self._with_overrides(overrides)
-        else:
-            compute, computed = self._compute, self._computed
-        if not computed.isdisjoint(request):
-            clash = next(name for name in request if name in computed)
-            raise InputError(clash, "is both a request key and a node this request computes",
-                             f"drop that key, or pass overrides=[{clash!r}] to use its value instead of computing it")
+        compute = self._with_overrides(overrides) if overrides else self._compute
         if as_of.__class__ is datetime and as_of.tzinfo is UTC:  # type: ignore[union-attr]
             return compute(request, as_of)  # (``_instant``'s first test, inlined: this is the hot path)
         return compute(request, _instant(as_of))
 
-    def _with_overrides(self, overrides: Sequence[str]) -> tuple[Any, frozenset[str]]:
-        """The compiled computation reading ``overrides`` from the request, and the nodes it still computes."""
+    def _with_overrides(self, overrides: Sequence[str]) -> Any:
+        """The compiled computation reading ``overrides`` from the request."""
         key = frozenset(overrides)  # the names as given: a repeated call plans nothing
         found = self._overridden.get(key)
         if found is None:
@@ -174,7 +166,7 @@ class RowDriver:
                                    kept)
             if self.log is not None:
                 compute = self.log.recorder(self.plan, compute)
-            found = self._overridden[key] = (compute, frozenset(replaced.node_names))
+            found = self._overridden[key] = compute
         return found
 
     def get_many(

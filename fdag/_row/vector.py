@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import ItemsView, Iterator, KeysView, Mapping
 from dataclasses import dataclass
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from fdag._dag.lineage import Lineage
@@ -30,7 +31,7 @@ class FeatureVector:
     ``as_of`` maps each output to the instant up to which its data is complete; it is computed on
     first access, so ``get`` stays cheap for callers that only read values.
 
-    ``RowDriver.get`` makes them; the constructor is not part of the API.
+    ``RowDriver.get`` makes them (the code of ``returning_vector``); there is no public constructor.
 
     Attributes
     ----------
@@ -59,25 +60,14 @@ class FeatureVector:
     """
 
     __slots__ = ("_as_of", "_context", "_lookups", "_request_as_of", "_watermarks", "checks", "errors", "values")
-
-    def __init__(
-        self,
-        values: dict[str, Any],
-        request_as_of: datetime,
-        watermarks: Mapping[str, datetime | None],
-        lookups: Mapping[str, datetime | None],
-        context: VectorContext,
-        errors: list[ErrorRecord],
-        checks: tuple[CheckResult, ...] = (),
-    ) -> None:
-        self.values = values
-        self.errors = errors
-        self.checks = checks
-        self._request_as_of = request_as_of
-        self._watermarks = watermarks  # window source -> its watermark
-        self._lookups = lookups  # lookup node -> its value's as-of
-        self._context = context
-        self._as_of: dict[str, datetime | None] | None = None
+    values: dict[str, Any]
+    errors: list[ErrorRecord]
+    checks: tuple[CheckResult, ...]
+    _request_as_of: datetime
+    _watermarks: Mapping[str, datetime | None]  # window source -> its watermark
+    _lookups: Mapping[str, datetime | None]  # lookup node -> its value's as-of
+    _context: VectorContext
+    _as_of: dict[str, datetime | None] | None  # computed on first access
 
     @property
     def lineage(self) -> Mapping[str, Lineage]:
@@ -133,3 +123,27 @@ class FeatureVector:
         failed = [str(c) for c in self.checks if not c.passed]
         checks = f", failed checks={failed}" if failed else ""
         return f"FeatureVector({self.values!r}{errors}{checks})"
+
+
+_NONE: Mapping[str, datetime | None] = MappingProxyType({})  # no window source or lookup: one shared, read-only
+
+
+def returning_vector(values: str, watermarks: str, lookups: str, checks: str) -> tuple[list[str], dict[str, Any]]:
+    """Statements that build and return a ``FeatureVector`` in a driver's generated function, and the names they use.
+
+    Each argument is an expression of the generated code: the dict of output values, the dict of window source →
+    watermark, of lookup node → its value's as-of, and the tuple of check results; the code also reads its
+    ``as_of``, ``errors`` and ``context``. The slots are stored on a bare instance: no ``__init__`` frame on the
+    hot path (about 5% of a 20-feature ``get``); an empty mapping is one shared read-only object.
+    """
+    lines = ["    vector = new_vector(FeatureVector)",
+             f"    vector.values = {values}",
+             "    vector.errors = errors",
+             f"    vector.checks = {checks}",
+             "    vector._request_as_of = as_of",
+             f"    vector._watermarks = {'no_instants' if watermarks == '{}' else watermarks}",
+             f"    vector._lookups = {'no_instants' if lookups == '{}' else lookups}",
+             "    vector._context = context",
+             "    vector._as_of = None",
+             "    return vector"]
+    return lines, {"new_vector": object.__new__, "FeatureVector": FeatureVector, "no_instants": _NONE}
