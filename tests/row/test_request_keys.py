@@ -63,3 +63,10 @@ def test_a_request_of_exactly_the_read_size_with_a_clash_instead_of_an_input() -
     with pytest.raises(MissingInputError, match=r"^input 'cap' is missing"):
         row.get({"amount": 1.0, "unread": 2.0}, AT)
     assert row.get({"amount": 1.0, "cap": 0.5}, AT).values == {"capped": 0.5}
+
+
+def test_provenance_refuses_the_keys_get_refuses() -> None:
+    row = fdag.RowDriver(DAG)
+    with pytest.raises(fdag.InputError, match=r"^input 'scaled' is both a request key"):
+        row.provenance({"amount": 1.0, "cap": 2.0, "scaled": 3.0}, "capped", AT)
+    assert row.provenance({"amount": 1.0, "cap": 2.0}, "capped", AT).value == 2.0
