@@ -1,16 +1,16 @@
 """The Lua scripts of ``RedisStore``: ingest (events, ids, tiles, bounds, eviction), lookup queries, held events.
 
-Each runs atomically on the server: nothing else runs between its commands. A script's writes are not rolled
-back when it fails part-way, so everything that can fail is checked before the first write (a key of the wrong
-type, e.g. another program's key in the namespace), and the writes are ordered so that a failure at any point
-leaves a re-send of the batch correct: events first (re-adding a member is a no-op), then the registrations of
-open tiles (idempotent), then the ids that mark the events applied, then the sealed tiles they update, then the
-bounds, then the watermark, then sealing, then eviction. A re-sent event whose id is held at its own timestamp
-moves the bounds and the watermark, is evicted from as if applied now, has its sealed tiles rebuilt from what
-they cover and its open ones registered again: a no-op when the earlier run finished (a tile is a function of
-the events it covers), the repair when it failed before them. Sealing follows the watermark, so a tile exists
-only once the stored watermark has passed its end, and an event in a tile past it never has a tile to update.
-The bounds precede the watermark: a state that failed between them refuses more past queries, not fewer.
+Each runs atomically on the server: nothing else runs between its commands. A script's writes are not rolled back
+when it fails part-way, so everything that can fail is checked before the first write (a key it would read or write
+holding the wrong type, e.g. another program's key in the namespace), and the writes are ordered so that a failure
+at any point leaves a re-send of the batch correct: events first (re-adding a member is a no-op), then the
+registrations of open tiles (idempotent), then the ids that mark the events applied, then the sealed tiles they
+update, then the bounds, then the watermark, then sealing, then eviction. A re-sent event whose id is held at its
+own timestamp moves the bounds and the watermark, is evicted from as if applied now, has its sealed tiles rebuilt
+from what they cover and its open ones registered again: a no-op when the earlier run finished (a tile is a
+function of the events it covers), the repair when it failed before them. Sealing follows the watermark, so a tile
+exists only once the stored watermark has passed its end, and an event in a tile past it never has a tile to
+update. The bounds precede the watermark: a state that failed between them refuses more past queries, not fewer.
 
 Tiles (``redis_tiles``): per entity key, a hash ``t:<key>`` of ``level:start`` -> the tile's partial states
 (MessagePack), a sorted set ``i:<key>`` of those fields scored by start, for eviction, and per layout a sorted
@@ -31,8 +31,12 @@ from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 # skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 4 per event:
 # entity position in KEYS, timestamp, id, encoded event.
 INGEST = TILE_FUNCTIONS + """
-local function zadd(key, pairs_)
-  for s = 1, #pairs_, 4000 do redis.call('ZADD', key, unpack(pairs_, s, math.min(s + 3999, #pairs_))) end
+local function zadd(key, pairs_, gt)  -- (gt: only raise scores)
+  for s = 1, #pairs_, 4000 do
+    local last = math.min(s + 3999, #pairs_)
+    if gt then redis.call('ZADD', key, 'GT', unpack(pairs_, s, last))
+    else redis.call('ZADD', key, unpack(pairs_, s, last)) end
+  end
 end
 local function chunked(command, key, items)
   local out = {}
@@ -66,20 +70,20 @@ local function wrong(name, want)
   end
   return kind == 'none'
 end
+for k = 1, 5 do
+  local failed = wrong(KEYS[k], (k == 1 or k == 4) and 'string' or (k == 5 and 'hash' or 'zset'))
+  if type(failed) == 'table' then return failed end
+end
 if tiles then
   local failed = wrong(OPEN, 'zset')
   if type(failed) == 'table' then return failed end
 end
-for k = 1, #KEYS do
-  local names = {KEYS[k]}
-  if k > 5 and tiles then names[2], names[3] = tile_keys(KEYS[k]) end
-  for j = 1, #names do
-    if j == 3 and not has_tiles[k] then break end  -- no tile hash: its index is checked where it is written
-    local want = (k == 1 or k == 4) and 'string' or ((k == 5 or j == 2) and 'hash' or 'zset')
-    local failed = wrong(names[j], want)
-    if type(failed) == 'table' then return failed end
-    if j == 2 then has_tiles[k] = not failed end
-  end
+-- An events set's size is its type check too (ZCARD fails on another type) and bounds what its tiles can cover.
+local sizes = {}
+for k = 6, #KEYS do
+  local size = redis.pcall('ZCARD', KEYS[k])
+  if type(size) == 'table' then return wrong(KEYS[k], 'zset') end
+  sizes[k] = size
 end
 local function absorb(tile, member, ts)
   local ok, row = false, nil
@@ -142,7 +146,7 @@ if with_ids then
     for j = 1, #scores do held[s + j - 1] = scores[j] end
   end
 elseif n > 0 then
-  seq = redis.call('INCRBY', KEYS[4], n) - n
+  seq = tonumber(redis.call('GET', KEYS[4]) or '0')  -- taken (INCRBY) with the writes, after the last check
 end
 local fresh, new_ids, added, newest, tiled, redo = {}, {}, {}, {}, {}, {}
 local accepted, duplicates, late = 0, 0, 0
@@ -184,6 +188,20 @@ for e = 1, n do
     accepted = accepted + 1
   end
 end
+-- The tile keys of the keys that may be dense: a tile covers DENSE held events (they leave only with it), so a
+-- key whose set and batch hold fewer has no tiles and gets none; its tile keys are neither read nor written.
+local maybe_dense = {}
+for k in pairs(tiles and newest or {}) do
+  if sizes[k] + #(tiled[k] or {}) >= DENSE then
+    local hash, index = tile_keys(KEYS[k])
+    local failed = wrong(hash, 'hash')
+    if type(failed) == 'table' then return failed end
+    has_tiles[k], maybe_dense[k] = not failed, true
+    failed = has_tiles[k] and wrong(index, 'zset')  -- (no tile hash: its index is checked where it is written)
+    if type(failed) == 'table' then return failed end
+  end
+end
+if not with_ids and n > 0 then redis.call('INCRBY', KEYS[4], n) end
 -- Tiles (``redis_tiles``): a tile exists once sealed, and then covers every held event in its range. A tile whose
 -- end is past the watermark is open: no query reads it yet, so an event in it costs nothing until its range holds
 -- DENSE events, when it is registered (in OPEN, scored by its end) for sealing; once the watermark passes its end
@@ -195,7 +213,7 @@ local function tile_name(l, s) return (l - 1) .. ':' .. string.format('%d', s) e
 local function until_(s, l) return '(' .. string.format('%d', s + W[l]) end
 for k, list_ in pairs(added) do zadd(KEYS[k], list_) end
 local register, touched, candidates = {}, {}, {}
-for k in pairs(tiles and newest or {}) do
+for k in pairs(maybe_dense) do
   -- Every tile the batch touches lies within a coarsest width of its events: where that neighbourhood holds
   -- fewer than DENSE events, none is dense, and a key without tiles has nothing else to do.
   local lo, hi = math.huge, -math.huge
@@ -294,7 +312,9 @@ end
 local opened = {}
 for member, ends in pairs(register) do opened[#opened + 1] = string.format('%d', ends); opened[#opened + 1] = member end
 if #opened > 0 then zadd(OPEN, opened) end
-for k, n_ in pairs(newest) do redis.call('ZADD', KEYS[3], 'GT', n_[2], KEYS[k]) end
+local latest = {}
+for k, n_ in pairs(newest) do latest[#latest + 1] = n_[2]; latest[#latest + 1] = KEYS[k] end
+if #latest > 0 then zadd(KEYS[3], latest, true) end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 -- Closed tiles that exist, finer first: a re-sent event's are rebuilt (the repair of a batch that failed
 -- part-way; a no-op otherwise), the others updated with the batch's events.

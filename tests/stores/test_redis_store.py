@@ -383,6 +383,8 @@ def dump(store: RedisStore) -> dict[str, Any]:
             value: Any = [(m.replace(cut, b"NS", 1), s) for m, s in client.zrange(name, 0, -1, withscores=True)]
         elif kind == b"hash":
             value = client.hgetall(name)
+        elif kind == b"list":  # (another program's key, in a test of keys in the way)
+            value = client.lrange(name, 0, -1)
         else:
             value = client.get(name)
         out[name.replace(cut, b"NS", 1).decode()] = value
@@ -424,6 +426,78 @@ def test_a_batch_with_a_foreign_key_in_the_way_writes_nothing(redis_server: Redi
     store.client.delete(in_the_way)
     row.ingest("transactions", batch)
     assert dump(store) == clean_ingest(redis_server.url, prelude, batch)
+
+
+def roles_case() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """A prelude giving a hot key tiles and a sparse key a few events, and a batch for both and a new key."""
+    def events(user: str, start: datetime, count: int, step: timedelta) -> list[dict[str, Any]]:
+        return [{"txn_id": f"{user}-{start:%H%M}-{i}", "user_id": user, "ts": start + i * step, "amount": 1.0 + i,
+                 "merchant": "m1"} for i in range(count)]
+
+    prelude = sorted(events("hot", T0, 600, timedelta(minutes=1)) + events("sparse", T0, 3, timedelta(hours=1)),
+                     key=lambda e: e["ts"])
+    later = T0 + timedelta(hours=10, seconds=30)
+    batch = [*events("hot", later, 5, timedelta(seconds=1)), *events("sparse", later, 2, timedelta(seconds=1)),
+             *events("new", later, 2, timedelta(seconds=1))]
+    return prelude, batch
+
+
+def clean_then_cleared(store: RedisStore, prelude: list[dict[str, Any]], batch: list[dict[str, Any]]) -> dict[str, Any]:
+    """``clean_ingest`` in ``store``'s own namespace (a key's tiles start at a phase drawn from its name), which
+    is then emptied for the case under test."""
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    row.ingest("transactions", batch)
+    want = dump(store)
+    store.client.delete(*store.client.scan_iter(match=store.namespace + ":*"))
+    return want
+
+
+@pytest.mark.parametrize("role", ["wm", "ids", "keys", "seq", "bounds", "open", "e:hot", "e:sparse", "e:new", "t:hot",
+                                  "i:hot"])
+def test_a_foreign_key_in_any_role_fails_the_batch_before_its_first_write(redis_server: RedisServer,
+                                                                          role: str) -> None:
+    """Whichever key of the layout the batch would read or write holds another type (the events set of a key
+    with tiles or without, or of a new key; the tiles of a key whose set is dense), the script fails before its
+    first write; once the key is back, the batch applies as on a clean state."""
+    prelude, batch = roles_case()
+    store = RedisStore(redis_server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
+    want = clean_then_cleared(store, prelude, batch)
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    name = state_of(row).prefix + role
+    assert store.client.exists(state_of(row).prefix + "t:hot")
+    saved = store.client.dump(name)
+    store.client.delete(name)
+    store.client.rpush(name, "in the way")
+    before = dump(store)
+    with pytest.raises(StoreError, match=rf"WRONGTYPE key {re.escape(name)} holds a list, not a .*Hint: "):
+        row.ingest("transactions", batch)
+    assert dump(store) == before
+    store.client.delete(name)
+    if saved is not None:
+        store.client.restore(name, 0, saved)
+    row.ingest("transactions", batch)
+    assert dump(store) == want
+
+
+@pytest.mark.parametrize("role", ["t:sparse", "i:sparse", "t:new", "i:new"])
+def test_the_tile_keys_of_a_sparse_key_are_left_alone(redis_server: RedisServer, role: str) -> None:
+    """A key whose events set and batch hold fewer than ``DENSE`` events has no tiles and gets none: its tile
+    keys are neither checked nor written, whatever another program keeps there."""
+    prelude, batch = roles_case()
+    store = RedisStore(redis_server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
+    want = clean_then_cleared(store, prelude, batch)
+    row = fdag.RowDriver(DAG, store=store)
+    row.ingest("transactions", prelude)
+    name = state_of(row).prefix + role
+    store.client.rpush(name, "in the way")
+    row.ingest("transactions", batch)
+    assert store.client.lrange(name, 0, -1) == [b"in the way"]
+    assert not [key for key in want if key.endswith((":t:sparse", ":i:sparse", ":t:new", ":i:new"))]
+    held = dump(store)
+    del held[name.replace(store.namespace, "NS", 1)]
+    assert held == want
 
 
 _WRITES = ("ZADD", "SET", "HSET", "HDEL", "ZREMRANGEBYSCORE", "DEL", "ZREM", "INCRBY")
