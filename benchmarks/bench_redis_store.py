@@ -12,12 +12,15 @@ beside a baseline in the same run, contenders interleaved round by round (median
 
 Run from the repository root::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis_store.py [--quick]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis_store.py [--quick] [--gets]
+
+``--gets``: only the dense-key get table, tiles only (under a minute; for work on the read path).
 """
 
 from __future__ import annotations
 
 import gc
+import math
 import os
 import random
 import statistics
@@ -29,6 +32,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+import redis
 
 import fdag
 from fdag._stores.redis import RedisStore
@@ -50,14 +54,20 @@ def make_events(users: int, count: int, seed: int, start: datetime = START) -> l
 
 def latencies(row: fdag.RowDriver, requests: list[dict[str, Any]], as_of: datetime) -> list[float]:
     """Seconds per RowDriver.get for each request."""
+    return timed_gets(row, requests, as_of)[0]
+
+
+def timed_gets(row: fdag.RowDriver, requests: list[dict[str, Any]], as_of: datetime) -> tuple[list[float], float]:
+    """Seconds per RowDriver.get for each request, and the thread CPU time of all of them (s)."""
     gc.collect()
     out = []
     clock = time.perf_counter
+    cpu = time.thread_time()
     for request in requests:
         began = clock()
         row.get(request, as_of)
         out.append(clock() - began)
-    return out
+    return out, time.thread_time() - cpu
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -76,8 +86,16 @@ def dense_events(keys: int, per_key: int, seed: int) -> list[dict[str, Any]]:
             for i in range(count)]
 
 
-def dense_gets(url: str, dag: fdag.Dag, keys: int, per_key: int, rounds: int, calls: int) -> tuple[float, float]:
-    """Median over ``rounds`` of the p99 ``RowDriver.get`` latency (s) with tiles and with the pre-tiles path."""
+def evalsha_usec(client: Any) -> tuple[int, float]:
+    """Redis' running totals of EVALSHA calls and their CPU time (µs, ``INFO commandstats``)."""
+    stats = client.info("commandstats").get("cmdstat_evalsha", {"calls": 0, "usec": 0})
+    return int(stats["calls"]), float(stats["usec"])
+
+
+def dense_gets(url: str, dag: fdag.Dag, keys: int, per_key: int, rounds: int, calls: int,
+               baseline: bool = True) -> dict[str, float]:
+    """Medians over ``rounds`` of the ``RowDriver.get`` p50 and p99 latency (s) with tiles and (``baseline``) with
+    the pre-tiles path, and with tiles the client's thread CPU time per get and Redis' CPU time per query (s)."""
     row = fdag.RowDriver(dag, store=RedisStore(url, namespace=f"dense-{per_key}"))
     row.bootstrap("transactions", pl.DataFrame(dense_events(keys, per_key, seed=per_key)))
     state = row._states["transactions"][0]
@@ -86,13 +104,22 @@ def dense_gets(url: str, dag: fdag.Dag, keys: int, per_key: int, rounds: int, ca
     requests = [{"user_id": f"k{rng.randrange(keys)}", "amount": 50.0, "merchant": "m1"} for _ in range(calls)]
     as_of = START + SPAN + timedelta(seconds=1)
     latencies(row, requests[:50], as_of)  # warm up
-    p99s: dict[str, list[float]] = {"tiles": [], "raw": []}
+    figures: dict[str, list[float]] = {"tiles p50": [], "tiles p99": [], "raw p50": [], "raw p99": [],
+                                       "client cpu": [], "redis cpu": []}
+    client = redis.Redis.from_url(url)
     for _ in range(rounds):
-        for name, query in (("tiles", tiled), ("raw", raw)):
+        for name, query in (("tiles", tiled), ("raw", raw))[: 2 if baseline else 1]:
             state.query = query  # the driver looks the method up per call
-            p99s[name].append(percentile(latencies(row, requests, as_of), 0.99))
+            calls_before, usec_before = evalsha_usec(client)
+            times, cpu = timed_gets(row, requests, as_of)
+            calls_after, usec_after = evalsha_usec(client)
+            figures[f"{name} p50"].append(percentile(times, 0.5))
+            figures[f"{name} p99"].append(percentile(times, 0.99))
+            if name == "tiles":
+                figures["client cpu"].append(cpu / len(requests))
+                figures["redis cpu"].append((usec_after - usec_before) / (calls_after - calls_before) / 1e6)
     state.query = tiled
-    return statistics.median(p99s["tiles"]), statistics.median(p99s["raw"])
+    return {name: statistics.median(values) if values else math.nan for name, values in figures.items()}
 
 
 def ingest_rate(url: str, dag: fdag.Dag, events: list[dict[str, Any]], name: str, tiles: bool) -> float:
@@ -110,8 +137,6 @@ def pipeline_rate(url: str, events: list[dict[str, Any]], name: str) -> float:
     """Events per second of the minimal equivalent work in redis-py: per batch one pipeline of ZADDs of the
     JSON-encoded events into per-key sorted sets (no validation, dedup, watermark, eviction or tiles)."""
     import json
-
-    import redis
 
     client = redis.Redis.from_url(url)
     began = time.perf_counter()
@@ -137,10 +162,51 @@ def ingest_rates(url: str, dag: fdag.Dag, users: int, count: int, rounds: int) -
     return {name: statistics.median(values) for name, values in rates.items()}
 
 
+DENSE = ((40, 1_000), (4, 50_000))  # (keys, events per key) of the dense-key gets
+
+
+def dense_tables(url: str, dag: fdag.Dag, quick: bool, rounds: int, baseline: bool) -> dict[int, dict[str, float]]:
+    """``dense_gets`` per row of ``DENSE`` (``quick``: 2 keys of 50,000 events, 200 calls a round)."""
+    return {per_key: dense_gets(url, dag, keys if not quick or per_key < 50_000 else 2, per_key, rounds,
+                                calls=200 if quick else 400, baseline=baseline) for keys, per_key in DENSE}
+
+
+def print_dense(dense: dict[int, dict[str, float]], rounds: int) -> None:
+    """The dense-key get table."""
+    us = 1e6
+    print(f"\n## RedisStore.get on dense keys, 10 days of events (median of {rounds} interleaved rounds)\n")
+    print("| events per key | tiles p50 | tiles p99 | pre-tiles path p99 (fetch the window) | ratio (p99) "
+          "| client CPU per get | Redis CPU per query |")
+    print("|---|---|---|---|---|---|---|")
+    for per_key, f in dense.items():
+        raw = "— | —" if math.isnan(f["raw p99"]) else \
+            f"{f['raw p99'] * us:.0f} µs | {f['tiles p99'] / f['raw p99']:.2f}x"
+        print(f"| {per_key:,} | {f['tiles p50'] * us:.0f} µs | {f['tiles p99'] * us:.0f} µs | {raw} "
+              f"| {f['client cpu'] * us:.0f} µs | {f['redis cpu'] * us:.0f} µs |")
+    if len(dense) == 2:
+        low, high = dense.values()
+        growth = ", ".join(f"{name} {high[key] / low[key]:.2f}x" for name, key in (
+            ("p50", "tiles p50"), ("p99", "tiles p99"), ("client CPU", "client cpu"), ("Redis CPU", "redis cpu")))
+        print(f"\nGrowth from {min(dense):,} to {max(dense):,} events per key: {growth}.")
+
+
+def gets_only(quick: bool) -> None:
+    """Only the dense-key get table (``--gets``), with tiles only (the pre-tiles path takes minutes at 50,000
+    events per key): quick to iterate on the read path."""
+    dag = fdag.Dag.from_modules(fraud)
+    rounds = 5
+    with tempfile.TemporaryDirectory() as directory:
+        server = RedisServer(Path(directory)).start()
+        try:
+            dense = dense_tables(server.url, dag, quick, rounds, baseline=False)
+        finally:
+            server.stop()
+    print_dense(dense, rounds)
+
+
 def main(quick: bool) -> None:
     """Run every measurement and print a Markdown table."""
     users, count, calls = (2_000, 60_000, 5_000) if quick else (10_000, 300_000, 20_000)
-    calls_dense = 200 if quick else 400
     dag = fdag.Dag.from_modules(fraud)
     history = pl.DataFrame(make_events(users, count, seed=1))
     with tempfile.TemporaryDirectory() as directory:
@@ -175,8 +241,7 @@ def main(quick: bool) -> None:
                 raw_times += latencies(redis_row, chunk, as_of)
                 state.query = tiled
                 memory_times += latencies(memory_row, chunk, as_of)
-            dense = {per_key: dense_gets(server.url, dag, keys, per_key, rounds=5, calls=calls_dense)
-                     for keys, per_key in ((40, 1_000), (4 if not quick else 2, 50_000))}
+            dense = dense_tables(server.url, dag, quick, rounds=5, baseline=True)
             ingest = {users_: ingest_rates(server.url, dag, users_, 20_000, rounds=3) for users_ in (10_000, 50)}
             version = store.client.info("server")["redis_version"]
         finally:
@@ -193,11 +258,7 @@ def main(quick: bool) -> None:
     print(f"| bootstrap {count:,} events | | {bootstrap_s:.1f} s ({count / bootstrap_s:,.0f} events/s) |")
     print(f"| Redis memory per held event (INFO used_memory delta) | | {used / count:.0f} B |")
     print(f"| of which the event sorted sets (MEMORY USAGE, 200 keys) | | {statistics.mean(per_key):.0f} B |")
-    print("\n## RedisStore.get p99 on dense keys, 10 days of events (median of 5 interleaved rounds)\n")
-    print("| events per key | tiles | pre-tiles path (fetch the window) | ratio |")
-    print("|---|---|---|---|")
-    for per_key, (tiles_p99, raw_p99) in dense.items():
-        print(f"| {per_key:,} | {tiles_p99 * us:.0f} µs | {raw_p99 * us:.0f} µs | {tiles_p99 / raw_p99:.2f}x |")
+    print_dense(dense, 5)
     print("\n## RedisStore ingest, batches of 1,000 (median of 3 interleaved rounds of 20,000 events)\n")
     print("| keys | with tiles | pre-tiles script | redis-py pipeline, ZADD only | tiles / pipeline |")
     print("|---|---|---|---|---|")
@@ -209,4 +270,7 @@ def main(quick: bool) -> None:
 
 
 if __name__ == "__main__":
-    main("--quick" in sys.argv)
+    if "--gets" in sys.argv:
+        gets_only("--quick" in sys.argv)
+    else:
+        main("--quick" in sys.argv)
