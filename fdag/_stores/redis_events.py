@@ -38,7 +38,7 @@ from fdag._stores import redis_scripts
 from fdag._stores.event_values import Failures
 from fdag._stores.history import History
 from fdag._stores.protocol import IngestReport
-from fdag._stores.redis_codec import column_types, decoder, encode_json, encoder, layout_prefix
+from fdag._stores.redis_codec import column_types, decoder, encode_rows, encoder, layout_prefix
 from fdag._stores.state_config import StateConfig, ValueFunction
 from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND
@@ -120,27 +120,32 @@ class RedisEvents(StateConfig):
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
-        cutoff, future = self._checker.future_cutoff(), 0
-        encode, native, with_ids, value_of = encode_json, self._native, self._with_ids, self._values.of
         failures: Failures = []
-        positions: dict[Any, int] = {}
-        keys = list(self._roles)
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles]
-        for key, ts, event_id, event in checked:
-            values = value_of(event, failures)  # errors count every event given, as MemoryEvents counts them
-            if ts > cutoff:
-                future += 1
-                continue
-            position = positions.get(key)
-            if position is None:
-                keys.append(self._key_name(key))
-                position = positions[key] = len(keys)
-            if not native:
-                values = [v if f is None else f(v) for f, v in zip(self._encoders, values, strict=True)]
-            if with_ids:
-                args += (position, ts, event_id, encode([ts, event_id, *values])[1:-1])
-            else:
-                args += (position, ts, "", encode([ts, *values])[1:-1])
+        keys_: Sequence[Any]
+        stamps: Sequence[int]
+        ids: Sequence[Any]
+        keys_, stamps, ids, given = zip(*checked, strict=True)
+        columns = self._values.batch(given, failures)  # errors count every event given, as MemoryEvents counts them
+        cutoff = self._checker.future_cutoff()
+        future = 0
+        if max(stamps) > cutoff:  # dropped here, before the script
+            kept = [e for e, ts in enumerate(stamps) if ts <= cutoff]
+            future = len(stamps) - len(kept)
+            keys_, stamps, ids = ([part[e] for e in kept] for part in (keys_, stamps, ids))
+            columns = [[column[e] for e in kept] for column in columns]
+        if not self._native:
+            columns = [column if f is None else list(map(f, column)) for f, column in zip(self._encoders, columns,
+                                                                                       strict=True)]
+        positions = {key: position for position, key in enumerate(dict.fromkeys(keys_), len(self._roles) + 1)}
+        keys = [*self._roles, *map(self._key_name, positions)]
+        with_ids = self._with_ids
+        members = encode_rows([stamps, ids, *columns] if with_ids else [stamps, *columns])
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles, *[""] * 4 * len(stamps)]
+        args[6::4] = map(positions.__getitem__, keys_)
+        args[7::4] = stamps
+        if with_ids:
+            args[8::4] = ids
+        args[9::4] = members
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", redis_scripts.INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late, future, error_records(failures))
@@ -161,19 +166,17 @@ class RedisEvents(StateConfig):
         columns = [column if convert is None else [convert(v) for v in column]
                    for convert, column in zip(self._encoders, loaded.values, strict=True)]
         ids = loaded.ids if self._with_ids and loaded.ids is not None else [""] * len(loaded.ts)
-        rows = list(zip(loaded.ts, ids, *columns, strict=True) if self._with_ids
-                    else zip(loaded.ts, *columns, strict=True))
+        members = encode_rows([loaded.ts, ids, *columns] if self._with_ids else [loaded.ts, *columns])
         skipped = "" if loaded.newest_late is None else loaded.newest_late  # dropped before the script
         head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped,
                 self._tiles]
         calls: list[tuple[list[Any], list[Any]]] = []
         keys, args = list(self._roles), list(head)
-        encode = encode_json
         for key, start, end in loaded.groups:
             keys.append(self._key_name(key))
             position = len(keys)
             for r in range(start, end):
-                args += (position, loaded.ts[r], ids[r], encode(rows[r])[1:-1])
+                args += (position, loaded.ts[r], ids[r], members[r])
                 if len(args) >= 4 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
                     calls.append((keys, args))
                     keys, args = list(self._roles), list(head)
