@@ -140,12 +140,11 @@ class RedisEvents(StateConfig):
         keys = [*self._roles, *map(self._key_name, positions)]
         with_ids = self._with_ids
         members = encode_rows([stamps, ids, *columns] if with_ids else [stamps, *columns])
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles, *[""] * 4 * len(stamps)]
-        args[6::4] = map(positions.__getitem__, keys_)
-        args[7::4] = stamps
+        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles, *[""] * 3 * len(stamps)]
+        args[6::3] = map(positions.__getitem__, keys_)
         if with_ids:
-            args[8::4] = ids
-        args[9::4] = members
+            args[7::3] = ids
+        args[8::3] = members
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", redis_scripts.INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late, future, error_records(failures))
@@ -176,8 +175,8 @@ class RedisEvents(StateConfig):
             keys.append(self._key_name(key))
             position = len(keys)
             for r in range(start, end):
-                args += (position, loaded.ts[r], ids[r], members[r])
-                if len(args) >= 4 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
+                args += (position, ids[r], members[r])
+                if len(args) >= 3 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
                     calls.append((keys, args))
                     keys, args = list(self._roles), list(head)
                     if r + 1 < end:

@@ -28,8 +28,9 @@ from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
 # assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
-# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 4 per event:
-# entity position in KEYS, timestamp, id, encoded event.
+# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 3 per event:
+# entity position in KEYS, id ('' without ids), encoded event (``redis_codec``: its first field is the timestamp,
+# µs as a decimal integer, read from it as the text the client would have sent).
 INGEST = TILE_FUNCTIONS + """
 local function zadd(key, pairs_, gt)  -- (gt: only raise scores)
   for s = 1, #pairs_, 4000 do
@@ -136,11 +137,11 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
   dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
 end
 local with_ids = ARGV[3] == '1'
-local n = (#ARGV - 6) / 4
+local n = (#ARGV - 6) / 3
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[4 * e + 5] end
+  for e = 1, n do ids[e] = ARGV[3 * e + 5] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -151,8 +152,9 @@ end
 local fresh, new_ids, added, newest, tiled, redo = {}, {}, {}, {}, {}, {}
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
-  local i = 4 * e + 3
-  local ts_text, id = ARGV[i + 1], ARGV[i + 2]
+  local i = 3 * e + 4
+  local id, member = ARGV[i + 1], ARGV[i + 2]
+  local ts_text = string.match(member, '^[^,]+')
   local ts = tonumber(ts_text)
   local k = tonumber(ARGV[i])
   if with_ids and (held[e] or fresh[id]) then
@@ -171,7 +173,6 @@ for e = 1, n do
   else
     if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
-    local member = ARGV[i + 3]
     if tiles then tiled[k] = tiled[k] or {}; table.insert(tiled[k], {ts, member}) end
     if with_ids then
       fresh[id] = true
