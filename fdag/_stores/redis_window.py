@@ -18,7 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
-from operator import itemgetter, lt
+from operator import lt
 from typing import Any
 
 from fdag._aggregations.tiled import Partial
@@ -76,72 +76,81 @@ class RedisWindowState(RedisEvents):
         if t < answerable:
             raise truncated(self.source.name, as_of, self._longest, complete)
         values: list[Any] = [None] * len(self.specs)
-        rows = self._rows(reply[4])
+        rows, ts = self._rows(reply[4])
         if reply[3]:  # no tile kept: every window from the longest one's events
-            return self._from_rows(values, rows, t), watermark
-        ts = [row[0] for row in rows]
+            return self._from_rows(values, rows, ts, t), watermark
         if plan.raw_over is not None:
-            self._fill_raw(values, rows[bisect_left(ts, t - plan.raw_over):], t)
+            low = bisect_left(ts, t - plan.raw_over)
+            self._fill_raw(values, rows[low:], ts[low:], t)
         windows = [self._window_parts(rows, ts, parse_merged(text), spans, ordered)
                    for (text, spans), (_, _, ordered) in zip(reply[5:], plan.windows, strict=True)]
         if not self._tiled(values, windows, t):  # a tile is inexact: from the raw events of the longest window
-            return self._from_rows(values, self._window_rows(key, t, self._query.closed_both)[0], t), watermark
+            return self._from_rows(values, *self._window_rows(key, t, self._query.closed_both)[0], t), watermark
         return values, watermark
 
     def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
         """``query`` from the raw events of the longest window (one round trip; no tiles read), with the in-memory
         query plan: what every window query did before tiles, and does where a value is not finite."""
         t = micros(as_of)
-        rows, watermark = self._window_rows(key, t, self._query.closed_both)
-        return self._planned(rows, t), watermark
+        (rows, ts), watermark = self._window_rows(key, t, self._query.closed_both)
+        return self._planned(rows, ts, t), watermark
 
-    def _from_rows(self, values: list[Any], rows: Rows, t: int) -> list[Any]:
-        """Every spec's value from the longest window's ``rows``: the tiled specs from exact partial states of the
-        events, as from tiles, unless a value is not finite (then all with the in-memory query plan)."""
-        if not self._tiled(values, [(None, rows, [])] * len(self._plan.windows), t):
-            return self._planned(rows, t)
-        self._fill_raw(values, rows, t)
+    def _from_rows(self, values: list[Any], rows: Rows, ts: list[int], t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows`` (timestamps ``ts``): the tiled specs from exact
+        partial states of the events, as from tiles, unless a value is not finite (then all with the in-memory
+        query plan)."""
+        if not self._tiled(values, [(None, rows, ts, [])] * len(self._plan.windows), t):
+            return self._planned(rows, ts, t)
+        self._fill_raw(values, rows, ts, t)
         return values
 
-    def _fill_raw(self, values: list[Any], rows: Rows, t: int) -> None:
-        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``rows``, sorted, reaching back at
-        least their longest window."""
+    def _fill_raw(self, values: list[Any], rows: Rows, ts: list[int], t: int) -> None:
+        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``rows`` (timestamps ``ts``), sorted,
+        reaching back at least their longest window."""
         if self._raw_query is not None:
-            raw = self._raw_query.values(*self._columns(rows, self._raw_columns), t) if rows else \
+            raw = self._raw_query.values(ts, self._columns(rows, self._raw_columns), t) if rows else \
                 self._raw_query.empty()
             for position, value in zip(self._plan.raw, raw, strict=True):
                 values[position] = value
 
-    def _planned(self, rows: Rows, t: int) -> list[Any]:
-        """Every spec's value from the longest window's ``rows`` with the in-memory query plan."""
-        return self._query.values(*self._columns(rows, range(len(self.columns))), t) if rows else self._query.empty()
+    def _planned(self, rows: Rows, ts: list[int], t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``rows`` (timestamps ``ts``) with the in-memory query
+        plan."""
+        return self._query.values(ts, self._columns(rows, range(len(self.columns))), t) if rows else \
+            self._query.empty()
 
     @staticmethod
     def _window_parts(rows: Rows, ts: list[int], merged: list[list[str]] | None, spans: list[int],
-                      ordered: bool) -> tuple[list[list[str]] | None, Rows, Rows]:
-        """One window's merged tiles, edge events and first/last candidates, cut out of the query's raw ``rows``
-        (timestamps ``ts``): the rows in its ``spans`` (``[from, to)`` µs pairs), and where it has tiles and an
-        ordered spec, the rows at the merged first and last timestamps of any column."""
+                      ordered: bool) -> tuple[list[list[str]] | None, Rows, list[int], Rows]:
+        """One window's merged tiles, edge events with their timestamps and first/last candidates, cut out of the
+        query's raw ``rows`` (timestamps ``ts``): the rows in its ``spans`` (``[from, to)`` µs pairs, ascending),
+        and where it has tiles and an ordered spec, the rows at the merged first and last timestamps of any
+        column."""
         edges: Rows = []
+        stamps: list[int] = []
         for j in range(0, len(spans), 2):
-            edges += rows[bisect_left(ts, spans[j]) : bisect_left(ts, spans[j + 1])]
+            low, high = bisect_left(ts, spans[j]), bisect_left(ts, spans[j + 1])
+            edges += rows[low:high]
+            stamps += ts[low:high]
         candidates: Rows = []
         if merged is not None and ordered:
             for at in sorted({int(float(v)) for column in merged for v in column[1:3] if v}):
                 candidates += rows[bisect_left(ts, at) : bisect_right(ts, at)]
-        return merged, edges, candidates
+        return merged, edges, stamps, candidates
 
-    def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, Rows]], t: int) -> bool:
-        """Fill in the tiled specs' values from each window's merged tiles, raw events and first/last candidates
-        (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly."""
+    def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, list[int], Rows]],
+               t: int) -> bool:
+        """Fill in the tiled specs' values from each window's merged tiles, raw events (and their timestamps) and
+        first/last candidates (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly."""
         partials: dict[tuple[int, bool, int], Partial] = {}
         for spec in self._plan.tiled:
             found = partials.get((spec.window, spec.both, spec.column))
             if found is None:
-                merged, edges, candidates = windows[spec.window]
-                if merged is None and edges and edges[0][0] < t - self._plan.windows[spec.window][0]:
-                    edges = edges[bisect_left(edges, t - self._plan.windows[spec.window][0], key=itemgetter(0)):]
-                found = self._partial(merged, spec.column, edges, candidates, t, spec.both)
+                merged, edges, ts, candidates = windows[spec.window]
+                if merged is None and ts and ts[0] < t - self._plan.windows[spec.window][0]:
+                    low = bisect_left(ts, t - self._plan.windows[spec.window][0])
+                    edges, ts = edges[low:], ts[low:]
+                found = self._partial(merged, spec.column, edges, ts, candidates, t, spec.both)
                 if found is None:
                     return False
                 partials[spec.window, spec.both, spec.column] = found
@@ -156,64 +165,67 @@ class RedisWindowState(RedisEvents):
         Raises ``TruncatedStateError`` where ``query`` does: those events may be gone.
         """
         t = micros(as_of)
-        rows, watermark = self._window_rows(key, t, True)
+        (rows, _), watermark = self._window_rows(key, t, True)
         low, start = t - self._query.longest, self._value_slice.start
         return [(row[0], row[1] if self._with_ids else None,
                  {column: row[start + j] for j, column in enumerate(self.columns)})
                 for row in rows if low <= row[0] <= t], watermark  # beyond 2**53 µs the fetched range is wider
 
-    def _window_rows(self, key: Any, t: int, inclusive: bool) -> tuple[Rows, datetime | None]:
+    def _window_rows(self, key: Any, t: int, inclusive: bool) -> tuple[tuple[Rows, list[int]], datetime | None]:
         """The decoded events of ``key`` in the longest window at ``t`` (µs), ``t`` itself included if
-        ``inclusive``, and the watermark (checking the window is answerable)."""
+        ``inclusive``, with their timestamps, and the watermark (checking the window is answerable)."""
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
         high = t + margin if (margin or inclusive) else f"({t}"
         reply = self.store.script("query", redis_window_scripts.QUERY, (self._key_name(key), *self._clock_keys),
                                   (low, high))
-        texts = (reply[-3], reply[-2], reply[-1])
-        del reply[-3:]
-        watermark, complete, answerable = self._clock_of(texts)
+        watermark, complete, answerable = self._clock_of((reply[1], reply[2], reply[3]))
         if t < answerable:
             raise truncated(self.source.name, EPOCH + t * MICROSECOND, self._longest, complete)
-        return self._rows(reply), watermark
+        return self._rows(reply[0]), watermark
 
-    def _columns(self, rows: Rows, columns: Sequence[int]) -> tuple[list[int], list[list[Any]]]:
-        """The timestamps of ``rows`` and their values of ``columns`` (positions among the value columns)."""
+    def _columns(self, rows: Rows, columns: Sequence[int]) -> list[list[Any]]:
+        """The values of ``rows`` of ``columns`` (positions among the value columns)."""
         start = self._value_slice.start
-        return [row[0] for row in rows], [[row[start + j] for row in rows] for j in columns]
+        return [[row[start + j] for row in rows] for j in columns]
 
-    def _rows(self, members: list[bytes]) -> Rows:
-        """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order."""
-        if not members:
-            return []
-        rows: Rows = json.loads(b"[[" + b"],[".join(members) + b"]]")
+    def _rows(self, text: bytes) -> tuple[Rows, list[int]]:
+        """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order, and
+        their timestamps, from a script's events text (their members joined by ``],[``)."""
+        if not text:
+            return [], []
+        rows: Rows = json.loads(b"[[" + text + b"]]")
         ts = [row[0] for row in rows]
         if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
             rows.sort(key=self._tie_order)
+            ts = [row[0] for row in rows]  # beyond 2**53 µs a score may hold timestamps out of order
         start = self._value_slice.start
         for j, convert in self._decoders:
             for row in rows:
                 row[start + j] = convert(row[start + j])
-        return rows
+        return rows, ts
 
-    def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, candidates: Rows, t: int,
-                 both: bool) -> Partial | None:
-        """The ``Partial`` of ``column`` over one window: merged tiles, edge events (sorted) and first/last
-        candidates (events at ``t`` only when ``both``), with what the column's specs read; None if a value
-        cannot be combined exactly."""
+    def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, ts: list[int], candidates: Rows,
+                 t: int, both: bool) -> Partial | None:
+        """The ``Partial`` of ``column`` over one window: merged tiles, edge events (sorted; timestamps ``ts``) and
+        first/last candidates (events at ``t`` only when ``both``), with what the column's specs read; None if a
+        value cannot be combined exactly."""
         plan = self._plan
         part = plan.partial(merged, column)
         if part is None:
             return None
         at = self._value_slice.start + column
-        inside = [row for row in edges if row[at] is not None and (both or row[0] < t)]
+        inside = edges if both or not ts or ts[-1] < t else edges[:bisect_left(ts, t)]
+        values = [row[at] for row in inside]
+        if None in values:  # only nulls are skipped
+            inside = [row for row in inside if row[at] is not None]
+            values = [row[at] for row in inside]
         if inside:
             part.count += len(inside)
             sums, squares, lows, highs = plan.sums[column], plan.squares[column], plan.lows[column], plan.highs[column]
             if sums or squares or lows or highs:
                 kind = plan.kinds[column]
-                values = [row[at] for row in inside]
                 if kind == "f" and not all(map(math.isfinite, values)):
                     return None
                 if squares:

@@ -167,8 +167,13 @@ def tile_fields(store: RedisStore, name: str | bytes) -> list[bytes]:
 def raw_events_of(reply: list[Any], window: int) -> int:
     """How many of a ``TILE_QUERY`` reply's raw events lie in the ranges window ``window`` reads raw."""
     spans = reply[5 + window][1]
-    ts = [int(member.split(b",", 1)[0]) for member in reply[4]]
+    ts = [int(member.split(b",", 1)[0]) for member in members(reply[4])]
     return sum(spans[j] <= x < spans[j + 1] for x in ts for j in range(0, len(spans), 2))
+
+
+def members(text: bytes) -> list[bytes]:
+    """The members of a script's events text (joined by ``],[``; the members here hold no such text)."""
+    return text.split(b"],[") if text else []
 
 
 def close(got: Any, want: Any) -> bool:
@@ -404,7 +409,9 @@ def test_windows_ending_together_read_their_edge_events_once(redis_server: Redis
         tails = [lo for lo, hi in spans if hi >= t]
         assert len(tails) >= 3  # every window reads raw up to as_of: the ranges overlap
         union = sorted({m for lo, hi in spans for m in store.client.zrangebyscore(state._key_name(1), lo, f"({hi}")})
-        assert sorted(reply[4]) == union and len(reply[4]) == len(set(reply[4]))
+        got = members(reply[4])
+        assert got == sorted(got, key=lambda m: int(m.split(b",", 1)[0]))  # in score order
+        assert sorted(got) == union and len(got) == len(set(got))
         assert state.query(1, as_of)[0] == oracle(events, 1, as_of)
 
 
@@ -447,3 +454,37 @@ def test_a_key_whose_tiles_are_all_evicted_loses_its_tile_hash(redis_server: Red
     as_of = later["ts"] + timedelta(seconds=1)
     assert tile_query(store, state, 1, as_of)[3] == 1
     assert state.query(1, as_of)[0] == oracle([*events, later], 1, as_of)
+
+
+def test_nulls_and_events_exactly_at_the_window_edges(redis_server: RedisServer) -> None:
+    """The edge events a query cuts by timestamp: events exactly at ``t - w`` (inside) and at ``t`` (inside only
+    closed both), null or not, ties there ordered by id, and runs of nulls in every column from the start edge
+    into sealed tiles and up to the end. Tiled and raw specs at ``t`` and 1 µs either side equal the oracle
+    exactly and MemoryStore within its promise."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    memory = MemoryStore().window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 9_000, timedelta(milliseconds=500), "z")  # 2 per second for 75 minutes
+    as_of = events[-200]["ts"]  # an event at t; t - 10 min and t - 1 h are events' timestamps too
+    edges = {as_of - over for over in OVERS} | {as_of}
+    nulls = {"x": None, "n": None, "s": None, "b": None}
+    for event in events:
+        at_edge = event["ts"] in edges
+        in_run = (timedelta(0) <= event["ts"] - (as_of - OVERS[0]) < timedelta(seconds=40)  # 80 null events
+                  or timedelta(0) < as_of - event["ts"] <= timedelta(seconds=30))  # and 60 up to t
+        if at_edge or in_run:
+            event.update(nulls)
+    ties = [{**e, "pid": e["pid"] + "-tie", "x": 1.5, "n": 2, "s": "t", "b": False}
+            for e in events if e["ts"] in edges]  # a non-null event beside each null one at the edges
+    events += ties
+    for first in range(0, len(events), 500):
+        batch = events[first : first + 500]
+        assert state.ingest(batch) == memory.ingest(batch)
+    assert store.client.exists(f"{state.prefix}t:1")  # dense: read from tiles
+    for probe in (as_of, as_of + timedelta(microseconds=1), as_of - timedelta(microseconds=1)):
+        want = oracle(events, 1, probe)
+        got, _ = state.query(1, probe)
+        held, _ = memory.query(1, probe)
+        for spec, g, m, w in zip(SPECS, got, held, want, strict=True):
+            assert type(g) is type(w) and g == w, (spec.node, probe, g, w)
+            assert close(m, w), (spec.node, probe, m, w)
