@@ -149,7 +149,7 @@ if with_ids then
 elseif n > 0 then
   seq = tonumber(redis.call('GET', KEYS[4]) or '0')  -- taken (INCRBY) with the writes, after the last check
 end
-local fresh, new_ids, added, newest, tiled, redo = {}, {}, {}, {}, {}, {}
+local fresh, new_ids, added, newest, newest_text, redo = {}, {}, {}, {}, {}, {}  -- (added: per key, ts and member)
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
   local i = 3 * e + 4
@@ -162,7 +162,7 @@ for e = 1, n do
     if held[e] and tonumber(held[e]) == ts and not fresh[id] then
       if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
       if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
-      if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
+      if not newest[k] or ts > newest[k] then newest[k] = ts; newest_text[k] = ts_text end
       if tiles then redo[k] = redo[k] or {}; table.insert(redo[k], ts) end
     end
   elseif ts < horizon then
@@ -173,7 +173,6 @@ for e = 1, n do
   else
     if ts < oldest then oldest = ts; oldest_text = ts_text; bounds_moved = true end
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
-    if tiles then tiled[k] = tiled[k] or {}; table.insert(tiled[k], {ts, member}) end
     if with_ids then
       fresh[id] = true
       new_ids[#new_ids + 1] = ts_text
@@ -185,7 +184,7 @@ for e = 1, n do
     if not list_ then list_ = {}; added[k] = list_ end
     list_[#list_ + 1] = ts_text
     list_[#list_ + 1] = member
-    if not newest[k] or ts > newest[k][1] then newest[k] = {ts, ts_text} end
+    if not newest[k] or ts > newest[k] then newest[k] = ts; newest_text[k] = ts_text end
     accepted = accepted + 1
   end
 end
@@ -193,7 +192,7 @@ end
 -- key whose set and batch hold fewer has no tiles and gets none; its tile keys are neither read nor written.
 local maybe_dense = {}
 for k in pairs(tiles and newest or {}) do
-  if sizes[k] + #(tiled[k] or {}) >= DENSE then
+  if sizes[k] + #(added[k] or {}) / 2 >= DENSE then
     local hash, index = tile_keys(KEYS[k])
     local failed = wrong(hash, 'hash')
     if type(failed) == 'table' then return failed end
@@ -217,8 +216,8 @@ local register, touched, candidates = {}, {}, {}
 for k in pairs(maybe_dense) do
   -- Every tile the batch touches lies within a coarsest width of its events: where that neighbourhood holds
   -- fewer than DENSE events, none is dense, and a key without tiles has nothing else to do.
-  local lo, hi = math.huge, -math.huge
-  for _, event in ipairs(tiled[k] or {}) do lo = math.min(lo, event[1]); hi = math.max(hi, event[1]) end
+  local lo, hi, list_ = math.huge, -math.huge, added[k] or {}
+  for j = 1, #list_, 2 do local ts = tonumber(list_[j]); lo = math.min(lo, ts); hi = math.max(hi, ts) end
   for _, ts in ipairs(redo[k] or {}) do lo = math.min(lo, ts); hi = math.max(hi, ts) end
   if has_tiles[k] or redis.call('ZCOUNT', KEYS[k], '(' .. string.format('%d', lo - W[#W]),
                                 '(' .. string.format('%d', hi + W[#W])) >= DENSE then
@@ -243,7 +242,7 @@ for k in pairs(maybe_dense) do
         child = here
       end
     end
-    for _, event in ipairs(tiled[k] or {}) do visit(event[1], event) end
+    for j = 1, #list_, 2 do local ts = tonumber(list_[j]); visit(ts, {ts, list_[j + 1]}) end
     for _, ts in ipairs(redo[k] or {}) do visit(ts, nil) end
     if has_tiles[k] and #closed > 0 then
       for j, text in ipairs(chunked('HMGET', tile_keys(KEYS[k]), closed)) do
@@ -314,7 +313,7 @@ local opened = {}
 for member, ends in pairs(register) do opened[#opened + 1] = string.format('%d', ends); opened[#opened + 1] = member end
 if #opened > 0 then zadd(OPEN, opened) end
 local latest = {}
-for k, n_ in pairs(newest) do latest[#latest + 1] = n_[2]; latest[#latest + 1] = KEYS[k] end
+for k, text in pairs(newest_text) do latest[#latest + 1] = text; latest[#latest + 1] = KEYS[k] end
 if #latest > 0 then zadd(KEYS[3], latest, true) end
 if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 -- Closed tiles that exist, finer first: a re-sent event's are rebuilt (the repair of a batch that failed
