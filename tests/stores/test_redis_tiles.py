@@ -488,3 +488,27 @@ def test_nulls_and_events_exactly_at_the_window_edges(redis_server: RedisServer)
         for spec, g, m, w in zip(SPECS, got, held, want, strict=True):
             assert type(g) is type(w) and g == w, (spec.node, probe, g, w)
             assert close(m, w), (spec.node, probe, m, w)
+
+
+def test_tiles_of_a_source_without_ids(redis_server: RedisServer) -> None:
+    """Without ids a stored event ends with its arrival number: the tiles built from the batch's events and from
+    the stored ones (sealing, a late event's update) read the same columns, and equal the oracle."""
+    source = Source("taps", key="user", timestamp="ts", allowed_lateness=LATENESS,
+                    schema={"user": int, "ts": datetime, "x": float})
+    specs = [WindowSpec(f"x_{agg.label}_{over}", source, FUNCTIONS["x"], ("x",), FType(float), agg, over, str(over),
+                        "left", None, agg.result_type(FType(float)))
+             for agg in map(parse_aggregation, ("count", "sum", "min", "max", "std", "last")) for over in OVERS]
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(source, specs, {"__value__value_x": lambda e: e["x"]})
+    events = streamed(1, T0, 6_000, timedelta(milliseconds=500), "n")  # 2 per second for 50 minutes
+    arrived = []
+    for first in range(0, len(events), 200):
+        batch = events[first : first + 200]
+        if first >= 1_000:  # and one event a little late, into a sealed tile
+            batch = [*batch, {**events[first - 400], "pid": f"late{first}", "ts": events[first - 400]["ts"]
+                              + timedelta(microseconds=7), "x": 0.5}]
+        state.ingest(batch)
+        arrived += batch
+    assert tile_fields(store, f"{state.prefix}t:1")
+    for as_of in (arrived[-1]["ts"], events[-1]["ts"] + timedelta(seconds=1), events[-1]["ts"] - timedelta(minutes=3)):
+        assert state.query(1, as_of)[0] == oracle(arrived, 1, as_of, specs)
