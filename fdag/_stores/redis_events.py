@@ -25,6 +25,7 @@ sent twice is applied twice; its ingest is sent once, never retried.
 
 from __future__ import annotations
 
+import struct
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
@@ -140,11 +141,8 @@ class RedisEvents(StateConfig):
         keys = [*self._roles, *map(self._key_name, positions)]
         with_ids = self._with_ids
         members = encode_rows([stamps, ids, *columns] if with_ids else [stamps, *columns])
-        args: list[Any] = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles, *[""] * 3 * len(stamps)]
-        args[6::3] = map(positions.__getitem__, keys_)
-        if with_ids:
-            args[7::3] = ids
-        args[8::3] = members
+        head = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles]
+        args = self._arguments(head, list(map(positions.__getitem__, keys_)), ids, members)
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         accepted, duplicates, late = self.store.script("ingest", redis_scripts.INGEST, keys, args, retry=with_ids)
         return IngestReport(accepted, duplicates, late, future, error_records(failures))
@@ -170,25 +168,38 @@ class RedisEvents(StateConfig):
         head = [self._retention, top if top != _NO_WATERMARK else "", int(self._with_ids), _QUIET_KEYS, skipped,
                 self._tiles]
         calls: list[tuple[list[Any], list[Any]]] = []
-        keys, args = list(self._roles), list(head)
+        positions: list[int]
+        rows: list[int]
+        keys, positions, rows = list(self._roles), [], []  # rows: the history's rows of the call
         for key, start, end in loaded.groups:
-            keys.append(self._key_name(key))
-            position = len(keys)
-            for r in range(start, end):
-                args += (position, ids[r], members[r])
-                if len(args) >= 3 * _CHUNK:  # a hot key spans calls (each names it once): no script runs long
-                    calls.append((keys, args))
-                    keys, args = list(self._roles), list(head)
-                    if r + 1 < end:
-                        keys.append(self._key_name(key))
-                        position = len(keys)
-        calls.append((keys, args))
+            while start < end:  # a hot key spans calls (each names it once): no script runs long
+                keys.append(self._key_name(key))
+                take = min(end - start, _CHUNK - len(rows))
+                positions += [len(keys)] * take
+                rows += range(start, start + take)
+                start += take
+                if len(rows) == _CHUNK:
+                    calls.append((keys, self._arguments(head, positions, [ids[r] for r in rows],
+                                                        [members[r] for r in rows])))
+                    keys, positions, rows = list(self._roles), [], []
+        calls.append((keys, self._arguments(head, positions, [ids[r] for r in rows], [members[r] for r in rows])))
         accepted, duplicates, late = 0, history.duplicates, loaded.too_late
         for first in range(0, len(calls), _CHUNKS_PER_TRIP):
             trip = calls[first : first + _CHUNKS_PER_TRIP]
             for a, d, t in self.store.pipeline_scripts("ingest", redis_scripts.INGEST, trip, retry=self._with_ids):
                 accepted, duplicates, late = accepted + a, duplicates + d, late + t
         return IngestReport(accepted, duplicates, late, history.future, history.errors)
+
+    def _arguments(self, head: list[Any], positions: list[int], ids: Sequence[Any], members: list[str]) -> list[Any]:
+        """The ingest script's ARGV (``redis_scripts.INGEST``): ``head``, the events' positions in KEYS packed into
+        one argument, then each event's id (a source with ids) and member."""
+        args = [*head, struct.pack(f"<{len(positions)}I", *positions)]
+        if not self._with_ids:
+            return args + members
+        args += [""] * 2 * len(members)
+        args[7::2] = ids
+        args[8::2] = members
+        return args
 
     def _key_name(self, key: Any) -> str:
         """The Redis key of one entity's events."""

@@ -28,9 +28,10 @@ from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
 # assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
-# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), then 3 per event:
-# entity position in KEYS, id ('' without ids), encoded event (``redis_codec``: its first field is the timestamp,
-# µs as a decimal integer, read from it as the text the client would have sent).
+# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), each event's entity position
+# in KEYS (4 bytes, little-endian, one argument for the batch: no Lua string per event), then per event its id
+# (with ids) and the encoded event (``redis_codec``: its first field is the timestamp, µs as a decimal integer,
+# read from it as the text the client would have sent).
 INGEST = TILE_FUNCTIONS + """
 local function zadd(key, pairs_, gt)  -- (gt: only raise scores)
   for s = 1, #pairs_, 4000 do
@@ -137,11 +138,12 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
   dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
 end
 local with_ids = ARGV[3] == '1'
-local n = (#ARGV - 6) / 3
+local step = with_ids and 2 or 1  -- arguments per event
+local n = (#ARGV - 7) / step
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[3 * e + 5] end
+  for e = 1, n do ids[e] = ARGV[2 * e + 6] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -152,11 +154,11 @@ end
 local fresh, new_ids, added, newest, newest_text, redo = {}, {}, {}, {}, {}, {}  -- (added: per key, ts and member)
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
-  local i = 3 * e + 4
-  local id, member = ARGV[i + 1], ARGV[i + 2]
+  local id, member = ARGV[step * e + 6], ARGV[step * e + 7]
   local ts_text = string.match(member, '^[^,]+')
   local ts = tonumber(ts_text)
-  local k = tonumber(ARGV[i])
+  local a, b, c, d = string.byte(ARGV[7], 4 * e - 3, 4 * e)
+  local k = a + 256 * (b + 256 * (c + 256 * d))
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
     if held[e] and tonumber(held[e]) == ts and not fresh[id] then
