@@ -18,6 +18,7 @@ from bisect import bisect_left, bisect_right
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from fractions import Fraction
+from itertools import chain
 from operator import lt
 from typing import Any
 
@@ -190,12 +191,12 @@ class RedisWindowState(RedisEvents):
         start = self._value_slice.start
         return [[row[start + j] for row in rows] for j in columns]
 
-    def _rows(self, text: bytes) -> tuple[Rows, list[int]]:
+    def _rows(self, runs: list[list[bytes]]) -> tuple[Rows, list[int]]:
         """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order, and
-        their timestamps, from a script's events text (their members joined by ``],[``)."""
-        if not text:
+        their timestamps, from a script's runs of members (in score order), in one ``json.loads``."""
+        if not any(runs):
             return [], []
-        rows: Rows = json.loads(b"[[" + text + b"]]")
+        rows: Rows = json.loads(b"[[" + b"],[".join(chain.from_iterable(runs)) + b"]]")
         ts = [row[0] for row in rows]
         if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
             rows.sort(key=self._tie_order)

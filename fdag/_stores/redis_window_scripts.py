@@ -9,12 +9,12 @@ from __future__ import annotations
 from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # The events of one key in a score range, the watermark and the bounds: the window query without tiles. Events are
-# returned as one text, their members joined by '],[' (``RedisWindowState._rows`` decodes it in one json.loads):
-# one reply element instead of one per event costs less to build, send and parse.
+# returned as runs (here one), each the reply of one ZRANGEBYSCORE as it is (copying members into one table costs
+# ~8 µs per 222; joining them with table.concat ~36 µs, more than the client saves; Redis 7.0).
 QUERY = """
-local events = table.concat(redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2]), '],[')
+local events = redis.call('ZRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2])
 local bounds = redis.call('HMGET', KEYS[3], 'oldest', 'dropped')
-return {events, redis.call('GET', KEYS[2]) or '', bounds[1] or '', bounds[2] or ''}
+return {{events}, redis.call('GET', KEYS[2]) or '', bounds[1] or '', bounds[2] or ''}
 """
 
 # The window query with tiles: KEYS = events, wm, bounds, tile hash; ARGV = as_of (µs), retention, tile widths,
@@ -22,9 +22,9 @@ return {events, redis.call('GET', KEYS[2]) or '', bounds[1] or '', bounds[2] or 
 # includes as_of, and whether to fetch the events at its tiles' first and last timestamps. Returns the watermark,
 # the bounds, then 1 and the events of the longest window when the key has no tile; else 0, the raw events every
 # window and the raw range need, each read once (one ZRANGEBYSCORE per run of overlapping ranges), in score
-# order (as one text, joined as in QUERY), then per window: the merged tiles (text, '' if none) and the ranges
-# [from, to) (µs, flat) of its raw events: where its edges cut a tile or a tile is missing. The first/last
-# candidates (the events at the merged first and last timestamps) are among the raw events.
+# order (as runs, one per ZRANGEBYSCORE, as in QUERY), then per window: the merged tiles (text, '' if none) and
+# the ranges [from, to) (µs, flat) of its raw events: where its edges cut a tile or a tile is missing. The
+# first/last candidates (the events at the merged first and last timestamps) are among the raw events.
 TILE_QUERY = TILE_FUNCTIONS + """
 local t = tonumber(ARGV[1])
 local wm = redis.call('GET', KEYS[2])
@@ -42,8 +42,7 @@ if not finest and redis.call('EXISTS', KEYS[4]) == 0 then
     if ARGV[w + 1] == '1' then inclusive = '1' end
   end
   out[4] = 1
-  local high = (inclusive == '1' and '' or '(') .. ARGV[1]
-  out[5] = lo ~= '' and table.concat(redis.call('ZRANGEBYSCORE', KEYS[1], lo, high), '],[') or ''
+  out[5] = lo ~= '' and {redis.call('ZRANGEBYSCORE', KEYS[1], lo, (inclusive == '1' and '' or '(') .. ARGV[1])} or {}
   return out
 end
 -- No tile finer than the level the hash records was ever sealed for the key: the cover starts there.
@@ -122,7 +121,7 @@ local runs, lo, hi = {}, nil, nil
 local function read()
   if lo then
     local part = redis.call('ZRANGEBYSCORE', KEYS[1], string.format('%d', lo), '(' .. string.format('%d', hi))
-    if #part > 0 then runs[#runs + 1] = table.concat(part, '],[') end
+    runs[#runs + 1] = part
   end
 end
 for _, range in ipairs(ranges) do
@@ -134,6 +133,6 @@ for _, range in ipairs(ranges) do
   end
 end
 read()
-out[5] = table.concat(runs, '],[')
+out[5] = runs
 return out
 """

@@ -171,9 +171,9 @@ def raw_events_of(reply: list[Any], window: int) -> int:
     return sum(spans[j] <= x < spans[j + 1] for x in ts for j in range(0, len(spans), 2))
 
 
-def members(text: bytes) -> list[bytes]:
-    """The members of a script's events text (joined by ``],[``; the members here hold no such text)."""
-    return text.split(b"],[") if text else []
+def members(runs: list[list[bytes]]) -> list[bytes]:
+    """The members of a script's runs of events, in order."""
+    return [member for run in runs for member in run]
 
 
 def close(got: Any, want: Any) -> bool:
