@@ -151,7 +151,8 @@ if with_ids then
 elseif n > 0 then
   seq = tonumber(redis.call('GET', KEYS[4]) or '0')  -- taken (INCRBY) with the writes, after the last check
 end
-local fresh, new_ids, added, newest, newest_text, redo = {}, {}, {}, {}, {}, {}  -- (added: per key, ts and member)
+local fresh, new_ids, newest, newest_text, redo = {}, {}, {}, {}, {}
+local event_key, event_ts, event_member, count = {}, {}, {}, {}  -- the accepted events; per key, how many
 local accepted, duplicates, late = 0, 0, 0
 for e = 1, n do
   local id, member = ARGV[step * e + 6], ARGV[step * e + 7]
@@ -177,24 +178,21 @@ for e = 1, n do
     if ts > top then top = ts; top_text = ts_text; horizon = ts - retention end
     if with_ids then
       fresh[id] = true
-      new_ids[#new_ids + 1] = ts_text
-      new_ids[#new_ids + 1] = id
+      new_ids[2 * accepted + 1], new_ids[2 * accepted + 2] = ts_text, id
     else
       member = member .. ',' .. string.format('%d', seq + e)
     end
-    local list_ = added[k]
-    if not list_ then list_ = {}; added[k] = list_ end
-    list_[#list_ + 1] = ts_text
-    list_[#list_ + 1] = member
-    if not newest[k] or ts > newest[k] then newest[k] = ts; newest_text[k] = ts_text end
     accepted = accepted + 1
+    event_key[accepted], event_ts[accepted], event_member[accepted] = k, ts_text, member
+    count[k] = (count[k] or 0) + 1
+    if not newest[k] or ts > newest[k] then newest[k] = ts; newest_text[k] = ts_text end
   end
 end
 -- The tile keys of the keys that may be dense: a tile covers DENSE held events (they leave only with it), so a
 -- key whose set and batch hold fewer has no tiles and gets none; its tile keys are neither read nor written.
 local maybe_dense = {}
 for k in pairs(tiles and newest or {}) do
-  if sizes[k] + #(added[k] or {}) / 2 >= DENSE then
+  if sizes[k] + (count[k] or 0) >= DENSE then
     local hash, index = tile_keys(KEYS[k])
     local failed = wrong(hash, 'hash')
     if type(failed) == 'table' then return failed end
@@ -213,6 +211,17 @@ if not with_ids and n > 0 then redis.call('INCRBY', KEYS[4], n) end
 -- below the horizon (no query reads it, and its events are evicted).
 local function tile_name(l, s) return (l - 1) .. ':' .. string.format('%d', s) end
 local function until_(s, l) return '(' .. string.format('%d', s + W[l]) end
+-- The events, per key: a key with one (most, where keys are sparse) adds it alone, without a list.
+local added = {}  -- per key with more, or that may be dense, its events' timestamps and members
+for j = 1, accepted do
+  local k = event_key[j]
+  if count[k] == 1 and not maybe_dense[k] then redis.call('ZADD', KEYS[k], event_ts[j], event_member[j]) else
+    local list_ = added[k]
+    if not list_ then list_ = {}; added[k] = list_ end
+    list_[#list_ + 1] = event_ts[j]
+    list_[#list_ + 1] = event_member[j]
+  end
+end
 for k, list_ in pairs(added) do zadd(KEYS[k], list_) end
 local register, touched, candidates = {}, {}, {}
 for k in pairs(maybe_dense) do
