@@ -12,6 +12,7 @@ import hashlib
 import json
 from collections.abc import Callable, Sequence
 from datetime import date, datetime, timedelta
+from operator import is_
 from typing import Any
 
 from fdag._dag.specs import LookupSpec, WindowSpec
@@ -31,12 +32,18 @@ def encode_rows(columns: Sequence[Sequence[Any]]) -> list[str]:
 
     Column by column, in C: a column is encoded as one array whose body splits at its commas into the values'
     texts, unless a value's text holds a comma (a string, a list), when that column is encoded value by value;
-    then one join per row. An encoder call per row costs more than the rest of the row's work.
+    then one join per row. An encoder call per row costs more than the rest of the row's work. A column holding
+    the very objects of an earlier one (functions passing the same event column through, e.g. a sum and a max of
+    ``amount``) reuses its texts: a float's shortest repr is most of the cost.
     """
-    texts = []
-    for column in columns:
-        parts = encode_json(column)[1:-1].split(",")
-        texts.append(parts if len(parts) == len(column) else list(map(encode_json, column)))
+    texts: list[list[str]] = []
+    for j, column in enumerate(columns):
+        same = next((texts[i] for i in range(j) if all(map(is_, column, columns[i]))), None)
+        if same is None:
+            same = encode_json(column)[1:-1].split(",")
+            if len(same) != len(column):
+                same = list(map(encode_json, column))
+        texts.append(same)
     return list(map(",".join, zip(*texts, strict=True)))
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from datetime import UTC, date, datetime, timedelta
+from operator import is_
 from typing import Any
 
 from hypothesis import given
@@ -75,3 +76,16 @@ def test_any_columns_encode_as_their_rows(columns: list[list[Any]]) -> None:
     rows = [list(row) for row in zip(*columns, strict=True)]
     assert members == [encode_json(row)[1:-1] for row in rows]
     assert [decoded(member) for member in members] == rows
+
+
+def test_a_column_of_an_earlier_ones_objects_shares_its_texts_and_equal_values_do_not() -> None:
+    """Two functions passing the same event column through give the same objects: encoded once. Values that are
+    equal but not the same object (-0.0 and 0.0, 1, 1.0 and True) keep their own texts."""
+    amounts = [12.5, -0.0, 1e300, None, 1, 1.0]
+    equal = [12.5, 0.0, 1e300, None, True, 1]
+    assert equal == amounts
+    columns = [amounts, list(amounts), equal]
+    assert all(map(is_, columns[1], amounts))  # the same objects, another list
+    members = encode_rows(columns)
+    assert members == [encode_json(list(row))[1:-1] for row in zip(*columns, strict=True)]
+    assert members[1:] == ["-0.0,-0.0,0.0", "1e+300,1e+300,1e+300", "null,null,null", "1,1,true", "1.0,1.0,1"]
