@@ -142,7 +142,8 @@ class RedisWindowState(RedisEvents):
     def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, list[int], Rows]],
                t: int) -> bool:
         """Fill in the tiled specs' values from each window's merged tiles, raw events (and their timestamps) and
-        first/last candidates (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly."""
+        first/last candidates (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly or
+        overflows a double (the in-memory query plan then computes every value, as ``MemoryWindowState`` does)."""
         partials: dict[tuple[int, bool, int], Partial] = {}
         for spec in self._plan.tiled:
             found = partials.get((spec.window, spec.both, spec.column))
@@ -155,7 +156,10 @@ class RedisWindowState(RedisEvents):
                 if found is None:
                     return False
                 partials[spec.window, spec.both, spec.column] = found
-            values[spec.position] = spec.aggregate(found)
+            try:
+                values[spec.position] = spec.aggregate(found)
+            except OverflowError:  # the exact value is beyond the doubles (a variance of floats beyond 1e154)
+                return False
         return True
 
     def events(self, key: Any, as_of: datetime) -> tuple[list[HeldEvent], datetime | None]:

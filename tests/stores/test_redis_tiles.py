@@ -238,6 +238,24 @@ def test_a_value_tiles_cannot_hold_exactly_reads_raw_events(redis_server: RedisS
     assert [g == w or (g != g and w != w) for g, w in zip(got, want, strict=True)] == [True] * len(SPECS)
 
 
+@pytest.mark.parametrize("xs", [[1e160, 2.0], [1e200, -1e200, 3.0], [1e308, 1.5e308, -1e308, 3.0]])
+def test_floats_whose_exact_aggregate_overflows_equal_memory(redis_server: RedisServer,
+                                                            monkeypatch: pytest.MonkeyPatch, xs: list[float]) -> None:
+    """Finite floats whose exact variance (or sum) is beyond the doubles: the window is computed with the in-memory
+    plan, equal to MemoryStore (the exact variance raised OverflowError converting to a float)."""
+    monkeypatch.setattr(redis_tiles, "DENSE", 1)
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    redis_state = store.window_state(SOURCE, SPECS, VALUES)
+    memory_state = MemoryStore().window_state(SOURCE, SPECS, VALUES)
+    events = [{"pid": f"p{i}", "user": 1, "ts": T0 + timedelta(seconds=i), "x": xs[i % len(xs)], "n": i, "s": "a",
+               "b": True} for i in range(40)]
+    assert redis_state.ingest(events) == memory_state.ingest(events)
+    for as_of in (T0 + timedelta(seconds=41), T0 + timedelta(seconds=20, microseconds=5)):  # tiles and edges
+        got, _ = redis_state.query(1, as_of)
+        want, _ = memory_state.query(1, as_of)
+        assert [g == w or (g != g and w != w) for g, w in zip(got, want, strict=True)] == [True] * len(SPECS)
+
+
 def test_dense_keys_are_read_from_tiles(redis_server: RedisServer) -> None:
     """A dense history keeps the tiles that hold enough events, and a query merges them instead of fetching the
     window's events."""
