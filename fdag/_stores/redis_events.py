@@ -191,15 +191,14 @@ class RedisEvents(StateConfig):
         return IngestReport(accepted, duplicates, late, history.future, history.errors)
 
     def _arguments(self, head: list[Any], positions: list[int], ids: Sequence[Any], members: list[str]) -> list[Any]:
-        """The ingest script's ARGV (``redis_scripts.INGEST``): ``head``, the events' positions in KEYS packed into
-        one argument, then each event's id (a source with ids) and member."""
-        args = [*head, struct.pack(f"<{len(positions)}I", *positions)]
-        if not self._with_ids:
-            return args + members
-        args += [""] * 2 * len(members)
-        args[7::2] = ids
-        args[8::2] = members
-        return args
+        """The ingest script's ARGV (``redis_scripts.INGEST``): ``head``, each event's position in KEYS and its
+        member's length packed into one argument, the members joined (ASCII: ``encode_json`` escapes the rest, so
+        a length in characters is one in bytes), then each event's id (a source with ids)."""
+        pairs = [0] * 2 * len(positions)
+        pairs[::2] = positions
+        pairs[1::2] = map(len, members)
+        args = [*head, struct.pack(f"<{len(pairs)}I", *pairs), "".join(members)]
+        return args + list(ids) if self._with_ids else args
 
     def _key_name(self, key: Any) -> str:
         """The Redis key of one entity's events."""

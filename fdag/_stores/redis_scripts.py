@@ -28,10 +28,11 @@ from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
 # assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
-# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), each event's entity position
-# in KEYS (4 bytes, little-endian, one argument for the batch: no Lua string per event), then per event its id
-# (with ids) and the encoded event (``redis_codec``: its first field is the timestamp, µs as a decimal integer,
-# read from it as the text the client would have sent).
+# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), per event its entity's position
+# in KEYS and the length of its encoded event (4 bytes each, little-endian), the encoded events one after the
+# other (``redis_codec``: each begins with its timestamp, µs as a decimal integer, read from it as the text the
+# client would have sent), then with ids each event's id. Packed so: two arguments for the batch instead of three
+# per event, which redis-py and the server each parse one by one.
 INGEST = TILE_FUNCTIONS + """
 local function zadd(key, pairs_, gt)  -- (gt: only raise scores)
   for s = 1, #pairs_, 4000 do
@@ -138,12 +139,12 @@ if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
   dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
 end
 local with_ids = ARGV[3] == '1'
-local step = with_ids and 2 or 1  -- arguments per event
-local n = (#ARGV - 7) / step
+local n = #ARGV[7] / 8
+local BODY = ARGV[8]
 local held, seq = {}, 0
 if with_ids then
   local ids = {}
-  for e = 1, n do ids[e] = ARGV[2 * e + 6] end
+  for e = 1, n do ids[e] = ARGV[e + 8] end
   for s = 1, n, 4000 do
     local scores = redis.call('ZMSCORE', KEYS[2], unpack(ids, s, math.min(s + 3999, n)))
     for j = 1, #scores do held[s + j - 1] = scores[j] end
@@ -153,13 +154,15 @@ elseif n > 0 then
 end
 local fresh, new_ids, newest, newest_text, redo = {}, {}, {}, {}, {}
 local event_key, event_ts, event_member, count = {}, {}, {}, {}  -- the accepted events; per key, how many
-local accepted, duplicates, late = 0, 0, 0
+local accepted, duplicates, late, at = 0, 0, 0, 1
 for e = 1, n do
-  local id, member = ARGV[step * e + 6], ARGV[step * e + 7]
+  local a, b, c, d, a2, b2, c2, d2 = string.byte(ARGV[7], 8 * e - 7, 8 * e)
+  local k = a + 256 * (b + 256 * (c + 256 * d))
+  local stop = at + a2 + 256 * (b2 + 256 * (c2 + 256 * d2))
+  local id, member = ARGV[e + 8], string.sub(BODY, at, stop - 1)
+  at = stop
   local ts_text = string.match(member, '^[^,]+')
   local ts = tonumber(ts_text)
-  local a, b, c, d = string.byte(ARGV[7], 4 * e - 3, 4 * e)
-  local k = a + 256 * (b + 256 * (c + 256 * d))
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
     if held[e] and tonumber(held[e]) == ts and not fresh[id] then
