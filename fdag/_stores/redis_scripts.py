@@ -154,6 +154,7 @@ elseif n > 0 then
 end
 local fresh, new_ids, newest, newest_text, redo = {}, {}, {}, {}, {}
 local event_key, event_ts, event_member, count = {}, {}, {}, {}  -- the accepted events; per key, how many
+local fresh_low = {}  -- per key whose set was empty, its oldest accepted event: all it will hold
 local accepted, duplicates, late, at = 0, 0, 0, 1
 for e = 1, n do
   local a, b, c, d, a2, b2, c2, d2 = string.byte(ARGV[7], 8 * e - 7, 8 * e)
@@ -189,6 +190,7 @@ for e = 1, n do
     event_key[accepted], event_ts[accepted], event_member[accepted] = k, ts_text, member
     count[k] = (count[k] or 0) + 1
     if not newest[k] or ts > newest[k] then newest[k] = ts; newest_text[k] = ts_text end
+    if sizes[k] == 0 and not (fresh_low[k] and fresh_low[k] <= ts) then fresh_low[k] = ts end
   end
 end
 -- The tile keys of the keys that may be dense: a tile covers DENSE held events (they leave only with it), so a
@@ -374,8 +376,10 @@ end
 if top > -math.huge then
   local cut = '(' .. string.format('%.17g', horizon)
   for k in pairs(newest) do
-    -- Tiles below the horizon are never read; they go with the events they covered.
-    if redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut) > 0 and has_tiles[k] then
+    -- Tiles below the horizon are never read; they go with the events they covered. A set that was empty holds
+    -- only the batch's events: nothing to evict when they all are at or past the horizon (a new key, a bootstrap).
+    local kept = fresh_low[k] and fresh_low[k] >= horizon
+    if not kept and redis.call('ZREMRANGEBYSCORE', KEYS[k], '-inf', cut) > 0 and has_tiles[k] then
       local hash, index = tile_keys(KEYS[k])
       local old = redis.call('ZRANGEBYSCORE', index, '-inf', cut)
       if #old > 0 then

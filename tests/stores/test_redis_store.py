@@ -171,6 +171,25 @@ def test_state_is_bounded_by_retention(redis_server: RedisServer) -> None:
     assert held_ids == sum(state.store.call("ZCARD", name) for name in names) < len(events) / 2
 
 
+@pytest.mark.parametrize("held", [False, True], ids=["new-keys", "held-keys"])
+def test_a_batch_evicts_its_own_events_the_horizon_passes(redis_server: RedisServer, held: bool) -> None:
+    """Events accepted early in a batch that its later events push below the horizon are evicted with the batch,
+    from keys new in it (whose sets held nothing before) as from keys already held."""
+    redis_row, _ = drivers(redis_server.url)
+    users = [f"k{i}" for i in range(5)]
+    if held:
+        redis_row.ingest("transactions", [{"txn_id": f"h{i}", "user_id": user, "ts": T0 - timedelta(days=1),
+                                           "amount": 1.0, "merchant": "m1"} for i, user in enumerate(users)])
+    early = [{"txn_id": f"e{i}", "user_id": user, "ts": T0 + timedelta(minutes=i), "amount": 2.0, "merchant": "m2"}
+             for i, user in enumerate(users)]
+    later = [{**e, "txn_id": f"l{i}", "ts": T0 + timedelta(days=30, minutes=i)} for i, e in enumerate(early)]
+    redis_row.ingest("transactions", [*early, *later])
+    state = state_of(redis_row)
+    for user in users:
+        assert state.store.client.zcard(state._key_name(user)) == 1  # the later event alone
+    assert state.store.call("ZCARD", state.prefix + "ids") == len(users)
+
+
 def test_sources_without_ids_keep_arrival_order(redis_server: RedisServer) -> None:
     source = Source("clicks", key="user", timestamp="ts", schema={"user": int, "ts": datetime, "page": str})
 
