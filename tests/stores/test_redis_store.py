@@ -429,24 +429,6 @@ def clean_ingest(url: str, prelude: list[dict[str, Any]], batch: list[dict[str, 
     return dump(store)
 
 
-def test_a_batch_with_a_foreign_key_in_the_way_writes_nothing(redis_server: RedisServer) -> None:
-    """A key of the wrong type fails the script before its first write; once repaired, a re-send is clean."""
-    prelude, batch = failure_case()
-    store = RedisStore(redis_server.url, namespace=f"t-{uuid.uuid4().hex[:8]}")
-    row = fdag.RowDriver(DAG, store=store)
-    row.ingest("transactions", prelude)
-    in_the_way = state_of(row)._key_name(batch[-1]["user_id"])
-    store.client.delete(in_the_way)
-    store.client.set(in_the_way, "not a sorted set")
-    before = dump(store)
-    with pytest.raises(StoreError, match=rf"WRONGTYPE .*{re.escape(in_the_way)}.* holds a string.*Hint: "):
-        row.ingest("transactions", batch)
-    assert dump(store) == before
-    store.client.delete(in_the_way)
-    row.ingest("transactions", batch)
-    assert dump(store) == clean_ingest(redis_server.url, prelude, batch)
-
-
 def roles_case() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """A prelude giving a hot key tiles and a sparse key a few events, and a batch for both and a new key."""
     def events(user: str, start: datetime, count: int, step: timedelta) -> list[dict[str, Any]]:
