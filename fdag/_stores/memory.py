@@ -47,7 +47,6 @@ from fdag._stores.query import WindowQuery
 from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, stored_columns, window_retention
 from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
-from fdag.errors import SourceError
 
 _EVICT_EVERY = 64  # appends to one key between checks of its oldest events
 _EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
@@ -268,10 +267,10 @@ class MemoryWindowState(MemoryEvents):
     def __init__(
         self, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
-        self._stored_as = stored_columns(specs, values)
-        self._query = WindowQuery(specs, self._stored_as)
+        stored_as = stored_columns(specs, values)
+        self._query = WindowQuery(specs, stored_as)
         self._longest, retention = window_retention(source, specs)
-        super().__init__(source, specs, self._query.columns, values, self._query.plans, retention, self._stored_as)
+        super().__init__(source, specs, self._query.columns, values, self._query.plans, retention, stored_as)
         # every value column, with the position of the stored column holding its values (what provenance lists)
         self._readers = tuple((column, self.columns.index(stored)) for column, stored in self._stored_as.items())
         self._answerable = NEVER  # a query is exact from this as_of (µs) on
@@ -316,26 +315,6 @@ class MemoryWindowState(MemoryEvents):
             held = [(ts, event_id, {column: raw[j][p] for column, j in self._readers})
                     for p, ts, event_id in zip(range(start, end), events.ts[start:end], ids, strict=True)]
             return held, self._watermark_at
-
-    def prepare(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> History:
-        """As ``StateConfig.prepare``; a value column stored in another's takes that column's precomputed values,
-        so a column counts as given when every value column it holds is given, with the same values."""
-        if not values:
-            return super().prepare(frame, values)
-        given: dict[str, pl.Series] = {}
-        held: dict[str, list[str]] = {}
-        for column, stored in self._stored_as.items():
-            held.setdefault(stored, []).append(column)
-        for column, series in values.items():
-            stored = self._stored_as.get(column, column)  # not a value column: prepare names it
-            if stored not in given:
-                given[stored] = series
-            elif not given[stored].equals(series, check_names=False):
-                raise SourceError(self.source.name, f"values= gives different values for {held[stored]}, which are "
-                                  "computed by the same function", "precompute each value column with its function")
-        complete = {stored: series for stored, series in given.items()
-                    if all(column in values for column in held.get(stored, [stored]))}
-        return super().prepare(frame, complete)
 
     def _advance(self, top: int) -> None:
         """Move the watermark, keeping the earliest exact ``as_of`` of the longest window ready too."""

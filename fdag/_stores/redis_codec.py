@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from operator import is_
 from typing import Any
@@ -48,7 +48,8 @@ def encode_rows(columns: Sequence[Sequence[Any]]) -> list[str]:
 
 
 def layout_prefix(
-    namespace: str, source: Source, specs: Sequence[WindowSpec | LookupSpec], retention: int, tiles: str = ""
+    namespace: str, source: Source, specs: Sequence[WindowSpec | LookupSpec], retention: int, tiles: str = "",
+    stored_as: Mapping[str, str] | None = None,
 ) -> str:
     """The key prefix of one layout: namespace, source and a fingerprint of what is stored per event.
 
@@ -56,14 +57,18 @@ def layout_prefix(
     roles, the retention, what its tiles hold (``tiles``, see ``redis_tiles``) and each value column's name, type
     and code
     (a lookup's column is named after its node, a window's after its function), so drivers that store the
-    same values share state and a changed per-event function starts fresh. How the values are read (a
-    lookup's lag, max age and default) changes nothing stored, so it does not count. The ``{...}`` hash tag
-    keeps every key of a layout in one Redis Cluster slot, as the scripts need.
+    same values share state and a changed per-event function starts fresh; and which value columns are stored as
+    one (``stored_as``: value column -> the stored column holding its values), as that changes the events'
+    columns. How the values are read (a lookup's lag, max age and default) changes nothing stored, so it does not
+    count. The ``{...}`` hash tag keeps every key of a layout in one Redis Cluster slot, as the scripts need.
     """
     parts: list[Any] = [LAYOUT, source.name, source.key, source.timestamp, source.id, retention, tiles]
     for column in dict.fromkeys(spec.value_column for spec in specs):
         spec = next(s for s in specs if s.value_column == column)
         parts += [column, str(spec.value_type), code_fingerprint(spec.function)]
+        stored = (stored_as or {}).get(column, column)
+        if stored != column:  # held in another column: a layout storing every column apart keeps its prefix
+            parts.append(f"in {stored}")
     digest = hashlib.sha256(repr(parts).encode()).hexdigest()[:10]
     return f"{namespace}:{{{source.name}:{digest}}}:"
 

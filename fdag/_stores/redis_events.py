@@ -82,10 +82,11 @@ class RedisEvents(StateConfig):
     def __init__(
         self, store: Connection, source: Source, specs: Sequence[WindowSpec | LookupSpec],
         columns: tuple[str, ...], values: Mapping[str, ValueFunction], retention: int, tiles: str = "",
+        stored_as: Mapping[str, str] | None = None,
     ) -> None:
-        super().__init__(source, specs, columns, values, retention)
+        super().__init__(source, specs, columns, values, retention, stored_as)
         self.store = store
-        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention, tiles)
+        self.prefix = layout_prefix(store.namespace, source, self.specs, self._retention, tiles, self._stored_as)
         self._roles = [self.prefix + part for part in ("wm", "ids", "keys", "seq", "bounds")]
         self._with_ids = source.id is not None
         self._tiles = tiles

@@ -23,7 +23,7 @@ strings or other non-numbers, always read raw events (``TilePlan.raw``).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -70,9 +70,11 @@ class TiledSpec:
 
 
 class TilePlan:
-    """Which specs read tiles and which raw events, the windows to ask for, and the layout text for ingest."""
+    """Which specs read tiles and which raw events, the windows to ask for, and the layout text for ingest; over
+    the stored ``columns``, ``stored_as`` mapping each spec's value column to the one holding its values."""
 
-    def __init__(self, specs: Sequence[WindowSpec], columns: tuple[str, ...], retention: int, with_ids: bool) -> None:
+    def __init__(self, specs: Sequence[WindowSpec], columns: tuple[str, ...], stored_as: Mapping[str, str],
+                 retention: int, with_ids: bool) -> None:
         types = column_types(specs, columns)
         self.kinds = tuple(column_kind(ftype) for ftype in types)
         self.widths = tile_widths(retention)
@@ -82,7 +84,7 @@ class TilePlan:
         tiled: list[TiledSpec] = []
         raw: list[int] = []
         for position, spec in enumerate(specs):
-            column = columns.index(spec.value_column)
+            column = columns.index(stored_as[spec.value_column])
             rule = spec.agg.kind.tile
             if rule is None or (rule.numeric and self.kinds[column] == "o"):
                 raw.append(position)

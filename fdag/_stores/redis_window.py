@@ -31,7 +31,7 @@ from fdag._stores.protocol import HeldEvent
 from fdag._stores.query import WindowQuery
 from fdag._stores.redis_events import Connection, RedisEvents
 from fdag._stores.redis_tiles import SAFE, TilePlan, parse_merged
-from fdag._stores.state_config import ValueFunction, window_retention
+from fdag._stores.state_config import ValueFunction, stored_columns, window_retention
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 
 Rows = list[list[Any]]
@@ -50,13 +50,16 @@ class RedisWindowState(RedisEvents):
     def __init__(
         self, store: Connection, source: Source, specs: Sequence[WindowSpec], values: Mapping[str, ValueFunction]
     ) -> None:
-        self._query = WindowQuery(specs)
+        stored_as = stored_columns(specs, values)  # each per-event value stored once, as MemoryStore does
+        self._query = WindowQuery(specs, stored_as)
         self._longest, retention = window_retention(source, specs)
-        self._plan = TilePlan(specs, self._query.columns, retention, source.id is not None)
-        super().__init__(store, source, specs, self._query.columns, values, retention, self._plan.config)
-        self._raw_query = WindowQuery(self._plan.raw_specs) if self._plan.raw else None
+        self._plan = TilePlan(specs, self._query.columns, stored_as, retention, source.id is not None)
+        super().__init__(store, source, specs, self._query.columns, values, retention, self._plan.config, stored_as)
+        self._raw_query = WindowQuery(self._plan.raw_specs, stored_as) if self._plan.raw else None
         raw_columns = self._raw_query.columns if self._raw_query else ()
         self._raw_columns = [self.columns.index(column) for column in raw_columns]
+        # every value column, with the position of the stored column holding its values (what provenance lists)
+        self._readers = tuple((column, self.columns.index(stored)) for column, stored in stored_as.items())
         self._clock_keys = (self._roles[0], self._roles[4])
         # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
         # and the earliest exact as_of (µs). They change far less often than they are read.
@@ -173,7 +176,7 @@ class RedisWindowState(RedisEvents):
         (rows, _), watermark = self._window_rows(key, t, True)
         low, start = t - self._query.longest, self._value_slice.start
         return [(row[0], row[1] if self._with_ids else None,
-                 {column: row[start + j] for j, column in enumerate(self.columns)})
+                 {column: row[start + j] for column, j in self._readers})
                 for row in rows if low <= row[0] <= t], watermark  # beyond 2**53 µs the fetched range is wider
 
     def _window_rows(self, key: Any, t: int, inclusive: bool) -> tuple[tuple[Rows, list[int]], datetime | None]:

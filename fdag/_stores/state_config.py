@@ -29,7 +29,11 @@ KEEP_ALL = 2**62  # µs: a retention longer than any datetime range, so nothing 
 
 class StateConfig:
     """The configuration shared by the window and lookup states of every store: source, specs, value columns,
-    value functions, event checker and retention (µs)."""
+    value functions, event checker and retention (µs).
+
+    ``columns`` are the stored columns; ``stored_as`` maps every value column of the specs to the stored column
+    holding its values (``stored_columns``; default: each its own).
+    """
 
     def __init__(
         self, source: Source, specs: Sequence[WindowSpec | LookupSpec], columns: tuple[str, ...],
@@ -39,6 +43,7 @@ class StateConfig:
         self.specs = tuple(specs)
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
+        self._stored_as = dict(stored_as) if stored_as is not None else {column: column for column in columns}
         self._values = EventValues(self.specs, self.columns, values, stored_as)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
@@ -52,8 +57,25 @@ class StateConfig:
         """Validate a history frame and compute its per-event values for ``load``; apply nothing.
 
         Raises ``SourceError`` for a frame ``bootstrap`` would reject: a driver prepares every state of a source
-        before loading any, so a frame one state rejects changes none.
+        before loading any, so a frame one state rejects changes none. A value column stored in another's takes
+        that column's precomputed values, so a stored column counts as given when every value column it holds is
+        given, with the same values.
         """
+        if values:
+            given: dict[str, pl.Series] = {}
+            held: dict[str, list[str]] = {}
+            for column, stored in self._stored_as.items():
+                held.setdefault(stored, []).append(column)
+            for column, series in values.items():
+                stored = self._stored_as.get(column, column)  # not a value column: prepare_history names it
+                if stored not in given:
+                    given[stored] = series
+                elif not given[stored].equals(series, check_names=False):
+                    raise SourceError(self.source.name, f"values= gives different values for {held[stored]}, which "
+                                      "are computed by the same function", "precompute each value column with its "
+                                      "function")
+            values = {stored: series for stored, series in given.items()
+                      if all(column in values for column in held.get(stored, [stored]))}
         return prepare_history(self.source, self._checker, self.columns, self._values, frame, values)
 
 

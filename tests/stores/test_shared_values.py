@@ -1,10 +1,12 @@
 """Value columns stored once: window functions proven to compute the same per-event value (``value_identity``)
-share one column of MemoryStore window state, and every value, ingest report (errors in their order included),
-provenance and bootstrap is bit for bit what separate columns give; look-alikes that differ are never shared."""
+share one column of window state (MemoryStore's arrays, RedisStore's event members), and every value, ingest
+report (errors in their order included), provenance and bootstrap is bit for bit what separate columns give;
+look-alikes that differ are never shared."""
 
 from __future__ import annotations
 
 import functools
+import json
 import random
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -16,10 +18,15 @@ import pytest
 import fdag
 from fdag._dag.specs import WindowSpec
 from fdag._row.driver import _event_value, _per_event_values
-from fdag._stores.memory import MemoryStore, MemoryWindowState
+from fdag._stores.memory import MemoryWindowState
+from fdag._stores.protocol import Store
+from fdag._stores.redis import RedisStore
+from fdag._stores.redis_window import RedisWindowState
+from fdag._values.instants import micros
 from fdag._values.types import FType
 from fdag._values.value_identity import value_identity
 from fdag.errors import SourceError
+from tests.redis_server import RedisServer
 from tests.resources import twins
 
 T0 = datetime(2024, 6, 1, tzinfo=UTC)
@@ -138,9 +145,9 @@ def test_what_cannot_be_proven_is_never_shared() -> None:
 SCALE = 2.0
 
 
-def test_the_driver_shares_exactly_the_proven_twins() -> None:
-    state = fdag.RowDriver(DAG, None)._states["payments"][0]
-    assert isinstance(state, MemoryWindowState)
+def test_the_driver_shares_exactly_the_proven_twins(store: Store) -> None:
+    state = fdag.RowDriver(DAG, None, store=store)._states["payments"][0]
+    assert isinstance(state, MemoryWindowState | RedisWindowState)
     groups: dict[str, set[str]] = {}
     for column, stored in state._stored_as.items():
         groups.setdefault(stored, set()).add(column.removeprefix("__value__"))
@@ -185,11 +192,11 @@ def assert_identical(got: Any, want: Any, where: str) -> None:
 
 
 @pytest.mark.parametrize("seed", range(6))
-def test_shared_columns_give_the_values_reports_and_events_of_separate_ones(seed: int) -> None:
+def test_shared_columns_give_the_values_reports_and_events_of_separate_ones(seed: int, store: Store) -> None:
     rng = random.Random(seed)
     source = SPECS[0].source
-    shared = MemoryStore().window_state(source, SPECS, _per_event_values(SPECS))
-    apart = MemoryStore().window_state(source, SPECS, separate_values())
+    shared = store.window_state(source, SPECS, _per_event_values(SPECS))
+    apart = store.window_state(source, SPECS, separate_values())  # on Redis: another layout, in the same namespace
     assert len(shared.columns) < len(apart.columns) == len({spec.value_column for spec in SPECS})
     for batch in batches(rng, random_events(rng, 1_500)):
         assert_identical(shared.ingest(batch), apart.ingest(batch), "report")
@@ -210,10 +217,33 @@ def test_shared_columns_give_the_values_reports_and_events_of_separate_ones(seed
             assert_identical(shared.events(key, as_of), apart.events(key, as_of), f"events of {key}")
 
 
-def test_errors_of_a_shared_function_are_recorded_under_each_name_in_order() -> None:
+def test_redis_stores_each_shared_value_once_in_a_layout_of_its_own(redis_server: RedisServer) -> None:
+    """A Redis event member holds the timestamp, the id and each stored column's value once (the 4 twins'
+    values are not repeated), and storing columns apart is another layout: its prefix differs, so state written by
+    one is never misread by the other (an old layout that stored twins apart starts fresh)."""
+    store = RedisStore(redis_server.url, namespace="shared-once")
     source = SPECS[0].source
-    shared = MemoryStore().window_state(source, SPECS, _per_event_values(SPECS))
-    apart = MemoryStore().window_state(source, SPECS, separate_values())
+    shared = store.window_state(source, SPECS, _per_event_values(SPECS))
+    apart = store.window_state(source, SPECS, separate_values())
+    event = {"pid": 7, "user_id": "a", "ts": T0, "amount": 12.5, "fee": 0.25, "merchant": "m1"}
+    assert shared.ingest([event]).accepted == apart.ingest([event]).accepted == 1
+    assert shared.prefix != apart.prefix
+    (member,) = store.client.zrange(f"{shared.prefix}e:a", 0, -1)
+    (apart_member,) = store.client.zrange(f"{apart.prefix}e:a", 0, -1)
+    functions = _per_event_values(SPECS)
+    held = json.loads(b"[" + member + b"]")
+    assert held == [micros(T0), 7, *(functions[column](event) for column in shared.columns)]
+    assert len(shared.columns) == len(apart.columns) - 4 == len({spec.value_column for spec in SPECS}) - 4
+    assert len(json.loads(b"[" + apart_member + b"]")) == 2 + len(apart.columns)
+    as_of = T0 + timedelta(seconds=1)
+    assert_identical(shared.query("a", as_of), apart.query("a", as_of), "one event")
+    assert_identical(shared.events("a", as_of), apart.events("a", as_of), "its provenance")
+
+
+def test_errors_of_a_shared_function_are_recorded_under_each_name_in_order(store: Store) -> None:
+    source = SPECS[0].source
+    shared = store.window_state(source, SPECS, _per_event_values(SPECS))
+    apart = store.window_state(source, SPECS, separate_values())
     zero = [{"pid": i, "user_id": "a", "ts": T0 + timedelta(minutes=i), "amount": 0.0, "fee": 0.0,
              "merchant": "m"} for i in range(3)]
     for batch in (zero[:1], zero[1:]):
@@ -223,21 +253,21 @@ def test_errors_of_a_shared_function_are_recorded_under_each_name_in_order() -> 
                                                              ("inverse_twin", len(batch))]
 
 
-def test_bootstrap_of_shared_columns_equals_separate_ones() -> None:
+def test_bootstrap_of_shared_columns_equals_separate_ones(new_store: Callable[[], Store]) -> None:
     rng = random.Random(7)
     source = SPECS[0].source
     events = sorted(random_events(rng, 600), key=lambda e: e["ts"])
     frame = pl.DataFrame(events, schema={c: t.polars for c, t in source.schema.items()})
-    apart = MemoryStore().window_state(source, SPECS, separate_values())
-    slow = MemoryStore().window_state(source, SPECS, _per_event_values(SPECS))
+    apart = new_store().window_state(source, SPECS, separate_values())
+    slow = new_store().window_state(source, SPECS, _per_event_values(SPECS))
     assert_identical(slow.bootstrap(frame), apart.bootstrap(frame), "report")
     # Precomputed values, every column given: a column stored in another's takes that one's.
     precomputed = {spec.value_column: pl.Series([_event_value(spec)(e) if e["amount"] != 0.0 and e["fee"] != 0.0
                                                  else None for e in events], dtype=pl.Float64)
                    for spec in SPECS if spec.value_type.base is float}
     precomputed |= {spec.value_column: frame["merchant"] for spec in SPECS if spec.value_type.base is str}
-    fast = MemoryStore().window_state(source, SPECS, _per_event_values(SPECS))
-    fast_apart = MemoryStore().window_state(source, SPECS, separate_values())
+    fast = new_store().window_state(source, SPECS, _per_event_values(SPECS))
+    fast_apart = new_store().window_state(source, SPECS, separate_values())
     assert_identical(fast.bootstrap(frame, precomputed), fast_apart.bootstrap(frame, precomputed), "fast report")
     as_of = events[-1]["ts"] + timedelta(seconds=1)
     for key in "abc":
@@ -245,7 +275,7 @@ def test_bootstrap_of_shared_columns_equals_separate_ones() -> None:
         assert_identical(fast.query(key, as_of), fast_apart.query(key, as_of), f"fast {key}")
     differing = dict(precomputed, __value__spread=precomputed["__value__spend"] * 2)
     with pytest.raises(SourceError, match="computed by the same function"):
-        MemoryStore().window_state(source, SPECS, _per_event_values(SPECS)).bootstrap(frame, differing)
+        new_store().window_state(source, SPECS, _per_event_values(SPECS)).bootstrap(frame, differing)
 
 
 def test_row_driver_over_shared_columns_matches_frame_driver() -> None:
