@@ -34,7 +34,9 @@ from fdag._stores.redis_tiles import SAFE, TilePlan, parse_merged
 from fdag._stores.state_config import ValueFunction, stored_columns, window_retention
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 
-Rows = list[list[Any]]
+Fields = list[list[Any]]  # decoded events field by field: ts, id, the value columns (ts, the values, arrival number)
+Ranges = list[tuple[int, int]]  # [from, to) positions into the decoded events
+Window = tuple[list[list[str]] | None, Ranges, Ranges]  # merged tiles (None: no tile), edge events, first/last
 
 
 class RedisWindowState(RedisEvents):
@@ -80,82 +82,78 @@ class RedisWindowState(RedisEvents):
         if t < answerable:
             raise truncated(self.source.name, as_of, self._longest, complete)
         values: list[Any] = [None] * len(self.specs)
-        rows, ts = self._rows(reply[4])
+        events = self._decode(reply[4])
         if reply[3]:  # no tile kept: every window from the longest one's events
-            return self._from_rows(values, rows, ts, t), watermark
+            return self._from_events(values, events, t), watermark
         if plan.raw_over is not None:
-            low = bisect_left(ts, t - plan.raw_over)
-            self._fill_raw(values, rows[low:], ts[low:], t)
-        windows = [self._window_parts(rows, ts, parse_merged(text), spans, ordered)
+            self._fill_raw(values, events, bisect_left(events[0], t - plan.raw_over), t)
+        windows = [self._window_parts(events[0], parse_merged(text), spans, ordered)
                    for (text, spans), (_, _, ordered) in zip(reply[5:], plan.windows, strict=True)]
-        if not self._tiled(values, windows, t):  # a tile is inexact: from the raw events of the longest window
-            return self._from_rows(values, *self._window_rows(key, t, self._query.closed_both)[0], t), watermark
+        if not self._tiled(values, events, windows, t):  # a tile is inexact: from the longest window's raw events
+            return self._from_events(values, self._window_events(key, t, self._query.closed_both)[0], t), watermark
         return values, watermark
 
     def query_raw(self, key: Any, as_of: datetime) -> tuple[list[Any], datetime | None]:
         """``query`` from the raw events of the longest window (one round trip; no tiles read), with the in-memory
         query plan: what every window query did before tiles, and does where a value is not finite."""
         t = micros(as_of)
-        (rows, ts), watermark = self._window_rows(key, t, self._query.closed_both)
-        return self._planned(rows, ts, t), watermark
+        events, watermark = self._window_events(key, t, self._query.closed_both)
+        return self._planned(events, t), watermark
 
-    def _from_rows(self, values: list[Any], rows: Rows, ts: list[int], t: int) -> list[Any]:
-        """Every spec's value from the longest window's ``rows`` (timestamps ``ts``): the tiled specs from exact
-        partial states of the events, as from tiles, unless a value is not finite (then all with the in-memory
-        query plan)."""
-        if not self._tiled(values, [(None, rows, ts, [])] * len(self._plan.windows), t):
-            return self._planned(rows, ts, t)
-        self._fill_raw(values, rows, ts, t)
+    def _from_events(self, values: list[Any], events: Fields, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``events``: the tiled specs from exact partial states of
+        the events, as from tiles, unless a value is not finite (then all with the in-memory query plan)."""
+        every: Window = (None, [(0, len(events[0]))], [])
+        if not self._tiled(values, events, [every] * len(self._plan.windows), t):
+            return self._planned(events, t)
+        self._fill_raw(values, events, 0, t)
         return values
 
-    def _fill_raw(self, values: list[Any], rows: Rows, ts: list[int], t: int) -> None:
-        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``rows`` (timestamps ``ts``), sorted,
+    def _fill_raw(self, values: list[Any], events: Fields, low: int, t: int) -> None:
+        """Fill in the values of the specs read raw (``TilePlan.raw``) from ``events`` from position ``low`` on,
         reaching back at least their longest window."""
         if self._raw_query is not None:
-            raw = self._raw_query.values(ts, self._columns(rows, self._raw_columns), t) if rows else \
+            ts = events[0][low:]
+            raw = self._raw_query.values(ts, self._columns(events, self._raw_columns, low), t) if ts else \
                 self._raw_query.empty()
             for position, value in zip(self._plan.raw, raw, strict=True):
                 values[position] = value
 
-    def _planned(self, rows: Rows, ts: list[int], t: int) -> list[Any]:
-        """Every spec's value from the longest window's ``rows`` (timestamps ``ts``) with the in-memory query
-        plan."""
-        return self._query.values(ts, self._columns(rows, range(len(self.columns))), t) if rows else \
+    def _planned(self, events: Fields, t: int) -> list[Any]:
+        """Every spec's value from the longest window's ``events`` with the in-memory query plan."""
+        ts = events[0]
+        return self._query.values(ts, self._columns(events, range(len(self.columns)), 0), t) if ts else \
             self._query.empty()
 
     @staticmethod
-    def _window_parts(rows: Rows, ts: list[int], merged: list[list[str]] | None, spans: list[int],
-                      ordered: bool) -> tuple[list[list[str]] | None, Rows, list[int], Rows]:
-        """One window's merged tiles, edge events with their timestamps and first/last candidates, cut out of the
-        query's raw ``rows`` (timestamps ``ts``): the rows in its ``spans`` (``[from, to)`` µs pairs, ascending),
-        and where it has tiles and an ordered spec, the rows at the merged first and last timestamps of any
-        column."""
-        edges: Rows = []
-        stamps: list[int] = []
-        for j in range(0, len(spans), 2):
-            low, high = bisect_left(ts, spans[j]), bisect_left(ts, spans[j + 1])
-            edges += rows[low:high]
-            stamps += ts[low:high]
-        candidates: Rows = []
+    def _window_parts(ts: list[int], merged: list[list[str]] | None, spans: list[int], ordered: bool) -> Window:
+        """One window's merged tiles, edge events and first/last candidates, as position ranges into the query's
+        events (timestamps ``ts``): the events in its ``spans`` (``[from, to)`` µs pairs, ascending), and where it
+        has tiles and an ordered spec, the events at the merged first and last timestamps of any column."""
+        edges = [(bisect_left(ts, spans[j]), bisect_left(ts, spans[j + 1])) for j in range(0, len(spans), 2)]
+        candidates: Ranges = []
         if merged is not None and ordered:
             for at in sorted({int(float(v)) for column in merged for v in column[1:3] if v}):
-                candidates += rows[bisect_left(ts, at) : bisect_right(ts, at)]
-        return merged, edges, stamps, candidates
+                candidates.append((bisect_left(ts, at), bisect_right(ts, at)))
+        return merged, edges, candidates
 
-    def _tiled(self, values: list[Any], windows: list[tuple[list[list[str]] | None, Rows, list[int], Rows]],
-               t: int) -> bool:
-        """Fill in the tiled specs' values from each window's merged tiles, raw events (and their timestamps) and
-        first/last candidates (aligned with ``TilePlan.windows``); False if a value cannot be combined exactly or
-        overflows a double (the in-memory query plan then computes every value, as ``MemoryWindowState`` does)."""
+    def _tiled(self, values: list[Any], events: Fields, windows: list[Window], t: int) -> bool:
+        """Fill in the tiled specs' values from each window's merged tiles, edge events and first/last candidates
+        (aligned with ``TilePlan.windows``; positions into ``events``); False if a value cannot be combined exactly
+        or overflows a double (the in-memory query plan then computes every value, as ``MemoryWindowState``
+        does)."""
         partials: dict[tuple[int, bool, int], Partial] = {}
+        ts = events[0]
+        before = bisect_left(ts, t)  # the events before as_of end here
         for spec in self._plan.tiled:
             found = partials.get((spec.window, spec.both, spec.column))
             if found is None:
-                merged, edges, ts, candidates = windows[spec.window]
-                if merged is None and ts and ts[0] < t - self._plan.windows[spec.window][0]:
-                    low = bisect_left(ts, t - self._plan.windows[spec.window][0])
-                    edges, ts = edges[low:], ts[low:]
-                found = self._partial(merged, spec.column, edges, ts, candidates, t, spec.both)
+                merged, edges, candidates = windows[spec.window]
+                # Without tiles the edges may reach below the window: cut them at its start.
+                low = 0 if merged is not None else bisect_left(ts, t - self._plan.windows[spec.window][0])
+                high = len(ts) if spec.both else before
+                inside = [(max(lo, low), min(hi, high)) for lo, hi in edges if max(lo, low) < min(hi, high)]
+                found = self._partial(merged, spec.column, events, inside, candidates)
                 if found is None:
                     return False
                 partials[spec.window, spec.both, spec.column] = found
@@ -173,15 +171,16 @@ class RedisWindowState(RedisEvents):
         Raises ``TruncatedStateError`` where ``query`` does: those events may be gone.
         """
         t = micros(as_of)
-        (rows, _), watermark = self._window_rows(key, t, True)
-        low, start = t - self._query.longest, self._value_slice.start
-        return [(row[0], row[1] if self._with_ids else None,
-                 {column: row[start + j] for column, j in self._readers})
-                for row in rows if low <= row[0] <= t], watermark  # beyond 2**53 µs the fetched range is wider
+        events, watermark = self._window_events(key, t, True)
+        ts, start = events[0], self._value_slice.start
+        ids = events[1] if self._with_ids else [None] * len(ts)
+        low, fields = t - self._query.longest, [(column, events[start + j]) for column, j in self._readers]
+        return [(ts[p], ids[p], {column: field[p] for column, field in fields})
+                for p in range(len(ts)) if low <= ts[p] <= t], watermark  # beyond 2**53 µs the fetched range is wider
 
-    def _window_rows(self, key: Any, t: int, inclusive: bool) -> tuple[tuple[Rows, list[int]], datetime | None]:
+    def _window_events(self, key: Any, t: int, inclusive: bool) -> tuple[Fields, datetime | None]:
         """The decoded events of ``key`` in the longest window at ``t`` (µs), ``t`` itself included if
-        ``inclusive``, with their timestamps, and the watermark (checking the window is answerable)."""
+        ``inclusive``, and the watermark (checking the window is answerable)."""
         # Scores are float64: beyond 2**53 µs widen the range by the rounding step and let bisection cut exactly.
         margin = 0 if -SAFE < t < SAFE else 1 + (abs(t) >> 52)
         low = t - self._query.longest - margin
@@ -191,46 +190,53 @@ class RedisWindowState(RedisEvents):
         watermark, complete, answerable = self._clock_of((reply[1], reply[2], reply[3]))
         if t < answerable:
             raise truncated(self.source.name, EPOCH + t * MICROSECOND, self._longest, complete)
-        return self._rows(reply[0]), watermark
+        return self._decode(reply[0]), watermark
 
-    def _columns(self, rows: Rows, columns: Sequence[int]) -> list[list[Any]]:
-        """The values of ``rows`` of ``columns`` (positions among the value columns)."""
+    def _columns(self, events: Fields, columns: Sequence[int], low: int) -> list[list[Any]]:
+        """The values of ``columns`` (positions among the value columns) of ``events`` from position ``low`` on."""
         start = self._value_slice.start
-        return [[row[start + j] for row in rows] for j in columns]
+        return [events[start + j][low:] for j in columns]
 
-    def _rows(self, runs: list[list[bytes]]) -> tuple[Rows, list[int]]:
-        """Decoded events (values converted back from their JSON form), in (timestamp, id or arrival) order, and
-        their timestamps, from a script's runs of members (in score order), in one ``json.loads``."""
+    def _decode(self, runs: list[list[bytes]]) -> Fields:
+        """Decoded events field by field (values converted back from their JSON form), in (timestamp, id or
+        arrival) order, from a script's runs of members (in score order), in one ``json.loads`` of all their
+        fields (a flat list: no list per event), each field then one slice of it."""
+        width = len(self.columns) + 2  # ts, id and the values; or ts, the values and the arrival number
         if not any(runs):
-            return [], []
-        rows: Rows = json.loads(b"[[" + b"],[".join(chain.from_iterable(runs)) + b"]]")
-        ts = [row[0] for row in rows]
+            return [[] for _ in range(width)]
+        flat = json.loads(b"[" + b",".join(chain.from_iterable(runs)) + b"]")
+        events = [flat[k::width] for k in range(width)]
+        ts = events[0]
         if len(ts) > 1 and not all(map(lt, ts, ts[1:])):  # equal timestamps: order by id (or arrival)
-            rows.sort(key=self._tie_order)
-            ts = [row[0] for row in rows]  # beyond 2**53 µs a score may hold timestamps out of order
+            tie = events[1] if self._with_ids else events[-1]  # beyond 2**53 µs a score may hold them out of order
+            order = sorted(range(len(ts)), key=lambda p: (ts[p], tie[p]))
+            events = [[field[p] for p in order] for field in events]
         start = self._value_slice.start
         for j, convert in self._decoders:
-            for row in rows:
-                row[start + j] = convert(row[start + j])
-        return rows, ts
+            events[start + j] = list(map(convert, events[start + j]))
+        return events
 
-    def _partial(self, merged: list[list[str]] | None, column: int, edges: Rows, ts: list[int], candidates: Rows,
-                 t: int, both: bool) -> Partial | None:
-        """The ``Partial`` of ``column`` over one window: merged tiles, edge events (sorted; timestamps ``ts``) and
-        first/last candidates (events at ``t`` only when ``both``), with what the column's specs read; None if a
-        value cannot be combined exactly."""
+    def _partial(self, merged: list[list[str]] | None, column: int, events: Fields, inside: Ranges,
+                 candidates: Ranges) -> Partial | None:
+        """The ``Partial`` of ``column`` over one window: merged tiles, the events at the positions ``inside``
+        (non-empty ranges, ascending) and the first/last ``candidates``, with what the column's specs read; None
+        if a value cannot be combined exactly. Events are in (timestamp, tie-break) order, so the first and last
+        of any of them are the ones at the lowest and highest positions."""
         plan = self._plan
         part = plan.partial(merged, column)
         if part is None:
             return None
-        at = self._value_slice.start + column
-        inside = edges if both or not ts or ts[-1] < t else edges[:bisect_left(ts, t)]
-        values = [row[at] for row in inside]
+        field = events[self._value_slice.start + column]
+        values: list[Any] = []
+        for lo, hi in inside:
+            values += field[lo:hi]
+        ends: tuple[int, ...] = (inside[0][0], inside[-1][1] - 1) if inside else ()
         if None in values:  # only nulls are skipped
-            inside = [row for row in inside if row[at] is not None]
-            values = [row[at] for row in inside]
-        if inside:
-            part.count += len(inside)
+            positions = [p for lo, hi in inside for p in range(lo, hi) if field[p] is not None]
+            values = [field[p] for p in positions]
+            ends = (positions[0], positions[-1]) if positions else ()
+        if values:
+            part.count += len(values)
             sums, squares, lows, highs = plan.sums[column], plan.squares[column], plan.lows[column], plan.highs[column]
             if sums or squares or lows or highs:
                 kind = plan.kinds[column]
@@ -248,12 +254,10 @@ class RedisWindowState(RedisEvents):
                     high = max(values)
                     part.high = high if part.high is None else max(part.high, high)
         if plan.ordered[column]:
-            ordered = [row for row in candidates if row[at] is not None]
-            if inside:
-                ordered += (inside[0], inside[-1])  # sorted by (timestamp, tie-break): its first and last
+            ordered = [p for lo, hi in candidates for p in range(lo, hi) if field[p] is not None] + list(ends)
             if ordered:
-                part.first = min(ordered, key=self._tie_order)[at]
-                part.last = max(ordered, key=self._tie_order)[at]
+                part.first = field[min(ordered)]
+                part.last = field[max(ordered)]
         return part
 
     def _clock_of(self, texts: tuple[bytes, ...]) -> tuple[datetime | None, int, int]:
