@@ -240,7 +240,8 @@ class RedisWindowState(RedisEvents):
             sums, squares, lows, highs = plan.sums[column], plan.squares[column], plan.lows[column], plan.highs[column]
             if sums or squares or lows or highs:
                 kind = plan.kinds[column]
-                if kind == "f" and not all(map(math.isfinite, values)):
+                # A finite sum has no inf or NaN among its terms (one C pass); an infinite one may be an overflow.
+                if kind == "f" and not math.isfinite(sum(values)) and not all(map(math.isfinite, values)):
                     return None
                 if squares:
                     part.squares += [Fraction(v) ** 2 for v in values] if kind == "f" else \
