@@ -8,7 +8,7 @@ online window query is a handful of list lookups and bisects (the aggregators of
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import Flag, auto
 from itertools import accumulate, compress, repeat
@@ -19,6 +19,9 @@ from fdag._aggregations.distinct_index import DistinctIndex
 from fdag._aggregations.list_room import reserve
 from fdag._aggregations.range_extreme import RangeExtreme
 
+# (indexes, columns, at) -> None: index event ``at`` of each column (``pusher``)
+Pusher = Callable[[Sequence["ColumnIndex"], Sequence[list[Any]], int], None]
+_PUSHERS: dict[tuple[ColumnPlan, ...], Pusher] = {}
 _PUSH_AT_MOST = 8  # appended events indexed one by one; more are rebuilt with C-level passes
 
 
@@ -108,8 +111,9 @@ class ColumnIndex:
         if len(raw) - start <= _PUSH_AT_MOST:
             if start < len(self.counts) - 1:
                 self._truncate(start)
-            for value in raw[start:]:
-                self._push(value)
+            push, own, columns = pusher((self.plan,)), (self,), (raw,)
+            for at in range(start, len(raw)):
+                push(own, columns, at)
             return
         segment = raw[start:]
         flags = list(map(is_not, segment, repeat(None)))
@@ -168,38 +172,53 @@ class ColumnIndex:
         self.range_min.truncate(rank)
         self.range_max.truncate(rank)
 
-    def _push(self, value: Any) -> None:
-        """Index one event appended after every indexed one (``refresh`` of that event alone)."""
-        counts = self.counts
-        rank = counts[-1]
-        if value is None:
-            counts.append(rank)
-            return
-        counts.append(rank + 1)
-        values = self.values
-        values.append(value)
-        if self.distinct is not None:
-            self.distinct.refresh([], values, rank)
-        plan = self.plan
-        if plan.sums:
-            before = self.sums[-1]
-            after = before + value
-            self.sums.append(after)
+
+def pusher(plans: tuple[ColumnPlan, ...]) -> Pusher:
+    """``push(indexes, columns, at)``: index event ``at`` of each of ``columns`` (one key's value columns, aligned
+    with ``plans``) in its ``ColumnIndex``, which indexes exactly the events before it — ``refresh`` of that event
+    alone, for every column at once (``at=-1``: the newest event, streaming's append).
+
+    Straight-line code compiled once per tuple of plans (streaming scoring pushes one event per request: no loop
+    over columns, no test of what a plan builds); the same operations in the same order as ``refresh``'s C-level
+    rebuild, so the arrays are identical.
+    """
+    found = _PUSHERS.get(plans)
+    if found is None:
+        lines = ["def push(indexes, columns, at):"]
+        for j, plan in enumerate(plans):
+            lines += [f"    index = indexes[{j}]", f"    value = columns[{j}][at]", *_push_lines(plan, "    ")]
+        lines.append("    return")  # (no plans: a lookup state's keys, which derive nothing)
+        namespace: dict[str, Any] = {}
+        exec(compile("\n".join(lines) + "\n", "<fdag column push>", "exec"), namespace)
+        found = _PUSHERS[plans] = namespace["push"]
+    return found
+
+
+def _push_lines(plan: ColumnPlan, pad: str) -> list[str]:
+    """The statements indexing ``value`` as the newest value of ``index`` under ``plan`` (what ``pusher`` runs)."""
+    body = ["counts.append(rank + 1)", "values = index.values", "values.append(value)"]
+    if plan.distinct:
+        body.append("index.distinct.push(value, rank)")
+    if plan.sums:
+        body += ["sums = index.sums", "before = sums[-1]", "after = before + value", "sums.append(after)"]
+        if not plan.exact:
+            body += ["step = after - before  # TwoSum, as in _step_errors", "lows = index.lows",
+                     "lows.append(lows[-1] + ((before - (after - step)) + (value - step)))",
+                     "bounds = index.bounds", "bounds.append(bounds[-1] + abs(after))"]
+        if plan.squares:
+            body += ["squares = index.squares", "square = squares[-1] + value * value", "squares.append(square)"]
             if not plan.exact:
-                step = after - before  # TwoSum, as in _step_errors
-                self.lows.append(self.lows[-1] + ((before - (after - step)) + (value - step)))
-                self.bounds.append(self.bounds[-1] + abs(after))
-            if plan.squares:
-                square = self.squares[-1] + value * value
-                self.squares.append(square)
-                if not plan.exact:
-                    self.square_bounds.append(self.square_bounds[-1] + square)
-        # The range tables cover only whole blocks of the values before this one: an appended value invalidates none
-        # of their entries (``RangeExtreme.truncate(rank)`` would delete nothing).
-        if plan.mins:
-            _extend_min_stack(self.mins, values, rank)
-        if plan.maxs:
-            _extend_max_stack(self.maxs, values, rank)
+                body += ["square_bounds = index.square_bounds", "square_bounds.append(square_bounds[-1] + square)"]
+    # The range tables cover only whole blocks of the values before this one: an appended value invalidates none of
+    # their entries (``RangeExtreme.truncate(rank)`` would delete nothing). The stacks are pushed as
+    # ``_extend_min_stack`` / ``_extend_max_stack`` push rank ``rank``.
+    for stack, keeps in (("mins", plan.mins and "<"), ("maxs", plan.maxs and ">")):
+        if keeps:
+            body += [f"stack = index.{stack}", f"while stack and not values[stack[-1]] {keeps} value:",
+                     "    stack.pop()", "stack.append(rank)"]
+    return [f"{pad}{line}" for line in
+            ["counts = index.counts", "rank = counts[-1]", "if value is None:", "    counts.append(rank)", "else:",
+             *(f"    {line}" for line in body)]]
 
 
 def _step_errors(sums: list[float], added: list[float], rank: int) -> Iterator[float]:

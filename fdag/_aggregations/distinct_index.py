@@ -43,6 +43,16 @@ class DistinctIndex:
             lasts.append(i)
             last[value] = i
 
+    def push(self, value: Any, rank: int) -> None:
+        """Index ``value``, appended at rank ``rank`` after every value the index holds (``refresh`` of it alone)."""
+        before = self.last.get(value, -1)
+        self.prev.append(before)
+        lasts = self.lasts
+        if before >= 0:
+            del lasts[bisect_left(lasts, before)]
+        lasts.append(rank)
+        self.last[value] = rank
+
     def undo(self, replaced: list[Any], rank: int) -> None:
         """Forget the values from ``rank`` on (``replaced``, the values the index holds from there), newest first:
         the index is then that of the values before ``rank``."""

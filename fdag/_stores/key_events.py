@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Any
 
-from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
+from fdag._aggregations.column_index import ColumnIndex, ColumnPlan, pusher
 
 
 class KeyEvents:
@@ -25,7 +25,7 @@ class KeyEvents:
     Without ``plans`` (lookup state, which reads single rows) it keeps no derived arrays: pass ``raw``.
     """
 
-    __slots__ = ("dead", "ids", "index", "raw", "stale", "ts")
+    __slots__ = ("dead", "ids", "index", "push", "raw", "stale", "ts")
 
     def __init__(
         self, plans: tuple[ColumnPlan, ...], with_ids: bool, ts: list[int] | None = None,
@@ -35,6 +35,7 @@ class KeyEvents:
         self.ids: list[Any] | None = (ids if ids is not None else []) if with_ids else None
         self.raw: list[list[Any]] = raw if raw is not None else [[] for _ in plans]
         self.index = [ColumnIndex(plan) for plan in plans]
+        self.push = pusher(plans)  # index the newest event of every column at once (streaming's refresh)
         self.stale: int | None = 0  # first event whose derived arrays are out of date; None = all fresh
         self.dead = 0  # evicted events still held at the front (their ids already forgotten)
 
@@ -75,10 +76,14 @@ class KeyEvents:
     def refresh(self) -> None:
         """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""
         start = self.stale
-        if start is not None:
+        if start is None:
+            return
+        if start == len(self.ts) - 1:  # one event appended since the last refresh (streaming: one per request)
+            self.push(self.index, self.raw, -1)
+        else:
             for column, index in zip(self.raw, self.index, strict=True):
                 index.refresh(column, start)
-            self.stale = None
+        self.stale = None
 
     def evict_before(self, horizon: int) -> tuple[list[Any], list[int]]:
         """Evict the live events with timestamp < ``horizon``; return their ids and timestamps (to forget them for

@@ -16,6 +16,7 @@ from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
 from fdag._aggregations.distinct_index import DistinctIndex
 from fdag._aggregations.list_room import reserve
 from fdag._aggregations.range_extreme import BLOCK, RangeExtreme
+from fdag._stores.key_events import KeyEvents
 
 PLAN = ColumnPlan(sums=False, squares=False, exact=True, mins=True, maxs=True, distinct=True)
 small = st.none() | st.integers(0, 12) | st.integers(13, 10_000)  # repeats common, extremes vary
@@ -212,3 +213,36 @@ def test_reserved_room_keeps_contents_and_takes_the_appends(items: list[int], gr
         size = sys.getsizeof(bulk)
         bulk.extend(range(extra))
         assert sys.getsizeof(bulk) == size
+
+
+PLANS = (ALL_FLOAT, ColumnPlan(sums=True, squares=True, exact=True, mins=True, maxs=False),
+         ColumnPlan(sums=False, squares=False, exact=False, mins=False, maxs=False, distinct=True),
+         ColumnPlan(sums=True, squares=False, exact=False, mins=False, maxs=True))
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300]),
+                          st.none() | st.integers(-2**70, 2**70) | st.integers(-3, 3),
+                          st.none() | st.sampled_from("abc"), st.none() | st.floats(-10, 10)), min_size=1, max_size=50),
+       st.integers(1, 3))
+def test_one_appended_event_pushed_in_every_column_equals_rebuilding(
+    rows: list[tuple[float | None, int | None, str | None, float | None]], every: int
+) -> None:
+    """A key refreshed after each appended event (streaming: the compiled push of every column at once), or after a
+    few, holds exactly the arrays of one rebuild in every column, whatever each column's plan builds."""
+    pushed = KeyEvents(PLANS, False)
+    for i, row in enumerate(rows):
+        pushed.place(i, None, [[value] for value in row], 0)
+        if i % every == 0:
+            pushed.refresh()
+    pushed.refresh()
+    columns = [list(column) for column in zip(*rows, strict=True)]
+    rebuilt = KeyEvents(PLANS, False, list(range(len(rows))), None, columns)
+    rebuilt.refresh()
+    for mine, theirs in zip(pushed.index, rebuilt.index, strict=True):
+        for name in ARRAYS:
+            assert getattr(mine, name) == getattr(theirs, name), name
+    links = [(index.distinct.prev, index.distinct.lasts, index.distinct.last) for index in pushed.index
+             if index.distinct is not None]
+    assert links == [(index.distinct.prev, index.distinct.lasts, index.distinct.last) for index in rebuilt.index
+                     if index.distinct is not None]
