@@ -73,6 +73,21 @@ class KeyEvents:
         if self.stale is None or at < self.stale:
             self.stale = at
 
+    def append(self, ts: int, event_id: Any, row: list[Any]) -> None:
+        """``place`` of one event whose values are ``row`` (one per column): streaming's usual in-order event is
+        appended without building a column list per value."""
+        times, ids = self.ts, self.ids
+        if times and (ts < times[-1] or (ts == times[-1] and ids is not None and not event_id > ids[-1])):
+            self.place(ts, event_id, [[value] for value in row], 0)  # late: inserted at its place
+            return
+        if self.stale is None:
+            self.stale = len(times)
+        times.append(ts)
+        if ids is not None:
+            ids.append(event_id)
+        for column, value in zip(self.raw, row, strict=True):
+            column.append(value)
+
     def refresh(self) -> None:
         """Bring every column's derived arrays up to date (called by a query, under the state's lock)."""
         start = self.stale
