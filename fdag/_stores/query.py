@@ -66,12 +66,16 @@ class WindowQuery:
 
 def _compile_evaluate(overs: Sequence[int], ranges: Sequence[tuple[int, int, bool]], closed_both: bool,
                       aggregators: Sequence[tuple[Aggregator, int]]) -> Evaluate:
-    """``evaluate`` as straight-line code for one plan: a bisect per window start and end, two ``counts`` lookups
-    per rank range, one call per aggregator (no loops, tuples or argument unpacking on the hot path)."""
+    """``evaluate`` as straight-line code for one plan: a bisect per window start and end (none for an end past the
+    newest event), two ``counts`` lookups per rank range, one call per aggregator (no loops, tuples or argument
+    unpacking on the hot path)."""
     namespace: dict[str, Any] = {"bisect_left": bisect_left, "bisect_right": bisect_right}
     lines = ["def evaluate(ts, indexes, t):"]
     lines += [f"    s_{k} = bisect_left(ts, t - {int(over)})" for k, over in enumerate(overs)]
-    lines += ["    e = bisect_left(ts, t)", f"    b = {'bisect_right(ts, t)' if closed_both else 'e'}"]
+    # The window ends after the newest event (a query at the newest instant, streaming's query right after an
+    # ingest): no search for the end.
+    lines += ["    if ts and ts[-1] < t:", "        e = b = len(ts)", "    else:", "        e = bisect_left(ts, t)",
+              f"        b = {'bisect_right(ts, t)' if closed_both else 'e'}"]
     for column in sorted({column for column, _, _ in ranges}):
         lines += [f"    i_{column} = indexes[{int(column)}]", f"    c_{column} = i_{column}.counts"]
     for r, (column, over, both) in enumerate(ranges):
