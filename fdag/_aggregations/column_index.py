@@ -22,7 +22,7 @@ from fdag._aggregations.range_extreme import RangeExtreme
 # (indexes, columns, at) -> None: index event ``at`` of each column (``pusher``)
 Pusher = Callable[[Sequence["ColumnIndex"], Sequence[list[Any]], int], None]
 _PUSHERS: dict[tuple[ColumnPlan, ...], Pusher] = {}
-_PUSH_AT_MOST = 8  # appended events indexed one by one; more are rebuilt with C-level passes
+PUSH_AT_MOST = 8  # events from the first changed one indexed one by one; more are rebuilt with C-level passes
 
 
 class Derived(Flag):
@@ -108,9 +108,8 @@ class ColumnIndex:
         same operations in the same order as the C-level rebuild, so the arrays are identical, at a fraction of
         its fixed cost.
         """
-        if len(raw) - start <= _PUSH_AT_MOST:
-            if start < len(self.counts) - 1:
-                self._truncate(start)
+        if len(raw) - start <= PUSH_AT_MOST:
+            self.cut(start)
             push, own, columns = pusher((self.plan,)), (self,), (raw,)
             for at in range(start, len(raw)):
                 push(own, columns, at)
@@ -155,9 +154,12 @@ class ColumnIndex:
                 _extend_max_stack(self.maxs, values, rank)
                 self.range_max.truncate(rank)
 
-    def _truncate(self, start: int) -> None:
-        """Cut every derived array back to the events before ``start`` (events from there on changed by inserts
-        only, as in ``refresh``: the stack entries before ``start``'s rank that survive are those of the rebuild)."""
+    def cut(self, start: int) -> None:
+        """Cut every derived array back to the events before ``start``, if it indexes any from there on (events from
+        there on changed by inserts only, as in ``refresh``: the stack entries before ``start``'s rank that survive
+        are those of the rebuild); then pushing those events, one by one, brings the arrays up to date."""
+        if start >= len(self.counts) - 1:
+            return
         counts = self.counts
         rank = counts[start]
         del counts[start + 1 :]

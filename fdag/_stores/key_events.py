@@ -16,7 +16,7 @@ from __future__ import annotations
 from bisect import bisect_left, bisect_right
 from typing import Any
 
-from fdag._aggregations.column_index import ColumnIndex, ColumnPlan, pusher
+from fdag._aggregations.column_index import PUSH_AT_MOST, ColumnIndex, ColumnPlan, pusher
 
 
 class KeyEvents:
@@ -93,8 +93,15 @@ class KeyEvents:
         start = self.stale
         if start is None:
             return
-        if start == len(self.ts) - 1:  # one event appended since the last refresh (streaming: one per request)
+        count = len(self.ts)
+        if start == count - 1:  # one event appended since the last refresh (streaming: one per request)
             self.push(self.index, self.raw, -1)
+        elif count - start <= PUSH_AT_MOST:  # a few (a late event among the newest): cut back, push every column
+            indexes, raw, push = self.index, self.raw, self.push
+            for index in indexes:
+                index.cut(start)
+            for at in range(start, count):
+                push(indexes, raw, at)
         else:
             for column, index in zip(self.raw, self.index, strict=True):
                 index.refresh(column, start)
