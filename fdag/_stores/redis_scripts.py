@@ -228,7 +228,11 @@ for j = 1, accepted do
   end
 end
 for k, list_ in pairs(added) do zadd(KEYS[k], list_) end
-local register, touched, candidates = {}, {}, {}
+-- Per key that may be dense, the tiles its batch touches, coarse to fine, one level at a time across keys: a tile
+-- is dense if it exists (sealed), is registered, or else if ZCOUNT says so (then it is registered). A range below
+-- DENSE holds no dense finer range (nor a tile: it covers DENSE held events), so its events stop there: they make
+-- its delta, and no finer tile of theirs is built, read or counted.
+local register, touched, groups = {}, {}, {}  -- groups: per key, the dense ranges of the level above and their items
 for k in pairs(maybe_dense) do
   -- Every tile the batch touches lies within a coarsest width of its events: where that neighbourhood holds
   -- fewer than DENSE events, none is dense, and a key without tiles has nothing else to do.
@@ -237,45 +241,66 @@ for k in pairs(maybe_dense) do
   for _, ts in ipairs(redo[k] or {}) do lo = math.min(lo, ts); hi = math.max(hi, ts) end
   if has_tiles[k] or redis.call('ZCOUNT', KEYS[k], '(' .. string.format('%d', lo - W[#W]),
                                 '(' .. string.format('%d', hi + W[#W])) >= DENSE then
-    local slots, names, closed, F = {}, {}, {}, phase(KEYS[k], W[#W])
-    local function visit(ts, event)
-      local child = nil
-      for l = 1, #W do
-        local s = math.floor((ts - F) / W[l]) * W[l] + F
-        if s < horizon then break end
-        local name = tile_name(l, s)
-        local here = slots[name]
-        if not here then
-          here = {l = l, s = s, name = name, events = {}, children = {}}
-          slots[name] = here
-          names[#names + 1] = name
-          if s + W[l] <= before then closed[#closed + 1] = name end
-        end
-        if child then child.parent = here end
-        if not event then here.redo = true
-        elseif l == 1 then table.insert(here.events, event)
-        elseif child then here.children[child] = true end
-        child = here
-      end
-    end
-    for j = 1, #list_, 2 do local ts = tonumber(list_[j]); visit(ts, {ts, list_[j + 1]}) end
-    for _, ts in ipairs(redo[k] or {}) do visit(ts, nil) end
-    if has_tiles[k] and #closed > 0 then
-      for j, text in ipairs(chunked('HMGET', tile_keys(KEYS[k]), closed)) do
-        if text then slots[closed[j]].stored = text end
-      end
-    end
-    touched[k] = {slots = slots, names = names}
-    for _, name in ipairs(names) do
-      if not slots[name].stored then candidates[#candidates + 1] = {slots[name], name .. ':' .. KEYS[k]} end
-    end
+    local items = {}  -- {ts, member}, or {ts, false} for a re-sent event
+    for j = 1, #list_, 2 do items[#items + 1] = {tonumber(list_[j]), list_[j + 1]} end
+    for _, ts in ipairs(redo[k] or {}) do items[#items + 1] = {ts, false} end
+    touched[k] = {F = phase(KEYS[k], W[#W]), slots = {}}  -- slots: the key's tiles touched, coarse levels first
+    groups[k] = {{items = items}}
   end
 end
--- Which candidates are registered already (one read for the batch).
-local members = {}
-for j, candidate in ipairs(candidates) do members[j] = candidate[2] end
-for j, score in ipairs(#members > 0 and chunked('ZMSCORE', OPEN, members) or {}) do
-  if score then candidates[j][1].registered = true end
+for l = #W, 1, -1 do
+  local width, candidates, members = W[l], {}, {}
+  for k, above in pairs(groups) do
+    local key, level, closed = touched[k], {}, {}
+    for _, parent in ipairs(above) do
+      for _, item in ipairs(parent.items) do
+        local s = math.floor((item[1] - key.F) / width) * width + key.F
+        local here = level[s]
+        if not here then
+          if s < horizon then here = {items = {}}  -- no tile below the horizon: its items go on finer, parentless
+          else
+            here = {l = l, s = s, name = tile_name(l, s), items = {}, children = {}}
+            key.slots[#key.slots + 1] = here
+            if s + width <= before then closed[#closed + 1] = here end
+          end
+          level[s] = here
+        end
+        here.items[#here.items + 1] = item
+        if here.l then
+          if not item[2] then here.redo = true end
+          if parent.l then parent.children[here] = true end
+        end
+      end
+    end
+    if has_tiles[k] and #closed > 0 then
+      local names = {}
+      for j, here in ipairs(closed) do names[j] = here.name end
+      for j, text in ipairs(chunked('HMGET', tile_keys(KEYS[k]), names)) do
+        if text then closed[j].stored = text; closed[j].dense = true end
+      end
+    end
+    for _, here in pairs(level) do
+      if here.l and not here.stored then
+        candidates[#candidates + 1] = {k, here}
+        members[#members + 1] = here.name .. ':' .. KEYS[k]
+      end
+    end
+    groups[k] = level
+  end
+  -- Which are registered already (one read for the level), and which of the others are dense.
+  for j, score in ipairs(#members > 0 and chunked('ZMSCORE', OPEN, members) or {}) do
+    local k, here = candidates[j][1], candidates[j][2]
+    if score then here.dense = true
+    elseif redis.call('ZCOUNT', KEYS[k], here.s, until_(here.s, l)) >= DENSE then
+      here.dense = true
+      register[members[j]] = here.s + width
+    end
+  end
+  for k, level in pairs(groups) do
+    local above = {}
+    for _, here in pairs(level) do if here.dense or not here.l then above[#above + 1] = here end end
+    groups[k] = above
+  end
 end
 -- Builds tile (l, s) of an events key from the tiles one level finer (raw events where one is missing).
 local function build(events, hash, l, s)
@@ -298,32 +323,19 @@ local function build(events, hash, l, s)
   end
   return tile
 end
--- The batch's partial states in a closed tile: its events at the finest level, its finer tiles' above.
+-- The batch's partial states in a closed tile: its finer tiles' where they were placed, else (the finest level,
+-- or a range below DENSE) its events.
 local function delta(here)
   if not here.delta then
     local tile = empty(#COLS)
-    if here.l == 1 then
-      for _, event in ipairs(here.events) do absorb(tile, event[2], event[1]) end
+    if next(here.children) == nil then
+      for _, item in ipairs(here.items) do if item[2] then absorb(tile, item[2], item[1]) end end
     else
       for child in pairs(here.children) do merge(tile, delta(child)) end
     end
     here.delta = tile
   end
   return here.delta
-end
-for k, key in pairs(touched) do
-  local slots = key.slots
-  table.sort(key.names, function(x, y) return slots[x].l > slots[y].l end)
-  for _, name in ipairs(key.names) do
-    local here = slots[name]
-    if not here.stored and not here.registered then
-      local parent = here.parent
-      if parent and parent.sparse then here.sparse = true else
-        here.sparse = redis.call('ZCOUNT', KEYS[k], here.s, until_(here.s, here.l)) < DENSE
-        if not here.sparse then register[name .. ':' .. KEYS[k]] = here.s + W[here.l] end
-      end
-    end
-  end
 end
 local opened = {}
 for member, ends in pairs(register) do opened[#opened + 1] = string.format('%d', ends); opened[#opened + 1] = member end
@@ -336,8 +348,8 @@ if #new_ids > 0 then zadd(KEYS[2], new_ids) end
 -- part-way; a no-op otherwise), the others updated with the batch's events.
 for k, key in pairs(touched) do
   local hash = tile_keys(KEYS[k])
-  for j = #key.names, 1, -1 do
-    local here = key.slots[key.names[j]]
+  for j = #key.slots, 1, -1 do
+    local here = key.slots[j]
     if here.stored then
       local tile
       if here.redo then tile = build(KEYS[k], hash, here.l, here.s)
