@@ -88,9 +88,10 @@ for k = 6, #KEYS do
   if type(size) == 'table' then return wrong(KEYS[k], 'zset') end
   sizes[k] = size
 end
-local function absorb(tile, member, ts)
-  local ok, row = false, nil
-  if math.abs(ts) < BIG then ok, row = pcall(cjson.decode, '[' .. member .. ']') end
+local function absorb(tile, member)  -- (its timestamp: the row's first value, read as the text it is)
+  local ok, row = pcall(cjson.decode, '[' .. member .. ']')
+  local ts = ok and row[1]
+  if ok and not (math.abs(ts) < BIG) then ok = false end
   for c = 1, #COLS do
     local col, p = COLS[c], tile[c]
     local v = ok and row[col.at]
@@ -156,13 +157,15 @@ local fresh, new_ids, newest, newest_text, redo = {}, {}, {}, {}, {}
 local event_key, event_ts, event_member, count = {}, {}, {}, {}  -- the accepted events; per key, how many
 local fresh_low = {}  -- per key whose set was empty, its oldest accepted event: all it will hold
 local accepted, duplicates, late, at = 0, 0, 0, 1
+local PACKED, byte, sub, find = ARGV[7], string.byte, string.sub, string.find  -- (locals: read once per event)
 for e = 1, n do
-  local a, b, c, d, a2, b2, c2, d2 = string.byte(ARGV[7], 8 * e - 7, 8 * e)
+  local a, b, c, d, a2, b2, c2, d2 = byte(PACKED, 8 * e - 7, 8 * e)
   local k = a + 256 * (b + 256 * (c + 256 * d))
   local stop = at + a2 + 256 * (b2 + 256 * (c2 + 256 * d2))
-  local id, member = ARGV[e + 8], string.sub(BODY, at, stop - 1)
+  local id, member = ARGV[e + 8], sub(BODY, at, stop - 1)
   at = stop
-  local ts_text = string.match(member, '^[^,]+')
+  local comma = find(member, ',', 1, true)  -- (none: a member of a timestamp alone, without ids or values)
+  local ts_text = comma and sub(member, 1, comma - 1) or member
   local ts = tonumber(ts_text)
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
@@ -248,28 +251,29 @@ for k in pairs(maybe_dense) do
     groups[k] = {{items = items}}
   end
 end
+local floor = math.floor
 for l = #W, 1, -1 do
   local width, candidates, members = W[l], {}, {}
   for k, above in pairs(groups) do
     local key, level, closed = touched[k], {}, {}
+    local F, slots = key.F, key.slots
     for _, parent in ipairs(above) do
       for _, item in ipairs(parent.items) do
-        local s = math.floor((item[1] - key.F) / width) * width + key.F
+        local s = floor((item[1] - F) / width) * width + F
         local here = level[s]
         if not here then
           if s < horizon then here = {items = {}}  -- no tile below the horizon: its items go on finer, parentless
           else
             here = {l = l, s = s, name = tile_name(l, s), items = {}, children = {}}
-            key.slots[#key.slots + 1] = here
+            slots[#slots + 1] = here
             if s + width <= before then closed[#closed + 1] = here end
+            if parent.l then parent.children[here] = true end  -- (tiles nest: all its items have this parent)
           end
           level[s] = here
         end
-        here.items[#here.items + 1] = item
-        if here.l then
-          if not item[2] then here.redo = true end
-          if parent.l then parent.children[here] = true end
-        end
+        local list_ = here.items
+        list_[#list_ + 1] = item
+        if not item[2] then here.redo = true end
       end
     end
     if has_tiles[k] and #closed > 0 then
@@ -319,7 +323,7 @@ local function build(events, hash, l, s)
   end
   for _, range in ipairs(below) do
     local members = redis.call('ZRANGEBYSCORE', events, range[1], '(' .. string.format('%d', range[2]))
-    for _, member in ipairs(members) do absorb(tile, member, tonumber(string.match(member, '^[^,]+'))) end
+    for _, member in ipairs(members) do absorb(tile, member) end
   end
   return tile
 end
@@ -329,7 +333,7 @@ local function delta(here)
   if not here.delta then
     local tile = empty(#COLS)
     if next(here.children) == nil then
-      for _, item in ipairs(here.items) do if item[2] then absorb(tile, item[2], item[1]) end end
+      for _, item in ipairs(here.items) do if item[2] then absorb(tile, item[2]) end end
     else
       for child in pairs(here.children) do merge(tile, delta(child)) end
     end
