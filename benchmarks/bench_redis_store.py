@@ -12,9 +12,11 @@ beside a baseline in the same run, contenders interleaved round by round (median
 
 Run from the repository root::
 
-    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis_store.py [--quick] [--gets]
+    PYTHONPATH=. .venv/bin/python benchmarks/bench_redis_store.py [--quick] [--gets | --ingest]
 
-``--gets``: only the dense-key get table, tiles only (under a minute; for work on the read path).
+``--gets``: only the dense-key get table, tiles only (under a minute; for work on the read path). ``--ingest``: only
+the ingest table, with tiles and without, and per event the Redis CPU time of the script (``INFO commandstats``) and
+the client's thread CPU time (a minute or two; for work on the ingest path).
 """
 
 from __future__ import annotations
@@ -124,13 +126,25 @@ def dense_gets(url: str, dag: fdag.Dag, keys: int, per_key: int, rounds: int, ca
 
 def ingest_rate(url: str, dag: fdag.Dag, events: list[dict[str, Any]], name: str, tiles: bool) -> float:
     """Events per second ingesting ``events`` in batches of 1,000 into a fresh namespace (``tiles``: on or off)."""
+    return ingest_costs(url, dag, events, name, tiles)[0]
+
+
+def ingest_costs(url: str, dag: fdag.Dag, events: list[dict[str, Any]], name: str,
+                 tiles: bool) -> tuple[float, float, float]:
+    """``ingest_rate``'s events/s, and per event the Redis CPU time of the script calls and the client's thread
+    CPU time (s)."""
     row = fdag.RowDriver(dag, store=RedisStore(url, namespace=name))
     if not tiles:
         row._states["transactions"][0]._tiles = ""  # the pre-tiles script: events, ids, bounds, eviction
+    client = redis.Redis.from_url(url)
+    _, usec_before = evalsha_usec(client)
+    cpu = time.thread_time()
     began = time.perf_counter()
     for first in range(0, len(events), 1_000):
         row.ingest("transactions", events[first : first + 1_000])
-    return len(events) / (time.perf_counter() - began)
+    wall, cpu = time.perf_counter() - began, time.thread_time() - cpu
+    _, usec_after = evalsha_usec(client)
+    return len(events) / wall, (usec_after - usec_before) / 1e6 / len(events), cpu / len(events)
 
 
 def pipeline_rate(url: str, events: list[dict[str, Any]], name: str) -> float:
@@ -204,6 +218,35 @@ def gets_only(quick: bool) -> None:
     print_dense(dense, rounds)
 
 
+def ingest_only(rounds: int = 5) -> None:
+    """Only the ingest table (``--ingest``), tiles on and off interleaved, with the CPU time per event of Redis
+    (the script's EVALSHA calls, ``INFO commandstats``: the server's first call loads it by EVAL, not counted) and
+    the client."""
+    dag = fdag.Dag.from_modules(fraud)
+    figures: dict[tuple[int, bool], list[tuple[float, float, float]]] = {}
+    with tempfile.TemporaryDirectory() as directory:
+        server = RedisServer(Path(directory)).start()
+        try:
+            for run in range(rounds):
+                for users in (10_000, 50):
+                    events = make_events(users, 20_000, seed=100 + run)
+                    for tiles in (True, False):
+                        name = f"ingest-{'t' if tiles else 'r'}-{users}-{run}"
+                        figures.setdefault((users, tiles), []).append(ingest_costs(server.url, dag, events, name,
+                                                                                   tiles))
+        finally:
+            server.stop()
+    us = 1e6
+    print(f"## RedisStore ingest, batches of 1,000 (median of {rounds} interleaved rounds of 20,000 events)\n")
+    print("| keys | tiles | events/s | Redis CPU per event | client CPU per event |")
+    print("|---|---|---|---|---|")
+    for (users, tiles), runs in figures.items():
+        rate, server_cpu, client_cpu = (statistics.median(values) for values in zip(*runs, strict=True))
+        print(f"| {users:,} | {'on' if tiles else 'off'} | {rate:,.0f}/s | {server_cpu * us:.2f} µs "
+              f"| {client_cpu * us:.2f} µs |")
+    print(f"\n1-minute load average at the end: {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores.")
+
+
 def main(quick: bool) -> None:
     """Run every measurement and print a Markdown table."""
     users, count, calls = (2_000, 60_000, 5_000) if quick else (10_000, 300_000, 20_000)
@@ -272,5 +315,7 @@ def main(quick: bool) -> None:
 if __name__ == "__main__":
     if "--gets" in sys.argv:
         gets_only("--quick" in sys.argv)
+    elif "--ingest" in sys.argv:
+        ingest_only()
     else:
         main("--quick" in sys.argv)
