@@ -88,15 +88,18 @@ for k = 6, #KEYS do
   if type(size) == 'table' then return wrong(KEYS[k], 'zset') end
   sizes[k] = size
 end
+local decode, null = cjson.decode, cjson.null
 local function absorb(tile, member)  -- (its timestamp: the row's first value, read as the text it is)
-  local ok, row = pcall(cjson.decode, '[' .. member .. ']')
+  local ok, row = pcall(decode, '[' .. member .. ']')
   local ts = ok and row[1]
-  if ok and not (math.abs(ts) < BIG) then ok = false end
+  if not (ok and abs(ts) < BIG) then
+    for c = 1, #COLS do tile[c][6] = 1 end
+    return
+  end
   for c = 1, #COLS do
     local col, p = COLS[c], tile[c]
-    local v = ok and row[col.at]
-    if not ok then p[6] = 1
-    elseif v ~= nil and v ~= cjson.null then
+    local v = row[col.at]
+    if v ~= nil and v ~= null then
       p[1] = p[1] + 1
       if not p[2] or ts < p[2] then p[2] = ts end
       if not p[3] or ts > p[3] then p[3] = ts end
@@ -105,11 +108,11 @@ local function absorb(tile, member)  -- (its timestamp: the row's first value, r
           if v == true then v = 1 elseif v == false then v = 0 else v = nil end
         elseif type(v) ~= 'number' or v - v ~= 0 then
           v = nil
-        elseif col.kind == 'i' and (v ~= math.floor(v) or math.abs(v) >= BIG) then
+        elseif col.kind == 'i' and (v ~= math.floor(v) or abs(v) >= BIG) then
           v = nil
         end
-        local a = v and math.abs(v)
-        if v == nil or (col.q and (a > 2^500 or (a ~= 0 and a < 2^-480))) then p[6] = 1 else
+        local a = v and col.q and abs(v)
+        if v == nil or (a and (a > 2^500 or (a ~= 0 and a < 2^-480))) then p[6] = 1 else
           if col.s and not grow(p[7], v) then p[6] = 1 end
           if col.q then
             local c1 = SPLIT * v
@@ -164,8 +167,7 @@ for e = 1, n do
   local stop = at + a2 + 256 * (b2 + 256 * (c2 + 256 * d2))
   local id, member = ARGV[e + 8], sub(BODY, at, stop - 1)
   at = stop
-  local comma = find(member, ',', 1, true)  -- (none: a member of a timestamp alone, without ids or values)
-  local ts_text = comma and sub(member, 1, comma - 1) or member
+  local ts_text = sub(member, 1, (find(member, ',', 1, true) or 0) - 1)
   local ts = tonumber(ts_text)
   if with_ids and (held[e] or fresh[id]) then
     duplicates = duplicates + 1
@@ -239,14 +241,18 @@ local register, touched, groups = {}, {}, {}  -- groups: per key, the dense rang
 for k in pairs(maybe_dense) do
   -- Every tile the batch touches lies within a coarsest width of its events: where that neighbourhood holds
   -- fewer than DENSE events, none is dense, and a key without tiles has nothing else to do.
-  local lo, hi, list_ = math.huge, -math.huge, added[k] or {}
-  for j = 1, #list_, 2 do local ts = tonumber(list_[j]); lo = math.min(lo, ts); hi = math.max(hi, ts) end
-  for _, ts in ipairs(redo[k] or {}) do lo = math.min(lo, ts); hi = math.max(hi, ts) end
+  local lo, hi, list_, items = math.huge, -math.huge, added[k] or {}, {}  -- {ts, member}, {ts, false} if re-sent
+  for j = 1, #list_, 2 do
+    local ts = tonumber(list_[j])
+    if ts < lo then lo = ts end
+    if ts > hi then hi = ts end
+    items[#items + 1] = {ts, list_[j + 1]}
+  end
+  for _, ts in ipairs(redo[k] or {}) do
+    lo = math.min(lo, ts); hi = math.max(hi, ts); items[#items + 1] = {ts, false}
+  end
   if has_tiles[k] or redis.call('ZCOUNT', KEYS[k], '(' .. string.format('%d', lo - W[#W]),
                                 '(' .. string.format('%d', hi + W[#W])) >= DENSE then
-    local items = {}  -- {ts, member}, or {ts, false} for a re-sent event
-    for j = 1, #list_, 2 do items[#items + 1] = {tonumber(list_[j]), list_[j + 1]} end
-    for _, ts in ipairs(redo[k] or {}) do items[#items + 1] = {ts, false} end
     touched[k] = {F = phase(KEYS[k], W[#W]), slots = {}}  -- slots: the key's tiles touched, coarse levels first
     groups[k] = {{items = items}}
   end

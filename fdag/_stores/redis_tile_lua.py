@@ -8,7 +8,7 @@ it), and the merge of two tiles' partial states. See ``redis_scripts`` for the l
 from __future__ import annotations
 
 TILE_FUNCTIONS = """
-local BIG, SPLIT = 2^53, 134217729
+local BIG, SPLIT, abs = 2^53, 134217729, math.abs
 -- A key's tiles start at a phase drawn from its events key's name (the same in every script), so that the tiles of
 -- different keys end at different instants and their sealing spreads over time.
 local function phase(name, coarsest)
@@ -18,7 +18,7 @@ local function grow(p, x)
   local i = 0
   for j = 1, #p do
     local y = p[j]
-    if math.abs(x) < math.abs(y) then x, y = y, x end
+    if abs(x) < abs(y) then x, y = y, x end
     local hi = x + y
     local lo = y - (hi - x)
     if lo ~= 0 then i = i + 1; p[i] = lo end
