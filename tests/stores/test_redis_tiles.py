@@ -356,6 +356,29 @@ def test_a_late_event_updates_its_sealed_tile(redis_server: RedisServer) -> None
     assert state.query(1, as_of)[0] == oracle([*events, late], 1, as_of)
 
 
+def test_a_late_event_under_a_sparse_finer_range_updates_its_sealed_tiles(redis_server: RedisServer) -> None:
+    """An event every 2 s seals tiles at 61 s and 8 min, none at 7.6 s (fewer than DENSE; ingest builds nothing
+    finer there): a late event updates its sealed tiles through that sparse range, to what rebuilding them from
+    the events they cover gives (re-sending the event rebuilds them), and a query equals the oracle."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    events = streamed(1, T0, 1_500, timedelta(seconds=2), "p")  # 50 minutes
+    for first in range(0, len(events), 100):
+        state.ingest(events[first : first + 100])
+    hash_name = f"{state.prefix}t:1"
+    assert {int(field.split(b":")[0]) for field in tile_fields(store, hash_name)} == {3, 4}
+    late = {**events[-135], "pid": "late", "ts": events[-135]["ts"] + timedelta(seconds=1)}  # 4.5 minutes late
+    before = store.client.hgetall(hash_name)
+    assert state.ingest([late]).accepted == 1
+    updated = store.client.hgetall(hash_name)
+    changed = {int(field.split(b":")[0]) for field in before if field != b"finest" and before[field] != updated[field]}
+    assert 3 in changed and changed <= {3, 4}
+    assert state.ingest([late]).duplicates == 1  # re-sent: its sealed tiles are rebuilt from their events
+    assert store.client.hgetall(hash_name) == updated
+    as_of = events[-1]["ts"] + timedelta(seconds=1)
+    assert state.query(1, as_of)[0] == oracle([*events, late], 1, as_of)
+
+
 def test_keys_have_their_own_phase_and_sparse_keys_no_tile_work(redis_server: RedisServer) -> None:
     """Two hot keys' tiles start at different instants; a key with a few events registers nothing."""
     store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
