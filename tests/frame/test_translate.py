@@ -487,6 +487,86 @@ def test_datetime_arithmetic_outside_python_range_is_an_overflow() -> None:
     assert run_translated(datetime_shift, rows) == [(None, "OverflowError"), (late, None)]
 
 
+# A float computed inside a function can be NaN though no input is (inf - inf): every rule reading it must do what
+# CPython does (math.asin(nan) is nan, math.floor(nan) a ValueError, nan > 0 false, ...).
+def nan_asin(x: float, y: float) -> float:
+    z = x - y
+    return math.asin(z) + math.acos(z) + math.atan(z)
+
+
+def nan_sqrt_logs(x: float, y: float) -> float:
+    z = x - y
+    return math.sqrt(z) + math.log(z) + math.log(z, 2) + math.log(2.0, z) + math.log1p(z)
+
+
+def nan_exp_trig(x: float, y: float) -> float:
+    z = x - y
+    return math.exp(z) + math.sin(z) + math.cos(z) + math.tan(z) + math.degrees(z) + math.fabs(z)
+
+
+def nan_floor(x: float, y: float) -> int:
+    z = x - y
+    return math.floor(z)
+
+
+def nan_ceil(x: float, y: float) -> int:
+    z = x - y
+    return math.ceil(z)
+
+
+def nan_trunc(x: float, y: float) -> int:
+    z = x - y
+    return math.trunc(z)
+
+
+def nan_int(x: float, y: float) -> int:
+    z = x - y
+    return int(z)
+
+
+def nan_round(x: float, y: float) -> int:
+    z = x - y
+    return round(z)
+
+
+def nan_compare(x: float, y: float) -> int:
+    z = x - y
+    return (z > 0) + 2 * (z != z) + 4 * (z <= 1.0 or z >= 1.0) + 8 * (z in (1.0, 2.0)) + 16 * bool(z)
+
+
+def nan_extremes(x: float, y: float) -> float:
+    z = x - y
+    return max(z, 1.0) + min(1.0, z) + abs(z)
+
+
+def nan_remainders(x: float, y: float) -> float:
+    z = x - y
+    return z % 2.0 + 2.0 % z + z // 2.0
+
+
+def nan_powers(x: float, y: float) -> float:
+    z = x - y
+    return 1.0 / z + z**2 + math.pow(z, 0.0) + math.hypot(z, math.inf)
+
+
+def nan_predicates(x: float, y: float) -> int:
+    z = x - y
+    return math.isnan(z) + 2 * math.isinf(z) + 4 * math.isfinite(z) + (8 if z else 0)
+
+
+NAN_FUNCTIONS = [
+    nan_asin, nan_sqrt_logs, nan_exp_trig, nan_floor, nan_ceil, nan_trunc, nan_int,
+    nan_round, nan_compare, nan_extremes, nan_remainders, nan_powers, nan_predicates,
+]
+
+
+@pytest.mark.parametrize("func", NAN_FUNCTIONS, ids=lambda f: f.__name__)
+def test_a_nan_computed_from_inputs_is_read_as_cpython_reads_it(func: Callable[..., Any]) -> None:
+    pairs = [(math.inf, math.inf), (-math.inf, -math.inf), (0.5, 0.25), (3.0, 1.0), (math.inf, 1.0), (0.0, 0.0),
+             (-3.0, 0.0)]
+    assert_agrees(func, [{"x": x, "y": y} for x, y in pairs])
+
+
 def test_zero_division_messages_are_cpythons() -> None:
     params, returns = _signature(floordiv_mod)
     messages = {message for _, _, message in translate(floordiv_mod, params, returns).errors}

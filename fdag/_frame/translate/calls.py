@@ -290,8 +290,9 @@ _MATH: dict[str, Callable[[list[Val], Scope], Val]] = {
     # CPython multiplies by the constant pi/180 (180/pi) and checks no range: the same one rounding here
     "radians": _unary_float("radians", lambda e: e * (math.pi / 180.0)),
     "degrees": _unary_float("degrees", lambda e: e * (180.0 / math.pi)),
-    "asin": _unary_float("asin", pl.Expr.arcsin, lambda x: x.abs() > 1),
-    "acos": _unary_float("acos", pl.Expr.arccos, lambda x: x.abs() > 1),
+    # NaN sorts above every float in Polars, so |NaN| > 1 holds there; CPython returns NaN without an error
+    "asin": _unary_float("asin", pl.Expr.arcsin, lambda x: (x.abs() > 1) & x.is_not_nan()),
+    "acos": _unary_float("acos", pl.Expr.arccos, lambda x: (x.abs() > 1) & x.is_not_nan()),
     "atan": _unary_float("atan", pl.Expr.arctan),
     "sin": _unary_float("sin", pl.Expr.sin, infinite),
     "cos": _unary_float("cos", pl.Expr.cos, infinite),
