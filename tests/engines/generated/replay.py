@@ -1,11 +1,12 @@
 """Run one generated case through the three evaluators and say where they disagree.
 
 A case is a generated module (written to a file, loaded with ``Dag.from_modules``) with a history and a spine.
-``RowDriver`` (MemoryStore) replays it as a live system would: each source's events in arrival order, in small
-batches, and each request at its ``as_of`` once every source has delivered everything up to it; ``FrameDriver.run``
-gets the whole spine and every source's events (shuffled but for ties); ``tests/reference.py`` computes every node by
-brute force. All three must agree on every value (window floats to 1e-6), the two engines on the errors of
-derived features, and the ingest reports must account for every event sent.
+``RowDriver`` (on a MemoryStore, or the store a test gives: a RedisStore) replays it as a live system would: each
+source's events in arrival order, in small batches, and each request at its ``as_of`` once every source has
+delivered everything up to it; ``FrameDriver.run`` gets the whole spine and every source's events (shuffled but for
+ties); ``tests/reference.py`` computes every node by brute force. All three must agree on every value (window floats
+to 1e-6), the two engines on the errors of derived features, and the ingest reports must account for every event
+sent.
 
 ``Tally`` counts what the cases covered and what went wrong: non-fdag exceptions, engine mismatches, events lost.
 """
@@ -17,6 +18,7 @@ import math
 import sys
 import traceback
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from itertools import cycle
 from pathlib import Path
@@ -25,6 +27,7 @@ from typing import Any
 import polars as pl
 
 import fdag
+from fdag._stores.protocol import Store
 from tests import reference
 from tests.engines.generated.histories import History
 from tests.engines.generated.modules import Module
@@ -81,9 +84,9 @@ def _frames(dag: fdag.Dag, history: History) -> dict[str, pl.DataFrame]:
             for name, source in dag.sources.items()}
 
 
-def _replay(dag: fdag.Dag, history: History, tally: Tally) -> tuple[list[Any], Counter[str]]:
-    """Each request's FeatureVector from a live RowDriver, and the ingest reports' totals."""
-    row = fdag.RowDriver(dag, store=fdag.MemoryStore())
+def _replay(dag: fdag.Dag, history: History, store: Store) -> tuple[list[Any], Counter[str]]:
+    """Each request's FeatureVector from a live RowDriver on ``store``, and the ingest reports' totals."""
+    row = fdag.RowDriver(dag, store=store)
     steps: list[tuple[Any, int, Any]] = [(e.replay_at, 0, e) for name, events in history.events.items()
                                          if name in dag.sources for e in events]
     steps += [(request["as_of"], 1, i) for i, request in enumerate(history.requests)]
@@ -130,8 +133,10 @@ def _expected_reports(dag: fdag.Dag, history: History) -> Counter[str]:
     return expected
 
 
-def run_case(module: Module, history: History, folder: Path, name: str, tally: Tally) -> None:
-    """Evaluate one case with the three evaluators and record what disagrees in ``tally``."""
+def run_case(module: Module, history: History, folder: Path, name: str, tally: Tally,
+             store: Callable[[], Store] = fdag.MemoryStore) -> None:
+    """Evaluate one case with the three evaluators (the live RowDriver on a new ``store()``) and record what
+    disagrees in ``tally``."""
     tally.cases["modules"] += 1
     try:
         loaded = load(module, folder, name)
@@ -155,7 +160,7 @@ def run_case(module: Module, history: History, folder: Path, name: str, tally: T
     sources = _frames(dag, history)
     rows = history.frames
     try:
-        vectors, totals = _replay(dag, history, tally)
+        vectors, totals = _replay(dag, history, store())
         schema = {n: t.polars for n, t in dag.inputs.items()} | {"as_of": pl.Datetime("us", "UTC")}
         spine = pl.DataFrame(history.requests, schema=schema, orient="row")
         result = fdag.FrameDriver(dag).evaluate(spine, sources=sources)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,11 +18,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+import fdag
 from tests.engines.generated.histories import histories
 from tests.engines.generated.modules import Module, modules
 from tests.engines.generated.replay import Tally, run_case
+from tests.redis_server import RedisServer
 
 EXAMPLES = int(os.environ.get("FDAG_RELIABILITY_EXAMPLES", "120"))
+REDIS_EXAMPLES = max(1, EXAMPLES // 4)  # a round trip per batch and per request: the same shapes, fewer of them
 SUMMARY = os.environ.get("FDAG_RELIABILITY_SUMMARY")
 COUNTER = itertools.count()
 
@@ -63,6 +67,31 @@ def test_generated_modules_agree_across_engines_and_the_reference(tmp_path_facto
         if number % 50 == 49:
             dump(tally)
         if not SUMMARY:  # the bounded run fails (and shrinks) on the first problem; the long run counts them
+            assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
+
+    agree()
+
+
+def test_generated_modules_agree_on_redis_store(tmp_path_factory: pytest.TempPathFactory, tally: Tally,
+                                                redis_server: RedisServer) -> None:
+    """The same cases with the live RowDriver on a RedisStore (a fresh namespace each): its encodings of every
+    column type and key type, shared value columns, dedup and reports must agree with FrameDriver and the reference
+    as MemoryStore's do. (These histories are too small to seal tiles: tests/stores/test_redis_tiles.py covers
+    those against MemoryStore.)"""
+    folder = tmp_path_factory.mktemp("generated_redis")
+
+    def store() -> fdag.RedisStore:
+        return fdag.RedisStore(redis_server.url, namespace=f"generated-{uuid.uuid4().hex[:12]}")
+
+    @settings(max_examples=REDIS_EXAMPLES, deadline=None, database=None,
+              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+    @given(cases())
+    def agree(case: tuple[Module, object]) -> None:
+        module, history = case
+        before = (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost)
+        tally.cases["modules on RedisStore"] += 1
+        run_case(module, history, folder, f"generated_redis_{next(COUNTER)}", tally, store)  # type: ignore[arg-type]
+        if not SUMMARY:
             assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
 
     agree()
