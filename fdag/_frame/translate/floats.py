@@ -7,8 +7,8 @@ zero; the quotient is ``(a - m) / b``, less one when the sign was adjusted, snap
 constant is not correctly rounded (it multiplies by the reciprocal), so neither is used as a result here.
 
 The fast path, for ``|a| < 2**51`` and an integer-valued divisor ``0 < |b| <= 2**50``, finds
-``f = floor(a / b)`` exactly: ``floor(a / b)`` in floats is within one of ``f`` (``|a / b| < 2**51`` and the
-division errs by a few ulp), and one exact comparison each way corrects it (``(k ± 1) * b`` are integers below
+``f = floor(a / b)`` exactly: ``floor(a * (1 / b))`` in floats is within one of ``f`` (``|a / b| < 2**51`` and the
+two roundings err by under 3 ulp), and one exact comparison each way corrects it (``(k ± 1) * b`` are integers below
 ``2**53``, so exact). Then ``a - f * b`` is the exact floor remainder ``F`` rounded once (``f * b`` is exact),
 which is CPython's remainder in all three cases (``F = m`` when the signs agree, ``F = m + b`` when they do not),
 up to the sign of a zero; and CPython's quotient is ``f`` itself (``a - m`` is an exact multiple of ``b`` in this
@@ -57,8 +57,14 @@ def _exact(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None, patches: Patc
 
 
 def _fast(op: str, a: pl.Expr, b: pl.Expr, divisor: float | None) -> pl.Expr:
-    """The exact quotient or remainder on the rows of the fast path (see the module docstring)."""
-    guess = (a / b).floor()
+    """The exact quotient or remainder on the rows of the fast path (see the module docstring).
+
+    ``guess`` is read three times and must be one value each time. Polars divides a column by a one-row chunk as by
+    a constant (by its reciprocal), so ``a / b`` could differ by an ulp between the reads where a frame's chunks
+    are split differently (an eager ``when``/``then``): ``-8925.0 // 595.0`` came out -14.0. Multiplying by
+    ``1 / b`` computes the same product on every path, and errs by under 3 ulp, within the one-step correction.
+    """
+    guess = (a * (1.0 / b)).floor()
     above, below = (guess + 1.0) * b, guess * b
     if divisor is None:
         positive = b > 0
