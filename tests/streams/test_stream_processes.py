@@ -61,13 +61,13 @@ def test_two_workers_one_killed_mid_batch_apply_every_event_exactly_once(redis_s
     log.create_group("features")
     chunks = [stream[i : i + 10_000] for i in range(0, len(stream), 10_000)]
     # A backlog: a busy worker always holds a batch (it reads the next before it acks). Nine tenths of the stream,
-    # so that w1 is still busy when it is killed: two workers drain 40,000 entries in well under a second, less
-    # than a loaded test machine may take between seeing w1's pending entries and killing it.
+    # so that w1 is still busy when it is killed. w2 starts once w1 holds a batch (and boots for longer than the kill
+    # takes): started together, w2 could drain the backlog before w1 had booted, leaving w1 nothing to hold.
     for chunk in chunks[:9]:
         log.publish(chunk)
-    first, second = (start_worker(redis_server, log.stream, tag, name, "--batch", "500", "--claim-after", "60")
-                     for name in ("w1", "w2"))
+    first = start_worker(redis_server, log.stream, tag, "w1", "--batch", "500", "--claim-after", "60")
     wait_for(lambda: pending_on(log, "w1") > 0, 30, "w1 to hold a batch")
+    second = start_worker(redis_server, log.stream, tag, "w2", "--batch", "500", "--claim-after", "60")
     first.kill()  # SIGKILL: no chance to finish or acknowledge the batch in hand
     first.wait()
     left = pending_on(log, "w1")
