@@ -314,14 +314,20 @@ def streamed(user: Any, start: datetime, count: int, step: timedelta, tag: str) 
              "s": "abc"[i % 3], "b": i % 2 == 0} for i in range(count)]
 
 
+def streamed_state(redis_server: RedisServer, events: list[dict[str, Any]], batch: int) -> tuple[RedisStore, Any]:
+    """A fresh namespace's window state fed ``events`` in order, ``batch`` at a time (a stream's batches)."""
+    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(SOURCE, SPECS, VALUES)
+    for first in range(0, len(events), batch):
+        state.ingest(events[first : first + batch])
+    return store, state
+
+
 def test_a_hot_stream_seals_its_tiles_as_the_watermark_passes_them(redis_server: RedisServer) -> None:
     """Small in-order batches (a stream): tiles whose end the watermark passed are sealed at every level dense
     enough, none past it exists, and a query reads the hour from sealed tiles, equal to the oracle."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 12_000, timedelta(milliseconds=500), "h")  # 2 per second for 100 minutes
-    for first in range(0, len(events), 50):
-        state.ingest(events[first : first + 50])
+    store, state = streamed_state(redis_server, events, 50)
     assert_sealed_only_behind_the_watermark(store, state)
     levels = {int(name.split(b":")[0]) for name in tile_fields(store, f"{state.prefix}t:1")}
     assert levels == {2, 3, 4}  # 7.6 s, 61 s, 8 min; the finer ones (0.12 s, 0.95 s) hold fewer than 16
@@ -337,11 +343,8 @@ def test_a_hot_stream_seals_its_tiles_as_the_watermark_passes_them(redis_server:
 
 def test_a_late_event_updates_its_sealed_tile(redis_server: RedisServer) -> None:
     """An event within the allowed lateness that lands in a sealed tile changes that tile in place."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 3_000, timedelta(milliseconds=200), "l")  # 10 minutes
-    for first in range(0, len(events), 100):
-        state.ingest(events[first : first + 100])
+    store, state = streamed_state(redis_server, events, 100)
     hash_name = f"{state.prefix}t:1"
     before = {field: store.client.hget(hash_name, field) for field in store.client.hkeys(hash_name)}
     late = {**events[-400], "pid": "late", "ts": events[-400]["ts"] + timedelta(microseconds=3)}
@@ -360,11 +363,8 @@ def test_a_late_event_under_a_sparse_finer_range_updates_its_sealed_tiles(redis_
     """An event every 2 s seals tiles at 61 s and 8 min, none at 7.6 s (fewer than DENSE; ingest builds nothing
     finer there): a late event updates its sealed tiles through that sparse range, to what rebuilding them from
     the events they cover gives (re-sending the event rebuilds them), and a query equals the oracle."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 1_500, timedelta(seconds=2), "p")  # 50 minutes
-    for first in range(0, len(events), 100):
-        state.ingest(events[first : first + 100])
+    store, state = streamed_state(redis_server, events, 100)
     hash_name = f"{state.prefix}t:1"
     assert {int(field.split(b":")[0]) for field in tile_fields(store, hash_name)} == {3, 4}
     late = {**events[-135], "pid": "late", "ts": events[-135]["ts"] + timedelta(seconds=1)}  # 4.5 minutes late
@@ -436,11 +436,8 @@ def tile_query(store: RedisStore, state: Any, user: Any, as_of: datetime) -> lis
 def test_windows_ending_together_read_their_edge_events_once(redis_server: RedisServer) -> None:
     """The 10-minute and 1-hour windows (and the raw specs' hour) end at ``as_of``, so their raw ranges overlap:
     the reply holds every event of the union of those ranges exactly once, and the values equal the oracle."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 9_000, timedelta(milliseconds=500), "s")  # 2 per second for 75 minutes
-    for first in range(0, len(events), 500):
-        state.ingest(events[first : first + 500])
+    store, state = streamed_state(redis_server, events, 500)
     last = events[-1]["ts"]
     for as_of in (last + timedelta(milliseconds=1), last, last - timedelta(minutes=4, microseconds=250_001)):
         reply = tile_query(store, state, 1, as_of)
@@ -459,11 +456,8 @@ def test_windows_ending_together_read_their_edge_events_once(redis_server: Redis
 def test_the_finest_level_recorded_only_saves_work(redis_server: RedisServer) -> None:
     """A query covers from the level the tile hash records as the finest sealed; whatever the field says (too
     coarse: finer tiles are read raw; too fine; missing, as in data written before it), the values are exact."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 9_000, timedelta(milliseconds=500), "f")
-    for first in range(0, len(events), 500):
-        state.ingest(events[first : first + 500])
+    store, state = streamed_state(redis_server, events, 500)
     hash_name = f"{state.prefix}t:1"
     assert store.client.hget(hash_name, "finest") == b"2"
     as_of = events[-1]["ts"] + timedelta(seconds=1)
@@ -483,11 +477,8 @@ def test_the_finest_level_recorded_only_saves_work(redis_server: RedisServer) ->
 def test_a_key_whose_tiles_are_all_evicted_loses_its_tile_hash(redis_server: RedisServer) -> None:
     """Once eviction removed a key's last tile, its hash goes too (with its ``finest`` field): the key is read
     as one without tiles again."""
-    store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
-    state = store.window_state(SOURCE, SPECS, VALUES)
     events = streamed(1, T0, 3_000, timedelta(milliseconds=500), "e")
-    for first in range(0, len(events), 500):
-        state.ingest(events[first : first + 500])
+    store, state = streamed_state(redis_server, events, 500)
     assert store.client.exists(f"{state.prefix}t:1")
     later = {**events[-1], "pid": "later", "ts": events[-1]["ts"] + timedelta(hours=3)}
     state.ingest([later])  # the horizon passes every tile of the key

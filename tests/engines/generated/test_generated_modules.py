@@ -10,7 +10,7 @@ import itertools
 import json
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fdag
+from fdag._stores.protocol import Store
 from tests.engines.generated.histories import histories
 from tests.engines.generated.modules import Module, modules
 from tests.engines.generated.replay import Tally, run_case
@@ -52,24 +53,33 @@ def tally() -> Iterator[Tally]:
     dump(found)
 
 
-def test_generated_modules_agree_across_engines_and_the_reference(tmp_path_factory: pytest.TempPathFactory,
-                                                                  tally: Tally) -> None:
-    folder = tmp_path_factory.mktemp("generated")
+def agree_on_cases(folder: Path, tally: Tally, examples: int, name: str,
+                   store: Callable[[], Store] = fdag.MemoryStore) -> None:
+    """Run ``examples`` generated cases (modules ``<name>_<n>``) with the live RowDriver on a new ``store()`` each.
 
-    @settings(max_examples=EXAMPLES, deadline=None, database=None,
+    The bounded run fails (and shrinks) on the first problem; the long run (``FDAG_RELIABILITY_SUMMARY``) counts
+    them, writing the tally every 50 cases so a run stopped at its budget still reports.
+    """
+
+    @settings(max_examples=examples, deadline=None, database=None,
               suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
     @given(cases())
     def agree(case: tuple[Module, object]) -> None:
         module, history = case
         before = (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost)
         number = next(COUNTER)
-        run_case(module, history, folder, f"generated_{number}", tally)  # type: ignore[arg-type]
+        run_case(module, history, folder, f"{name}_{number}", tally, store)  # type: ignore[arg-type]
         if number % 50 == 49:
             dump(tally)
-        if not SUMMARY:  # the bounded run fails (and shrinks) on the first problem; the long run counts them
+        if not SUMMARY:
             assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
 
     agree()
+
+
+def test_generated_modules_agree_across_engines_and_the_reference(tmp_path_factory: pytest.TempPathFactory,
+                                                                  tally: Tally) -> None:
+    agree_on_cases(tmp_path_factory.mktemp("generated"), tally, EXAMPLES, "generated")
 
 
 def test_generated_modules_agree_on_redis_store(tmp_path_factory: pytest.TempPathFactory, tally: Tally,
@@ -78,23 +88,12 @@ def test_generated_modules_agree_on_redis_store(tmp_path_factory: pytest.TempPat
     column type and key type, shared value columns, dedup and reports must agree with FrameDriver and the reference
     as MemoryStore's do. (These histories are too small to seal tiles: tests/stores/test_redis_tiles.py covers
     those against MemoryStore.)"""
-    folder = tmp_path_factory.mktemp("generated_redis")
 
     def store() -> fdag.RedisStore:
+        tally.cases["modules on RedisStore"] += 1
         return fdag.RedisStore(redis_server.url, namespace=f"generated-{uuid.uuid4().hex[:12]}")
 
-    @settings(max_examples=REDIS_EXAMPLES, deadline=None, database=None,
-              suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
-    @given(cases())
-    def agree(case: tuple[Module, object]) -> None:
-        module, history = case
-        before = (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost)
-        tally.cases["modules on RedisStore"] += 1
-        run_case(module, history, folder, f"generated_redis_{next(COUNTER)}", tally, store)  # type: ignore[arg-type]
-        if not SUMMARY:
-            assert (tally.non_fdag_exceptions, tally.mismatches, tally.events_lost) == before, tally.failures[-1:]
-
-    agree()
+    agree_on_cases(tmp_path_factory.mktemp("generated_redis"), tally, REDIS_EXAMPLES, "generated_redis", store)
 
 
 def test_a_case_with_a_wrong_answer_is_a_mismatch(tmp_path_factory: pytest.TempPathFactory,
