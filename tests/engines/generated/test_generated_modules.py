@@ -19,6 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import fdag
+from fdag._stores import redis_tiles, redis_window
 from fdag._stores.protocol import Store
 from tests.engines.generated.histories import histories
 from tests.engines.generated.modules import Module, modules
@@ -86,14 +87,41 @@ def test_generated_modules_agree_on_redis_store(tmp_path_factory: pytest.TempPat
                                                 redis_server: RedisServer) -> None:
     """The same cases with the live RowDriver on a RedisStore (a fresh namespace each): its encodings of every
     column type and key type, shared value columns, dedup and reports must agree with FrameDriver and the reference
-    as MemoryStore's do. (These histories are too small to seal tiles: tests/stores/test_redis_tiles.py covers
-    those against MemoryStore.)"""
+    as MemoryStore's do. (These histories are too small to seal tiles at the usual threshold: the next test
+    lowers it.)"""
 
     def store() -> fdag.RedisStore:
         tally.cases["modules on RedisStore"] += 1
         return fdag.RedisStore(redis_server.url, namespace=f"generated-{uuid.uuid4().hex[:12]}")
 
     agree_on_cases(tmp_path_factory.mktemp("generated_redis"), tally, REDIS_EXAMPLES, "generated_redis", store)
+
+
+def test_generated_modules_agree_on_redis_tiles(tmp_path_factory: pytest.TempPathFactory, tally: Tally,
+                                                redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The same cases on a RedisStore that seals a tile wherever its range holds one event (``DENSE = 1``), so
+    windows are read from tiles at every level, cut by edges a microsecond either side of them, merged with late
+    events, re-sent ids and evictions: they must agree with FrameDriver and the reference as raw reads do."""
+    monkeypatch.setattr(redis_tiles, "DENSE", 1)
+    merged = redis_window.parse_merged
+    read: list[int] = []  # per case, the windows its queries read from tiles
+
+    def parse_merged(text: bytes) -> list[list[str]] | None:
+        tiles = merged(text)
+        if tiles is not None:
+            read[-1] += 1
+        return tiles
+
+    monkeypatch.setattr(redis_window, "parse_merged", parse_merged)
+
+    def store() -> fdag.RedisStore:
+        read.append(0)
+        return fdag.RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:12]}")
+
+    agree_on_cases(tmp_path_factory.mktemp("generated_tiles"), tally, REDIS_EXAMPLES, "generated_tiles", store)
+    tally.cases["modules on RedisStore tiles"] += len(read)
+    tally.cases["modules that read tiles"] += sum(map(bool, read))
+    assert any(read), f"none of {len(read)} cases read a tile"  # (about 4 cases in 10 read one)
 
 
 def test_a_case_with_a_wrong_answer_is_a_mismatch(tmp_path_factory: pytest.TempPathFactory,
