@@ -180,12 +180,23 @@ def run(keys: int, per_key: int, calls: int, streaming: int) -> dict[str, float]
         held.add(event)
         query(event["user_id"], more_t[i])
 
+    newest: dict[str, datetime] = {}
+    for event in events:
+        newest[event["user_id"]] = max(event["ts"], newest.get(event["user_id"], event["ts"]))
+    late = []  # per streamed event: does it land before its key's newest event (re-indexing what follows it)?
+    for event in more:
+        late.append(event["ts"] < newest.get(event["user_id"], event["ts"]))
+        newest[event["user_id"]] = max(event["ts"], newest.get(event["user_id"], event["ts"]))
     stream = timed({"fdag": fdag_stream}, len(more))
     stream |= timed({"scan": hand_stream}, min(len(more), scan_calls))
     for event in more[scan_calls:]:
         held.add(event)
     check(driver, held, more[-1]["user_id"], more_at[-1])
-    figures = {"rate": rate, "rate cpu": rate_cpu}
+    figures = {"rate": rate, "rate cpu": rate_cpu, "stream late": sum(late)}
+    for kind, wanted in (("in order", False), ("late", True)):
+        samples = [cpu for cpu, is_late in zip(stream["fdag cpu"], late, strict=True) if is_late == wanted]
+        if samples:
+            figures[f"stream {kind} p50"], figures[f"stream {kind} p99"] = pct(samples, 0.5), pct(samples, 0.99)
     for case, got in (("now", at_now), ("back", back), ("stream", stream)):
         for name, samples in got.items():
             figures[f"{case} {name} p50"] = pct(samples, 0.5)
@@ -218,6 +229,11 @@ def main(quick: bool) -> None:
     growth = ", ".join(f"{case} {r2[f'{case} fdag cpu p99'] / r1[f'{case} fdag cpu p99']:.2f}x "
                        f"(wall {r2[f'{case} fdag p99'] / r1[f'{case} fdag p99']:.2f}x)" for case, _ in cases)
     print(f"\np99 growth {small:,} -> {big:,} events/key, CPU: {growth}")
+    for _, per_key, r in results:
+        if "stream late p50" in r:
+            print(f"ingest then get at {per_key:,}/key, CPU µs: in-order events p50 {r['stream in order p50']:.1f}, "
+                  f"p99 {r['stream in order p99']:.1f}; late events ({r['stream late']:.0f} of them) p50 "
+                  f"{r['stream late p50']:.1f}, p99 {r['stream late p99']:.1f}")
     print(f"batch ingest (batches of 1,000 dicts), events/s wall / per CPU second: {r1['rate']:,.0f} / "
           f"{r1['rate cpu']:,.0f} at {small:,}/key, {r2['rate']:,.0f} / {r2['rate cpu']:,.0f} at {big:,}/key")
     flag = " --quick" if quick else ""
