@@ -10,6 +10,8 @@ from typing import Any
 
 import polars as pl
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import fdag
 from fdag._stores.protocol import Store
@@ -58,6 +60,31 @@ def test_scalar_errors_have_the_same_text_in_both_engines() -> None:
             ("as_int", "OverflowError", "cannot convert float infinity to integer"),
             ("as_int", "OverflowError", "returned value does not fit in int64"),
             ("liar", "TypeError", "returned value is a str ('0') but the type is 'int'")} <= kinds
+
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.sampled_from([0, 1, -7, 2**40, 2**62]), st.sampled_from([0, 1, -7]),
+                          st.sampled_from([2.5, -1.0, 1e19, 1e300, float("inf"), float("-inf")])), max_size=12))
+def test_scalar_errors_are_one_record_per_error_in_order_of_first_row(rows: list[tuple[int, int, float]]) -> None:
+    """Offline, each (node, type, message) is one record with every row it failed on, a node's records in the
+    order of their first failing row (what ``errors="raise"`` reports), as the RowDriver finds them request by
+    request. ``as_int`` raises "does not fit in int64" from two translated conditions (1e19 and 1e300 fail
+    different tests): one record, not one per condition (there were two, each counting its own rows)."""
+    names = ["int_ratio", "scaled", "as_int"]
+    row = fdag.RowDriver(DAG, names)
+    expected: dict[str, dict[tuple[str, str], int]] = {name: {} for name in names}  # (dicts keep first-seen order)
+    for a, b, x in rows:
+        for e in row.get({"a": a, "b": b, "x": x}, T0).errors:
+            seen = expected[e.node]
+            seen[e.type, e.message] = seen.get((e.type, e.message), 0) + e.count
+    spine = pl.DataFrame({"a": [r[0] for r in rows], "b": [r[1] for r in rows], "x": [r[2] for r in rows]},
+                         schema={"a": pl.Int64, "b": pl.Int64, "x": pl.Float64})
+    errors = fdag.FrameDriver(DAG, names).evaluate(spine).errors
+    for name in names:
+        found = [((e.type, e.message), e.count) for e in errors if e.node == name]
+        assert found == list(expected[name].items()), name
+
 
 
 def test_per_event_errors_are_recorded_offline_once_per_event() -> None:
