@@ -175,13 +175,13 @@ def run_case(module: Module, history: History, folder: Path, name: str, tally: T
     tally.events_lost += lost
     if +totals != +expected:
         tally.fail("ingest report", f"reports add up to {dict(totals)}, expected {dict(expected)}", module)
-    online_errors: Counter[str] = Counter()
+    online_errors: Counter[tuple[str, str, str]] = Counter()  # (node, type, message) -> rows
     table = {node: result.table[node].to_list() for node in dag.nodes}
     for i, request in enumerate(history.requests):
         values, _ = reference.evaluate(dag, request, request["as_of"], rows)
         vector = vectors[i]
-        for error in vector.errors:
-            online_errors[error.node] += 1
+        for record in vector.errors:
+            online_errors[record.node, record.type, record.message] += record.count
         for node in dag.nodes:
             tolerance = TOLERANCE if dag.nodes[node].kind != "feature" or dag.nodes[node].returns.base is float \
                 else 1e-9
@@ -190,7 +190,8 @@ def run_case(module: Module, history: History, folder: Path, name: str, tally: T
                 tally.fail("mismatch", f"{node} for request {request}: {got}", module)
                 return
     features = {name for name, node in dag.nodes.items() if node.kind == "feature"}
-    offline_errors = Counter({e.node: e.count for e in result.errors if e.node in features})
-    online_errors = Counter({n: c for n, c in online_errors.items() if n in features})
-    if offline_errors != online_errors:
-        tally.fail("mismatch", f"errors online {dict(online_errors)} offline {dict(offline_errors)}", module)
+    records = [((e.node, e.type, e.message), e.count) for e in result.errors if e.node in features]
+    offline_errors = Counter(dict(records))
+    online_errors = Counter({key: c for key, c in online_errors.items() if key[0] in features})
+    if offline_errors != online_errors or len(offline_errors) != len(records):  # (one record per error)
+        tally.fail("mismatch", f"errors online {dict(online_errors)} offline {records}", module)
