@@ -62,7 +62,6 @@ def test_scalar_errors_have_the_same_text_in_both_engines() -> None:
             ("liar", "TypeError", "returned value is a str ('0') but the type is 'int'")} <= kinds
 
 
-
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.tuples(st.sampled_from([0, 1, -7, 2**40, 2**62]), st.sampled_from([0, 1, -7]),
                           st.sampled_from([2.5, -1.0, 1e19, 1e300, float("inf"), float("-inf")])), max_size=12))
@@ -84,7 +83,6 @@ def test_scalar_errors_are_one_record_per_error_in_order_of_first_row(rows: list
     for name in names:
         found = [((e.type, e.message), e.count) for e in errors if e.node == name]
         assert found == list(expected[name].items()), name
-
 
 
 def test_per_event_errors_are_recorded_offline_once_per_event() -> None:
