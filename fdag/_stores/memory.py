@@ -309,8 +309,6 @@ class MemoryWindowState(MemoryEvents):
         self._query = WindowQuery(specs, stored_as)
         self._longest, retention = window_retention(source, specs)
         super().__init__(source, specs, self._query.columns, values, self._query.plans, retention, stored_as)
-        # every value column, with the position of the stored column holding its values (what provenance lists)
-        self._readers = tuple((column, self.columns.index(stored)) for column, stored in self._stored_as.items())
         self._answerable = NEVER  # a query is exact from this as_of (µs) on
         self._as_of_cache: tuple[datetime | None, int] = (None, 0)
 

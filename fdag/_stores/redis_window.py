@@ -60,8 +60,6 @@ class RedisWindowState(RedisEvents):
         self._raw_query = WindowQuery(self._plan.raw_specs, stored_as) if self._plan.raw else None
         raw_columns = self._raw_query.columns if self._raw_query else ()
         self._raw_columns = [self.columns.index(column) for column in raw_columns]
-        # every value column, with the position of the stored column holding its values (what provenance lists)
-        self._readers = tuple((column, self.columns.index(stored)) for column, stored in stored_as.items())
         self._clock_keys = (self._roles[0], self._roles[4])
         # The stored texts of watermark, oldest and dropped, and what they give: the watermark, complete_from
         # and the earliest exact as_of (µs). They change far less often than they are read.

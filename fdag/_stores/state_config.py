@@ -44,6 +44,8 @@ class StateConfig:
         self.columns = columns
         _check_specs(source, self.specs, self.columns, values)
         self._stored_as = dict(stored_as) if stored_as is not None else {column: column for column in columns}
+        # every value column, with the position of the stored column holding its values (what provenance lists)
+        self._readers = tuple((column, columns.index(stored)) for column, stored in self._stored_as.items())
         self._values = EventValues(self.specs, self.columns, values, stored_as)
         params = dict.fromkeys(param for spec in self.specs for param in spec.params)
         self._checker = EventChecker(source, tuple(params))
