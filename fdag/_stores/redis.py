@@ -8,7 +8,7 @@ events, ingest, bootstrap), ``redis_window`` (window queries from pre-aggregated
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from fdag._dag.specs import LookupSpec, WindowSpec
@@ -185,6 +185,68 @@ class RedisStore:
                 return run(client)
 
         return self._guarded(run_again_without_script if retry else run, retry)
+
+    def stream_scripts(
+        self, name: str, text: str, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
+    ) -> list[Any]:
+        """Run a script once per ``(keys, args)`` that ``calls`` yields, each sent as soon as it is yielded, and
+        read the replies once all are sent: the server runs one call while the caller makes the next, and the
+        caller waits once (one round trip in all).
+
+        The calls run in order on one connection. The first is sent with the script's text (``EVAL``), so the
+        server knows the script for the ones after it (``EVALSHA``). Every reply is read before an error is raised,
+        so the connection stays in step; an error reply leaves the other calls run. With ``retry``, a dropped
+        connection re-sends every call made so far, in order, then goes on: only for idempotent calls.
+
+        Parameters
+        ----------
+        name, text
+            As for ``script``.
+        calls
+            The ``(keys, args)`` of each run, made lazily.
+        retry
+            As for ``call``.
+        """
+        sha = self._script(name, text).sha
+        made: list[tuple[Sequence[Any], Sequence[Any]]] = []
+        pending = iter(calls)
+
+        def send(connection: Any, keys: Sequence[Any], args: Sequence[Any], first: bool) -> None:
+            connection.send_command("EVAL" if first else "EVALSHA", text if first else sha, len(keys), *keys, *args)
+
+        def replies(connection: Any, count: int) -> list[Any]:
+            out, error = [], None
+            for _ in range(count):
+                try:
+                    out.append(connection.read_response())
+                except self._errors.ResponseError as exc:
+                    error = error or exc
+            if error is not None:
+                raise error
+            return out
+
+        def attempt(connection: Any) -> list[Any]:
+            for j, (keys, args) in enumerate(made):
+                send(connection, keys, args, j == 0)
+            try:
+                for keys, args in pending:
+                    send(connection, keys, args, not made)
+                    made.append((keys, args))
+            except BaseException:
+                replies(connection, len(made))  # what was sent runs: its outcome is read before the error is raised
+                raise
+            return replies(connection, len(made))
+
+        def run(client: Any) -> list[Any]:
+            pool = client.connection_pool
+            connection = pool.get_connection()
+            try:
+                return connection.retry.call_with_retry(lambda: attempt(connection),
+                                                        lambda _error: connection.disconnect())
+            finally:
+                pool.release(connection)
+
+        return self._guarded(run, retry)
 
     def _script(self, name: str, text: str) -> Any:
         """The ``redis.commands.core.Script`` of ``text``, registered once under ``name``."""

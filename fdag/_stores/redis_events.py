@@ -13,7 +13,8 @@ Data model, per source and layout (see ``redis_codec.layout_prefix``), all keys 
   skipped by a bootstrap (µs, decimal): what the state may have lost, so that every process refuses the same
   past queries (``horizon``).
 
-Ingest of a batch is one Lua script (one round trip; no other command runs in between): it applies
+Ingest of a batch is one Lua script (one round trip; no other command runs in between), a large batch
+several in order, each sent while the client prepares the next (``_parts``): each applies
 MemoryEvents' rules event by event (duplicate id, watermark advance, too late below ``watermark - retention``;
 events beyond ``max_future`` are dropped in Python before), updates and seals the tiles, then evicts below the horizon
 from the touched keys and the id set, and deletes a bounded number of quiet keys. Re-sending a batch changes
@@ -26,7 +27,7 @@ sent twice is applied twice; its ingest is sent once, never retried.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from operator import itemgetter
 from typing import Any, Protocol
@@ -47,7 +48,17 @@ from fdag._values.instants import EPOCH, MICROSECOND
 _CHUNK = 2_000  # bootstrap rows per script call
 _CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
 _QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
+_PART = 250  # events per ingest script call of a large batch, sent while the next is prepared
 _NO_WATERMARK = -(2**63)
+
+
+def _parts(checked: list[Any]) -> Iterator[list[Any]]:
+    """A checked batch in parts of about ``_PART`` events, each one script call: the server applies one while the
+    client prepares the next (on two cores, about the client's time per event is saved). A batch below twice
+    ``_PART`` is one part, so a small batch stays one atomic call."""
+    count = max(1, len(checked) // _PART)
+    for j in range(count):
+        yield checked[j * len(checked) // count : (j + 1) * len(checked) // count]
 
 
 class Connection(Protocol):
@@ -68,6 +79,12 @@ class Connection(Protocol):
         self, name: str, text: str, calls: Sequence[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
     ) -> list[Any]:
         """Run a script once per ``(keys, args)`` in one round trip."""
+        ...
+
+    def stream_scripts(
+        self, name: str, text: str, calls: Iterable[tuple[Sequence[Any], Sequence[Any]]], retry: bool = True
+    ) -> list[Any]:
+        """Run a script once per ``(keys, args)`` as each is made, reading the replies once all are sent."""
         ...
 
 
@@ -111,42 +128,54 @@ class RedisEvents(StateConfig):
         return int(self.store.call("EVAL", redis_scripts.HELD, 1, self._roles[2]))
 
     def ingest(self, events: Iterable[Mapping[str, Any]]) -> IngestReport:
-        """Apply a batch of events in one atomic, idempotent round trip; validated first, all or nothing.
+        """Apply a batch of events in one round trip, idempotent by id; validated first, all or nothing.
 
         Duplicate ids (held, or earlier in the batch), events older than the retention horizon and events
         beyond ``max_future`` (dropped here, before the script) are counted and not applied, exactly as
-        ``MemoryEvents.ingest`` does. A batch whose reply was lost is re-sent (a source with ids; the report
-        then counts the applied events as duplicates); without ids it is not, and the ``StoreError`` leaves it
-        unknown whether the batch was applied.
+        ``MemoryEvents.ingest`` does. A batch is one atomic script call; a large one is several, in order, each
+        sent while the next is prepared (``_parts``), with the same outcome. A batch whose reply was lost is re-sent
+        (a source with ids; the report then counts the applied events as duplicates); without ids it is not, and
+        the ``StoreError`` leaves it unknown whether the batch was applied, or which part of it.
         """
         checked = self._checker.check(events)
         if not checked:
             return IngestReport()
         failures: Failures = []
-        keys_: Sequence[Any]
-        stamps: Sequence[int]
-        ids: Sequence[Any]
-        keys_, stamps, ids, given = zip(*checked, strict=True)
-        columns = self._values.batch(given, failures)  # errors count every event given, as MemoryEvents counts them
+        future = [0]
         cutoff = self._checker.future_cutoff()
-        future = 0
-        if max(stamps) > cutoff:  # dropped here, before the script
-            kept = [e for e, ts in enumerate(stamps) if ts <= cutoff]
-            future = len(stamps) - len(kept)
-            keys_, stamps, ids = ([part[e] for e in kept] for part in (keys_, stamps, ids))
-            columns = [[column[e] for e in kept] for column in columns]
+
+        def calls() -> Iterator[tuple[list[Any], list[Any]]]:
+            for part in _parts(checked):
+                keys_: Sequence[Any]
+                stamps: Sequence[int]
+                ids: Sequence[Any]
+                keys_, stamps, ids, given = zip(*part, strict=True)
+                columns = self._values.batch(given, failures)  # errors count every event given, as MemoryEvents
+                if max(stamps) > cutoff:  # dropped here, before the script
+                    kept = [e for e, ts in enumerate(stamps) if ts <= cutoff]
+                    future[0] += len(stamps) - len(kept)
+                    if not kept:
+                        continue
+                    keys_, stamps, ids = ([part_[e] for e in kept] for part_ in (keys_, stamps, ids))
+                    columns = [[column[e] for e in kept] for column in columns]
+                yield self._ingest_call(keys_, stamps, ids, columns)
+
+        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
+        replies = self.store.stream_scripts("ingest", redis_scripts.INGEST, calls(), retry=self._with_ids)
+        accepted, duplicates, late = (sum(counts) for counts in zip(*replies, strict=True)) if replies else (0, 0, 0)
+        return IngestReport(accepted, duplicates, late, future[0], error_records(failures))
+
+    def _ingest_call(self, keys_: Sequence[Any], stamps: Sequence[int], ids: Sequence[Any],
+                     columns: list[list[Any]]) -> tuple[list[Any], list[Any]]:
+        """The ingest script's KEYS and ARGV for events given as their keys, timestamps, ids and value columns."""
         if not self._native:
             columns = [column if f is None else list(map(f, column)) for f, column in zip(self._encoders, columns,
                                                                                        strict=True)]
         positions = {key: position for position, key in enumerate(dict.fromkeys(keys_), len(self._roles) + 1)}
         keys = [*self._roles, *map(self._key_name, positions)]
-        with_ids = self._with_ids
-        members = encode_rows([stamps, ids, *columns] if with_ids else [stamps, *columns])
-        head = [self._retention, "", int(with_ids), _QUIET_KEYS, "", self._tiles]
-        args = self._arguments(head, list(map(positions.__getitem__, keys_)), ids, members)
-        # Retried only when idempotent: by ids, held ones count as duplicates the second time.
-        accepted, duplicates, late = self.store.script("ingest", redis_scripts.INGEST, keys, args, retry=with_ids)
-        return IngestReport(accepted, duplicates, late, future, error_records(failures))
+        members = encode_rows([stamps, ids, *columns] if self._with_ids else [stamps, *columns])
+        head = [self._retention, "", int(self._with_ids), _QUIET_KEYS, "", self._tiles]
+        return keys, self._arguments(head, list(map(positions.__getitem__, keys_)), ids, members)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:
         """Load a history frame in pipelined chunks, with ``MemoryEvents.bootstrap``'s rules.

@@ -23,7 +23,7 @@ import fdag._stores.redis_tiles as redis_tiles
 from fdag._aggregations.registry import parse_aggregation
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
-from fdag._stores import redis_window_scripts
+from fdag._stores import redis_events, redis_window_scripts
 from fdag._stores.memory import MemoryStore
 from fdag._stores.redis import RedisStore
 from fdag._values.instants import micros
@@ -186,14 +186,16 @@ def close(got: Any, want: Any) -> bool:
 
 @pytest.mark.parametrize("dense", [2, 16])
 @given(history=histories(), probes=st.lists(st.integers(0, 3600), min_size=3, max_size=6),
-       chosen=st.one_of(st.just(SPECS), st.lists(st.sampled_from(SPECS), min_size=1, max_size=12, unique_by=id)))
+       chosen=st.one_of(st.just(SPECS), st.lists(st.sampled_from(SPECS), min_size=1, max_size=12, unique_by=id)),
+       part=st.sampled_from([redis_events._PART, 1, 3]))
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
                                                                   HealthCheck.function_scoped_fixture])
 def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch, dense: int,
                                             history: tuple[list[dict[str, Any]], list[int]],
-                                            probes: list[int], chosen: list[WindowSpec]) -> None:
-    """Every spec, or a few (tiles then keep only what those read)."""
+                                            probes: list[int], chosen: list[WindowSpec], part: int) -> None:
+    """Every spec, or a few (tiles then keep only what those read); batches in one script call or in parts."""
     monkeypatch.setattr(redis_tiles, "DENSE", dense)  # a low threshold keeps tiles at every level
+    monkeypatch.setattr(redis_events, "_PART", part)
     store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
     redis_state = store.window_state(SOURCE, chosen, VALUES)
     memory_state = MemoryStore().window_state(SOURCE, chosen, VALUES)
