@@ -207,24 +207,27 @@ def test_engines_agree_on_generated_snapshots() -> None:
     fdag.check(DAG, examples=60)
 
 
-def test_redis_lookup_is_one_round_trip_per_get_and_per_batch(redis_server: RedisServer) -> None:
+def test_redis_lookup_is_one_round_trip_per_get_and_per_batch(redis_server: RedisServer,
+                                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    import redis.connection
+
     store = RedisStore(redis_server.url, namespace=f"trips-{uuid.uuid4().hex[:8]}")
     row = fdag.RowDriver(DAG, ["balance_now", "balance_fresh", "tier_upper"], store=store)
     rows = make_rows(1)["accounts"]
     row.ingest("accounts", rows[:5])
     row.get({"account": 1}, ORIGIN)  # loads the query script
-    calls: list[Any] = []
-    real = store.client.execute_command
+    sent: list[bytes] = []  # what the store writes to the server (one write per command or pipeline)
+    real = redis.connection.AbstractConnection.send_packed_command
 
-    def counted(*args: Any, **kwargs: Any) -> Any:
-        calls.append(args[0])
-        return real(*args, **kwargs)
+    def counted(connection: Any, command: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(b"".join(command) if isinstance(command, list) else command)
+        return real(connection, command, *args, **kwargs)
 
-    store.client.execute_command = counted  # type: ignore[method-assign]
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     row.get({"account": 1}, ORIGIN + timedelta(days=2))
-    assert len(calls) == 1  # three lookups at three lags: one script call
+    assert len(sent) == 1 and b"EVALSHA" in sent[0]  # three lookups at three lags: one script call
     row.ingest("accounts", rows[5:20])
-    assert len(calls) == 2
+    assert len(sent) == 2 and b"EVALSHA" in sent[1]
     assert row.ingest("accounts", rows[5:20]).duplicates == 15  # idempotent by id
 
 
