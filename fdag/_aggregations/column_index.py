@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from enum import Flag, auto
 from itertools import accumulate, compress, repeat
-from operator import add, is_not, mul, sub
+from operator import add, gt, is_not, lt, mul, sub
 from typing import Any
 
 from fdag._aggregations.distinct_index import DistinctIndex
@@ -124,8 +124,48 @@ class ColumnIndex:
         values[rank:] = compress(segment, flags)
         if self.distinct is not None:
             self.distinct.refresh(replaced, values, rank)
+        built = [counts, values, *self._rebuild_sums(rank)]
+        reserve(built, len(segment))
         plan = self.plan
-        built = [counts, values]
+        if plan.mins or plan.maxs:
+            # Values were only inserted from ``rank`` on: entries before it that survived the old values after
+            # them must still face those values (now shifted), so dropping the rest and re-pushing from
+            # ``rank`` gives exactly the stack of the new values.
+            if plan.mins:
+                del self.mins[bisect_left(self.mins, rank):]
+                _extend_min_stack(self.mins, values, rank)
+                self.range_min.truncate(rank)
+            if plan.maxs:
+                del self.maxs[bisect_left(self.maxs, rank):]
+                _extend_max_stack(self.maxs, values, rank)
+                self.range_max.truncate(rank)
+
+    def insert(self, raw: list[Any], at: int) -> None:
+        """Index event ``at`` of ``raw``, inserted there after the events the arrays index (a late event far behind
+        the newest): the arrays ``refresh(raw, at)`` builds, but only the counts and prefix sums are rebuilt from
+        it (C-level passes); the stacks and distinct links take the one value in O(log n) steps (the events after
+        it keep their entries, a rank up) instead of every value after it being pushed again."""
+        value, counts = raw[at], self.counts
+        rank = counts[at]
+        if value is None:  # no value moves: the counts after it repeat
+            counts.insert(at + 1, rank)
+            return
+        counts[at + 1 :] = map(add, counts[at:], repeat(1))
+        values = self.values
+        values.insert(rank, value)
+        if self.distinct is not None:
+            self.distinct.insert(values, rank)
+        self._rebuild_sums(rank)
+        if self.plan.mins:
+            _insert_on_stack(self.mins, values, rank, lt)
+            self.range_min.truncate(rank)
+        if self.plan.maxs:
+            _insert_on_stack(self.maxs, values, rank, gt)
+            self.range_max.truncate(rank)
+
+    def _rebuild_sums(self, rank: int) -> list[list[Any]]:
+        """Rebuild the prefix sums (and their error terms and bounds) from rank ``rank`` on; the lists rebuilt."""
+        plan, values, built = self.plan, self.values, []
         if plan.sums:
             fresh = values[rank:]
             self.sums[rank:] = accumulate(fresh, initial=self.sums[rank])
@@ -140,19 +180,7 @@ class ColumnIndex:
                 if not plan.exact:
                     self.square_bounds[rank:] = accumulate(self.squares[rank + 1 :], initial=self.square_bounds[rank])
                     built.append(self.square_bounds)
-        reserve(built, len(segment))
-        if plan.mins or plan.maxs:
-            # Values were only inserted from ``rank`` on: entries before it that survived the old values after
-            # them must still face those values (now shifted), so dropping the rest and re-pushing from
-            # ``rank`` gives exactly the stack of the new values.
-            if plan.mins:
-                del self.mins[bisect_left(self.mins, rank):]
-                _extend_min_stack(self.mins, values, rank)
-                self.range_min.truncate(rank)
-            if plan.maxs:
-                del self.maxs[bisect_left(self.maxs, rank):]
-                _extend_max_stack(self.maxs, values, rank)
-                self.range_max.truncate(rank)
+        return built
 
     def cut(self, start: int) -> None:
         """Cut every derived array back to the events before ``start``, if it indexes any from there on (events from
@@ -248,3 +276,24 @@ def _extend_max_stack(stack: list[int], values: list[Any], start: int) -> None:
         while stack and not values[stack[-1]] > value:
             stack.pop()
         stack.append(i)
+
+
+def _insert_on_stack(stack: list[int], values: list[Any], rank: int, before: Callable[[Any, Any], bool]) -> None:
+    """Update a monotonic stack (``before``: ``lt`` for the minima, ``gt`` for the maxima) for ``values[rank]``
+    inserted at ``rank``: the entries from there on move up a rank; the new value is on the stack when it is before
+    the extreme of the values after it (the first entry from there on); and an entry below it stays when its value
+    is before the new one (a prefix of those entries: values along the stack are ordered by ``before``)."""
+    first = bisect_left(stack, rank)
+    moved = list(map(add, stack[first:], repeat(1)))
+    value = values[rank]
+    lo, hi = 0, first
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if before(values[stack[mid]], value):
+            lo = mid + 1
+        else:
+            hi = mid
+    del stack[lo:]
+    if not moved or before(value, values[moved[0]]):
+        stack.append(rank)
+    stack.extend(moved)

@@ -15,6 +15,8 @@ one bisect; a late value first undoes the values from its rank on (newest first)
 from __future__ import annotations
 
 from bisect import bisect_left, insort
+from itertools import repeat
+from operator import add
 from typing import Any
 
 
@@ -52,6 +54,31 @@ class DistinctIndex:
             del lasts[bisect_left(lasts, before)]
         lasts.append(rank)
         self.last[value] = rank
+
+    def insert(self, values: list[Any], rank: int) -> None:
+        """Index ``values[rank]``, inserted at ``rank`` among the values the index holds (which from there on move up
+        a rank): ``refresh`` of every value from ``rank`` on, with C-level passes for the moved ranks."""
+        value, prev, lasts, last = values[rank], self.prev, self.lasts, self.last
+        tail = prev[rank:]
+        links = list(map(add, tail, map(rank.__le__, tail)))  # a link to a moved rank moves with it
+        cut = bisect_left(lasts, rank)
+        moved = list(map(add, lasts[cut:], repeat(1)))
+        lasts[cut:] = moved
+        last.update(zip(map(values.__getitem__, moved), moved, strict=True))
+        try:
+            after = values.index(value, rank + 1)  # its next occurrence now links to it
+        except ValueError:
+            after = -1
+        if after >= 0:
+            before = links[after - rank - 1]  # (an occurrence below ``rank``: not moved)
+            links[after - rank - 1] = rank
+        else:  # the newest occurrence
+            before = last.get(value, -1)
+            if before >= 0:
+                del lasts[bisect_left(lasts, before)]
+            insort(lasts, rank)
+            last[value] = rank
+        prev[rank:] = [before, *links]
 
     def undo(self, replaced: list[Any], rank: int) -> None:
         """Forget the values from ``rank`` on (``replaced``, the values the index holds from there), newest first:

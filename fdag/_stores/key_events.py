@@ -25,7 +25,7 @@ class KeyEvents:
     Without ``plans`` (lookup state, which reads single rows) it keeps no derived arrays: pass ``raw``.
     """
 
-    __slots__ = ("dead", "ids", "index", "push", "raw", "stale", "ts")
+    __slots__ = ("dead", "ids", "index", "inserted", "push", "raw", "stale", "ts")
 
     def __init__(
         self, plans: tuple[ColumnPlan, ...], with_ids: bool, ts: list[int] | None = None,
@@ -37,6 +37,7 @@ class KeyEvents:
         self.index = [ColumnIndex(plan) for plan in plans]
         self.push = pusher(plans)  # index the newest event of every column at once (streaming's refresh)
         self.stale: int | None = 0  # first event whose derived arrays are out of date; None = all fresh
+        self.inserted: int | None = None  # where the one event inserted since the last refresh is, if that is all
         self.dead = 0  # evicted events still held at the front (their ids already forgotten)
 
     @property
@@ -60,6 +61,7 @@ class KeyEvents:
             for column, values in zip(self.raw, columns, strict=True):
                 column.append(values[position])
             at = n
+            self.inserted = None
         else:
             at = bisect_right(times, ts)
             if ids is not None:
@@ -70,6 +72,7 @@ class KeyEvents:
             times.insert(at, ts)
             for column, values in zip(self.raw, columns, strict=True):
                 column.insert(at, values[position])
+            self.inserted = at if self.stale is None else None
         if self.stale is None or at < self.stale:
             self.stale = at
 
@@ -82,6 +85,8 @@ class KeyEvents:
             return
         if self.stale is None:
             self.stale = len(times)
+        else:
+            self.inserted = None
         times.append(ts)
         if ids is not None:
             ids.append(event_id)
@@ -102,10 +107,13 @@ class KeyEvents:
                 index.cut(start)
             for at in range(start, count):
                 push(indexes, raw, at)
+        elif self.inserted == start:  # one late event far back (a hot key's): it alone is indexed
+            for column, index in zip(self.raw, self.index, strict=True):
+                index.insert(column, start)
         else:
             for column, index in zip(self.raw, self.index, strict=True):
                 index.refresh(column, start)
-        self.stale = None
+        self.stale = self.inserted = None
 
     def evict_before(self, horizon: int) -> tuple[list[Any], list[int]]:
         """Evict the live events with timestamp < ``horizon``; return their ids and timestamps (to forget them for
@@ -128,6 +136,6 @@ class KeyEvents:
                 del column[:cut]
             for index in self.index:
                 index.reset()
-            self.stale = 0
+            self.stale, self.inserted = 0, None
             self.dead = 0
         return dropped

@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fdag._aggregations import online
-from fdag._aggregations.column_index import ColumnIndex, ColumnPlan
+from fdag._aggregations.column_index import PUSH_AT_MOST, ColumnIndex, ColumnPlan
 from fdag._aggregations.distinct_index import DistinctIndex
 from fdag._aggregations.list_room import reserve
 from fdag._aggregations.range_extreme import BLOCK, RangeExtreme
@@ -221,23 +221,26 @@ PLANS = (ALL_FLOAT, ColumnPlan(sums=True, squares=True, exact=True, mins=True, m
 
 
 @settings(max_examples=60, deadline=None)
-@given(st.lists(st.tuples(st.sampled_from([0, 0, 0, 1, 3, 12]),
+@given(st.lists(st.tuples(st.sampled_from([0, 0, 0, 1, 3, 12, 30, 90]),
                           st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300]),
                           st.none() | st.integers(-2**70, 2**70) | st.integers(-3, 3),
-                          st.none() | st.sampled_from("abc"), st.none() | st.floats(-10, 10)), min_size=1, max_size=50),
+                          st.none() | st.sampled_from("abc"), st.none() | st.floats(-10, 10)),
+                min_size=1, max_size=120),
        st.integers(1, 3))
 def test_events_pushed_in_every_column_equal_rebuilding(
     steps: list[tuple[int, float | None, int | None, str | None, float | None]], every: int
 ) -> None:
     """A key refreshed after each event (streaming: an appended one pushed in every column at once by the compiled
-    code, a late one a few places back cut back to and pushed from there), or after a few, holds exactly the arrays
-    of one rebuild in every column, whatever each column's plan builds."""
+    code, a late one a few places back cut back to and pushed from there, one far back inserted alone), or after a
+    few, holds exactly the arrays of one rebuild in every column, whatever each column's plan builds; the range
+    tables, built before the late events, still answer every range as brute force does."""
     pushed = KeyEvents(PLANS, False)
     for i, (behind, *row) in enumerate(steps):
         ts = 10 * (len(pushed.ts) - behind) + (5 if behind else 10)  # ``behind`` events newer than it are held
         pushed.place(ts, None, [[value] for value in row], 0)
         if i % every == 0:
             pushed.refresh()
+            build_tables(pushed)
     pushed.refresh()
     rebuilt = KeyEvents(PLANS, False, list(pushed.ts), None, [list(column) for column in pushed.raw])
     rebuilt.refresh()
@@ -248,3 +251,80 @@ def test_events_pushed_in_every_column_equal_rebuilding(
              if index.distinct is not None]
     assert links == [(index.distinct.prev, index.distinct.lasts, index.distinct.last) for index in rebuilt.index
                      if index.distinct is not None]
+    check_ranges(pushed, 7)
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.none() | st.floats(-1e12, 1e12, allow_nan=False) | st.sampled_from([0.1, 1e-300]),
+                          st.none() | st.integers(-2**70, 2**70) | st.integers(-3, 3),
+                          st.none() | st.sampled_from("abc"), st.none() | st.floats(-10, 10)), min_size=4 * BLOCK,
+                max_size=6 * BLOCK),
+       st.lists(st.tuples(st.integers(PUSH_AT_MOST + 1, 4 * BLOCK), st.integers(0, 10**6)), min_size=1, max_size=12),
+       st.booleans())
+def test_one_late_event_far_back_is_indexed_alone_exactly(
+    built: list[tuple[float | None, int | None, str | None, float | None]], late: list[tuple[int, int]],
+    tables: bool
+) -> None:
+    """A key refreshed before each late event landing more than a few places back (a hot key's): the event is
+    inserted alone in every column (its stacks and distinct links updated for it, the prefix sums rebuilt from
+    it), and the arrays equal one rebuild's after each; the range tables and distinct counts answer as brute
+    force does."""
+    key = KeyEvents(PLANS, False)
+    for row in built:
+        key.place(10 * len(key.ts), None, [[value] for value in row], 0)
+    inserts = 0
+    for behind, pick in late:
+        key.refresh()
+        if tables:
+            build_tables(key)
+        at = max(0, len(key.ts) - behind)
+        row = built[pick % len(built)]
+        key.place(key.ts[at] - 1 if at < len(key.ts) else 10 * len(key.ts), None, [[value] for value in row], 0)
+        inserts += key.inserted is not None and len(key.ts) - key.inserted > PUSH_AT_MOST
+        key.refresh()
+        rebuilt = KeyEvents(PLANS, False, list(key.ts), None, [list(column) for column in key.raw])
+        rebuilt.refresh()
+        for mine, theirs in zip(key.index, rebuilt.index, strict=True):
+            for name in ARRAYS:
+                assert getattr(mine, name) == getattr(theirs, name), name
+            if mine.distinct is not None and theirs.distinct is not None:
+                assert (mine.distinct.prev, mine.distinct.lasts, mine.distinct.last) == (
+                    theirs.distinct.prev, theirs.distinct.lasts, theirs.distinct.last)
+    assert inserts > 0
+    check_ranges(key, 3)
+
+
+def build_tables(key: KeyEvents) -> None:
+    """Build the range tables of every column whose plan keeps them, over all its values (inserts then cut them)."""
+    for index in key.index:
+        if index.values and index.plan.mins:
+            index.range_min.query(index.values, 0, len(index.values))
+        if index.values and index.plan.maxs:
+            index.range_max.query(index.values, 0, len(index.values))
+
+
+def check_ranges(key: KeyEvents, step: int) -> None:
+    """Every column's range tables (where its plan keeps them) and distinct counts against brute force, over
+    the ranges starting every ``step`` ranks."""
+    for index in key.index:
+        values = index.values
+        for a in range(0, len(values), step):
+            for z in range(a + 1, len(values) + 1):
+                window = values[a:z]
+                assert not index.plan.mins or index.range_min.query(values, a, z) == min(window), (a, z)
+                assert not index.plan.maxs or index.range_max.query(values, a, z) == max(window), (a, z)
+                assert index.distinct is None or index.distinct.count(values, a, z) == len(set(window)), (a, z)
+
+
+def test_a_far_back_insert_cuts_the_range_tables() -> None:
+    """Rising values: every block's extreme is at its edge, so one value inserted far back moves the extreme of
+    every block after it; tables built before the insert still answer every range exactly."""
+    key = KeyEvents(PLANS, False)
+    for i in range(6 * BLOCK):
+        key.place(10 * i, None, [[float(i)], [i], ["abc"[i % 3]], [float(-i)]], 0)
+    key.refresh()
+    build_tables(key)
+    key.place(10 * (2 * BLOCK) + 5, None, [[0.5], [-1], ["a"], [7.0]], 0)
+    assert key.inserted == 2 * BLOCK + 1
+    key.refresh()
+    check_ranges(key, 1)
