@@ -164,3 +164,43 @@ def test_dead_prefix_is_compacted_and_answers_stay_exact() -> None:
     assert watermark is not None
     unique = list({e["txn_id"]: e for e in reversed(events)}.values())
     check(state, unique, ["hot"], [watermark - LATENESS * k / 4 for k in range(5)])
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow],
+          phases=[Phase.explicit, Phase.reuse, Phase.generate])  # a seed does not shrink: no shrinking phase
+@given(st.integers(0, 2**32))
+def test_streaming_a_hot_key_with_late_events_far_back_matches_brute_force(seed: int) -> None:
+    """Streaming scoring on a hot key: each event ingested alone, then queried. Events ~2 s apart with a tenth up
+    to 5 minutes late land up to ~150 events back, so each is inserted alone in every column
+    (``ColumnIndex.insert``); every answer equals brute force."""
+    from fdag._aggregations import column_index
+
+    rng = random.Random(seed)
+    state = MemoryStore().window_state(SOURCE, SPECS, VALUES)
+    inserted = 0
+    real = column_index.ColumnIndex.insert
+
+    def counted(index: column_index.ColumnIndex, raw: list[Any], at: int) -> None:
+        nonlocal inserted
+        inserted += 1
+        real(index, raw, at)
+
+    column_index.ColumnIndex.insert = counted  # type: ignore[method-assign]
+    try:
+        accepted: list[dict[str, Any]] = []
+        at = T0
+        for i in range(300):
+            at += timedelta(seconds=rng.choice([0, 1, 2, 3]))
+            late = LATENESS * rng.random() if rng.random() < 0.1 else timedelta(0)
+            event = {"txn_id": i, "user": "a", "ts": at - late,
+                     "amount": rng.choice([None, 1.0, 2.5, -3.25, 0.1, 1e6, rng.uniform(-100, 100)]),
+                     "n": rng.choice([None, 0, 1, 7, -2**40, rng.randrange(-50, 50)])}
+            assert state.ingest([event]).accepted == 1
+            accepted.append(event)
+            watermark = state.watermark
+            assert watermark is not None
+            if i % 3 == 0 or late:
+                check(state, accepted, ["a"], [watermark + US, watermark - LATENESS * rng.random()])
+    finally:
+        column_index.ColumnIndex.insert = real  # type: ignore[method-assign]
+    assert inserted > 0
