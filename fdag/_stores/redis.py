@@ -230,8 +230,10 @@ class RedisStore:
                 send(connection, keys, args, j == 0)
             try:
                 for keys, args in pending:
-                    send(connection, keys, args, not made)
-                    made.append((keys, args))
+                    made.append((keys, args))  # (before it is sent: a retry re-sends it if the sending fails)
+                    send(connection, keys, args, len(made) == 1)
+            except (self._errors.ConnectionError, self._errors.TimeoutError):
+                raise  # the connection is gone: a retry re-sends every call made
             except BaseException:
                 replies(connection, len(made))  # what was sent runs: its outcome is read before the error is raised
                 raise

@@ -215,6 +215,24 @@ def test_a_lost_reply_resends_every_call_made(redis_server: RedisServer, monkeyp
     assert store.call("GET", key) == b"1222"  # the first attempt ran, the re-sent one too; the one without retry ran
 
 
+def test_a_call_whose_sending_fails_is_sent_again(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    store = RedisStore(redis_server.url, namespace=uuid.uuid4().hex)
+    key = f"{store.namespace}:n"
+    store.call("PING")
+    send = redis.connection.AbstractConnection.send_command
+    sent: list[object] = []
+
+    def fails_once(connection: Any, *args: Any, **kwargs: Any) -> Any:
+        sent.append(args[0])
+        if len(sent) == 2:  # the second call: the connection drops before it is written
+            raise redis.exceptions.ConnectionError("the connection dropped")
+        return send(connection, *args, **kwargs)
+
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_command", fails_once)
+    # the first ran before the drop and again with the re-sent ones: 1, then 1 + 1, 2 + 2, 4 + 3
+    assert store.stream_scripts("counter", COUNTER, counter_calls(key, [1, 2, 3])) == [2, 4, 7]
+
+
 def test_a_flushed_script_cache_is_loaded_by_the_first_call(redis_server: RedisServer) -> None:
     store = RedisStore(redis_server.url, namespace=uuid.uuid4().hex)
     key = f"{store.namespace}:n"
