@@ -140,21 +140,21 @@ class RedisEvents(StateConfig):
         if not checked:
             return IngestReport()
         failures: Failures = []
-        future = [0]
+        future = 0  # events beyond max_future, dropped here, before the script
         cutoff = self._checker.future_cutoff()
-
         parts = _parts(checked)
 
         def calls() -> Iterator[tuple[list[Any], list[Any]]]:
+            nonlocal future
             for part in parts:
                 keys_: Sequence[Any]
                 stamps: Sequence[int]
                 ids: Sequence[Any]
                 keys_, stamps, ids, given = zip(*part, strict=True)
                 columns = self._values.batch(given, failures)  # errors count every event given, as MemoryEvents
-                if max(stamps) > cutoff:  # dropped here, before the script
+                if max(stamps) > cutoff:
                     kept = [e for e, ts in enumerate(stamps) if ts <= cutoff]
-                    future[0] += len(stamps) - len(kept)
+                    future += len(stamps) - len(kept)
                     if not kept:
                         continue
                     keys_, stamps, ids = ([part_[e] for e in kept] for part_ in (keys_, stamps, ids))
@@ -168,7 +168,7 @@ class RedisEvents(StateConfig):
         else:
             replies = self.store.stream_scripts("ingest", redis_scripts.INGEST, calls(), retry=self._with_ids)
         accepted, duplicates, late = (sum(counts) for counts in zip(*replies, strict=True)) if replies else (0, 0, 0)
-        return IngestReport(accepted, duplicates, late, future[0], error_records(failures))
+        return IngestReport(accepted, duplicates, late, future, error_records(failures))
 
     def _ingest_call(self, keys_: Sequence[Any], stamps: Sequence[int], ids: Sequence[Any],
                      columns: list[list[Any]]) -> tuple[list[Any], list[Any]]:
