@@ -146,7 +146,8 @@ class RedisEvents(StateConfig):
 
         def calls() -> Iterator[tuple[list[Any], list[Any]]]:
             nonlocal future
-            for part in parts:
+            for j, part in enumerate(parts):
+                last = j == len(parts) - 1
                 keys_: Sequence[Any]
                 stamps: Sequence[int]
                 ids: Sequence[Any]
@@ -155,11 +156,11 @@ class RedisEvents(StateConfig):
                 if max(stamps) > cutoff:
                     kept = [e for e, ts in enumerate(stamps) if ts <= cutoff]
                     future += len(stamps) - len(kept)
-                    if not kept:
+                    if not kept and (len(parts) == 1 or not last):  # (the last of several forgets old ids)
                         continue
                     keys_, stamps, ids = ([part_[e] for e in kept] for part_ in (keys_, stamps, ids))
                     columns = [[column[e] for e in kept] for column in columns]
-                yield self._ingest_call(keys_, stamps, ids, columns)
+                yield self._ingest_call(keys_, stamps, ids, columns, last)
 
         # Retried only when idempotent: by ids, held ones count as duplicates the second time.
         if len(parts) == 1:  # by its SHA: the text goes only to a server that lacks it
@@ -171,15 +172,19 @@ class RedisEvents(StateConfig):
         return IngestReport(accepted, duplicates, late, future, error_records(failures))
 
     def _ingest_call(self, keys_: Sequence[Any], stamps: Sequence[int], ids: Sequence[Any],
-                     columns: list[list[Any]]) -> tuple[list[Any], list[Any]]:
-        """The ingest script's KEYS and ARGV for events given as their keys, timestamps, ids and value columns."""
+                     columns: list[list[Any]], last: bool) -> tuple[list[Any], list[Any]]:
+        """The ingest script's KEYS and ARGV for events given as their keys, timestamps, ids and value columns, the
+        ``last`` part of their batch or not: the ids the horizon passes are forgotten only after the last, so that a
+        later copy of one in the same batch is a duplicate, as in one call (then a part's horizon is not the
+        batch's: its evictions of events stay behind until the key's next batch, which no query can see)."""
         if not self._native:
             columns = [column if f is None else list(map(f, column)) for f, column in zip(self._encoders, columns,
                                                                                        strict=True)]
         positions = {key: position for position, key in enumerate(dict.fromkeys(keys_), len(self._roles) + 1)}
         keys = [*self._roles, *map(self._key_name, positions)]
         members = encode_rows([stamps, ids, *columns] if self._with_ids else [stamps, *columns])
-        head = [self._retention, "", int(self._with_ids), _QUIET_KEYS, "", self._tiles]
+        with_ids = ("1" if last else "2") if self._with_ids else "0"
+        head = [self._retention, "", with_ids, _QUIET_KEYS, "", self._tiles]
         return keys, self._arguments(head, list(map(positions.__getitem__, keys_)), ids, members)
 
     def bootstrap(self, frame: pl.DataFrame, values: Mapping[str, pl.Series] | None = None) -> IngestReport:

@@ -27,11 +27,13 @@ from __future__ import annotations
 from fdag._stores.redis_tile_lua import TILE_FUNCTIONS
 
 # Ingest: KEYS = wm, ids, keys, seq, bounds, then one event set per entity key. ARGV = retention, the watermark to
-# assume ('' : the stored one), with ids ('1'/'0'), quiet keys to delete at most, the newest timestamp a bootstrap
-# skipped (''), the tile layout ('' : no tiles; see ``redis_tiles.TilePlan.config``), per event its entity's position
-# in KEYS and the length of its encoded event (4 bytes each, little-endian), the encoded events one after the
-# other (``redis_codec``: each begins with its timestamp, µs as a decimal integer, read from it as the text the
-# client would have sent), then with ids each event's id. Packed so: two arguments for the batch instead of three
+# assume ('' : the stored one), with ids ('1'/'0'; '2': with ids, and a later part of the same batch follows, which
+# forgets the ids below the horizon: until then they count as duplicates, as in one call), quiet keys to delete at
+# most, the newest timestamp a bootstrap skipped (''), the tile layout ('' : no tiles; see
+# ``redis_tiles.TilePlan.config``), per event its entity's position in KEYS and the length of its encoded event (4
+# bytes each, little-endian), the encoded events one after the other (``redis_codec``: each begins with its
+# timestamp, µs as a decimal integer, read from it as the text the client would have sent), then with ids each
+# event's id. Packed so: two arguments for the batch instead of three
 # per event, which redis-py and the server each parse one by one.
 INGEST = TILE_FUNCTIONS + """
 local function zadd(key, pairs_, gt)  -- (gt: only raise scores)
@@ -142,7 +144,7 @@ local dropped = dropped_text and tonumber(dropped_text) or -math.huge
 if ARGV[5] ~= '' and tonumber(ARGV[5]) > dropped then
   dropped = tonumber(ARGV[5]); dropped_text = ARGV[5]; bounds_moved = true
 end
-local with_ids = ARGV[3] == '1'
+local with_ids = ARGV[3] ~= '0'
 local n = #ARGV[7] / 8
 local BODY = ARGV[8]
 local held, seq = {}, 0
@@ -411,7 +413,7 @@ if top > -math.huge then
       end
     end
   end
-  if with_ids then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
+  if ARGV[3] == '1' then redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', cut) end
   if tiles then redis.call('ZREMRANGEBYSCORE', OPEN, '-inf', cut) end
   local quiet = redis.call('ZRANGEBYSCORE', KEYS[3], '-inf', cut, 'LIMIT', 0, tonumber(ARGV[4]))
   for _, name in ipairs(quiet) do

@@ -75,6 +75,26 @@ def test_a_batch_in_parts_equals_memory_store(redis_server: RedisServer, monkeyp
     assert again == memory_row.ingest("transactions", stream[:200]) and again.accepted == 0
 
 
+def test_a_copy_of_an_id_the_batch_moves_below_the_horizon_is_still_a_duplicate(
+        redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first part moves the horizon past a held event; its copy in the second part is a duplicate, as in one
+    call (the ids below the horizon are forgotten after the last part), not too late."""
+    monkeypatch.setattr(redis_events, "_PART", 2)
+    source, specs, values = clicks(with_ids=True)
+    redis_state = RedisStore(redis_server.url, namespace=uuid.uuid4().hex).window_state(source, specs, values)
+    memory_state = MemoryStore().window_state(source, specs, values)
+    held = {"click": "x", "user": 1, "ts": T0, "page": "a"}
+    later = T0 + timedelta(hours=3)
+    batch = [{"click": "c1", "user": 2, "ts": later, "page": "b"},
+             {"click": "c2", "user": 2, "ts": later + timedelta(seconds=1), "page": "b"},
+             held, {"click": "c3", "user": 1, "ts": later + timedelta(seconds=2), "page": "c"}]
+    for state in (redis_state, memory_state):
+        assert state.ingest([held]) == IngestReport(1, 0, 0)
+        assert state.ingest(batch) == IngestReport(3, 1, 0)
+    again = {"click": "x", "user": 1, "ts": T0, "page": "a"}  # after the batch: forgotten, too late
+    assert redis_state.ingest([again]) == memory_state.ingest([again]) == IngestReport(0, 0, 1)
+
+
 def test_a_batch_below_twice_the_part_size_is_one_call(redis_server: RedisServer,
                                                        monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(redis_events, "_PART", 10)
