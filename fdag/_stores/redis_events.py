@@ -49,14 +49,19 @@ _CHUNK = 2_000  # bootstrap rows per script call
 _CHUNKS_PER_TRIP = 8  # script calls pipelined per round trip
 _QUIET_KEYS = 256  # quiet entity sets deleted per batch at most
 _PART = 250  # events per ingest script call of a large batch, sent while the next is prepared
+_EVENTS_PER_KEY = 2  # a batch with more per key on average (dense keys) is not split
 _NO_WATERMARK = -(2**63)
 
 
 def _parts(checked: list[Any]) -> list[list[Any]]:
     """A checked batch in parts of about ``_PART`` events, each one script call: the server applies one while the
     client prepares the next (on two cores, about the client's time per event is saved). A batch below twice
-    ``_PART`` is one part, so a small batch stays one atomic call."""
+    ``_PART`` is one part, so a small batch stays one atomic call; so is a batch whose keys repeat (more than
+    ``_EVENTS_PER_KEY`` events per key on average), as each part pays its keys' per-key work (counts, tile
+    bookkeeping, eviction) again, which costs dense keys more than the overlap saves."""
     count = max(1, len(checked) // _PART)
+    if count > 1 and len(checked) > _EVENTS_PER_KEY * len({event[0] for event in checked}):
+        count = 1
     return [checked[j * len(checked) // count : (j + 1) * len(checked) // count] for j in range(count)]
 
 

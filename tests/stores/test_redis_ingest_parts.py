@@ -29,6 +29,12 @@ from tests.stores.test_redis_store import DAG, T0, arrival, assert_same, make_ev
 COUNTER = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 
 
+@pytest.fixture(autouse=True)
+def split_whatever_the_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """These tests' batches have few keys: let them be split all the same (the rule has its own test)."""
+    monkeypatch.setattr(redis_events, "_EVENTS_PER_KEY", 10**9)
+
+
 def script_calls(client: redis.Redis) -> int:
     """How many EVAL and EVALSHA calls the server has run (``INFO commandstats``)."""
     stats = client.info("commandstats")
@@ -105,6 +111,23 @@ def test_a_batch_below_twice_the_part_size_is_one_call(redis_server: RedisServer
         before = script_calls(store.client)
         row.ingest("transactions", events[:size])
         assert script_calls(store.client) - before == calls, size
+
+
+def test_a_batch_whose_keys_repeat_is_one_call(redis_server: RedisServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    """More than two events per key on average (dense keys): one call, since each part would pay each key's work
+    again; fewer: parts."""
+    monkeypatch.setattr(redis_events, "_PART", 10)
+    monkeypatch.setattr(redis_events, "_EVENTS_PER_KEY", 2)
+    source, specs, values = clicks(with_ids=True)
+    store = RedisStore(redis_server.url, namespace=f"parts-{uuid.uuid4().hex[:8]}")
+    state = store.window_state(source, specs, values)
+    state.ingest([{"click": "first", "user": 0, "ts": T0, "page": "p"}])  # loads the script
+    for users, calls in ((4, 1), (19, 1), (20, 4), (40, 4)):  # 40 events on so many users
+        events = [{"click": f"{users}-{i}", "user": i % users, "ts": T0 + timedelta(seconds=i), "page": "p"}
+                  for i in range(40)]
+        before = script_calls(store.client)
+        assert state.ingest(events).accepted == 40
+        assert script_calls(store.client) - before == calls, users
 
 
 def test_sources_without_ids_keep_arrival_order_across_parts(redis_server: RedisServer,

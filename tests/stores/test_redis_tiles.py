@@ -196,6 +196,7 @@ def test_tiles_equal_memory_and_brute_force(redis_server: RedisServer, monkeypat
     """Every spec, or a few (tiles then keep only what those read); batches in one script call or in parts."""
     monkeypatch.setattr(redis_tiles, "DENSE", dense)  # a low threshold keeps tiles at every level
     monkeypatch.setattr(redis_events, "_PART", part)
+    monkeypatch.setattr(redis_events, "_EVENTS_PER_KEY", 10**9)  # (3 users: split all the same)
     store = RedisStore(redis_server.url, namespace=f"tiles-{uuid.uuid4().hex[:8]}")
     redis_state = store.window_state(SOURCE, chosen, VALUES)
     memory_state = MemoryStore().window_state(SOURCE, chosen, VALUES)
