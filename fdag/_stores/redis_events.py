@@ -59,9 +59,9 @@ def _parts(checked: list[Any]) -> list[list[Any]]:
     ``_PART`` is one part, so a small batch stays one atomic call; so is a batch whose keys repeat (more than
     ``_EVENTS_PER_KEY`` events per key on average), as each part pays its keys' per-key work (counts, tile
     bookkeeping, eviction) again, which costs dense keys more than the overlap saves."""
-    count = max(1, len(checked) // _PART)
-    if count > 1 and len(checked) > _EVENTS_PER_KEY * len({event[0] for event in checked}):
-        count = 1
+    count = len(checked) // _PART
+    if count < 2 or len(checked) > _EVENTS_PER_KEY * len({event[0] for event in checked}):
+        return [checked]  # (no copy: a single event's ingest goes through here)
     return [checked[j * len(checked) // count : (j + 1) * len(checked) // count] for j in range(count)]
 
 

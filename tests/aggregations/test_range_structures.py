@@ -242,15 +242,7 @@ def test_events_pushed_in_every_column_equal_rebuilding(
             pushed.refresh()
             build_tables(pushed)
     pushed.refresh()
-    rebuilt = KeyEvents(PLANS, False, list(pushed.ts), None, [list(column) for column in pushed.raw])
-    rebuilt.refresh()
-    for mine, theirs in zip(pushed.index, rebuilt.index, strict=True):
-        for name in ARRAYS:
-            assert getattr(mine, name) == getattr(theirs, name), name
-    links = [(index.distinct.prev, index.distinct.lasts, index.distinct.last) for index in pushed.index
-             if index.distinct is not None]
-    assert links == [(index.distinct.prev, index.distinct.lasts, index.distinct.last) for index in rebuilt.index
-                     if index.distinct is not None]
+    assert_rebuilt_alike(pushed)
     check_ranges(pushed, 7)
 
 
@@ -282,16 +274,22 @@ def test_one_late_event_far_back_is_indexed_alone_exactly(
         key.place(key.ts[at] - 1 if at < len(key.ts) else 10 * len(key.ts), None, [[value] for value in row], 0)
         inserts += key.inserted is not None and len(key.ts) - key.inserted > PUSH_AT_MOST
         key.refresh()
-        rebuilt = KeyEvents(PLANS, False, list(key.ts), None, [list(column) for column in key.raw])
-        rebuilt.refresh()
-        for mine, theirs in zip(key.index, rebuilt.index, strict=True):
-            for name in ARRAYS:
-                assert getattr(mine, name) == getattr(theirs, name), name
-            if mine.distinct is not None and theirs.distinct is not None:
-                assert (mine.distinct.prev, mine.distinct.lasts, mine.distinct.last) == (
-                    theirs.distinct.prev, theirs.distinct.lasts, theirs.distinct.last)
+        assert_rebuilt_alike(key)
     assert inserts > 0
     check_ranges(key, 3)
+
+
+def assert_rebuilt_alike(key: KeyEvents) -> None:
+    """Every derived array and distinct link of every column of ``key`` equals those of one rebuild of its events."""
+    rebuilt = KeyEvents(PLANS, False, list(key.ts), None, [list(column) for column in key.raw])
+    rebuilt.refresh()
+    for mine, theirs in zip(key.index, rebuilt.index, strict=True):
+        for name in ARRAYS:
+            assert getattr(mine, name) == getattr(theirs, name), name
+        assert (mine.distinct is None) == (theirs.distinct is None)
+        if mine.distinct is not None and theirs.distinct is not None:
+            assert (mine.distinct.prev, mine.distinct.lasts, mine.distinct.last) == (
+                theirs.distinct.prev, theirs.distinct.lasts, theirs.distinct.last)
 
 
 def build_tables(key: KeyEvents) -> None:
