@@ -44,13 +44,14 @@ from fdag._stores.key_events import KeyEvents
 from fdag._stores.lookup_query import LookupQuery, Row
 from fdag._stores.protocol import HeldEvent, IngestReport
 from fdag._stores.query import WindowQuery
+from fdag._stores.seen_ids import SHARD_MASK, SHARD_SHIFT, SeenIds
 from fdag._stores.state_config import KEEP_ALL, StateConfig, ValueFunction, stored_columns, window_retention
 from fdag._values.calls import error_records
 from fdag._values.instants import EPOCH, MICROSECOND, micros
 
 _EVICT_EVERY = 64  # appends to one key between checks of its oldest events
 _EVICT_MIN = 64  # evict a key's expired events only once there are this many (or a quarter of its events)
-_SWEEP_MIN = 65_536  # accepted events between sweeps of every key (quiet keys expire too)
+_SWEEP_MIN = 65_536  # a pass of the sweep over every key takes at least this many accepted events
 _NO_WATERMARK = -(2**63)
 _ACCEPTED, _DUPLICATE, _TOO_LATE, _FUTURE = (1, 0, 0, 0), (0, 1, 0, 0), (0, 0, 1, 0), (0, 0, 0, 1)  # one event's counts
 _ONE_EVENT = {  # the report of one event without errors, by its counts
@@ -76,13 +77,14 @@ class MemoryEvents(StateConfig):
         super().__init__(source, specs, columns, values, retention, stored_as)
         self._plans = plans
         self._keys: dict[Any, KeyEvents] = {}
-        self._seen: dict[Any, int] | None = {} if source.id else None  # id -> timestamp (µs) of its first copy
+        self._seen = SeenIds() if source.id else None  # id -> timestamp (µs) of its first copy
         self._watermark = _NO_WATERMARK
         self._watermark_at: datetime | None = None
         self._oldest = NO_EVENT  # the oldest timestamp (µs) ever accepted
         self._dropped = NEVER  # the newest timestamp (µs) rejected as too late or skipped by a bootstrap
         self._complete = NEVER  # the state holds every event from this instant (µs) on
-        self._since_sweep = 0
+        self._sweep_due = 0  # accepted events times keys since the sweep last checked a key (see _sweep_some)
+        self._sweep_queue: list[Any] = []  # the keys the sweep's current pass has still to check
         self._lock = threading.Lock()
 
     @property
@@ -174,6 +176,7 @@ class MemoryEvents(StateConfig):
         Events after ``cutoff`` (µs) are beyond ``max_future`` and skipped first, so their ids are not seen.
         """
         keys, seen, plans, width = self._keys, self._seen, self._plans, len(self.columns)
+        shards = seen.shards if seen is not None else []
         retention = self._retention
         top = self._watermark
         horizon = remembered = top - retention  # ids of events below ``remembered`` are forgotten
@@ -184,7 +187,8 @@ class MemoryEvents(StateConfig):
                 future += 1
                 continue
             if seen is not None:
-                held = seen.get(event_id)
+                shard = shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]
+                held = shard.get(event_id)
                 if held is not None and held >= remembered:
                     duplicates += 1
                     continue
@@ -199,7 +203,7 @@ class MemoryEvents(StateConfig):
             if ts < oldest:
                 oldest = ts
             if seen is not None:
-                seen[event_id] = ts
+                shard[event_id] = ts
             events = keys.get(key)
             if events is None:
                 events = keys[key] = KeyEvents(plans, seen is not None, [], None, [[] for _ in range(width)])
@@ -209,9 +213,9 @@ class MemoryEvents(StateConfig):
                 self._evict(events, horizon, _EVICT_MIN)
         self._oldest, self._dropped = oldest, dropped
         self._advance(top)
-        self._since_sweep += accepted
-        if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
-            self._sweep()
+        self._sweep_due += accepted * len(keys)
+        if self._sweep_due >= max(_SWEEP_MIN, len(keys)):
+            self._sweep_some()
         return accepted, duplicates, too_late, future
 
     def _apply_one(self, key: Any, ts: int, event_id: Any, values: list[Any], cutoff: int
@@ -223,7 +227,8 @@ class MemoryEvents(StateConfig):
         seen, retention = self._seen, self._retention
         top = self._watermark
         if seen is not None:
-            held = seen.get(event_id)
+            shard = seen.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]
+            held = shard.get(event_id)
             if held is not None and held >= top - retention:
                 return _DUPLICATE
         if ts > top:
@@ -237,7 +242,7 @@ class MemoryEvents(StateConfig):
         if ts < self._oldest:
             self._oldest = ts
         if seen is not None:
-            seen[event_id] = ts
+            shard[event_id] = ts
         keys = self._keys
         events = keys.get(key)
         if events is None:
@@ -246,9 +251,9 @@ class MemoryEvents(StateConfig):
         if not len(events.ts) % _EVICT_EVERY and events.ts[events.dead] < horizon:
             self._evict(events, horizon, _EVICT_MIN)
         self._advance(top)
-        self._since_sweep += 1
-        if self._since_sweep >= max(_SWEEP_MIN, len(keys)):
-            self._sweep()
+        self._sweep_due += len(keys)
+        if self._sweep_due >= max(_SWEEP_MIN, len(keys)):
+            self._sweep_some()
         return _ACCEPTED
 
     def _advance(self, top: int) -> None:
@@ -267,7 +272,7 @@ class MemoryEvents(StateConfig):
             if seen is not None:
                 for event_id, ts in zip(ids, stamps, strict=True):
                     if seen.get(event_id) == ts:  # (not a later copy accepted once this one was forgotten)
-                        del seen[event_id]
+                        seen.forget(event_id)
 
     def _remembered(self, horizon: int) -> set[Any] | None:
         """The ids still remembered against events arriving while the state's horizon is ``horizon``."""
@@ -276,16 +281,37 @@ class MemoryEvents(StateConfig):
         return {event_id for event_id, ts in self._seen.items() if ts >= horizon}
 
     def _sweep(self) -> None:
-        """Evict expired events of every key and drop keys left empty; amortised over ``_SWEEP_MIN`` events."""
-        self._since_sweep = 0
+        """Evict expired events of every key and drop keys left empty (after a bootstrap, which is a batch job)."""
+        self._sweep_due = 0
+        self._sweep_queue = list(self._keys)
+        self._sweep_keys(len(self._sweep_queue))
+
+    def _sweep_some(self) -> None:
+        """Check the next few keys of the sweep's pass over every key (quiet keys, which no ingest touches, expire
+        too): ``_sweep_due`` pays one key per ``max(_SWEEP_MIN, keys)``, so a pass takes at least ``_SWEEP_MIN``
+        accepted events, and at most about one key is checked per accepted event — the amortised cost of a sweep
+        of every key at once, without its stall (at a million keys, ~0.2 s for the one ingest that ran it)."""
+        budget, self._sweep_due = divmod(self._sweep_due, max(_SWEEP_MIN, len(self._keys)))
+        self._sweep_keys(budget)
+
+    def _sweep_keys(self, budget: int) -> None:
+        """Check ``budget`` keys of the sweep's pass (a new pass starts from a copy of the keys): evict their expired
+        events and drop the keys left empty."""
         if self._watermark == _NO_WATERMARK:
             return
         horizon = self._watermark - self._retention
-        for key in [k for k, events in self._keys.items() if events.ts[events.dead] < horizon]:
-            events = self._keys[key]
-            self._evict(events, horizon, 1)
-            if not events.live:
-                del self._keys[key]
+        keys, queue = self._keys, self._sweep_queue
+        for _ in range(budget):
+            if not queue:
+                queue.extend(keys)  # (one C-level copy per pass)
+                if not queue:
+                    return
+            key = queue.pop()
+            events = keys.get(key)
+            if events is not None and events.ts[events.dead] < horizon:
+                self._evict(events, horizon, 1)
+                if not events.live:
+                    del keys[key]
 
     def __repr__(self) -> str:
         specs = [spec.node for spec in self.specs]
