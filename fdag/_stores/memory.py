@@ -83,7 +83,8 @@ class MemoryEvents(StateConfig):
         self._oldest = NO_EVENT  # the oldest timestamp (µs) ever accepted
         self._dropped = NEVER  # the newest timestamp (µs) rejected as too late or skipped by a bootstrap
         self._complete = NEVER  # the state holds every event from this instant (µs) on
-        self._sweep_due = 0  # accepted events times keys since the sweep last checked a key (see _sweep_some)
+        self._sweep_due = 0  # accepted events not yet paid for by the sweep (see _sweep_some)
+        self._sweep_every = 1  # accepted events per key the sweep checks, set as each pass starts
         self._sweep_queue: list[Any] = []  # the keys the sweep's current pass has still to check
         self._lock = threading.Lock()
 
@@ -213,8 +214,8 @@ class MemoryEvents(StateConfig):
                 self._evict(events, horizon, _EVICT_MIN)
         self._oldest, self._dropped = oldest, dropped
         self._advance(top)
-        self._sweep_due += accepted * len(keys)
-        if self._sweep_due >= max(_SWEEP_MIN, len(keys)):
+        self._sweep_due += accepted
+        if self._sweep_due >= self._sweep_every:
             self._sweep_some()
         return accepted, duplicates, too_late, future
 
@@ -251,8 +252,8 @@ class MemoryEvents(StateConfig):
         if not len(events.ts) % _EVICT_EVERY and events.ts[events.dead] < horizon:
             self._evict(events, horizon, _EVICT_MIN)
         self._advance(top)
-        self._sweep_due += len(keys)
-        if self._sweep_due >= max(_SWEEP_MIN, len(keys)):
+        self._sweep_due += 1
+        if self._sweep_due >= self._sweep_every:
             self._sweep_some()
         return _ACCEPTED
 
@@ -287,11 +288,11 @@ class MemoryEvents(StateConfig):
         self._sweep_keys(len(self._sweep_queue))
 
     def _sweep_some(self) -> None:
-        """Check the next few keys of the sweep's pass over every key (quiet keys, which no ingest touches, expire
-        too): ``_sweep_due`` pays one key per ``max(_SWEEP_MIN, keys)``, so a pass takes at least ``_SWEEP_MIN``
-        accepted events, and at most about one key is checked per accepted event — the amortised cost of a sweep
-        of every key at once, without its stall (at a million keys, ~0.2 s for the one ingest that ran it)."""
-        budget, self._sweep_due = divmod(self._sweep_due, max(_SWEEP_MIN, len(self._keys)))
+        """Check the next keys of the sweep's pass over every key (quiet keys, which no ingest touches, expire too):
+        one per ``_sweep_every`` accepted events, so a pass over ``n`` keys takes about ``max(_SWEEP_MIN, n)``
+        events and no ingest checks more keys than it accepted events — the amortised cost of a sweep of every key
+        at once, without its stall (1.3 s for the one ingest that ran it at 300,000 keys)."""
+        budget, self._sweep_due = divmod(self._sweep_due, self._sweep_every)
         self._sweep_keys(budget)
 
     def _sweep_keys(self, budget: int) -> None:
@@ -302,10 +303,11 @@ class MemoryEvents(StateConfig):
         horizon = self._watermark - self._retention
         keys, queue = self._keys, self._sweep_queue
         for _ in range(budget):
-            if not queue:
+            if not queue:  # a new pass
                 queue.extend(keys)  # (one C-level copy per pass)
                 if not queue:
                     return
+                self._sweep_every = max(1, _SWEEP_MIN // len(queue))
             key = queue.pop()
             events = keys.get(key)
             if events is not None and events.ts[events.dead] < horizon:

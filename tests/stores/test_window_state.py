@@ -409,6 +409,30 @@ def test_quiet_keys_expire_in_sweeps_and_their_ids_are_forgotten() -> None:
         state.query("quiet1", T0 + timedelta(seconds=30))  # its events may be gone: no silent answer
 
 
+def test_the_sweep_is_spread_over_the_ingests(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No single ingest expires every quiet key: each checks at most about one key (a pass over all of them takes as
+    many accepted events as there are keys), and the pass still ends with every quiet key expired and forgotten."""
+    from fdag._stores import memory
+
+    monkeypatch.setattr(memory, "_SWEEP_MIN", 256)
+    source = make_source(lateness="0s")
+    state = MemoryStore().window_state(source, [make_spec(source, "count", "1m")], VALUES)
+    state.ingest([event(f"q{k}", f"quiet{k}", 0) for k in range(2_000)])
+    checked: list[int] = []
+    real = memory.MemoryEvents._evict
+
+    def counted(self: memory.MemoryEvents, events: Any, horizon: int, minimum: int) -> None:
+        checked[-1] += 1
+        real(self, events, horizon, minimum)
+
+    monkeypatch.setattr(memory.MemoryEvents, "_evict", counted)
+    for i in range(2_500):
+        checked.append(0)
+        state.ingest([event(i, "busy", 2 + i / 100_000)])
+    assert max(checked) <= 2 and sum(checked) >= 2_000
+    assert list(state._keys) == ["busy"] and len(state._seen or ()) == state.held
+
+
 # ----------------------------------------------------------------------------------------------- bad events
 
 def test_malformed_events_raise_source_error_and_apply_nothing(new_store: Callable[[], Store]) -> None:
