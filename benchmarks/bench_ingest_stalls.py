@@ -28,7 +28,7 @@ from fdag._aggregations.registry import parse_aggregation
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.memory import MemoryStore, MemoryWindowState
-from fdag._stores.seen_ids import SHARD_MASK, SHARD_SHIFT, SeenIds
+from fdag._stores.seen_ids import SeenIds
 from fdag._values.durations import parse_duration
 from fdag._values.types import FType
 
@@ -49,14 +49,13 @@ class PlainIds:
 
 
 class ShardedIds:
-    """``SeenIds`` used as the ingest loops use it (the shard looked up inline)."""
+    """``SeenIds``, remembering as single-event ingest does (``shard_of``)."""
 
     def __init__(self) -> None:
         self.seen = SeenIds()
-        self.shards = self.seen.shards
 
     def remember(self, event_id: Any, ts: int) -> None:
-        self.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK][event_id] = ts
+        self.seen.shard_of(event_id)[event_id] = ts
 
     def forget(self, event_id: Any) -> None:
         self.seen.forget(event_id)

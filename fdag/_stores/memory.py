@@ -188,7 +188,7 @@ class MemoryEvents(StateConfig):
                 future += 1
                 continue
             if seen is not None:
-                shard = shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]
+                shard = shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]  # (seen.shard_of, inline)
                 held = shard.get(event_id)
                 if held is not None and held >= remembered:
                     duplicates += 1
@@ -228,7 +228,7 @@ class MemoryEvents(StateConfig):
         seen, retention = self._seen, self._retention
         top = self._watermark
         if seen is not None:
-            shard = seen.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]
+            shard = seen.shard_of(event_id)
             held = shard.get(event_id)
             if held is not None and held >= top - retention:
                 return _DUPLICATE

@@ -23,8 +23,7 @@ SHARD_SHIFT = 12
 class SeenIds:
     """id -> timestamp (µs) of the id's first accepted copy, as one dict would map them.
 
-    The ingest loops look ids up in ``shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]`` themselves (no method
-    call per event); everything else goes through the methods.
+    The batch ingest loop computes ``shard_of`` inline (no method call per event); everything else calls it.
     """
 
     __slots__ = ("shards",)
@@ -32,19 +31,22 @@ class SeenIds:
     def __init__(self) -> None:
         self.shards: list[dict[Any, int]] = [{} for _ in range(SHARDS)]
 
+    def shard_of(self, event_id: Any) -> dict[Any, int]:
+        """The dict that holds ``event_id`` if it is remembered (where to remember it otherwise)."""
+        return self.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK]
+
     def get(self, event_id: Any) -> int | None:
         """The timestamp remembered for ``event_id``, or None."""
-        return self.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK].get(event_id)
+        return self.shard_of(event_id).get(event_id)
 
     def forget(self, event_id: Any) -> None:
         """Forget ``event_id`` (which must be remembered)."""
-        del self.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK][event_id]
+        del self.shard_of(event_id)[event_id]
 
     def update(self, pairs: Iterable[tuple[Any, int]]) -> None:
         """Remember each (id, timestamp), a later pair replacing an earlier one, as ``dict.update`` does."""
-        shards = self.shards
         for event_id, ts in pairs:
-            shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK][event_id] = ts
+            self.shard_of(event_id)[event_id] = ts
 
     def items(self) -> Iterator[tuple[Any, int]]:
         """Every remembered (id, timestamp), shard by shard."""

@@ -13,7 +13,7 @@ from fdag._aggregations.registry import parse_aggregation
 from fdag._dag.specs import WindowSpec
 from fdag._declare.source import Source
 from fdag._stores.memory import MemoryStore
-from fdag._stores.seen_ids import SHARD_MASK, SHARD_SHIFT, SHARDS, SeenIds
+from fdag._stores.seen_ids import SHARD_SHIFT, SHARDS, SeenIds
 from fdag._values.durations import parse_duration
 from fdag._values.types import FType
 
@@ -28,7 +28,7 @@ def test_seen_ids_map_like_one_dict(steps: list[tuple[str, Any, int]]) -> None:
     seen, model = SeenIds(), {}
     for op, event_id, ts in steps:
         if op == "remember":  # what the ingest loops do
-            seen.shards[hash(event_id) >> SHARD_SHIFT & SHARD_MASK][event_id] = ts
+            seen.shard_of(event_id)[event_id] = ts
             model[event_id] = ts
         elif op == "forget" and event_id in model:
             seen.forget(event_id)
@@ -62,4 +62,5 @@ def test_a_state_spreads_its_remembered_ids_over_the_shards() -> None:
         assert state.ingest(events[:10]).duplicates == 10
         seen = state._seen
         assert seen is not None and len(seen) == count
+        assert all(seen.get(e["txn_id"]) is not None for e in events[::997])  # the batch loop's inline shard_of
         assert max(map(len, seen.shards)) <= max(2**SHARD_SHIFT, 3 * count // SHARDS) < count // 40
